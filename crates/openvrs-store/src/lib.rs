@@ -1,1 +1,191 @@
-//! placeholder
+//! The store of openvrs: one [`Store`] trait, tenant-scoped, on embedded SQLite (the default) or
+//! on PostgreSQL.
+//!
+//! Every method that touches a municipality's data takes its [`MunicipalityCode`]: a query
+//! without a tenant cannot be written. Personal fields are sealed with the municipality's data
+//! key before they reach SQL, a My Number is found through its keyed index, and every change (and
+//! every read of personal data) appends to the municipality's hash-chained audit log in the same
+//! transaction. The logic lives once in `engine.rs`; the backends only run SQL.
+
+use std::{path::PathBuf, sync::Arc};
+
+use openvrs_crypto::MasterKey;
+use openvrs_domain::{
+    audit::{Actor, Outcome, Role, Zone},
+    dose::Dose,
+    ids::{AddressNumber, MunicipalityCode, MyNumber, VoucherNumber},
+    person::{Flags, Person},
+};
+
+pub mod bench;
+mod engine;
+mod error;
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use error::StoreError;
+
+/// A registered municipality (national reference data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Municipality {
+    pub code: MunicipalityCode,
+    pub name: String,
+}
+
+/// What [`Store::put_persons`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PutSummary {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// A dose as stored, with its id and when and by whom it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDose {
+    pub id: i64,
+    pub dose: Dose,
+    /// Unix time in microseconds.
+    pub recorded_at: i64,
+    pub recorded_by: String,
+}
+
+/// One entry of a municipality's operation log. Holds ids and counts, never a personal value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    /// Unix time in microseconds.
+    pub at: i64,
+    pub actor: String,
+    pub role: Role,
+    pub zone: Zone,
+    pub action: String,
+    pub object: String,
+    pub outcome: Outcome,
+}
+
+/// The verified end of an audit chain: how many entries, and the last link (hex) to anchor
+/// elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub link: String,
+}
+
+/// The tenant-scoped store. Implemented once over both backends; see [`open`].
+pub trait Store: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Registers a municipality and creates its keys and audit chain.
+    fn add_municipality(
+        &self,
+        code: MunicipalityCode,
+        name: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+    fn municipalities(&self) -> Result<Vec<Municipality>, StoreError>;
+
+    /// Inserts or updates persons and their vouchers in one transaction, all or nothing.
+    /// A person whose content is unchanged is left alone; vouchers are added, never removed.
+    fn put_persons(
+        &self,
+        m: MunicipalityCode,
+        persons: &[Person],
+        actor: &Actor,
+    ) -> Result<PutSummary, StoreError>;
+    fn person(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        actor: &Actor,
+    ) -> Result<Option<Person>, StoreError>;
+    /// Finds a person through the keyed index of the My Number, in `m` only.
+    fn person_by_my_number(
+        &self,
+        m: MunicipalityCode,
+        my_number: &MyNumber,
+        actor: &Actor,
+    ) -> Result<Option<Person>, StoreError>;
+    fn person_by_voucher(
+        &self,
+        m: MunicipalityCode,
+        voucher: &VoucherNumber,
+        actor: &Actor,
+    ) -> Result<Option<Person>, StoreError>;
+    fn count_persons(&self, m: MunicipalityCode) -> Result<u64, StoreError>;
+    fn set_flags(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        flags: Flags,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+
+    fn add_dose(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        dose: &Dose,
+        actor: &Actor,
+    ) -> Result<i64, StoreError>;
+    fn doses(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+    ) -> Result<Vec<StoredDose>, StoreError>;
+
+    fn audit_log(&self, m: MunicipalityCode) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Checks the whole chain; the error names the first bad entry.
+    fn verify_audit(&self, m: MunicipalityCode) -> Result<AuditHead, StoreError>;
+
+    /// Crypto-shredding: destroys the municipality's data and index keys, so none of its
+    /// personal data can be read again. The audit chain stays verifiable.
+    fn shred(&self, m: MunicipalityCode, actor: &Actor) -> Result<(), StoreError>;
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An SQLite file; created only when `create` is set.
+    Sqlite { path: PathBuf, create: bool },
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres { url: String },
+}
+
+impl Location {
+    /// PostgreSQL when `url` is given, else the SQLite file `sqlite_path`.
+    pub fn from_parts(
+        url: Option<&str>,
+        sqlite_path: PathBuf,
+        create: bool,
+    ) -> Result<Self, StoreError> {
+        match url.filter(|u| !u.is_empty()) {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Ok(Location::Postgres { url: u.to_owned() })
+            }
+            Some(_) => Err(StoreError::BadUrl(
+                "postgres:// または postgresql:// で始めてください / must start with postgres:// or postgresql://".into(),
+            )),
+            None => Ok(Location::Sqlite {
+                path: sqlite_path,
+                create,
+            }),
+        }
+    }
+}
+
+/// Opens the store, applying any migrations it has not seen.
+pub fn open(location: &Location, master: MasterKey) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match location {
+        Location::Sqlite { path, create } => Arc::new(engine::Engine::open(
+            sqlite::Sqlite::open(path, *create)?,
+            master,
+        )?),
+        Location::Postgres { url } => Arc::new(engine::Engine::open(
+            postgres::Postgres::open(url)?,
+            master,
+        )?),
+    })
+}

@@ -1,0 +1,888 @@
+//! The store's logic, written once over [`Backend`]: sealing, keyed indexes, the audit chain.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use openvrs_crypto::{FieldSlot, Key, KeyKind, KeySlot, MasterKey, TenantKeys, audit_link};
+use openvrs_domain::{
+    audit::{Actor, Outcome, Role, Zone},
+    date::parse_date,
+    dose::{Dose, DoseNumber, DoseSource, DoseStatus, Short},
+    ids::{AddressNumber, MunicipalityCode, MyNumber, VoucherNumber},
+    name::{KanaName, Name},
+    person::{BirthDate, Flags, MovedOut, Person, Voucher},
+    sex::Sex,
+};
+
+use crate::{
+    AuditEntry, AuditHead, Municipality, PutSummary, Store, StoreError, StoredDose,
+    sql::{Backend, Row, Tx, Value},
+};
+
+/// A municipality's keys as loaded: the audit key always, the others until shredded.
+#[derive(Debug)]
+struct Tenant {
+    audit: Key,
+    personal: Option<TenantKeys>,
+}
+
+impl Tenant {
+    fn personal(&self, m: MunicipalityCode) -> Result<&TenantKeys, StoreError> {
+        self.personal.as_ref().ok_or(StoreError::Shredded(m))
+    }
+}
+
+pub(crate) struct Engine<B> {
+    db: B,
+    master: MasterKey,
+    tenants: RwLock<HashMap<MunicipalityCode, Arc<Tenant>>>,
+}
+
+impl<B> std::fmt::Debug for Engine<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Engine(..)")
+    }
+}
+
+fn now_micros() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64
+}
+
+const PERSONS: &str = "persons";
+const MY_NUMBER_INDEX: &str = "my_number";
+
+fn slot<'a>(m: &'a str, column: &'a str, row: &'a str) -> FieldSlot<'a> {
+    FieldSlot {
+        municipality: m,
+        table: PERSONS,
+        column,
+        row,
+    }
+}
+
+impl<B: Backend> Engine<B> {
+    pub fn open(db: B, master: MasterKey) -> Result<Self, StoreError> {
+        let engine = Self {
+            db,
+            master,
+            tenants: RwLock::new(HashMap::new()),
+        };
+        engine.migrate()?;
+        Ok(engine)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        self.db.transaction(|tx| {
+            tx.batch(
+                "CREATE TABLE IF NOT EXISTS schema_migrations \
+                 (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )?;
+            let current = tx
+                .query_opt("SELECT MAX(version) FROM schema_migrations", &[])?
+                .map(|r| r.opt_int(0))
+                .transpose()?
+                .flatten()
+                .unwrap_or(0);
+            let known = B::MIGRATIONS.last().map_or(0, |(v, _)| *v);
+            if current > known {
+                return Err(StoreError::SchemaTooNew {
+                    found: current,
+                    known,
+                });
+            }
+            for (version, sql) in B::MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+                tracing::info!(backend = B::NAME, version, "applying migration");
+                tx.batch(sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                    &[(*version).into(), now_micros().into()],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The municipality's keys, from the cache or unwrapped from the database.
+    fn tenant(&self, tx: &mut dyn Tx, m: MunicipalityCode) -> Result<Arc<Tenant>, StoreError> {
+        if let Some(t) = self.tenants.read().unwrap_or_else(|p| p.into_inner()).get(&m) {
+            return Ok(t.clone());
+        }
+        let code = m.to_string();
+        let rows = tx.query(
+            "SELECT kind, version, wrapped FROM tenant_keys WHERE municipality_code = $1 \
+             ORDER BY kind, version",
+            &[code.as_str().into()],
+        )?;
+        let mut found: HashMap<KeyKind, (u32, Key)> = HashMap::new();
+        for row in &rows {
+            let kind = KeyKind::from_code(row.text(0)?).ok_or(StoreError::Corrupt("key kind"))?;
+            let version =
+                u32::try_from(row.int(1)?).map_err(|_| StoreError::Corrupt("key version"))?;
+            let key = self.master.unwrap(
+                &KeySlot {
+                    municipality: &code,
+                    kind,
+                    version,
+                },
+                row.bytes(2)?,
+            )?;
+            // Rows are ordered by version: the last one of each kind wins.
+            found.insert(kind, (version, key));
+        }
+        let audit = match found.remove(&KeyKind::Audit) {
+            Some((_, k)) => k,
+            None => return Err(StoreError::UnknownMunicipality(m)),
+        };
+        let personal = match (found.remove(&KeyKind::Data), found.remove(&KeyKind::Index)) {
+            (Some((data_version, data)), Some((_, index))) => Some(TenantKeys {
+                data,
+                data_version,
+                index,
+                audit: audit.clone(),
+            }),
+            _ => None,
+        };
+        let tenant = Arc::new(Tenant { audit, personal });
+        self.tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(m, tenant.clone());
+        Ok(tenant)
+    }
+
+    /// Runs `f` in a write transaction of municipality `m`, then appends the audit entry it
+    /// describes. The audit head's row lock serialises the municipality's writers.
+    fn write<T>(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+        action: &str,
+        f: impl FnOnce(&mut dyn Tx, &Tenant) -> Result<(T, String, Outcome), StoreError>,
+    ) -> Result<T, StoreError> {
+        self.db.transaction(|tx| {
+            let tenant = self.tenant(tx, m)?;
+            let code = m.to_string();
+            let head = tx
+                .query_opt(
+                    &format!(
+                        "SELECT seq, link FROM audit_heads WHERE municipality_code = $1{}",
+                        B::FOR_UPDATE
+                    ),
+                    &[code.as_str().into()],
+                )?
+                .ok_or(StoreError::Corrupt("missing audit head"))?;
+            let (out, object, outcome) = f(tx, &tenant)?;
+            append_audit(
+                tx,
+                &code,
+                &tenant.audit,
+                (head.int(0)?, head.bytes(1)?),
+                actor,
+                action,
+                &object,
+                outcome,
+            )?;
+            Ok(out)
+        })
+    }
+
+    fn read_person(
+        &self,
+        tx: &mut dyn Tx,
+        m: MunicipalityCode,
+        keys: &TenantKeys,
+        address: &str,
+    ) -> Result<Option<Person>, StoreError> {
+        let code = m.to_string();
+        let Some(row) = tx.query_opt(
+            "SELECT address_number, name_sealed, name_kana_sealed, birth_date_sealed, \
+             my_number_sealed, sex, moved_out_on, moved_out_to, deceased_on, use_suspended \
+             FROM persons WHERE municipality_code = $1 AND address_number = $2",
+            &[code.as_str().into(), address.into()],
+        )?
+        else {
+            return Ok(None);
+        };
+        let vouchers = tx
+            .query(
+                "SELECT voucher_number, voucher_type, dose_number, issued_on FROM vouchers \
+                 WHERE municipality_code = $1 AND address_number = $2 ORDER BY voucher_number",
+                &[code.as_str().into(), address.into()],
+            )?
+            .iter()
+            .map(voucher_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        person_from_row(&code, keys, &row, vouchers).map(Some)
+    }
+
+    fn find_person(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+        object: String,
+        lookup: impl FnOnce(&mut dyn Tx, &TenantKeys) -> Result<Option<String>, StoreError>,
+    ) -> Result<Option<Person>, StoreError> {
+        self.write(m, actor, "person.read", |tx, tenant| {
+            let keys = tenant.personal(m)?;
+            let person = match lookup(tx, keys)? {
+                Some(address) => self.read_person(tx, m, keys, &address)?,
+                None => None,
+            };
+            let (object, outcome) = match &person {
+                Some(p) => (format!("person:{}", p.address_number), Outcome::Ok),
+                None => (format!("{object} (not found)"), Outcome::Failed),
+            };
+            Ok((person, object, outcome))
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn append_audit(
+    tx: &mut dyn Tx,
+    code: &str,
+    key: &Key,
+    (prev_seq, prev_link): (i64, &[u8]),
+    actor: &Actor,
+    action: &str,
+    object: &str,
+    outcome: Outcome,
+) -> Result<(), StoreError> {
+    let prev: [u8; 32] = prev_link
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("audit link length"))?;
+    let entry = AuditEntry {
+        seq: prev_seq + 1,
+        at: now_micros(),
+        actor: actor.user.clone(),
+        role: actor.role,
+        zone: actor.zone,
+        action: action.to_owned(),
+        object: object.to_owned(),
+        outcome,
+    };
+    let link = entry_link(key, code, &prev, &entry);
+    tx.execute(
+        "INSERT INTO audit_log (municipality_code, seq, at, actor, role, zone, action, object, \
+         outcome, link) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            code.into(),
+            entry.seq.into(),
+            entry.at.into(),
+            entry.actor.into(),
+            entry.role.code().into(),
+            entry.zone.code().into(),
+            entry.action.into(),
+            entry.object.into(),
+            entry.outcome.code().into(),
+            link.to_vec().into(),
+        ],
+    )?;
+    tx.execute(
+        "UPDATE audit_heads SET seq = $2, link = $3 WHERE municipality_code = $1",
+        &[code.into(), entry.seq.into(), link.to_vec().into()],
+    )?;
+    Ok(())
+}
+
+fn entry_link(key: &Key, code: &str, prev: &[u8; 32], e: &AuditEntry) -> [u8; 32] {
+    audit_link(
+        key,
+        prev,
+        &[
+            code.as_bytes(),
+            &e.seq.to_be_bytes(),
+            &e.at.to_be_bytes(),
+            e.actor.as_bytes(),
+            e.role.code().as_bytes(),
+            e.zone.code().as_bytes(),
+            e.action.as_bytes(),
+            e.object.as_bytes(),
+            e.outcome.code().as_bytes(),
+        ],
+    )
+}
+
+fn open_text(
+    keys: &TenantKeys,
+    code: &str,
+    column: &str,
+    row: &str,
+    sealed: &[u8],
+) -> Result<String, StoreError> {
+    let plain = keys.open(&slot(code, column, row), sealed)?;
+    String::from_utf8(plain.to_vec()).map_err(|_| StoreError::Corrupt("sealed text is not UTF-8"))
+}
+
+fn person_from_row(
+    code: &str,
+    keys: &TenantKeys,
+    row: &Row,
+    vouchers: Vec<Voucher>,
+) -> Result<Person, StoreError> {
+    let address = row.text(0)?;
+    let birth = open_text(keys, code, "birth_date", address, row.bytes(3)?)?;
+    let my_number = row
+        .opt_bytes(4)?
+        .map(|s| open_text(keys, code, "my_number", address, s))
+        .transpose()?;
+    let moved_out = row.opt_date(6)?.map(|on| -> Result<_, StoreError> {
+        Ok(MovedOut {
+            on,
+            to: row.opt_text(7)?.map(MunicipalityCode::parse).transpose()?,
+        })
+    });
+    Ok(Person {
+        address_number: AddressNumber::parse(address)?,
+        name: Name::parse(&open_text(keys, code, "name", address, row.bytes(1)?)?)?,
+        name_kana: KanaName::parse(&open_text(keys, code, "name_kana", address, row.bytes(2)?)?)?,
+        birth_date: BirthDate(
+            parse_date(&birth).map_err(|_| StoreError::Corrupt("sealed birth date"))?,
+        ),
+        sex: u8::try_from(row.int(5)?)
+            .ok()
+            .and_then(Sex::from_iso5218)
+            .ok_or(StoreError::Corrupt("sex"))?,
+        my_number: my_number.as_deref().map(MyNumber::parse).transpose()?,
+        flags: Flags {
+            moved_out: moved_out.transpose()?,
+            deceased_on: row.opt_date(8)?,
+            use_suspended: row.int(9)? != 0,
+        },
+        vouchers,
+    })
+}
+
+fn voucher_from_row(row: &Row) -> Result<Voucher, StoreError> {
+    Ok(Voucher {
+        number: VoucherNumber::parse(row.text(0)?)?,
+        voucher_type: row
+            .opt_int(1)?
+            .map(|t| u8::try_from(t).map_err(|_| StoreError::Corrupt("voucher type")))
+            .transpose()?,
+        dose_number: row
+            .opt_int(2)?
+            .map(|n| {
+                u32::try_from(n)
+                    .map_err(|_| StoreError::Corrupt("dose number"))
+                    .and_then(|n| Ok(DoseNumber::new(n)?))
+            })
+            .transpose()?,
+        issued_on: row.opt_date(3)?,
+    })
+}
+
+/// A keyed digest of everything `put_persons` writes for a person, to tell "unchanged" without
+/// decrypting.
+fn content_digest(keys: &TenantKeys, p: &Person) -> [u8; 32] {
+    let mut canon = format!(
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{:?}\u{1f}{:?}\u{1f}{}",
+        p.address_number,
+        p.name.as_str(),
+        p.name_kana.as_str(),
+        p.birth_date.0,
+        p.sex.iso5218(),
+        p.my_number.as_ref().map(MyNumber::expose).unwrap_or_default(),
+        p.flags.moved_out.map(|m| (m.on, m.to.map(|c| c.to_string()))),
+        p.flags.deceased_on,
+        p.flags.use_suspended,
+    );
+    for v in &p.vouchers {
+        canon.push_str(&format!(
+            "\u{1e}{}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}",
+            v.number,
+            v.voucher_type,
+            v.dose_number.map(DoseNumber::get),
+            v.issued_on
+        ));
+    }
+    keys.index("person", canon.as_bytes())
+}
+
+fn flag_values(flags: &Flags) -> [Value; 4] {
+    [
+        flags.moved_out.map(|m| m.on).into(),
+        flags.moved_out.and_then(|m| m.to).map(|c| c.to_string()).into(),
+        flags.deceased_on.into(),
+        i64::from(flags.use_suspended).into(),
+    ]
+}
+
+fn put_person(
+    tx: &mut dyn Tx,
+    code: &str,
+    keys: &TenantKeys,
+    p: &Person,
+    now: i64,
+    summary: &mut PutSummary,
+) -> Result<(), StoreError> {
+    let address = p.address_number.as_str();
+    let digest = content_digest(keys, p);
+    let existing = tx.query_opt(
+        "SELECT content_digest FROM persons WHERE municipality_code = $1 AND address_number = $2",
+        &[code.into(), address.into()],
+    )?;
+    if let Some(row) = &existing {
+        if row.bytes(0)? == digest {
+            summary.unchanged += 1;
+            return Ok(());
+        }
+    }
+    let index = p
+        .my_number
+        .as_ref()
+        .map(|n| keys.index(MY_NUMBER_INDEX, n.expose().as_bytes()).to_vec());
+    if let Some(index) = &index {
+        let holder = tx.query_opt(
+            "SELECT address_number FROM persons WHERE municipality_code = $1 AND my_number_index = $2",
+            &[code.into(), index.clone().into()],
+        )?;
+        if holder.is_some_and(|h| h.text(0).ok() != Some(address)) {
+            return Err(StoreError::Conflict(
+                "この個人番号は別の宛名番号に登録済みです / this My Number belongs to another address number",
+            ));
+        }
+    }
+    let seal = |column: &str, plain: &[u8]| keys.seal(&slot(code, column, address), plain);
+    let [moved_on, moved_to, deceased, suspended] = flag_values(&p.flags);
+    let values = vec![
+        code.into(),
+        address.into(),
+        seal("name", p.name.as_str().as_bytes()).into(),
+        seal("name_kana", p.name_kana.as_str().as_bytes()).into(),
+        seal("birth_date", p.birth_date.0.to_string().as_bytes()).into(),
+        p.my_number
+            .as_ref()
+            .map(|n| seal("my_number", n.expose().as_bytes()))
+            .into(),
+        index.into(),
+        i64::from(p.sex.iso5218()).into(),
+        moved_on,
+        moved_to,
+        deceased,
+        suspended,
+        digest.to_vec().into(),
+        now.into(),
+    ];
+    if existing.is_some() {
+        tx.execute(
+            "UPDATE persons SET name_sealed = $3, name_kana_sealed = $4, birth_date_sealed = $5, \
+             my_number_sealed = $6, my_number_index = $7, sex = $8, moved_out_on = $9, \
+             moved_out_to = $10, deceased_on = $11, use_suspended = $12, content_digest = $13, \
+             updated_at = $14 WHERE municipality_code = $1 AND address_number = $2",
+            &values,
+        )?;
+        summary.updated += 1;
+    } else {
+        tx.execute(
+            "INSERT INTO persons (municipality_code, address_number, name_sealed, \
+             name_kana_sealed, birth_date_sealed, my_number_sealed, my_number_index, sex, \
+             moved_out_on, moved_out_to, deceased_on, use_suspended, content_digest, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+            &values,
+        )?;
+        summary.inserted += 1;
+    }
+    for v in &p.vouchers {
+        let n = tx.execute(
+            "INSERT INTO vouchers (municipality_code, voucher_number, address_number, \
+             voucher_type, dose_number, issued_on) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (municipality_code, voucher_number) DO UPDATE SET \
+             voucher_type = excluded.voucher_type, dose_number = excluded.dose_number, \
+             issued_on = excluded.issued_on WHERE vouchers.address_number = excluded.address_number",
+            &[
+                code.into(),
+                v.number.as_str().into(),
+                address.into(),
+                v.voucher_type.map(i64::from).into(),
+                v.dose_number.map(|d| i64::from(d.get())).into(),
+                v.issued_on.into(),
+            ],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Conflict(
+                "この券番号は別の宛名番号に登録済みです / this voucher number belongs to another address number",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn dose_from_row(row: &Row) -> Result<StoredDose, StoreError> {
+    let short = |i: usize| row.text(i);
+    Ok(StoredDose {
+        id: row.int(0)?,
+        dose: Dose {
+            number: DoseNumber::new(
+                u32::try_from(row.int(1)?).map_err(|_| StoreError::Corrupt("dose number"))?,
+            )?,
+            status: DoseStatus::from_code(row.text(2)?).ok_or(StoreError::Corrupt("status"))?,
+            date: row.date(3)?,
+            product: Short::parse(short(4)?)?,
+            manufacturer: Short::parse(short(5)?)?,
+            lot: Short::parse(short(6)?)?,
+            venue: Short::parse(short(7)?)?,
+            doctor: Short::parse(short(8)?)?,
+            source: DoseSource::from_code(row.text(9)?).ok_or(StoreError::Corrupt("source"))?,
+        },
+        recorded_at: row.int(10)?,
+        recorded_by: row.text(11)?.to_owned(),
+    })
+}
+
+impl<B: Backend> Store for Engine<B> {
+    fn backend(&self) -> &'static str {
+        B::NAME
+    }
+
+    fn add_municipality(
+        &self,
+        m: MunicipalityCode,
+        name: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let name = Short::<40>::parse(name)?;
+        let code = m.to_string();
+        self.db.transaction(|tx| {
+            let exists = tx.query_opt(
+                "SELECT 1 FROM municipalities WHERE municipality_code = $1",
+                &[code.as_str().into()],
+            )?;
+            if exists.is_some() {
+                return Err(StoreError::MunicipalityExists(m));
+            }
+            let now = now_micros();
+            tx.execute(
+                "INSERT INTO municipalities (municipality_code, name, created_at) VALUES ($1, $2, $3)",
+                &[code.as_str().into(), name.as_str().into(), now.into()],
+            )?;
+            let keys = TenantKeys::generate();
+            for (kind, key) in [
+                (KeyKind::Data, &keys.data),
+                (KeyKind::Index, &keys.index),
+                (KeyKind::Audit, &keys.audit),
+            ] {
+                let s = KeySlot {
+                    municipality: &code,
+                    kind,
+                    version: 1,
+                };
+                tx.execute(
+                    "INSERT INTO tenant_keys (municipality_code, kind, version, wrapped, created_at) \
+                     VALUES ($1, $2, 1, $3, $4)",
+                    &[
+                        code.as_str().into(),
+                        kind.code().into(),
+                        self.master.wrap(&s, key).into(),
+                        now.into(),
+                    ],
+                )?;
+            }
+            let genesis = [0u8; 32];
+            tx.execute(
+                "INSERT INTO audit_heads (municipality_code, seq, link) VALUES ($1, 0, $2)",
+                &[code.as_str().into(), genesis.to_vec().into()],
+            )?;
+            append_audit(
+                tx,
+                &code,
+                &keys.audit,
+                (0, &genesis),
+                actor,
+                "municipality.add",
+                &format!("municipality:{code}"),
+                Outcome::Ok,
+            )
+        })?;
+        // A municipality re-created after a failed transaction must not see stale keys.
+        self.tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&m);
+        Ok(())
+    }
+
+    fn municipalities(&self) -> Result<Vec<Municipality>, StoreError> {
+        self.db.transaction(|tx| {
+            tx.query(
+                "SELECT municipality_code, name FROM municipalities ORDER BY municipality_code",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(Municipality {
+                    code: MunicipalityCode::parse(r.text(0)?)?,
+                    name: r.text(1)?.to_owned(),
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn put_persons(
+        &self,
+        m: MunicipalityCode,
+        persons: &[Person],
+        actor: &Actor,
+    ) -> Result<PutSummary, StoreError> {
+        self.write(m, actor, "persons.put", |tx, tenant| {
+            let keys = tenant.personal(m)?;
+            let code = m.to_string();
+            let now = now_micros();
+            let mut summary = PutSummary::default();
+            for p in persons {
+                put_person(tx, &code, keys, p, now, &mut summary)?;
+            }
+            let object = format!(
+                "persons inserted={} updated={} unchanged={}",
+                summary.inserted, summary.updated, summary.unchanged
+            );
+            Ok((summary, object, Outcome::Ok))
+        })
+    }
+
+    fn person(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        actor: &Actor,
+    ) -> Result<Option<Person>, StoreError> {
+        let a = address.as_str().to_owned();
+        self.find_person(m, actor, format!("person:{a}"), |_, _| Ok(Some(a.clone())))
+    }
+
+    fn person_by_my_number(
+        &self,
+        m: MunicipalityCode,
+        my_number: &MyNumber,
+        actor: &Actor,
+    ) -> Result<Option<Person>, StoreError> {
+        let code = m.to_string();
+        self.find_person(m, actor, "my_number_index".into(), |tx, keys| {
+            let index = keys.index(MY_NUMBER_INDEX, my_number.expose().as_bytes());
+            tx.query_opt(
+                "SELECT address_number FROM persons WHERE municipality_code = $1 AND my_number_index = $2",
+                &[code.as_str().into(), index.to_vec().into()],
+            )?
+            .map(|r| r.text(0).map(str::to_owned))
+            .transpose()
+        })
+    }
+
+    fn person_by_voucher(
+        &self,
+        m: MunicipalityCode,
+        voucher: &VoucherNumber,
+        actor: &Actor,
+    ) -> Result<Option<Person>, StoreError> {
+        let code = m.to_string();
+        self.find_person(m, actor, format!("voucher:{voucher}"), |tx, _| {
+            tx.query_opt(
+                "SELECT address_number FROM vouchers WHERE municipality_code = $1 AND voucher_number = $2",
+                &[code.as_str().into(), voucher.as_str().into()],
+            )?
+            .map(|r| r.text(0).map(str::to_owned))
+            .transpose()
+        })
+    }
+
+    fn count_persons(&self, m: MunicipalityCode) -> Result<u64, StoreError> {
+        self.db.transaction(|tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT COUNT(*) FROM persons WHERE municipality_code = $1",
+                    &[m.to_string().into()],
+                )?
+                .ok_or(StoreError::Corrupt("count"))?;
+            Ok(row.int(0)? as u64)
+        })
+    }
+
+    fn set_flags(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        flags: Flags,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        self.write(m, actor, "person.flags", |tx, _| {
+            let [moved_on, moved_to, deceased, suspended] = flag_values(&flags);
+            let n = tx.execute(
+                "UPDATE persons SET moved_out_on = $3, moved_out_to = $4, deceased_on = $5, \
+                 use_suspended = $6, updated_at = $7 WHERE municipality_code = $1 AND address_number = $2",
+                &[
+                    m.to_string().into(),
+                    address.as_str().into(),
+                    moved_on,
+                    moved_to,
+                    deceased,
+                    suspended,
+                    now_micros().into(),
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound("person"));
+            }
+            Ok(((), format!("person:{address}"), Outcome::Ok))
+        })
+    }
+
+    fn add_dose(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        dose: &Dose,
+        actor: &Actor,
+    ) -> Result<i64, StoreError> {
+        self.write(m, actor, "dose.add", |tx, _| {
+            let code = m.to_string();
+            let exists = tx.query_opt(
+                "SELECT 1 FROM persons WHERE municipality_code = $1 AND address_number = $2",
+                &[code.as_str().into(), address.as_str().into()],
+            )?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound("person"));
+            }
+            // The audit head is locked: no other writer of this municipality runs now.
+            let id = tx
+                .query_opt(
+                    "SELECT COALESCE(MAX(dose_id), 0) + 1 FROM doses WHERE municipality_code = $1",
+                    &[code.as_str().into()],
+                )?
+                .ok_or(StoreError::Corrupt("dose id"))?
+                .int(0)?;
+            let d = dose;
+            tx.execute(
+                "INSERT INTO doses (municipality_code, dose_id, address_number, dose_number, \
+                 status, given_on, product, manufacturer, lot, venue, doctor, source, recorded_at, \
+                 recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                &[
+                    code.as_str().into(),
+                    id.into(),
+                    address.as_str().into(),
+                    i64::from(d.number.get()).into(),
+                    d.status.code().into(),
+                    d.date.into(),
+                    d.product.as_str().into(),
+                    d.manufacturer.as_str().into(),
+                    d.lot.as_str().into(),
+                    d.venue.as_str().into(),
+                    d.doctor.as_str().into(),
+                    d.source.code().into(),
+                    now_micros().into(),
+                    actor.user.as_str().into(),
+                ],
+            )?;
+            Ok((id, format!("person:{address} dose:{id}"), Outcome::Ok))
+        })
+    }
+
+    fn doses(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+    ) -> Result<Vec<StoredDose>, StoreError> {
+        self.db.transaction(|tx| {
+            tx.query(
+                "SELECT dose_id, dose_number, status, given_on, product, manufacturer, lot, \
+                 venue, doctor, source, recorded_at, recorded_by FROM doses \
+                 WHERE municipality_code = $1 AND address_number = $2 ORDER BY dose_number, dose_id",
+                &[m.to_string().into(), address.as_str().into()],
+            )?
+            .iter()
+            .map(dose_from_row)
+            .collect()
+        })
+    }
+
+    fn audit_log(&self, m: MunicipalityCode) -> Result<Vec<AuditEntry>, StoreError> {
+        self.db
+            .transaction(|tx| read_audit(tx, &m.to_string()))
+            .map(|rows| rows.into_iter().map(|(e, _)| e).collect())
+    }
+
+    fn verify_audit(&self, m: MunicipalityCode) -> Result<AuditHead, StoreError> {
+        self.db.transaction(|tx| {
+            let tenant = self.tenant(tx, m)?;
+            let code = m.to_string();
+            let entries = read_audit(tx, &code)?;
+            let head = tx
+                .query_opt(
+                    "SELECT seq, link FROM audit_heads WHERE municipality_code = $1",
+                    &[code.as_str().into()],
+                )?
+                .ok_or(StoreError::Corrupt("missing audit head"))?;
+            let mut prev = [0u8; 32];
+            for (i, (entry, link)) in entries.iter().enumerate() {
+                let expected_seq = i as i64 + 1;
+                if entry.seq != expected_seq {
+                    return Err(StoreError::AuditBroken {
+                        seq: expected_seq,
+                        reason: "missing or out of sequence / 欠落または順序不正",
+                    });
+                }
+                let computed = entry_link(&tenant.audit, &code, &prev, entry);
+                if computed.as_slice() != link.as_slice() {
+                    return Err(StoreError::AuditBroken {
+                        seq: entry.seq,
+                        reason: "link does not match: modified, inserted or reordered / 改ざん・挿入・並べ替え",
+                    });
+                }
+                prev = computed;
+            }
+            let last = entries.len() as i64;
+            if head.int(0)? != last || head.bytes(1)? != prev.as_slice() {
+                return Err(StoreError::AuditBroken {
+                    seq: last.min(head.int(0)?) + 1,
+                    reason: "the chain does not end at the recorded head: entries removed or added at the end / 末尾の削除または追加",
+                });
+            }
+            Ok(AuditHead {
+                seq: last,
+                link: prev.iter().map(|b| format!("{b:02x}")).collect(),
+            })
+        })
+    }
+
+    fn shred(&self, m: MunicipalityCode, actor: &Actor) -> Result<(), StoreError> {
+        self.write(m, actor, "municipality.shred", |tx, _| {
+            tx.execute(
+                "DELETE FROM tenant_keys WHERE municipality_code = $1 AND kind IN ('data', 'index')",
+                &[m.to_string().into()],
+            )?;
+            Ok(((), format!("municipality:{m}"), Outcome::Ok))
+        })?;
+        self.tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&m);
+        Ok(())
+    }
+}
+
+fn read_audit(tx: &mut dyn Tx, code: &str) -> Result<Vec<(AuditEntry, Vec<u8>)>, StoreError> {
+    tx.query(
+        "SELECT seq, at, actor, role, zone, action, object, outcome, link FROM audit_log \
+         WHERE municipality_code = $1 ORDER BY seq",
+        &[code.into()],
+    )?
+    .iter()
+    .map(|r| {
+        Ok((
+            AuditEntry {
+                seq: r.int(0)?,
+                at: r.int(1)?,
+                actor: r.text(2)?.to_owned(),
+                role: Role::from_code(r.text(3)?).ok_or(StoreError::Corrupt("role"))?,
+                zone: Zone::from_code(r.text(4)?).ok_or(StoreError::Corrupt("zone"))?,
+                action: r.text(5)?.to_owned(),
+                object: r.text(6)?.to_owned(),
+                outcome: Outcome::from_code(r.text(7)?).ok_or(StoreError::Corrupt("outcome"))?,
+            },
+            r.bytes(8)?.to_vec(),
+        ))
+    })
+    .collect()
+}

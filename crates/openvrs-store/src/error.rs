@@ -1,0 +1,56 @@
+//! Store errors. Messages are Japanese first, then English, and never carry a personal value
+//! (database errors keep only their code and primary message, never the detail with key values).
+
+use openvrs_crypto::CryptoError;
+use openvrs_domain::{Invalid, ids::MunicipalityCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("データベースがありません: {0}(`openvrs init` で作成します) / no database at {0} (create it with `openvrs init`)")]
+    NoDatabase(String),
+    #[error("データベースURLが不正です / invalid database URL: {0}")]
+    BadUrl(String),
+    #[error("自治体 {0} は登録されていません / municipality {0} is not registered")]
+    UnknownMunicipality(MunicipalityCode),
+    #[error("自治体 {0} は既に登録されています / municipality {0} is already registered")]
+    MunicipalityExists(MunicipalityCode),
+    #[error("自治体 {0} の鍵は削除済みです(暗号消去) / the keys of municipality {0} were destroyed (crypto-shredded)")]
+    Shredded(MunicipalityCode),
+    #[error("該当するデータがありません / not found: {0}")]
+    NotFound(&'static str),
+    #[error("競合しています / conflict: {0}")]
+    Conflict(&'static str),
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("{0}")]
+    Crypto(#[from] CryptoError),
+    #[error("保存データが不正です / stored data is malformed: {0}")]
+    Corrupt(&'static str),
+    #[error(
+        "監査ログの検証に失敗しました: 第{seq}項 ({reason}) / audit log verification failed at entry {seq}: {reason}"
+    )]
+    AuditBroken { seq: i64, reason: &'static str },
+    #[error(
+        "データベースのスキーマ版 {found} はこのプログラム(版 {known})より新しいです / the database schema version {found} is newer than this program's ({known})"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("データベースエラー / database error: {0}")]
+    Database(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        // rusqlite messages name tables and columns, never bound values.
+        StoreError::Database(e.to_string())
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        match e.as_db_error() {
+            // The detail of a PostgreSQL error can quote key values; keep code and message only.
+            Some(db) => StoreError::Database(format!("{} {}", db.code().code(), db.message())),
+            None => StoreError::Database(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! PostgreSQL, selected by a `postgres://` URL: a small pool of connections, prepared statements
+//! cached per connection.
+
+use std::{collections::HashMap, str::FromStr, sync::Mutex};
+
+use postgres::{
+    Client, NoTls, Statement,
+    types::{IsNull, ToSql, Type, to_sql_checked},
+};
+
+use crate::{
+    StoreError,
+    sql::{Backend, Row, Tx, Value},
+};
+
+const MAX_IDLE: usize = 16;
+
+struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+pub(crate) struct Postgres {
+    config: postgres::Config,
+    idle: Mutex<Vec<Conn>>,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Postgres(..)")
+    }
+}
+
+impl Postgres {
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let mut config = postgres::Config::from_str(url)
+            .map_err(|_| StoreError::BadUrl(redact_url(url)))?;
+        config.application_name("openvrs");
+        let pg = Self {
+            config,
+            idle: Mutex::new(Vec::new()),
+        };
+        let conn = pg.connect()?;
+        pg.put_back(conn);
+        Ok(pg)
+    }
+
+    fn connect(&self) -> Result<Conn, StoreError> {
+        Ok(Conn {
+            client: self.config.connect(NoTls)?,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn take(&self) -> Result<Conn, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(c) if !c.client.is_closed() => Ok(c),
+            _ => self.connect(),
+        }
+    }
+
+    fn put_back(&self, conn: Conn) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE && !conn.client.is_closed() {
+            idle.push(conn);
+        }
+    }
+}
+
+/// A URL without its password, for error messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(v) => match *ty {
+                Type::INT2 => i16::try_from(*v)?.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
+                _ => v.to_sql(ty, out),
+            },
+            Value::Text(s) => s.to_sql(ty, out),
+            Value::Bytes(b) => b.to_sql(ty, out),
+            Value::Date(d) => d.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+struct PgTx<'a, 'b> {
+    tx: &'a mut postgres::Transaction<'b>,
+    statements: &'a mut HashMap<String, Statement>,
+}
+
+impl PgTx<'_, '_> {
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.tx.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+}
+
+fn params(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+impl Tx for PgTx<'_, '_> {
+    fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64, StoreError> {
+        let stmt = self.statement(sql)?;
+        Ok(self.tx.execute(&stmt, &params(values))?)
+    }
+
+    fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let stmt = self.statement(sql)?;
+        let rows = self.tx.query(&stmt, &params(values))?;
+        rows.iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| {
+                        let ty = row.columns()[i].type_();
+                        Ok(match *ty {
+                            Type::INT2 => row.get::<_, Option<i16>>(i).map(i64::from).into(),
+                            Type::INT4 => row.get::<_, Option<i32>>(i).map(i64::from).into(),
+                            Type::INT8 => row.get::<_, Option<i64>>(i).into(),
+                            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => {
+                                row.get::<_, Option<String>>(i).into()
+                            }
+                            Type::BYTEA => row.get::<_, Option<Vec<u8>>>(i).into(),
+                            Type::DATE => row.get::<_, Option<time::Date>>(i).into(),
+                            _ => return Err(StoreError::Corrupt("unexpected column type")),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Row)
+            })
+            .collect()
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.tx.batch_execute(sql)?)
+    }
+}
+
+impl Backend for Postgres {
+    const NAME: &'static str = "postgres";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const MIGRATIONS: &'static [(i64, &'static str)] =
+        &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+    fn transaction<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.take()?;
+        let result = (|| {
+            let mut tx = conn.client.transaction()?;
+            let out = f(&mut PgTx {
+                tx: &mut tx,
+                statements: &mut conn.statements,
+            })?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        self.put_back(conn);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(
+            super::redact_url("postgres://u:secret@host/db"),
+            "postgres://***@host/db"
+        );
+        assert_eq!(super::redact_url("postgres://host/db"), "postgres://host/db");
+    }
+}

@@ -1,0 +1,126 @@
+//! The little SQL both backends speak: positional `$n` parameters, a few value types, and
+//! transactions. The store's logic is written once against these traits.
+
+use time::Date;
+
+use crate::StoreError;
+
+/// A parameter or a column value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+    /// DATE in PostgreSQL, ISO 8601 text in SQLite.
+    Date(Date),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Bytes(v)
+    }
+}
+impl From<Date> for Value {
+    fn from(v: Date) -> Self {
+        Value::Date(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// One result row.
+#[derive(Debug)]
+pub(crate) struct Row(pub Vec<Value>);
+
+const CORRUPT: StoreError = StoreError::Corrupt("unexpected column type");
+
+impl Row {
+    pub fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.opt_int(i)?.ok_or(CORRUPT)
+    }
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Int(v)) => Ok(Some(*v)),
+            Some(Value::Null) => Ok(None),
+            _ => Err(CORRUPT),
+        }
+    }
+    pub fn text(&self, i: usize) -> Result<&str, StoreError> {
+        self.opt_text(i)?.ok_or(CORRUPT)
+    }
+    pub fn opt_text(&self, i: usize) -> Result<Option<&str>, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Text(v)) => Ok(Some(v)),
+            Some(Value::Null) => Ok(None),
+            _ => Err(CORRUPT),
+        }
+    }
+    pub fn bytes(&self, i: usize) -> Result<&[u8], StoreError> {
+        self.opt_bytes(i)?.ok_or(CORRUPT)
+    }
+    pub fn opt_bytes(&self, i: usize) -> Result<Option<&[u8]>, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Bytes(v)) => Ok(Some(v)),
+            Some(Value::Null) => Ok(None),
+            _ => Err(CORRUPT),
+        }
+    }
+    pub fn opt_date(&self, i: usize) -> Result<Option<Date>, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Date(d)) => Ok(Some(*d)),
+            Some(Value::Text(s)) => openvrs_domain::date::parse_date(s)
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt("bad stored date")),
+            Some(Value::Null) => Ok(None),
+            _ => Err(CORRUPT),
+        }
+    }
+    pub fn date(&self, i: usize) -> Result<Date, StoreError> {
+        self.opt_date(i)?.ok_or(CORRUPT)
+    }
+}
+
+/// A transaction (or, for reads, a connection). SQL uses `$1`, `$2`, ... for parameters.
+pub(crate) trait Tx {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
+    /// Several statements without parameters (migrations).
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+
+    fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+}
+
+/// A database behind the store.
+pub(crate) trait Backend: Send + Sync + 'static {
+    const NAME: &'static str;
+    /// Row locking for `SELECT`: ` FOR UPDATE` where the database has it.
+    const FOR_UPDATE: &'static str;
+    /// The embedded migrations, in order; `(version, sql)`.
+    const MIGRATIONS: &'static [(i64, &'static str)];
+    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.
+    fn transaction<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError>;
+}

@@ -1,0 +1,117 @@
+//! The embedded default: one SQLite file in WAL mode, one writer connection.
+
+use std::{path::Path, sync::Mutex};
+
+use rusqlite::{
+    Connection, OpenFlags, TransactionBehavior,
+    types::{ToSqlOutput, ValueRef},
+};
+
+use crate::{
+    StoreError,
+    sql::{Backend, Row, Tx, Value},
+};
+
+#[derive(Debug)]
+pub(crate) struct Sqlite {
+    conn: Mutex<Connection>,
+}
+
+impl Sqlite {
+    /// Opens the database file; it must exist unless `create` is set (a typo in a path is an
+    /// error, not a new empty database).
+    pub fn open(path: &Path, create: bool) -> Result<Self, StoreError> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        } else if !path.is_file() {
+            return Err(StoreError::NoDatabase(path.display().to_string()));
+        }
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            Value::Date(d) => ToSqlOutput::Owned(rusqlite::types::Value::Text(d.to_string())),
+        })
+    }
+}
+
+struct SqliteTx<'a>(&'a Connection);
+
+/// `$1` is a named parameter to SQLite; `?1` is the numbered one we mean.
+fn dialect(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+impl Tx for SqliteTx<'_> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let mut stmt = self.0.prepare_cached(&dialect(sql))?;
+        Ok(stmt.execute(rusqlite::params_from_iter(params))? as u64)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let mut stmt = self.0.prepare_cached(&dialect(sql))?;
+        let n = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(n);
+            for i in 0..n {
+                values.push(match row.get_ref(i)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(v) => Value::Int(v),
+                    ValueRef::Text(t) => Value::Text(
+                        std::str::from_utf8(t)
+                            .map_err(|_| StoreError::Corrupt("text is not UTF-8"))?
+                            .to_owned(),
+                    ),
+                    ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
+                    ValueRef::Real(_) => return Err(StoreError::Corrupt("unexpected REAL")),
+                });
+            }
+            out.push(Row(values));
+        }
+        Ok(out)
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.0.execute_batch(sql)?)
+    }
+}
+
+impl Backend for Sqlite {
+    const NAME: &'static str = "sqlite";
+    // The write transaction (BEGIN IMMEDIATE) already holds the only write lock.
+    const FOR_UPDATE: &'static str = "";
+    const MIGRATIONS: &'static [(i64, &'static str)] =
+        &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+
+    fn transaction<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        // A panic inside an earlier transaction rolled it back when it unwound; the connection
+        // itself is still sound.
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&mut SqliteTx(&tx))?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
