@@ -178,7 +178,7 @@ impl std::str::FromStr for MunicipalityCode {
 }
 
 /// 券番号: 10 digits, unique within its municipality, leading zeros significant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VoucherNumber([u8; 10]);
 
 const BAD_VOUCHER: Invalid = Invalid::new(
@@ -213,6 +213,12 @@ impl VoucherNumber {
 
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("ASCII digits")
+    }
+}
+
+impl fmt::Debug for VoucherNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VoucherNumber({})", self.as_str())
     }
 }
 

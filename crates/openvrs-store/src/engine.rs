@@ -208,7 +208,8 @@ impl<B: Backend> Engine<B> {
         let vouchers = tx
             .query(
                 "SELECT voucher_number, voucher_type, dose_number, issued_on FROM vouchers \
-                 WHERE municipality_code = $1 AND address_number = $2 ORDER BY voucher_number",
+                 WHERE municipality_code = $1 AND address_number = $2 \
+                 ORDER BY COALESCE(dose_number, 0), voucher_number",
                 &[code.as_str().into(), address.into()],
             )?
             .iter()

@@ -1,0 +1,78 @@
+//! The store's conformance suite: every scenario runs on SQLite, and on PostgreSQL whenever
+//! `OPENVRS_TEST_DATABASE_URL` is set (`OPENVRS_REQUIRE_POSTGRES=1` makes its absence a failure).
+
+mod harness;
+mod scenarios;
+
+use harness::Harness;
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::scenarios::$name(&super::Harness::sqlite()); })*
+        }
+        mod postgres {
+            $(#[test] fn $name() {
+                if let Some(h) = super::Harness::postgres() { super::scenarios::$name(&h); }
+            })*
+        }
+    };
+}
+
+conformance!(
+    municipalities_register_once,
+    persons_round_trip_by_every_key,
+    put_is_idempotent_and_reports_changes,
+    tenants_are_isolated,
+    my_number_conflict_writes_nothing,
+    voucher_conflict_writes_nothing,
+    flags_are_stored,
+    doses_are_stored_without_cap,
+    audit_records_every_change_without_personal_values,
+    audit_detects_modification,
+    audit_detects_deletion,
+    audit_detects_insertion,
+    audit_detects_reordering,
+    audit_detects_truncation,
+    crypto_shredding_makes_data_unreadable,
+    sealed_fields_cannot_be_swapped_between_rows,
+    wrong_master_key_reads_nothing,
+    newer_schema_is_refused,
+    no_plaintext_personal_data_at_rest,
+);
+
+#[test]
+fn sqlite_missing_file_is_an_error_unless_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.sqlite");
+    let err = openvrs_store::open(
+        &openvrs_store::Location::Sqlite {
+            path: path.clone(),
+            create: false,
+        },
+        openvrs_crypto::MasterKey::generate(),
+    )
+    .err()
+    .expect("must fail");
+    assert!(matches!(err, openvrs_store::StoreError::NoDatabase(_)), "{err}");
+    assert!(!path.exists(), "no empty database was created");
+}
+
+#[test]
+fn location_from_parts() {
+    use openvrs_store::Location;
+    let p = std::path::PathBuf::from("x.sqlite");
+    assert!(matches!(
+        Location::from_parts(None, p.clone(), false),
+        Ok(Location::Sqlite { .. })
+    ));
+    assert!(matches!(
+        Location::from_parts(Some(""), p.clone(), false),
+        Ok(Location::Sqlite { .. })
+    ));
+    assert!(matches!(
+        Location::from_parts(Some("postgresql://h/db"), p.clone(), false),
+        Ok(Location::Postgres { .. })
+    ));
+    assert!(Location::from_parts(Some("mysql://h/db"), p, false).is_err());
+}
