@@ -1,1 +1,246 @@
-fn main() {}
+//! `openvrs`: the one command that sets up, fills, checks and serves an openvrs installation.
+//! The only crate that knows clap.
+
+use std::{
+    io::Write,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use openvrs_domain::{audit::Actor, ids::MunicipalityCode};
+use openvrs_synth::{Encoding, Generator};
+
+mod bench;
+mod config;
+mod demo;
+
+use config::{DataDir, DEFAULT_CONFIG};
+
+/// openvrs: an open vaccination record system for municipalities.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The data directory: config.toml, the master key file and the SQLite database
+    /// [default: ./openvrs-data; ./openvrs-demo for `demo`]
+    #[arg(long, global = true, env = "OPENVRS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Use PostgreSQL at this postgres:// URL instead of the embedded SQLite database.
+    #[arg(long, global = true, env = "OPENVRS_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the data directory, config, master key and database.
+    Init,
+    /// Register and list municipalities.
+    #[command(subcommand)]
+    Municipality(MunicipalityCmd),
+    /// Generate synthetic data.
+    #[command(subcommand)]
+    Gen(GenCmd),
+    /// Serve the LGWAN and internet listeners.
+    Serve(ServeArgs),
+    /// A running system to try: a throw-away data directory with two towns of residents.
+    Demo(DemoArgs),
+    /// The operation log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Measure (build with --release).
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum MunicipalityCmd {
+    /// Register a municipality (its check digit is verified) and create its keys.
+    Add {
+        /// 6-digit local government code, e.g. 472131
+        #[arg(long)]
+        code: String,
+        /// Name, e.g. うるま市
+        #[arg(long)]
+        name: String,
+    },
+    /// List registered municipalities.
+    List,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum EncodingArg {
+    Utf8,
+    Sjis,
+}
+
+#[derive(Debug, Subcommand)]
+enum GenCmd {
+    /// Synthetic residents as a targets CSV (reference/csv.md), deterministic for a seed.
+    Residents {
+        #[arg(long)]
+        municipality: String,
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = EncodingArg::Utf8)]
+        encoding: EncodingArg,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// LGWAN listener address [default: from config]
+    #[arg(long)]
+    lgwan: Option<SocketAddr>,
+    /// Internet listener address [default: from config]
+    #[arg(long)]
+    internet: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Residents to generate in each town.
+    #[arg(long, default_value_t = 3000)]
+    residents: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Verify a municipality's hash chain; exits non-zero and names the first bad entry.
+    Verify {
+        #[arg(long)]
+        municipality: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCmd {
+    /// Print the default configuration, with comments.
+    Default,
+}
+
+fn municipality(code: &str) -> Result<MunicipalityCode> {
+    Ok(MunicipalityCode::parse(code)?)
+}
+
+impl Cli {
+    fn data_dir(&self, default: &str) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| default.into())
+    }
+
+    fn load(&self) -> Result<DataDir> {
+        let mut dir = DataDir::load(&self.data_dir("openvrs-data"))?;
+        if let Some(url) = &self.database_url {
+            dir.config.database.url.clone_from(url);
+        }
+        Ok(dir)
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Init => {
+            let path = cli.data_dir("openvrs-data");
+            let dir = DataDir::init(&path, cli.database_url.as_deref())?;
+            println!(
+                "初期化しました / initialised {} ({})",
+                path.display(),
+                dir.open_store(false)?.backend()
+            );
+        }
+        Command::Municipality(MunicipalityCmd::Add { code, name }) => {
+            let code = municipality(code)?;
+            cli.load()?
+                .open_store(false)?
+                .add_municipality(code, name, &Actor::console())?;
+            println!(
+                "登録しました / registered {code} {name} ({})",
+                code.prefecture().name_ja()
+            );
+        }
+        Command::Municipality(MunicipalityCmd::List) => {
+            for m in cli.load()?.open_store(false)?.municipalities()? {
+                println!("{}\t{}\t{}", m.code, m.name, m.code.prefecture().name_ja());
+            }
+        }
+        Command::Gen(GenCmd::Residents {
+            municipality: code,
+            count,
+            seed,
+            encoding,
+            out,
+        }) => {
+            let encoding = match encoding {
+                EncodingArg::Utf8 => Encoding::Utf8,
+                EncodingArg::Sjis => Encoding::ShiftJis,
+            };
+            let mut generator = Generator::new(municipality(code)?, *seed);
+            let mut sink: Box<dyn Write> = match out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).with_context(|| {
+                        format!("{} を作成できません / cannot create {}", path.display(), path.display())
+                    })?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            openvrs_synth::write_targets_csv(&mut generator, *count, encoding, &mut sink)?;
+            sink.flush()?;
+        }
+        Command::Serve(args) => {
+            let dir = cli.load()?;
+            let store = dir.open_store(false)?;
+            demo::serve(&dir, store, args.lgwan, args.internet, None)?;
+        }
+        Command::Demo(args) => {
+            let path = cli.data_dir("openvrs-demo");
+            demo::run(&path, cli.database_url.as_deref(), args)?;
+        }
+        Command::Audit(AuditCmd::Verify { municipality: code }) => {
+            let code = municipality(code)?;
+            let head = cli.load()?.open_store(false)?.verify_audit(code)?;
+            println!(
+                "監査ログは正常です / audit log intact: {code}, {} entries, head {}",
+                head.seq, head.link
+            );
+        }
+        Command::Config(ConfigCmd::Default) => print!("{DEFAULT_CONFIG}"),
+        Command::Bench(cmd) => bench::run(cmd)?,
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes, Japanese first.
+            eprintln!("エラー / error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// For `demo` and tests: whether a data directory is initialised.
+pub(crate) fn initialised(path: &Path) -> bool {
+    path.join(config::CONFIG_FILE).is_file()
+}

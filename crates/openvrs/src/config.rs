@@ -1,0 +1,226 @@
+//! Configuration in layers: defaults, then `config.toml` in the data directory, then `OPENVRS_*`
+//! environment variables, then command-line flags (applied by the caller).
+
+use std::{
+    fs,
+    io::Write,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result, bail};
+use openvrs_crypto::MasterKey;
+use openvrs_store::Location;
+use serde::Deserialize;
+
+pub const CONFIG_FILE: &str = "config.toml";
+pub const SQLITE_FILE: &str = "openvrs.sqlite";
+
+/// The default configuration, with comments; `openvrs config default` prints it and `init`
+/// writes it.
+pub const DEFAULT_CONFIG: &str = r#"# openvrs configuration. Every value here can be overridden by an environment variable
+# (named beside it) and by a command-line flag.
+
+[server]
+# The LGWAN listener: staff, national, prefectural and inter-municipality functions.
+# OPENVRS_LGWAN_ADDR, --lgwan
+lgwan = "127.0.0.1:8081"
+# The internet listener: venue tablets, the resident app, public keys, verification, open data.
+# OPENVRS_INTERNET_ADDR, --internet
+internet = "127.0.0.1:8080"
+
+[database]
+# Empty: the embedded SQLite database "openvrs.sqlite" in the data directory.
+# A PostgreSQL URL instead, e.g. "postgres://openvrs@127.0.0.1:5432/openvrs".
+# OPENVRS_DATABASE_URL, --database-url
+url = ""
+
+[keys]
+# The master key (64 hexadecimal digits) that wraps every municipality's keys: a file, relative
+# to the data directory, readable by its owner only (mode 0600). `openvrs init` creates it.
+# OPENVRS_MASTER_KEY (the 64 digits themselves) overrides the file.
+master_key_file = "master.key"
+"#;
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: Server,
+    pub database: Database,
+    pub keys: Keys,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub lgwan: SocketAddr,
+    pub internet: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Keys {
+    pub master_key_file: PathBuf,
+}
+
+impl Config {
+    pub fn default_config() -> Self {
+        toml::from_str(DEFAULT_CONFIG).expect("the default config parses")
+    }
+}
+
+/// A data directory: config, master key file and (by default) the SQLite database.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    pub path: PathBuf,
+    pub config: Config,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl DataDir {
+    /// Loads an initialised data directory and applies the environment layer.
+    pub fn load(path: &Path) -> Result<Self> {
+        let file = path.join(CONFIG_FILE);
+        if !file.is_file() {
+            bail!(
+                "データディレクトリ {} は初期化されていません(`openvrs init` を実行してください) / data directory {} is not initialised (run `openvrs init`)",
+                path.display(),
+                path.display()
+            );
+        }
+        let text = fs::read_to_string(&file)
+            .with_context(|| format!("{} を読めません / cannot read {}", file.display(), file.display()))?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "設定ファイル {} が不正です / invalid config file {}: {}",
+                file.display(),
+                file.display(),
+                e.message()
+            )
+        })?;
+        if let Some(url) = env("OPENVRS_DATABASE_URL") {
+            config.database.url = url;
+        }
+        for (var, slot) in [
+            ("OPENVRS_LGWAN_ADDR", &mut config.server.lgwan),
+            ("OPENVRS_INTERNET_ADDR", &mut config.server.internet),
+        ] {
+            if let Some(v) = env(var) {
+                *slot = v.parse().with_context(|| {
+                    format!("{var} のアドレスが不正です / {var} is not an address")
+                })?;
+            }
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            config,
+        })
+    }
+
+    /// Creates a data directory: config, master key (0600) and database. Refuses to touch one
+    /// that is already initialised.
+    pub fn init(path: &Path, database_url: Option<&str>) -> Result<Self> {
+        if path.join(CONFIG_FILE).exists() {
+            bail!(
+                "{} は初期化済みです / {} is already initialised",
+                path.display(),
+                path.display()
+            );
+        }
+        fs::create_dir_all(path).with_context(|| {
+            format!("{} を作成できません / cannot create {}", path.display(), path.display())
+        })?;
+        let key_path = path.join(&Config::default_config().keys.master_key_file);
+        if env("OPENVRS_MASTER_KEY").is_none() {
+            write_private(&key_path, MasterKey::generate().to_hex().as_bytes())?;
+        }
+        let text = match database_url {
+            Some(url) => DEFAULT_CONFIG.replacen(
+                "url = \"\"",
+                &format!("url = {}", toml::Value::String(url.to_owned())),
+                1,
+            ),
+            None => DEFAULT_CONFIG.to_owned(),
+        };
+        fs::write(path.join(CONFIG_FILE), text)?;
+        let dir = Self::load(path)?;
+        dir.open_store(true)?;
+        Ok(dir)
+    }
+
+    pub fn master_key(&self) -> Result<MasterKey> {
+        if let Some(hex) = env("OPENVRS_MASTER_KEY") {
+            return MasterKey::from_hex(&hex).context("OPENVRS_MASTER_KEY");
+        }
+        let file = self.path.join(&self.config.keys.master_key_file);
+        check_private(&file)?;
+        let text = fs::read_to_string(&file).with_context(|| {
+            format!("鍵ファイル {} を読めません / cannot read key file {}", file.display(), file.display())
+        })?;
+        MasterKey::from_hex(&text).with_context(|| file.display().to_string())
+    }
+
+    pub fn location(&self, create: bool) -> Result<Location> {
+        Ok(Location::from_parts(
+            Some(&self.config.database.url),
+            self.path.join(SQLITE_FILE),
+            create,
+        )?)
+    }
+
+    pub fn open_store(&self, create: bool) -> Result<std::sync::Arc<dyn openvrs_store::Store>> {
+        Ok(openvrs_store::open(&self.location(create)?, self.master_key()?)?)
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path).with_context(|| {
+        format!("{} を作成できません / cannot create {}", path.display(), path.display())
+    })?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+fn check_private(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = fs::metadata(path).with_context(|| {
+            format!("鍵ファイル {} がありません / no key file {}", path.display(), path.display())
+        })?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            bail!(
+                "鍵ファイル {} は所有者以外も読めます(chmod 600 してください) / key file {} is readable by others (chmod 600 it)",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_parses_and_rejects_typos() {
+        let c = Config::default_config();
+        assert_eq!(c.database.url, "");
+        assert!(toml::from_str::<Config>(&DEFAULT_CONFIG.replace("lgwan =", "lgwam =")).is_err());
+    }
+}
