@@ -55,3 +55,36 @@ pub fn plain_sqlite_insert(
     }
     Ok(())
 }
+
+/// A fresh schema in a PostgreSQL database for one benchmark run, dropped afterwards.
+#[derive(Debug)]
+pub struct PgScratch {
+    base: String,
+    schema: String,
+}
+
+impl PgScratch {
+    pub fn create(base_url: &str) -> Result<Self, StoreError> {
+        let schema = format!("openvrs_bench_{}", std::process::id());
+        let mut c = postgres::Client::connect(base_url, postgres::NoTls)?;
+        c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))?;
+        Ok(Self {
+            base: base_url.to_owned(),
+            schema,
+        })
+    }
+
+    /// The URL that puts the store's tables in the scratch schema.
+    pub fn url(&self) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-c%20search_path%3D{}", self.base, self.schema)
+    }
+}
+
+impl Drop for PgScratch {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.base, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema));
+        }
+    }
+}

@@ -411,44 +411,69 @@ fn flag_values(flags: &Flags) -> [Value; 4] {
     ]
 }
 
-fn put_person(
-    tx: &mut dyn Tx,
-    code: &str,
-    keys: &TenantKeys,
-    p: &Person,
-    now: i64,
-    summary: &mut PutSummary,
-) -> Result<(), StoreError> {
+const PERSON_COLUMNS: [&str; 15] = [
+    "municipality_code",
+    "address_number",
+    "name_sealed",
+    "name_kana_sealed",
+    "birth_date_sealed",
+    "my_number_sealed",
+    "my_number_index",
+    "sex",
+    "moved_out_on",
+    "moved_out_to",
+    "deceased_on",
+    "use_suspended",
+    "content_digest",
+    "created_at",
+    "updated_at",
+];
+const VOUCHER_COLUMNS: [&str; 6] = [
+    "municipality_code",
+    "voucher_number",
+    "address_number",
+    "voucher_type",
+    "dose_number",
+    "issued_on",
+];
+/// Rows per multi-row statement. Chunks are powers of two up to this, so each table needs at
+/// most seven prepared statements.
+const MAX_ROWS: usize = 64;
+
+/// `items` in chunks of `MAX_ROWS`, then of decreasing powers of two.
+fn chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if items.is_empty() {
+            return None;
+        }
+        let size = 1 << items.len().min(MAX_ROWS).ilog2();
+        let (chunk, rest) = items.split_at(size);
+        items = rest;
+        Some(chunk)
+    })
+}
+
+/// `INSERT INTO table (cols) VALUES ($1, ...), (...)` for `rows` rows.
+fn multi_insert(table: &str, columns: &[&str], rows: usize) -> String {
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..columns.len() {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", r * columns.len() + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+fn person_values(code: &str, keys: &TenantKeys, p: &Person, now: i64) -> [Value; 15] {
     let address = p.address_number.as_str();
-    let digest = content_digest(keys, p);
-    let existing = tx.query_opt(
-        "SELECT content_digest FROM persons WHERE municipality_code = $1 AND address_number = $2",
-        &[code.into(), address.into()],
-    )?;
-    if let Some(row) = &existing {
-        if row.bytes(0)? == digest {
-            summary.unchanged += 1;
-            return Ok(());
-        }
-    }
-    let index = p
-        .my_number
-        .as_ref()
-        .map(|n| keys.index(MY_NUMBER_INDEX, n.expose().as_bytes()).to_vec());
-    if let Some(index) = &index {
-        let holder = tx.query_opt(
-            "SELECT address_number FROM persons WHERE municipality_code = $1 AND my_number_index = $2",
-            &[code.into(), index.clone().into()],
-        )?;
-        if holder.is_some_and(|h| h.text(0).ok() != Some(address)) {
-            return Err(StoreError::Conflict(
-                "この個人番号は別の宛名番号に登録済みです / this My Number belongs to another address number",
-            ));
-        }
-    }
     let seal = |column: &str, plain: &[u8]| keys.seal(&slot(code, column, address), plain);
     let [moved_on, moved_to, deceased, suspended] = flag_values(&p.flags);
-    let values = vec![
+    [
         code.into(),
         address.into(),
         seal("name", p.name.as_str().as_bytes()).into(),
@@ -458,54 +483,85 @@ fn put_person(
             .as_ref()
             .map(|n| seal("my_number", n.expose().as_bytes()))
             .into(),
-        index.into(),
+        p.my_number
+            .as_ref()
+            .map(|n| keys.index(MY_NUMBER_INDEX, n.expose().as_bytes()).to_vec())
+            .into(),
         i64::from(p.sex.iso5218()).into(),
         moved_on,
         moved_to,
         deceased,
         suspended,
-        digest.to_vec().into(),
+        content_digest(keys, p).to_vec().into(),
         now.into(),
-    ];
-    if existing.is_some() {
-        tx.execute(
-            "UPDATE persons SET name_sealed = $3, name_kana_sealed = $4, birth_date_sealed = $5, \
-             my_number_sealed = $6, my_number_index = $7, sex = $8, moved_out_on = $9, \
-             moved_out_to = $10, deceased_on = $11, use_suspended = $12, content_digest = $13, \
-             updated_at = $14 WHERE municipality_code = $1 AND address_number = $2",
-            &values,
-        )?;
-        summary.updated += 1;
-    } else {
-        tx.execute(
-            "INSERT INTO persons (municipality_code, address_number, name_sealed, \
-             name_kana_sealed, birth_date_sealed, my_number_sealed, my_number_index, sex, \
-             moved_out_on, moved_out_to, deceased_on, use_suspended, content_digest, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
-            &values,
-        )?;
-        summary.inserted += 1;
+        now.into(),
+    ]
+}
+
+/// Upserts persons whose content changed (or who are new), then their vouchers: two multi-row
+/// statements per chunk, whichever the backend.
+fn put_chunk(
+    tx: &mut dyn Tx,
+    code: &str,
+    keys: &TenantKeys,
+    persons: &[Person],
+    now: i64,
+    summary: &mut PutSummary,
+) -> Result<(), StoreError> {
+    let values: Vec<Value> = persons
+        .iter()
+        .flat_map(|p| person_values(code, keys, p, now))
+        .collect();
+    let updates: Vec<String> = PERSON_COLUMNS[2..]
+        .iter()
+        .filter(|c| **c != "created_at")
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let sql = format!(
+        "{} ON CONFLICT (municipality_code, address_number) DO UPDATE SET {} \
+         WHERE persons.content_digest <> excluded.content_digest \
+         RETURNING address_number, created_at",
+        multi_insert("persons", &PERSON_COLUMNS, persons.len()),
+        updates.join(", ")
+    );
+    let mut written = std::collections::HashSet::new();
+    for row in tx.query(&sql, &values)? {
+        if row.int(1)? == now {
+            summary.inserted += 1;
+        } else {
+            summary.updated += 1;
+        }
+        written.insert(row.text(0)?.to_owned());
     }
-    for v in &p.vouchers {
-        let n = tx.execute(
-            "INSERT INTO vouchers (municipality_code, voucher_number, address_number, \
-             voucher_type, dose_number, issued_on) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (municipality_code, voucher_number) DO UPDATE SET \
+    summary.unchanged += (persons.len() - written.len()) as u64;
+    let vouchers: Vec<(&str, &Voucher)> = persons
+        .iter()
+        .filter(|p| written.contains(p.address_number.as_str()))
+        .flat_map(|p| p.vouchers.iter().map(|v| (p.address_number.as_str(), v)))
+        .collect();
+    for chunk in chunks(&vouchers) {
+        let values: Vec<Value> = chunk
+            .iter()
+            .flat_map(|(address, v)| -> [Value; 6] {
+                [
+                    code.into(),
+                    v.number.as_str().into(),
+                    (*address).into(),
+                    v.voucher_type.map(i64::from).into(),
+                    v.dose_number.map(|d| i64::from(d.get())).into(),
+                    v.issued_on.into(),
+                ]
+            })
+            .collect();
+        // A voucher already held by another person is left alone, and the count tells.
+        let sql = format!(
+            "{} ON CONFLICT (municipality_code, voucher_number) DO UPDATE SET \
              voucher_type = excluded.voucher_type, dose_number = excluded.dose_number, \
              issued_on = excluded.issued_on WHERE vouchers.address_number = excluded.address_number",
-            &[
-                code.into(),
-                v.number.as_str().into(),
-                address.into(),
-                v.voucher_type.map(i64::from).into(),
-                v.dose_number.map(|d| i64::from(d.get())).into(),
-                v.issued_on.into(),
-            ],
-        )?;
-        if n == 0 {
-            return Err(StoreError::Conflict(
-                "この券番号は別の宛名番号に登録済みです / this voucher number belongs to another address number",
-            ));
+            multi_insert("vouchers", &VOUCHER_COLUMNS, chunk.len())
+        );
+        if tx.execute(&sql, &values)? != chunk.len() as u64 {
+            return Err(StoreError::Conflict(crate::error::VOUCHER_TAKEN));
         }
     }
     Ok(())
@@ -632,9 +688,13 @@ impl<B: Backend> Store for Engine<B> {
             let keys = tenant.personal(m)?;
             let code = m.to_string();
             let now = now_micros();
+            let mut seen = std::collections::HashSet::new();
+            if !persons.iter().all(|p| seen.insert(&p.address_number)) {
+                return Err(StoreError::Conflict(crate::error::DUPLICATE_PERSON));
+            }
             let mut summary = PutSummary::default();
-            for p in persons {
-                put_person(tx, &code, keys, p, now, &mut summary)?;
+            for chunk in chunks(persons) {
+                put_chunk(tx, &code, keys, chunk, now, &mut summary)?;
             }
             let object = format!(
                 "persons inserted={} updated={} unchanged={}",
@@ -886,4 +946,29 @@ fn read_audit(tx: &mut dyn Tx, code: &str) -> Result<Vec<(AuditEntry, Vec<u8>)>,
         ))
     })
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_covering_everything() {
+        for n in [0usize, 1, 2, 3, 63, 64, 65, 100, 129, 1000] {
+            let items: Vec<usize> = (0..n).collect();
+            let sizes: Vec<usize> = chunks(&items).map(<[usize]>::len).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= MAX_ROWS));
+            let joined: Vec<usize> = chunks(&items).flatten().copied().collect();
+            assert_eq!(joined, items);
+        }
+    }
+
+    #[test]
+    fn multi_insert_numbers_parameters_in_order() {
+        assert_eq!(
+            multi_insert("t", &["a", "b"], 2),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
+        );
+    }
 }

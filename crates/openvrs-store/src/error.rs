@@ -38,8 +38,31 @@ pub enum StoreError {
     Database(String),
 }
 
+pub(crate) const MY_NUMBER_TAKEN: &str =
+    "この個人番号は別の宛名番号に登録済みです / this My Number belongs to another address number";
+pub(crate) const VOUCHER_TAKEN: &str =
+    "この券番号は別の宛名番号に登録済みです / this voucher number belongs to another address number";
+pub(crate) const DUPLICATE_PERSON: &str =
+    "同じ宛名番号が一度に複数回あります / the same address number appears twice in one batch";
+const DUPLICATE_ROW: &str =
+    "同じキーの行が一度に複数回あります / the same key appears twice in one batch";
+
+/// Unique constraints, as each backend names them, and what a user should read.
+const UNIQUE: [(&str, &str, &str); 3] = [
+    ("persons_my_number", "persons.my_number_index", MY_NUMBER_TAKEN),
+    ("vouchers_pkey", "vouchers.voucher_number", VOUCHER_TAKEN),
+    ("persons_pkey", "persons.address_number", DUPLICATE_PERSON),
+];
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
+            if f.code == rusqlite::ErrorCode::ConstraintViolation {
+                if let Some((_, _, m)) = UNIQUE.iter().find(|(_, col, _)| msg.contains(col)) {
+                    return StoreError::Conflict(m);
+                }
+            }
+        }
         // rusqlite messages name tables and columns, never bound values.
         StoreError::Database(e.to_string())
     }
@@ -47,7 +70,18 @@ impl From<rusqlite::Error> for StoreError {
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
+        use postgres::error::SqlState;
         match e.as_db_error() {
+            Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => {
+                let name = db.constraint().unwrap_or_default();
+                match UNIQUE.iter().find(|(c, _, _)| *c == name) {
+                    Some((_, _, m)) => StoreError::Conflict(m),
+                    None => StoreError::Conflict(DUPLICATE_ROW),
+                }
+            }
+            Some(db) if *db.code() == SqlState::CARDINALITY_VIOLATION => {
+                StoreError::Conflict(DUPLICATE_ROW)
+            }
             // The detail of a PostgreSQL error can quote key values; keep code and message only.
             Some(db) => StoreError::Database(format!("{} {}", db.code().code(), db.message())),
             None => StoreError::Database(e.to_string()),

@@ -46,8 +46,13 @@ impl Postgres {
     }
 
     fn connect(&self) -> Result<Conn, StoreError> {
+        let mut client = self.config.connect(NoTls)?;
+        // Statements are prepared once per connection. A generic plan made while a table was
+        // small (a fresh municipality, a long import transaction) would scan it sequentially
+        // forever after; planning each execution is cheap and keeps the index scans.
+        client.batch_execute("SET plan_cache_mode = force_custom_plan")?;
         Ok(Conn {
-            client: self.config.connect(NoTls)?,
+            client,
             statements: HashMap::new(),
         })
     }

@@ -6,7 +6,10 @@ use anyhow::Result;
 use clap::Subcommand;
 use openvrs_crypto::MasterKey;
 use openvrs_domain::{audit::Actor, ids::MunicipalityCode, person::Person};
-use openvrs_store::{Location, bench::plain_sqlite_insert};
+use openvrs_store::{
+    Location,
+    bench::{PgScratch, plain_sqlite_insert},
+};
 use openvrs_synth::Generator;
 
 #[derive(Debug, Subcommand)]
@@ -19,8 +22,8 @@ pub enum BenchCmd {
         /// Persons per transaction.
         #[arg(long, default_value_t = 10_000)]
         batch: usize,
-        /// Also measure the store on PostgreSQL at this URL (it must be an empty database or
-        /// schema: the benchmark creates tables in it).
+        /// Also measure the store on PostgreSQL at this URL (in a scratch schema, dropped
+        /// afterwards).
         #[arg(long)]
         postgres: Option<String>,
     },
@@ -57,8 +60,9 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
             create: true,
         },
     )];
-    if let Some(url) = postgres {
-        targets.push(("openvrs store, PostgreSQL", Location::Postgres { url: url.clone() }));
+    let scratch = postgres.as_deref().map(PgScratch::create).transpose()?;
+    if let Some(s) = &scratch {
+        targets.push(("openvrs store, PostgreSQL", Location::Postgres { url: s.url() }));
     }
     for (label, location) in targets {
         let store = openvrs_store::open(&location, MasterKey::generate())?;

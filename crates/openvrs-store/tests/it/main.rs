@@ -26,6 +26,7 @@ conformance!(
     tenants_are_isolated,
     my_number_conflict_writes_nothing,
     voucher_conflict_writes_nothing,
+    duplicate_person_in_one_batch_writes_nothing,
     flags_are_stored,
     doses_are_stored_without_cap,
     audit_records_every_change_without_personal_values,

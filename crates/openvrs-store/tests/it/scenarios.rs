@@ -173,6 +173,16 @@ pub fn voucher_conflict_writes_nothing(h: &Harness) {
     assert_nothing_written(h, before);
 }
 
+pub fn duplicate_person_in_one_batch_writes_nothing(h: &Harness) {
+    with_towns(h);
+    let mut ps = people(uruma(), 5, 14);
+    ps.push(ps[2].clone());
+    let before = h.store.audit_log(uruma()).unwrap().len();
+    let err = h.store.put_persons(uruma(), &ps, &staff()).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert_nothing_written(h, before);
+}
+
 pub fn flags_are_stored(h: &Harness) {
     with_towns(h);
     let ps = people(uruma(), 3, 6);

@@ -1,0 +1,218 @@
+//! The `openvrs` command as a user runs it: a real process, a real data directory.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+};
+
+fn openvrs(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_openvrs"))
+        .current_dir(dir)
+        .env_remove("OPENVRS_DATA_DIR")
+        .env_remove("OPENVRS_DATABASE_URL")
+        .env_remove("OPENVRS_MASTER_KEY")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = openvrs(dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Fails with exactly one line on stderr, Japanese first then English.
+fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = openvrs(dir, args);
+    assert!(!out.status.success(), "{args:?} should fail");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(" / "), "bilingual: {err}");
+    err
+}
+
+#[test]
+fn init_add_verify_and_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.join("openvrs-data/master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    fails(d, &["init"]);
+    assert!(ok(d, &["municipality", "add", "--code", "472131", "--name", "うるま市"]).contains("沖縄県"));
+    ok(d, &["municipality", "add", "--code", "011002", "--name", "札幌市"]);
+    let err = fails(d, &["municipality", "add", "--code", "472132", "--name", "x"]);
+    assert!(err.contains("検査数字") && err.contains("check digit"), "{err}");
+    fails(d, &["municipality", "add", "--code", "472131", "--name", "うるま市"]);
+    assert_eq!(ok(d, &["municipality", "list"]).lines().count(), 2);
+    assert!(ok(d, &["audit", "verify", "--municipality", "472131"]).contains("1 entries"));
+    fails(d, &["audit", "verify", "--municipality", "472018"]);
+    fails(d, &["--data-dir", "typo", "municipality", "list"]);
+    assert!(!d.join("typo").exists(), "a typo creates nothing");
+}
+
+#[test]
+fn audit_verify_names_the_tampered_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init"]);
+    ok(d, &["municipality", "add", "--code", "472131", "--name", "うるま市"]);
+    let db = rusqlite::Connection::open(d.join("openvrs-data/openvrs.sqlite")).unwrap();
+    db.execute("UPDATE audit_log SET action = 'nothing' WHERE seq = 1", [])
+        .unwrap();
+    let err = fails(d, &["audit", "verify", "--municipality", "472131"]);
+    assert!(err.contains("第1項") && err.contains("entry 1"), "{err}");
+}
+
+#[test]
+fn key_file_readable_by_others_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = d.join("openvrs-data/master.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = fails(d, &["municipality", "list"]);
+        assert!(err.contains("chmod 600"), "{err}");
+    }
+}
+
+#[test]
+fn config_default_is_the_config_init_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let printed = ok(d, &["config", "default"]);
+    ok(d, &["init"]);
+    let written = std::fs::read_to_string(d.join("openvrs-data/config.toml")).unwrap();
+    assert_eq!(printed, written);
+    assert!(printed.contains("OPENVRS_DATABASE_URL"));
+    // A typo in the config is an error, not a silent default.
+    std::fs::write(
+        d.join("openvrs-data/config.toml"),
+        written.replace("internet =", "internett ="),
+    )
+    .unwrap();
+    fails(d, &["municipality", "list"]);
+}
+
+#[test]
+fn gen_residents_is_deterministic_in_both_encodings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let args = ["gen", "residents", "--municipality", "472131", "--count", "200", "--seed", "5"];
+    let a = ok(d, &args);
+    assert_eq!(a, ok(d, &args));
+    assert_ne!(a, ok(d, &["gen", "residents", "--municipality", "472131", "--count", "200", "--seed", "6"]));
+    assert!(a.starts_with("自治体コード,宛名番号,券番号,券種,接種回,氏名,氏名カナ,生年月日,性別,個人番号,発行日,転出日,死亡日\r\n"));
+    assert!(a.lines().count() > 200);
+    ok(d, &[&args[..], &["--encoding", "sjis", "--out", "r.csv"]].concat());
+    let sjis = std::fs::read(d.join("r.csv")).unwrap();
+    let (decoded, _, bad) = encoding_rs::SHIFT_JIS.decode(&sjis);
+    assert!(!bad);
+    assert_eq!(decoded, a);
+    fails(d, &["gen", "residents", "--municipality", "47213", "--count", "1"]);
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// Starts `openvrs ARGS` and reads its stdout until both listener lines appeared.
+fn start(dir: &Path, args: &[&str]) -> (Running, SocketAddr, SocketAddr, Vec<String>) {
+    let child = Command::new(env!("CARGO_BIN_EXE_openvrs"))
+        .current_dir(dir)
+        .env_remove("OPENVRS_DATA_DIR")
+        .env_remove("OPENVRS_DATABASE_URL")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    let (mut lgwan, mut internet) = (None, None);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let addr = |prefix: &str| -> Option<SocketAddr> {
+            let rest = line.strip_prefix(prefix)?.trim_start().strip_prefix("http://")?;
+            rest.split('/').next()?.parse().ok()
+        };
+        lgwan = lgwan.or_else(|| addr("LGWAN"));
+        internet = internet.or_else(|| addr("internet"));
+        lines.push(line);
+        if lgwan.is_some() && internet.is_some() {
+            break;
+        }
+    }
+    let (Some(l), Some(i)) = (lgwan, internet) else {
+        panic!("the server did not print its addresses: {lines:?}");
+    };
+    (running, l, i, lines)
+}
+
+#[test]
+fn serve_answers_on_both_listeners() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init"]);
+    let (_server, lgwan, internet, _) =
+        start(d, &["serve", "--lgwan", "127.0.0.1:0", "--internet", "127.0.0.1:0"]);
+    assert!(http_get(lgwan, "/healthz").ends_with("ok"));
+    assert!(http_get(lgwan, "/version").contains(r#""zone":"lgwan""#));
+    assert!(http_get(internet, "/version").contains(r#""zone":"internet""#));
+}
+
+#[test]
+fn demo_creates_two_towns_and_serves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (server, lgwan, internet, lines) = start(
+        d,
+        &["demo", "--residents", "120", "--lgwan", "127.0.0.1:0", "--internet", "127.0.0.1:0"],
+    );
+    let text = lines.join("\n");
+    assert!(text.contains("472131 うるま市") && text.contains("472018 那覇市"), "{text}");
+    assert!(http_get(internet, "/healthz").ends_with("ok"));
+    assert!(http_get(lgwan, "/version").contains("sqlite"));
+    drop(server);
+    // The demo's data directory is ordinary: the other commands work on it.
+    let list = ok(d, &["--data-dir", "openvrs-demo", "municipality", "list"]);
+    assert_eq!(list.lines().count(), 2);
+    ok(d, &["--data-dir", "openvrs-demo", "audit", "verify", "--municipality", "472018"]);
+    // A second demo reuses the directory without loading the towns again.
+    let (_again, _, _, lines) = start(
+        d,
+        &["demo", "--residents", "120", "--lgwan", "127.0.0.1:0", "--internet", "127.0.0.1:0"],
+    );
+    assert!(!lines.join("\n").contains("residents loaded"));
+}
