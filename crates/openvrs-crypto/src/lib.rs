@@ -28,7 +28,9 @@ pub enum CryptoError {
     Decrypt,
     #[error("暗号文の形式が不正です / malformed ciphertext")]
     Format,
-    #[error("暗号文の鍵版 {found} に対応する鍵がありません / no key of version {found} for this ciphertext")]
+    #[error(
+        "暗号文の鍵版 {found} に対応する鍵がありません / no key of version {found} for this ciphertext"
+    )]
     KeyVersion { found: u32 },
 }
 
@@ -295,7 +297,10 @@ mod tests {
     fn seal_open_round_trip_and_binding() {
         let keys = TenantKeys::generate();
         let sealed = keys.seal(&slot("1"), "ウルマ タロウ".as_bytes());
-        assert_eq!(&**keys.open(&slot("1"), &sealed).unwrap(), "ウルマ タロウ".as_bytes());
+        assert_eq!(
+            &**keys.open(&slot("1"), &sealed).unwrap(),
+            "ウルマ タロウ".as_bytes()
+        );
         // Moved to another row, column or municipality: does not open.
         assert_eq!(keys.open(&slot("2"), &sealed), Err(CryptoError::Decrypt));
         let other_column = FieldSlot {
@@ -319,7 +324,10 @@ mod tests {
             bad[i] ^= 0x01;
             assert!(keys.open(&slot("1"), &bad).is_err(), "byte {i}");
         }
-        assert_eq!(keys.open(&slot("1"), &sealed[..10]), Err(CryptoError::Format));
+        assert_eq!(
+            keys.open(&slot("1"), &sealed[..10]),
+            Err(CryptoError::Format)
+        );
     }
 
     #[test]
@@ -346,17 +354,35 @@ mod tests {
         assert!(master.unwrap(&other, &wrapped).is_err());
         assert!(MasterKey::generate().unwrap(&s, &wrapped).is_err());
         let hex = master.to_hex();
-        assert_eq!(MasterKey::from_hex(&hex).unwrap().unwrap(&s, &wrapped).unwrap(), key);
-        assert_eq!(MasterKey::from_hex("zz").unwrap_err(), CryptoError::KeyFormat);
+        assert_eq!(
+            MasterKey::from_hex(&hex)
+                .unwrap()
+                .unwrap(&s, &wrapped)
+                .unwrap(),
+            key
+        );
+        assert_eq!(
+            MasterKey::from_hex("zz").unwrap_err(),
+            CryptoError::KeyFormat
+        );
     }
 
     #[test]
     fn index_is_keyed_and_deterministic() {
         let a = TenantKeys::generate();
         let b = TenantKeys::generate();
-        assert_eq!(a.index("my_number", b"123456789018"), a.index("my_number", b"123456789018"));
-        assert_ne!(a.index("my_number", b"123456789018"), b.index("my_number", b"123456789018"));
-        assert_ne!(a.index("my_number", b"123456789018"), a.index("voucher", b"123456789018"));
+        assert_eq!(
+            a.index("my_number", b"123456789018"),
+            a.index("my_number", b"123456789018")
+        );
+        assert_ne!(
+            a.index("my_number", b"123456789018"),
+            b.index("my_number", b"123456789018")
+        );
+        assert_ne!(
+            a.index("my_number", b"123456789018"),
+            a.index("voucher", b"123456789018")
+        );
     }
 
     #[test]
@@ -367,7 +393,10 @@ mod tests {
             k.audit_link(&zero, &[b"ab", b"c"]),
             k.audit_link(&zero, &[b"a", b"bc"])
         );
-        assert_ne!(k.audit_link(&zero, &[b"a"]), k.audit_link(&[1u8; 32], &[b"a"]));
+        assert_ne!(
+            k.audit_link(&zero, &[b"a"]),
+            k.audit_link(&[1u8; 32], &[b"a"])
+        );
     }
 
     #[test]
@@ -375,7 +404,12 @@ mod tests {
         let m = MasterKey::generate();
         let t = TenantKeys::generate();
         let shown = format!("{m:?}{t:?}");
-        for secret in [m.to_hex(), t.data.to_hex(), t.index.to_hex(), t.audit.to_hex()] {
+        for secret in [
+            m.to_hex(),
+            t.data.to_hex(),
+            t.index.to_hex(),
+            t.audit.to_hex(),
+        ] {
             assert!(!shown.contains(&secret[..8]), "{shown}");
         }
     }

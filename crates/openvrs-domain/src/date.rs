@@ -17,13 +17,7 @@ pub enum Era {
 }
 
 impl Era {
-    pub const ALL: [Era; 5] = [
-        Era::Meiji,
-        Era::Taisho,
-        Era::Showa,
-        Era::Heisei,
-        Era::Reiwa,
-    ];
+    pub const ALL: [Era; 5] = [Era::Meiji, Era::Taisho, Era::Showa, Era::Heisei, Era::Reiwa];
 
     /// The first day of the era. Meiji counts from 1868-01-01 (元年 = 1868).
     pub fn start(self) -> Date {
@@ -280,13 +274,32 @@ mod tests {
     #[test]
     fn wareki_formatting() {
         let d = date!(1989 - 01 - 08);
-        assert_eq!(Wareki { date: d, gannen: true }.to_string(), "平成元年1月8日");
-        assert_eq!(Wareki { date: d, gannen: false }.to_string(), "平成1年1月8日");
-        assert_eq!(registry_form(date!(1970 - 01 - 01)).as_deref(), Some("3450101"));
+        assert_eq!(
+            Wareki {
+                date: d,
+                gannen: true
+            }
+            .to_string(),
+            "平成元年1月8日"
+        );
+        assert_eq!(
+            Wareki {
+                date: d,
+                gannen: false
+            }
+            .to_string(),
+            "平成1年1月8日"
+        );
+        assert_eq!(
+            registry_form(date!(1970 - 01 - 01)).as_deref(),
+            Some("3450101")
+        );
     }
 
     fn any_date() -> impl Strategy<Value = Date> {
-        (Date::MIN.to_julian_day().max(date!(1868 - 01 - 01).to_julian_day())
+        (Date::MIN
+            .to_julian_day()
+            .max(date!(1868 - 01 - 01).to_julian_day())
             ..=date!(2117 - 12 - 31).to_julian_day())
             .prop_map(|j| Date::from_julian_day(j).unwrap())
     }

@@ -159,7 +159,10 @@ mod tests {
     fn short_text_limits() {
         assert_eq!(Short::<3>::parse(" ａｂｃ ").unwrap().as_str(), "abc");
         assert_eq!(Short::<3>::parse("abcd").unwrap_err().kind, "text.too_long");
-        assert_eq!(Short::<30>::parse("a\u{0}").unwrap_err().kind, "text.control");
+        assert_eq!(
+            Short::<30>::parse("a\u{0}").unwrap_err().kind,
+            "text.control"
+        );
     }
 
     #[test]

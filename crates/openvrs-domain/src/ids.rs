@@ -245,11 +245,13 @@ impl OcrLine {
     /// Parses 18 digits. A wrong municipality check digit is its own error
     /// (`municipality_code.check_digit`), so a misread is rejected before any lookup.
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        let s = text::digits(input).filter(|s| s.len() == 18).ok_or(Invalid::new(
-            "ocr_line.format",
-            "OCRラインは18桁の数字です",
-            "an OCR line is 18 digits",
-        ))?;
+        let s = text::digits(input)
+            .filter(|s| s.len() == 18)
+            .ok_or(Invalid::new(
+                "ocr_line.format",
+                "OCRラインは18桁の数字です",
+                "an OCR line is 18 digits",
+            ))?;
         let dose_number = s.as_bytes()[1] - b'0';
         if dose_number == 0 {
             return Err(Invalid::new(

@@ -11,7 +11,11 @@ const MAX_CHARS: usize = 100;
 fn normalize_parts(input: &str) -> Result<String, Invalid> {
     let n = text::normalize(input);
     if n.is_empty() {
-        return Err(Invalid::new("name.empty", "氏名が空です", "the name is empty"));
+        return Err(Invalid::new(
+            "name.empty",
+            "氏名が空です",
+            "the name is empty",
+        ));
     }
     if n.chars().count() > MAX_CHARS {
         return Err(Invalid::new(
@@ -58,7 +62,12 @@ impl KanaName {
                 _ => c,
             })
             .collect();
-        let katakana = |c: char| matches!(c, '\u{30A1}'..='\u{30FA}' | 'ー' | '・' | 'ヽ' | 'ヾ' | '\u{3000}');
+        let katakana = |c: char| {
+            matches!(
+                c,
+                '\u{30A1}'..='\u{30FA}' | 'ー' | '・' | 'ヽ' | 'ヾ' | '\u{3000}'
+            )
+        };
         if !n.chars().all(katakana) {
             return Err(Invalid::new(
                 "name_kana.format",
@@ -111,7 +120,10 @@ mod tests {
             assert_eq!(Name::parse(input).unwrap().as_str(), expected);
         }
         assert_eq!(Name::parse(" ").unwrap_err().kind, "name.empty");
-        assert_eq!(Name::parse(&"あ".repeat(101)).unwrap_err().kind, "name.too_long");
+        assert_eq!(
+            Name::parse(&"あ".repeat(101)).unwrap_err().kind,
+            "name.too_long"
+        );
         assert_eq!(Name::parse("a\u{7}b").unwrap_err().kind, "name.control");
     }
 
@@ -124,10 +136,20 @@ mod tests {
             ("ヴァン・ダイク", "ヴァン・ダイク"),
         ];
         for (input, expected) in cases {
-            assert_eq!(KanaName::parse(input).unwrap().as_str(), expected, "{input}");
+            assert_eq!(
+                KanaName::parse(input).unwrap().as_str(),
+                expected,
+                "{input}"
+            );
         }
-        assert_eq!(KanaName::parse("山田").unwrap_err().kind, "name_kana.format");
-        assert_eq!(KanaName::parse("ウルマ タロウ").unwrap().masked(), "ウ** タ**");
+        assert_eq!(
+            KanaName::parse("山田").unwrap_err().kind,
+            "name_kana.format"
+        );
+        assert_eq!(
+            KanaName::parse("ウルマ タロウ").unwrap().masked(),
+            "ウ** タ**"
+        );
     }
 
     #[test]

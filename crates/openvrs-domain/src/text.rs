@@ -7,7 +7,10 @@ use unicode_normalization::UnicodeNormalization;
 pub fn normalize(input: &str) -> String {
     let nfkc: String = input.nfkc().collect();
     let mut out = String::with_capacity(nfkc.len());
-    for word in nfkc.split(|c: char| c.is_whitespace()).filter(|w| !w.is_empty()) {
+    for word in nfkc
+        .split(|c: char| c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
         if !out.is_empty() {
             out.push(' ');
         }

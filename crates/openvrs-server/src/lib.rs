@@ -103,8 +103,8 @@ pub async fn serve(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let lgwan = axum::serve(listeners.lgwan, lgwan_router(state.clone()))
-        .with_graceful_shutdown(wait());
+    let lgwan =
+        axum::serve(listeners.lgwan, lgwan_router(state.clone())).with_graceful_shutdown(wait());
     let internet =
         axum::serve(listeners.internet, internet_router(state)).with_graceful_shutdown(wait());
     tokio::spawn(async move {

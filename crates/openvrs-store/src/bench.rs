@@ -19,6 +19,7 @@ pub fn plain_sqlite_insert(
     let mut conn = Connection::open(path)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;
          CREATE TABLE persons (municipality_code TEXT NOT NULL, address_number TEXT NOT NULL,
             name TEXT NOT NULL, name_kana TEXT NOT NULL, birth_date TEXT NOT NULL, my_number TEXT,
             sex INTEGER NOT NULL, PRIMARY KEY (municipality_code, address_number));
@@ -32,9 +33,8 @@ pub fn plain_sqlite_insert(
     for chunk in persons.chunks(batch.max(1)) {
         let tx = conn.transaction()?;
         {
-            let mut person = tx.prepare_cached(
-                "INSERT INTO persons VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
+            let mut person =
+                tx.prepare_cached("INSERT INTO persons VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
             let mut voucher = tx.prepare_cached("INSERT INTO vouchers VALUES (?1, ?2, ?3)")?;
             for p in chunk {
                 person.execute(params![
@@ -67,7 +67,9 @@ impl PgScratch {
     pub fn create(base_url: &str) -> Result<Self, StoreError> {
         let schema = format!("openvrs_bench_{}", std::process::id());
         let mut c = postgres::Client::connect(base_url, postgres::NoTls)?;
-        c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))?;
+        c.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))?;
         Ok(Self {
             base: base_url.to_owned(),
             schema,
@@ -77,7 +79,10 @@ impl PgScratch {
     /// The URL that puts the store's tables in the scratch schema.
     pub fn url(&self) -> String {
         let sep = if self.base.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options=-c%20search_path%3D{}", self.base, self.schema)
+        format!(
+            "{}{sep}options=-c%20search_path%3D{}",
+            self.base, self.schema
+        )
     }
 }
 

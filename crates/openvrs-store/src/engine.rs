@@ -106,7 +106,12 @@ impl<B: Backend> Engine<B> {
 
     /// The municipality's keys, from the cache or unwrapped from the database.
     fn tenant(&self, tx: &mut dyn Tx, m: MunicipalityCode) -> Result<Arc<Tenant>, StoreError> {
-        if let Some(t) = self.tenants.read().unwrap_or_else(|p| p.into_inner()).get(&m) {
+        if let Some(t) = self
+            .tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&m)
+        {
             return Ok(t.clone());
         }
         let code = m.to_string();
@@ -385,8 +390,13 @@ fn content_digest(keys: &TenantKeys, p: &Person) -> [u8; 32] {
         p.name_kana.as_str(),
         p.birth_date.0,
         p.sex.iso5218(),
-        p.my_number.as_ref().map(MyNumber::expose).unwrap_or_default(),
-        p.flags.moved_out.map(|m| (m.on, m.to.map(|c| c.to_string()))),
+        p.my_number
+            .as_ref()
+            .map(MyNumber::expose)
+            .unwrap_or_default(),
+        p.flags
+            .moved_out
+            .map(|m| (m.on, m.to.map(|c| c.to_string()))),
         p.flags.deceased_on,
         p.flags.use_suspended,
     );
@@ -405,7 +415,11 @@ fn content_digest(keys: &TenantKeys, p: &Person) -> [u8; 32] {
 fn flag_values(flags: &Flags) -> [Value; 4] {
     [
         flags.moved_out.map(|m| m.on).into(),
-        flags.moved_out.and_then(|m| m.to).map(|c| c.to_string()).into(),
+        flags
+            .moved_out
+            .and_then(|m| m.to)
+            .map(|c| c.to_string())
+            .into(),
         flags.deceased_on.into(),
         i64::from(flags.use_suspended).into(),
     ]

@@ -6,7 +6,9 @@ use openvrs_domain::{Invalid, ids::MunicipalityCode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("データベースがありません: {0}(`openvrs init` で作成します) / no database at {0} (create it with `openvrs init`)")]
+    #[error(
+        "データベースがありません: {0}(`openvrs init` で作成します) / no database at {0} (create it with `openvrs init`)"
+    )]
     NoDatabase(String),
     #[error("データベースURLが不正です / invalid database URL: {0}")]
     BadUrl(String),
@@ -14,7 +16,9 @@ pub enum StoreError {
     UnknownMunicipality(MunicipalityCode),
     #[error("自治体 {0} は既に登録されています / municipality {0} is already registered")]
     MunicipalityExists(MunicipalityCode),
-    #[error("自治体 {0} の鍵は削除済みです(暗号消去) / the keys of municipality {0} were destroyed (crypto-shredded)")]
+    #[error(
+        "自治体 {0} の鍵は削除済みです(暗号消去) / the keys of municipality {0} were destroyed (crypto-shredded)"
+    )]
     Shredded(MunicipalityCode),
     #[error("該当するデータがありません / not found: {0}")]
     NotFound(&'static str),
@@ -40,8 +44,7 @@ pub enum StoreError {
 
 pub(crate) const MY_NUMBER_TAKEN: &str =
     "この個人番号は別の宛名番号に登録済みです / this My Number belongs to another address number";
-pub(crate) const VOUCHER_TAKEN: &str =
-    "この券番号は別の宛名番号に登録済みです / this voucher number belongs to another address number";
+pub(crate) const VOUCHER_TAKEN: &str = "この券番号は別の宛名番号に登録済みです / this voucher number belongs to another address number";
 pub(crate) const DUPLICATE_PERSON: &str =
     "同じ宛名番号が一度に複数回あります / the same address number appears twice in one batch";
 const DUPLICATE_ROW: &str =
@@ -49,7 +52,11 @@ const DUPLICATE_ROW: &str =
 
 /// Unique constraints, as each backend names them, and what a user should read.
 const UNIQUE: [(&str, &str, &str); 3] = [
-    ("persons_my_number", "persons.my_number_index", MY_NUMBER_TAKEN),
+    (
+        "persons_my_number",
+        "persons.my_number_index",
+        MY_NUMBER_TAKEN,
+    ),
     ("vouchers_pkey", "vouchers.voucher_number", VOUCHER_TAKEN),
     ("persons_pkey", "persons.address_number", DUPLICATE_PERSON),
 ];

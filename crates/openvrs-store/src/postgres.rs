@@ -33,8 +33,8 @@ impl std::fmt::Debug for Postgres {
 
 impl Postgres {
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let mut config = postgres::Config::from_str(url)
-            .map_err(|_| StoreError::BadUrl(redact_url(url)))?;
+        let mut config =
+            postgres::Config::from_str(url).map_err(|_| StoreError::BadUrl(redact_url(url)))?;
         config.application_name("openvrs");
         let pg = Self {
             config,
@@ -197,6 +197,9 @@ mod tests {
             super::redact_url("postgres://u:secret@host/db"),
             "postgres://***@host/db"
         );
-        assert_eq!(super::redact_url("postgres://host/db"), "postgres://host/db");
+        assert_eq!(
+            super::redact_url("postgres://host/db"),
+            "postgres://host/db"
+        );
     }
 }

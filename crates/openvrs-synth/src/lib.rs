@@ -208,8 +208,18 @@ impl Generator {
     fn birth_text(&mut self, d: Date) -> String {
         let (era, year) = Era::of(d).expect("after Meiji");
         match self.rng.gen_range(0..10) {
-            0 => Wareki { date: d, gannen: true }.to_string(),
-            1 => format!("{}{}.{}.{}", era.letter(), year, u8::from(d.month()), d.day()),
+            0 => Wareki {
+                date: d,
+                gannen: true,
+            }
+            .to_string(),
+            1 => format!(
+                "{}{}.{}.{}",
+                era.letter(),
+                year,
+                u8::from(d.month()),
+                d.day()
+            ),
             2 => format!("{}{:02}{:02}", d.year(), u8::from(d.month()), d.day()),
             _ => d.to_string(),
         }
@@ -323,7 +333,10 @@ pub fn write_targets_csv(
                 p.name_kana.as_str(),
                 &birth,
                 &p.sex.iso5218().to_string(),
-                &p.my_number.as_ref().map(MyNumber::expose).unwrap_or_default(),
+                &p.my_number
+                    .as_ref()
+                    .map(MyNumber::expose)
+                    .unwrap_or_default(),
                 &date(v.issued_on),
                 &date(p.flags.moved_out.map(|m| m.on)),
                 &date(p.flags.deceased_on),
@@ -368,16 +381,30 @@ mod tests {
             }
         }
         assert!(numbers.len() > 4500, "most residents have a My Number");
-        assert!(vouchers.len() > 6000, "some residents have a second voucher");
+        assert!(
+            vouchers.len() > 6000,
+            "some residents have a second voucher"
+        );
     }
 
     #[test]
     fn csv_in_both_encodings() {
         let mut utf8 = Vec::new();
-        write_targets_csv(&mut Generator::new(uruma(), 3), 20, Encoding::Utf8, &mut utf8).unwrap();
+        write_targets_csv(
+            &mut Generator::new(uruma(), 3),
+            20,
+            Encoding::Utf8,
+            &mut utf8,
+        )
+        .unwrap();
         let mut sjis = Vec::new();
-        write_targets_csv(&mut Generator::new(uruma(), 3), 20, Encoding::ShiftJis, &mut sjis)
-            .unwrap();
+        write_targets_csv(
+            &mut Generator::new(uruma(), 3),
+            20,
+            Encoding::ShiftJis,
+            &mut sjis,
+        )
+        .unwrap();
         let text = String::from_utf8(utf8).unwrap();
         assert!(text.starts_with("自治体コード,宛名番号,券番号"));
         assert!(text.ends_with("\r\n"));

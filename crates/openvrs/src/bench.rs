@@ -40,18 +40,25 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
         postgres,
     } = cmd;
     if cfg!(debug_assertions) {
-        eprintln!("注意: デバッグビルドです(--release で測定してください) / warning: debug build; measure with --release");
+        eprintln!(
+            "注意: デバッグビルドです(--release で測定してください) / warning: debug build; measure with --release"
+        );
     }
     let m = MunicipalityCode::parse("472131")?;
     let people: Vec<Person> = Generator::new(m, 42).take(*count).collect();
     let vouchers: usize = people.iter().map(|p| p.vouchers.len()).sum();
-    println!("openvrs bench store: {count} residents ({vouchers} vouchers), {batch} per transaction");
+    println!(
+        "openvrs bench store: {count} residents ({vouchers} vouchers), {batch} per transaction"
+    );
     let tmp = tempfile::tempdir()?;
 
     let started = Instant::now();
     plain_sqlite_insert(&tmp.path().join("plain.sqlite"), m, &people, *batch)?;
     let plain = started.elapsed().as_secs_f64();
-    println!("  plain SQLite insert (ceiling)      {}", rate(*count, plain));
+    println!(
+        "  plain SQLite insert (ceiling)      {}",
+        rate(*count, plain)
+    );
 
     let mut targets = vec![(
         "openvrs store, SQLite",
@@ -62,7 +69,10 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
     )];
     let scratch = postgres.as_deref().map(PgScratch::create).transpose()?;
     if let Some(s) = &scratch {
-        targets.push(("openvrs store, PostgreSQL", Location::Postgres { url: s.url() }));
+        targets.push((
+            "openvrs store, PostgreSQL",
+            Location::Postgres { url: s.url() },
+        ));
     }
     for (label, location) in targets {
         let store = openvrs_store::open(&location, MasterKey::generate())?;

@@ -97,8 +97,13 @@ impl DataDir {
                 path.display()
             );
         }
-        let text = fs::read_to_string(&file)
-            .with_context(|| format!("{} を読めません / cannot read {}", file.display(), file.display()))?;
+        let text = fs::read_to_string(&file).with_context(|| {
+            format!(
+                "{} を読めません / cannot read {}",
+                file.display(),
+                file.display()
+            )
+        })?;
         let mut config: Config = toml::from_str(&text).map_err(|e| {
             anyhow::anyhow!(
                 "設定ファイル {} が不正です / invalid config file {}: {}",
@@ -137,7 +142,11 @@ impl DataDir {
             );
         }
         fs::create_dir_all(path).with_context(|| {
-            format!("{} を作成できません / cannot create {}", path.display(), path.display())
+            format!(
+                "{} を作成できません / cannot create {}",
+                path.display(),
+                path.display()
+            )
         })?;
         let key_path = path.join(&Config::default_config().keys.master_key_file);
         if env("OPENVRS_MASTER_KEY").is_none() {
@@ -164,7 +173,11 @@ impl DataDir {
         let file = self.path.join(&self.config.keys.master_key_file);
         check_private(&file)?;
         let text = fs::read_to_string(&file).with_context(|| {
-            format!("鍵ファイル {} を読めません / cannot read key file {}", file.display(), file.display())
+            format!(
+                "鍵ファイル {} を読めません / cannot read key file {}",
+                file.display(),
+                file.display()
+            )
         })?;
         MasterKey::from_hex(&text).with_context(|| file.display().to_string())
     }
@@ -178,7 +191,10 @@ impl DataDir {
     }
 
     pub fn open_store(&self, create: bool) -> Result<std::sync::Arc<dyn openvrs_store::Store>> {
-        Ok(openvrs_store::open(&self.location(create)?, self.master_key()?)?)
+        Ok(openvrs_store::open(
+            &self.location(create)?,
+            self.master_key()?,
+        )?)
     }
 }
 
@@ -188,7 +204,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut f = options.open(path).with_context(|| {
-        format!("{} を作成できません / cannot create {}", path.display(), path.display())
+        format!(
+            "{} を作成できません / cannot create {}",
+            path.display(),
+            path.display()
+        )
     })?;
     f.write_all(bytes)?;
     f.sync_all()?;
@@ -200,7 +220,11 @@ fn check_private(path: &Path) -> Result<()> {
     {
         use std::os::unix::fs::PermissionsExt;
         let meta = fs::metadata(path).with_context(|| {
-            format!("鍵ファイル {} がありません / no key file {}", path.display(), path.display())
+            format!(
+                "鍵ファイル {} がありません / no key file {}",
+                path.display(),
+                path.display()
+            )
         })?;
         if meta.permissions().mode() & 0o077 != 0 {
             bail!(

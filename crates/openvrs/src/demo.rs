@@ -64,7 +64,10 @@ const TOWNS: [(&str, &str, u64); 2] = [("472131", "うるま市", 1), ("472018",
 pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<()> {
     if !initialised(path) {
         DataDir::init(path, database_url)?;
-        println!("デモ用データディレクトリを作成しました / created demo data directory {}", path.display());
+        println!(
+            "デモ用データディレクトリを作成しました / created demo data directory {}",
+            path.display()
+        );
     }
     let mut dir = DataDir::load(path)?;
     if let Some(url) = database_url {
@@ -79,7 +82,9 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
         }
         let started = Instant::now();
         store.add_municipality(code, name, &Actor::console())?;
-        let people: Vec<_> = Generator::new(code, seed).take(args.residents as usize).collect();
+        let people: Vec<_> = Generator::new(code, seed)
+            .take(args.residents as usize)
+            .collect();
         for chunk in people.chunks(1000) {
             store.put_persons(code, chunk, &Actor::console())?;
         }
@@ -102,5 +107,11 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
         println!("  {exe} gen residents --municipality 472131 --count 10 --seed 7");
         println!();
     };
-    serve(&dir, store, args.serve.lgwan, args.serve.internet, Some(&next))
+    serve(
+        &dir,
+        store,
+        args.serve.lgwan,
+        args.serve.internet,
+        Some(&next),
+    )
 }

@@ -17,7 +17,7 @@ mod bench;
 mod config;
 mod demo;
 
-use config::{DataDir, DEFAULT_CONFIG};
+use config::{DEFAULT_CONFIG, DataDir};
 
 /// openvrs: an open vaccination record system for municipalities.
 #[derive(Debug, Parser)]
@@ -28,7 +28,12 @@ struct Cli {
     #[arg(long, global = true, env = "OPENVRS_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Use PostgreSQL at this postgres:// URL instead of the embedded SQLite database.
-    #[arg(long, global = true, env = "OPENVRS_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "OPENVRS_DATABASE_URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -191,7 +196,11 @@ fn run(cli: Cli) -> Result<()> {
             let mut sink: Box<dyn Write> = match out {
                 Some(path) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(path).with_context(|| {
-                        format!("{} を作成できません / cannot create {}", path.display(), path.display())
+                        format!(
+                            "{} を作成できません / cannot create {}",
+                            path.display(),
+                            path.display()
+                        )
                     })?,
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
@@ -225,8 +234,7 @@ fn run(cli: Cli) -> Result<()> {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -31,7 +31,9 @@ async fn get(router: axum::Router, path: &str) -> (StatusCode, String) {
         .await
         .unwrap();
     let status = resp.status();
-    let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
@@ -42,7 +44,10 @@ async fn each_zone_answers_health_and_version() {
         (lgwan_router(state.clone()), "lgwan"),
         (internet_router(state.clone()), "internet"),
     ] {
-        assert_eq!(get(router.clone(), "/healthz").await, (StatusCode::OK, "ok".into()));
+        assert_eq!(
+            get(router.clone(), "/healthz").await,
+            (StatusCode::OK, "ok".into())
+        );
         let (status, body) = get(router.clone(), "/version").await;
         assert_eq!(status, StatusCode::OK);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -56,7 +61,11 @@ async fn each_zone_answers_health_and_version() {
 /// A minimal HTTP/1.1 GET over a real socket.
 fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out

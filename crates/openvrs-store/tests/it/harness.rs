@@ -7,8 +7,14 @@ use openvrs_store::{Location, Store};
 use rand::Rng;
 
 pub enum Raw {
-    Sqlite { dir: tempfile::TempDir, path: PathBuf },
-    Postgres { base_url: String, schema: String },
+    Sqlite {
+        dir: tempfile::TempDir,
+        path: PathBuf,
+    },
+    Postgres {
+        base_url: String,
+        schema: String,
+    },
 }
 
 pub struct Harness {

@@ -55,7 +55,10 @@ fn sqlite_missing_file_is_an_error_unless_created() {
     )
     .err()
     .expect("must fail");
-    assert!(matches!(err, openvrs_store::StoreError::NoDatabase(_)), "{err}");
+    assert!(
+        matches!(err, openvrs_store::StoreError::NoDatabase(_)),
+        "{err}"
+    );
     assert!(!path.exists(), "no empty database was created");
 }
 

@@ -65,7 +65,9 @@ pub fn municipalities_register_once(h: &Harness) {
     let codes: Vec<String> = list.iter().map(|m| m.code.to_string()).collect();
     assert_eq!(codes, ["472018", "472131"]);
     assert_eq!(list[1].name, "うるま市");
-    let again = h.store.add_municipality(uruma(), "うるま市", &Actor::console());
+    let again = h
+        .store
+        .add_municipality(uruma(), "うるま市", &Actor::console());
     assert!(matches!(again, Err(StoreError::MunicipalityExists(_))));
     let unknown = h
         .store
@@ -81,10 +83,16 @@ pub fn persons_round_trip_by_every_key(h: &Harness) {
     assert_eq!(h.store.count_persons(uruma()).unwrap(), 25);
     assert_eq!(h.store.count_persons(naha()).unwrap(), 0);
     for p in &ps {
-        let by_address = h.store.person(uruma(), &p.address_number, &staff()).unwrap();
+        let by_address = h
+            .store
+            .person(uruma(), &p.address_number, &staff())
+            .unwrap();
         assert_eq!(by_address.as_ref(), Some(p));
         for v in &p.vouchers {
-            let by_voucher = h.store.person_by_voucher(uruma(), &v.number, &staff()).unwrap();
+            let by_voucher = h
+                .store
+                .person_by_voucher(uruma(), &v.number, &staff())
+                .unwrap();
             assert_eq!(by_voucher.as_ref(), Some(p));
         }
         if let Some(n) = &p.my_number {
@@ -106,10 +114,21 @@ pub fn put_is_idempotent_and_reports_changes(h: &Harness) {
     let extra = Generator::new(uruma(), 99).person().vouchers.remove(0);
     ps[4].vouchers.push(extra);
     let changed = h.store.put_persons(uruma(), &ps, &staff()).unwrap();
-    assert_eq!((changed.inserted, changed.updated, changed.unchanged), (0, 2, 8));
-    let got = h.store.person(uruma(), &ps[4].address_number, &staff()).unwrap().unwrap();
+    assert_eq!(
+        (changed.inserted, changed.updated, changed.unchanged),
+        (0, 2, 8)
+    );
+    let got = h
+        .store
+        .person(uruma(), &ps[4].address_number, &staff())
+        .unwrap()
+        .unwrap();
     assert_eq!(got.vouchers.len(), ps[4].vouchers.len());
-    let got = h.store.person(uruma(), &ps[3].address_number, &staff()).unwrap().unwrap();
+    let got = h
+        .store
+        .person(uruma(), &ps[3].address_number, &staff())
+        .unwrap()
+        .unwrap();
     assert_eq!(got.flags.deceased_on, ps[3].flags.deceased_on);
 }
 
@@ -118,22 +137,35 @@ pub fn tenants_are_isolated(h: &Harness) {
     let ps = people(uruma(), 30, 3);
     h.store.put_persons(uruma(), &ps, &staff()).unwrap();
     for p in &ps {
-        assert_eq!(h.store.person(naha(), &p.address_number, &staff()).unwrap(), None);
         assert_eq!(
-            h.store.person_by_voucher(naha(), &p.vouchers[0].number, &staff()).unwrap(),
+            h.store.person(naha(), &p.address_number, &staff()).unwrap(),
+            None
+        );
+        assert_eq!(
+            h.store
+                .person_by_voucher(naha(), &p.vouchers[0].number, &staff())
+                .unwrap(),
             None
         );
         if let Some(n) = &p.my_number {
-            assert_eq!(h.store.person_by_my_number(naha(), n, &staff()).unwrap(), None);
+            assert_eq!(
+                h.store.person_by_my_number(naha(), n, &staff()).unwrap(),
+                None
+            );
         }
         assert!(h.store.doses(naha(), &p.address_number).unwrap().is_empty());
     }
     // A My Number that is right in one town finds nobody when asked of the other: the keyed
     // indexes differ, so even the same person put into both towns is found only by each's key.
     let same = ps.iter().find(|p| p.my_number.is_some()).unwrap().clone();
-    h.store.put_persons(naha(), std::slice::from_ref(&same), &staff()).unwrap();
+    h.store
+        .put_persons(naha(), std::slice::from_ref(&same), &staff())
+        .unwrap();
     let n = same.my_number.as_ref().unwrap();
-    assert_eq!(h.store.person_by_my_number(naha(), n, &staff()).unwrap(), Some(same.clone()));
+    assert_eq!(
+        h.store.person_by_my_number(naha(), n, &staff()).unwrap(),
+        Some(same.clone())
+    );
     assert_eq!(h.store.count_persons(naha()).unwrap(), 1);
     // An unregistered but valid code answers as unknown, never with another town's data.
     let other = code("131016");
@@ -195,8 +227,14 @@ pub fn flags_are_stored(h: &Harness) {
         deceased_on: None,
         use_suspended: true,
     };
-    h.store.set_flags(uruma(), &ps[1].address_number, flags, &staff()).unwrap();
-    let got = h.store.person(uruma(), &ps[1].address_number, &staff()).unwrap().unwrap();
+    h.store
+        .set_flags(uruma(), &ps[1].address_number, flags, &staff())
+        .unwrap();
+    let got = h
+        .store
+        .person(uruma(), &ps[1].address_number, &staff())
+        .unwrap()
+        .unwrap();
     assert_eq!(got.flags, flags);
     let nobody = AddressNumber::parse("1").unwrap();
     assert!(matches!(
@@ -210,9 +248,19 @@ pub fn doses_are_stored_without_cap(h: &Harness) {
     let ps = people(uruma(), 2, 7);
     h.store.put_persons(uruma(), &ps, &staff()).unwrap();
     let a = &ps[0].address_number;
-    let dates = ["2021-05-01", "2021-05-22", "2022-01-10", "2022-07-01", "2022-12-01", "2023-06-01", "2023-12-01"];
+    let dates = [
+        "2021-05-01",
+        "2021-05-22",
+        "2022-01-10",
+        "2022-07-01",
+        "2022-12-01",
+        "2023-06-01",
+        "2023-12-01",
+    ];
     for (i, d) in dates.iter().enumerate() {
-        h.store.add_dose(uruma(), a, &dose(i as u32 + 1, d), &staff()).unwrap();
+        h.store
+            .add_dose(uruma(), a, &dose(i as u32 + 1, d), &staff())
+            .unwrap();
     }
     let got = h.store.doses(uruma(), a).unwrap();
     assert_eq!(got.len(), 7);
@@ -220,16 +268,30 @@ pub fn doses_are_stored_without_cap(h: &Harness) {
     assert_eq!(got[0].recorded_by, "staff-0001");
     let ids: HashSet<i64> = got.iter().map(|d| d.id).collect();
     assert_eq!(ids.len(), 7);
-    assert!(h.store.doses(uruma(), &ps[1].address_number).unwrap().is_empty());
+    assert!(
+        h.store
+            .doses(uruma(), &ps[1].address_number)
+            .unwrap()
+            .is_empty()
+    );
     let nobody = AddressNumber::parse("1").unwrap();
     assert!(matches!(
-        h.store.add_dose(uruma(), &nobody, &dose(1, "2021-05-01"), &staff()),
+        h.store
+            .add_dose(uruma(), &nobody, &dose(1, "2021-05-01"), &staff()),
         Err(StoreError::NotFound(_))
     ));
     // Doses of Naha are numbered independently.
     let nps = people(naha(), 1, 7);
     h.store.put_persons(naha(), &nps, &staff()).unwrap();
-    let id = h.store.add_dose(naha(), &nps[0].address_number, &dose(1, "2021-06-01"), &staff()).unwrap();
+    let id = h
+        .store
+        .add_dose(
+            naha(),
+            &nps[0].address_number,
+            &dose(1, "2021-06-01"),
+            &staff(),
+        )
+        .unwrap();
     assert_eq!(id, 1);
 }
 
@@ -239,10 +301,20 @@ pub fn audit_records_every_change_without_personal_values(h: &Harness) {
     h.store.put_persons(uruma(), &ps, &staff()).unwrap();
     let n = ps.iter().find_map(|p| p.my_number.clone()).unwrap();
     h.store.person_by_my_number(uruma(), &n, &staff()).unwrap();
-    h.store.add_dose(uruma(), &ps[0].address_number, &dose(1, "2021-05-01"), &staff()).unwrap();
+    h.store
+        .add_dose(
+            uruma(),
+            &ps[0].address_number,
+            &dose(1, "2021-05-01"),
+            &staff(),
+        )
+        .unwrap();
     let log = h.store.audit_log(uruma()).unwrap();
     let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["municipality.add", "persons.put", "person.read", "dose.add"]);
+    assert_eq!(
+        actions,
+        ["municipality.add", "persons.put", "person.read", "dose.add"]
+    );
     assert_eq!(log[1].actor, "staff-0001");
     assert_eq!(log[1].zone, Zone::Lgwan);
     let text = format!("{log:?}");
@@ -263,8 +335,17 @@ fn chain_of_four(h: &Harness) {
     with_towns(h);
     let ps = people(uruma(), 2, 9);
     h.store.put_persons(uruma(), &ps, &staff()).unwrap();
-    h.store.person(uruma(), &ps[0].address_number, &staff()).unwrap();
-    h.store.add_dose(uruma(), &ps[0].address_number, &dose(1, "2021-05-01"), &staff()).unwrap();
+    h.store
+        .person(uruma(), &ps[0].address_number, &staff())
+        .unwrap();
+    h.store
+        .add_dose(
+            uruma(),
+            &ps[0].address_number,
+            &dose(1, "2021-05-01"),
+            &staff(),
+        )
+        .unwrap();
     assert_eq!(h.store.verify_audit(uruma()).unwrap().seq, 4);
 }
 
@@ -327,7 +408,9 @@ pub fn crypto_shredding_makes_data_unreadable(h: &Harness) {
     h.store.shred(uruma(), &Actor::console()).unwrap();
     for store in [h.store.clone(), h.reopen(&h.master).unwrap()] {
         for p in &ps {
-            let err = store.person(uruma(), &p.address_number, &staff()).unwrap_err();
+            let err = store
+                .person(uruma(), &p.address_number, &staff())
+                .unwrap_err();
             assert!(matches!(err, StoreError::Shredded(_)), "{err}");
             if let Some(n) = &p.my_number {
                 assert!(matches!(
@@ -341,7 +424,13 @@ pub fn crypto_shredding_makes_data_unreadable(h: &Harness) {
             Err(StoreError::Shredded(_))
         ));
         // Naha is untouched, and Uruma's audit chain still verifies, ending with the shred.
-        assert_eq!(store.person(naha(), &nps[0].address_number, &staff()).unwrap().as_ref(), Some(&nps[0]));
+        assert_eq!(
+            store
+                .person(naha(), &nps[0].address_number, &staff())
+                .unwrap()
+                .as_ref(),
+            Some(&nps[0])
+        );
         store.verify_audit(uruma()).unwrap();
     }
     let log = h.store.audit_log(uruma()).unwrap();
@@ -358,9 +447,17 @@ pub fn sealed_fields_cannot_be_swapped_between_rows(h: &Harness) {
          WHERE municipality_code = '472131' AND address_number = '{a}'"
     ));
     let store = h.reopen(&h.master).unwrap();
-    let err = store.person(uruma(), &ps[0].address_number, &staff()).unwrap_err();
+    let err = store
+        .person(uruma(), &ps[0].address_number, &staff())
+        .unwrap_err();
     assert!(matches!(err, StoreError::Crypto(_)), "{err}");
-    assert_eq!(store.person(uruma(), &ps[1].address_number, &staff()).unwrap().as_ref(), Some(&ps[1]));
+    assert_eq!(
+        store
+            .person(uruma(), &ps[1].address_number, &staff())
+            .unwrap()
+            .as_ref(),
+        Some(&ps[1])
+    );
 }
 
 pub fn wrong_master_key_reads_nothing(h: &Harness) {
@@ -368,7 +465,9 @@ pub fn wrong_master_key_reads_nothing(h: &Harness) {
     let ps = people(uruma(), 2, 12);
     h.store.put_persons(uruma(), &ps, &staff()).unwrap();
     let store = h.reopen(&MasterKey::generate()).unwrap();
-    let err = store.person(uruma(), &ps[0].address_number, &staff()).unwrap_err();
+    let err = store
+        .person(uruma(), &ps[0].address_number, &staff())
+        .unwrap_err();
     assert!(matches!(err, StoreError::Crypto(_)), "{err}");
 }
 
@@ -377,7 +476,10 @@ pub fn newer_schema_is_refused(h: &Harness) {
     h.reopen(&h.master).unwrap();
     h.exec("INSERT INTO schema_migrations (version, applied_at) VALUES (9999, 0)");
     let err = h.reopen(&h.master).err().expect("must refuse");
-    assert!(matches!(err, StoreError::SchemaTooNew { found: 9999, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 9999, .. }),
+        "{err}"
+    );
 }
 
 pub fn no_plaintext_personal_data_at_rest(h: &Harness) {
@@ -397,7 +499,12 @@ pub fn no_plaintext_personal_data_at_rest(h: &Harness) {
     for p in &ps {
         needles.insert(p.name.as_str().to_owned());
         needles.insert(p.name_kana.as_str().to_owned());
-        for part in p.name.as_str().split('\u{3000}').chain(p.name_kana.as_str().split('\u{3000}')) {
+        for part in p
+            .name
+            .as_str()
+            .split('\u{3000}')
+            .chain(p.name_kana.as_str().split('\u{3000}'))
+        {
             if part.chars().count() >= 2 {
                 needles.insert(part.to_owned());
             }
@@ -409,23 +516,39 @@ pub fn no_plaintext_personal_data_at_rest(h: &Harness) {
             "a name is stored in plain text"
         );
     }
-    let numbers: HashSet<String> = ps.iter().filter_map(|p| p.my_number.as_ref().map(MyNumber::expose)).collect();
+    let numbers: HashSet<String> = ps
+        .iter()
+        .filter_map(|p| p.my_number.as_ref().map(MyNumber::expose))
+        .collect();
     assert!(numbers.len() > 9_000);
     let mut run = 0usize;
     for (i, b) in bytes.iter().enumerate() {
         run = if b.is_ascii_digit() { run + 1 } else { 0 };
         if run >= 12 {
             let window = std::str::from_utf8(&bytes[i + 1 - 12..=i]).unwrap();
-            assert!(!numbers.contains(window), "a My Number is stored in plain text");
+            assert!(
+                !numbers.contains(window),
+                "a My Number is stored in plain text"
+            );
         }
     }
     // Birth dates as written by the store (ISO) appear nowhere next to a person's row either:
     // spot-check a few that are not also dose or voucher dates.
     let voucher_dates: HashSet<String> = ps
         .iter()
-        .flat_map(|p| p.vouchers.iter().filter_map(|v| v.issued_on.map(|d| d.to_string())))
-        .chain(ps.iter().filter_map(|p| p.flags.deceased_on.map(|d| d.to_string())))
-        .chain(ps.iter().filter_map(|p| p.flags.moved_out.map(|m| m.on.to_string())))
+        .flat_map(|p| {
+            p.vouchers
+                .iter()
+                .filter_map(|v| v.issued_on.map(|d| d.to_string()))
+        })
+        .chain(
+            ps.iter()
+                .filter_map(|p| p.flags.deceased_on.map(|d| d.to_string())),
+        )
+        .chain(
+            ps.iter()
+                .filter_map(|p| p.flags.moved_out.map(|m| m.on.to_string())),
+        )
         .collect();
     let births: Vec<String> = ps
         .iter()
@@ -434,6 +557,9 @@ pub fn no_plaintext_personal_data_at_rest(h: &Harness) {
         .take(200)
         .collect();
     for b in &births {
-        assert!(memchr::memmem::find(&bytes, b.as_bytes()).is_none(), "a birth date is stored in plain text");
+        assert!(
+            memchr::memmem::find(&bytes, b.as_bytes()).is_none(),
+            "a birth date is stored in plain text"
+        );
     }
 }

@@ -53,11 +53,50 @@ fn init_add_verify_and_errors() {
         assert_eq!(mode & 0o777, 0o600);
     }
     fails(d, &["init"]);
-    assert!(ok(d, &["municipality", "add", "--code", "472131", "--name", "うるま市"]).contains("沖縄県"));
-    ok(d, &["municipality", "add", "--code", "011002", "--name", "札幌市"]);
-    let err = fails(d, &["municipality", "add", "--code", "472132", "--name", "x"]);
-    assert!(err.contains("検査数字") && err.contains("check digit"), "{err}");
-    fails(d, &["municipality", "add", "--code", "472131", "--name", "うるま市"]);
+    assert!(
+        ok(
+            d,
+            &[
+                "municipality",
+                "add",
+                "--code",
+                "472131",
+                "--name",
+                "うるま市"
+            ]
+        )
+        .contains("沖縄県")
+    );
+    ok(
+        d,
+        &[
+            "municipality",
+            "add",
+            "--code",
+            "011002",
+            "--name",
+            "札幌市",
+        ],
+    );
+    let err = fails(
+        d,
+        &["municipality", "add", "--code", "472132", "--name", "x"],
+    );
+    assert!(
+        err.contains("検査数字") && err.contains("check digit"),
+        "{err}"
+    );
+    fails(
+        d,
+        &[
+            "municipality",
+            "add",
+            "--code",
+            "472131",
+            "--name",
+            "うるま市",
+        ],
+    );
     assert_eq!(ok(d, &["municipality", "list"]).lines().count(), 2);
     assert!(ok(d, &["audit", "verify", "--municipality", "472131"]).contains("1 entries"));
     fails(d, &["audit", "verify", "--municipality", "472018"]);
@@ -70,7 +109,17 @@ fn audit_verify_names_the_tampered_entry() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     ok(d, &["init"]);
-    ok(d, &["municipality", "add", "--code", "472131", "--name", "うるま市"]);
+    ok(
+        d,
+        &[
+            "municipality",
+            "add",
+            "--code",
+            "472131",
+            "--name",
+            "うるま市",
+        ],
+    );
     let db = rusqlite::Connection::open(d.join("openvrs-data/openvrs.sqlite")).unwrap();
     db.execute("UPDATE audit_log SET action = 'nothing' WHERE seq = 1", [])
         .unwrap();
@@ -115,18 +164,55 @@ fn config_default_is_the_config_init_writes() {
 fn gen_residents_is_deterministic_in_both_encodings() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let args = ["gen", "residents", "--municipality", "472131", "--count", "200", "--seed", "5"];
+    let args = [
+        "gen",
+        "residents",
+        "--municipality",
+        "472131",
+        "--count",
+        "200",
+        "--seed",
+        "5",
+    ];
     let a = ok(d, &args);
     assert_eq!(a, ok(d, &args));
-    assert_ne!(a, ok(d, &["gen", "residents", "--municipality", "472131", "--count", "200", "--seed", "6"]));
+    assert_ne!(
+        a,
+        ok(
+            d,
+            &[
+                "gen",
+                "residents",
+                "--municipality",
+                "472131",
+                "--count",
+                "200",
+                "--seed",
+                "6"
+            ]
+        )
+    );
     assert!(a.starts_with("自治体コード,宛名番号,券番号,券種,接種回,氏名,氏名カナ,生年月日,性別,個人番号,発行日,転出日,死亡日\r\n"));
     assert!(a.lines().count() > 200);
-    ok(d, &[&args[..], &["--encoding", "sjis", "--out", "r.csv"]].concat());
+    ok(
+        d,
+        &[&args[..], &["--encoding", "sjis", "--out", "r.csv"]].concat(),
+    );
     let sjis = std::fs::read(d.join("r.csv")).unwrap();
     let (decoded, _, bad) = encoding_rs::SHIFT_JIS.decode(&sjis);
     assert!(!bad);
     assert_eq!(decoded, a);
-    fails(d, &["gen", "residents", "--municipality", "47213", "--count", "1"]);
+    fails(
+        d,
+        &[
+            "gen",
+            "residents",
+            "--municipality",
+            "47213",
+            "--count",
+            "1",
+        ],
+    );
 }
 
 struct Running(Child);
@@ -140,7 +226,11 @@ impl Drop for Running {
 
 fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -164,7 +254,10 @@ fn start(dir: &Path, args: &[&str]) -> (Running, SocketAddr, SocketAddr, Vec<Str
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
         let addr = |prefix: &str| -> Option<SocketAddr> {
-            let rest = line.strip_prefix(prefix)?.trim_start().strip_prefix("http://")?;
+            let rest = line
+                .strip_prefix(prefix)?
+                .trim_start()
+                .strip_prefix("http://")?;
             rest.split('/').next()?.parse().ok()
         };
         lgwan = lgwan.or_else(|| addr("LGWAN"));
@@ -185,8 +278,16 @@ fn serve_answers_on_both_listeners() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     ok(d, &["init"]);
-    let (_server, lgwan, internet, _) =
-        start(d, &["serve", "--lgwan", "127.0.0.1:0", "--internet", "127.0.0.1:0"]);
+    let (_server, lgwan, internet, _) = start(
+        d,
+        &[
+            "serve",
+            "--lgwan",
+            "127.0.0.1:0",
+            "--internet",
+            "127.0.0.1:0",
+        ],
+    );
     assert!(http_get(lgwan, "/healthz").ends_with("ok"));
     assert!(http_get(lgwan, "/version").contains(r#""zone":"lgwan""#));
     assert!(http_get(internet, "/version").contains(r#""zone":"internet""#));
@@ -198,21 +299,50 @@ fn demo_creates_two_towns_and_serves() {
     let d = tmp.path();
     let (server, lgwan, internet, lines) = start(
         d,
-        &["demo", "--residents", "120", "--lgwan", "127.0.0.1:0", "--internet", "127.0.0.1:0"],
+        &[
+            "demo",
+            "--residents",
+            "120",
+            "--lgwan",
+            "127.0.0.1:0",
+            "--internet",
+            "127.0.0.1:0",
+        ],
     );
     let text = lines.join("\n");
-    assert!(text.contains("472131 うるま市") && text.contains("472018 那覇市"), "{text}");
+    assert!(
+        text.contains("472131 うるま市") && text.contains("472018 那覇市"),
+        "{text}"
+    );
     assert!(http_get(internet, "/healthz").ends_with("ok"));
     assert!(http_get(lgwan, "/version").contains("sqlite"));
     drop(server);
     // The demo's data directory is ordinary: the other commands work on it.
     let list = ok(d, &["--data-dir", "openvrs-demo", "municipality", "list"]);
     assert_eq!(list.lines().count(), 2);
-    ok(d, &["--data-dir", "openvrs-demo", "audit", "verify", "--municipality", "472018"]);
+    ok(
+        d,
+        &[
+            "--data-dir",
+            "openvrs-demo",
+            "audit",
+            "verify",
+            "--municipality",
+            "472018",
+        ],
+    );
     // A second demo reuses the directory without loading the towns again.
     let (_again, _, _, lines) = start(
         d,
-        &["demo", "--residents", "120", "--lgwan", "127.0.0.1:0", "--internet", "127.0.0.1:0"],
+        &[
+            "demo",
+            "--residents",
+            "120",
+            "--lgwan",
+            "127.0.0.1:0",
+            "--internet",
+            "127.0.0.1:0",
+        ],
     );
     assert!(!lines.join("\n").contains("residents loaded"));
 }
