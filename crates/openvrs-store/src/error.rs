@@ -63,12 +63,11 @@ const UNIQUE: [(&str, &str, &str); 3] = [
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
-            if f.code == rusqlite::ErrorCode::ConstraintViolation {
-                if let Some((_, _, m)) = UNIQUE.iter().find(|(_, col, _)| msg.contains(col)) {
-                    return StoreError::Conflict(m);
-                }
-            }
+        if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e
+            && f.code == rusqlite::ErrorCode::ConstraintViolation
+            && let Some((_, _, m)) = UNIQUE.iter().find(|(_, col, _)| msg.contains(col))
+        {
+            return StoreError::Conflict(m);
         }
         // rusqlite messages name tables and columns, never bound values.
         StoreError::Database(e.to_string())

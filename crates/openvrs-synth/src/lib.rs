@@ -287,10 +287,10 @@ impl Transcode<'_> {
 impl Write for Transcode<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.pending.extend_from_slice(buf);
-        if self.pending.len() >= 64 * 1024 {
-            if let Some(end) = self.pending.iter().rposition(|b| *b == b'\n') {
-                self.emit(end + 1)?;
-            }
+        if self.pending.len() >= 64 * 1024
+            && let Some(end) = self.pending.iter().rposition(|b| *b == b'\n')
+        {
+            self.emit(end + 1)?;
         }
         Ok(buf.len())
     }

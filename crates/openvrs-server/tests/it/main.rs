@@ -1,5 +1,7 @@
 //! The server over real sockets and through its routers.
 
+#![allow(clippy::unwrap_used)] // tests panic on purpose: that is how they fail
+
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream},

@@ -137,10 +137,10 @@ impl Harness {
 
 impl Drop for Harness {
     fn drop(&mut self) {
-        if let Raw::Postgres { base_url, schema } = &self.raw {
-            if let Ok(mut c) = postgres::Client::connect(base_url, postgres::NoTls) {
-                let _ = c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
-            }
+        if let Raw::Postgres { base_url, schema } = &self.raw
+            && let Ok(mut c) = postgres::Client::connect(base_url, postgres::NoTls)
+        {
+            let _ = c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
         }
     }
 }

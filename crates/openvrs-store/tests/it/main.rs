@@ -1,6 +1,8 @@
 //! The store's conformance suite: every scenario runs on SQLite, and on PostgreSQL whenever
 //! `OPENVRS_TEST_DATABASE_URL` is set (`OPENVRS_REQUIRE_POSTGRES=1` makes its absence a failure).
 
+#![allow(clippy::unwrap_used)] // tests panic on purpose: that is how they fail
+
 mod harness;
 mod scenarios;
 

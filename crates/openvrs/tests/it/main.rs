@@ -1,5 +1,7 @@
 //! The `openvrs` command as a user runs it: a real process, a real data directory.
 
+#![allow(clippy::unwrap_used)] // tests panic on purpose: that is how they fail
+
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream},
