@@ -10,6 +10,14 @@ use openvrs_synth::Generator;
 
 use crate::{DemoArgs, config::DataDir, initialised};
 
+/// Prints a line to stdout; a closed stdout (`openvrs demo | head`) must not stop the server.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Binds both listeners, prints where they are, and serves until Ctrl-C or SIGTERM.
 pub fn serve(
     dir: &DataDir,
@@ -26,12 +34,12 @@ pub fn serve(
             format!("{lgwan} または {internet} で待ち受けできません / cannot listen on {lgwan} or {internet}")
         })?;
         let (lgwan, internet) = listeners.addrs()?;
-        println!("LGWAN    http://{lgwan}/  職員・国・都道府県・自治体間 / staff, national, prefectures, inter-municipality");
-        println!("internet http://{internet}/  接種会場・住民アプリ・検証・オープンデータ / venues, resident app, verification, open data");
+        say!("LGWAN    http://{lgwan}/  職員・国・都道府県・自治体間 / staff, national, prefectures, inter-municipality");
+        say!("internet http://{internet}/  接種会場・住民アプリ・検証・オープンデータ / venues, resident app, verification, open data");
         if let Some(f) = after_bind {
             f(lgwan, internet);
         }
-        println!("停止するには Ctrl-C / press Ctrl-C to stop");
+        say!("停止するには Ctrl-C / press Ctrl-C to stop");
         openvrs_server::serve(listeners, AppState { store }, shutdown_signal()).await?;
         Ok(())
     })
@@ -64,7 +72,7 @@ const TOWNS: [(&str, &str, u64); 2] = [("472131", "うるま市", 1), ("472018",
 pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<()> {
     if !initialised(path) {
         DataDir::init(path, database_url)?;
-        println!(
+        say!(
             "デモ用データディレクトリを作成しました / created demo data directory {}",
             path.display()
         );
@@ -88,7 +96,7 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
         for chunk in people.chunks(1000) {
             store.put_persons(code, chunk, &Actor::console())?;
         }
-        println!(
+        say!(
             "{code} {name}: 住民 {} 人を登録 / {} synthetic residents loaded in {:.2}s",
             people.len(),
             people.len(),
@@ -98,14 +106,14 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
     let exe = std::env::args().next().unwrap_or_else(|| "openvrs".into());
     let data = path.display();
     let next = move |lgwan: SocketAddr, internet: SocketAddr| {
-        println!();
-        println!("次に試すこと / what to try next:");
-        println!("  curl http://{lgwan}/version");
-        println!("  curl http://{internet}/healthz");
-        println!("  {exe} --data-dir {data} municipality list");
-        println!("  {exe} --data-dir {data} audit verify --municipality 472131");
-        println!("  {exe} gen residents --municipality 472131 --count 10 --seed 7");
-        println!();
+        say!();
+        say!("次に試すこと / what to try next:");
+        say!("  curl http://{lgwan}/version");
+        say!("  curl http://{internet}/healthz");
+        say!("  {exe} --data-dir {data} municipality list");
+        say!("  {exe} --data-dir {data} audit verify --municipality 472131");
+        say!("  {exe} gen residents --municipality 472131 --count 10 --seed 7");
+        say!();
     };
     serve(
         &dir,

@@ -253,7 +253,8 @@ fn start(dir: &Path, args: &[&str]) -> (Running, SocketAddr, SocketAddr, Vec<Str
     let stdout = running.0.stdout.take().unwrap();
     let mut lines = Vec::new();
     let (mut lgwan, mut internet) = (None, None);
-    for line in BufReader::new(stdout).lines() {
+    let mut reader = BufReader::new(stdout).lines();
+    for line in reader.by_ref() {
         let line = line.unwrap();
         let addr = |prefix: &str| -> Option<SocketAddr> {
             let rest = line
@@ -272,6 +273,8 @@ fn start(dir: &Path, args: &[&str]) -> (Running, SocketAddr, SocketAddr, Vec<Str
     let (Some(l), Some(i)) = (lgwan, internet) else {
         panic!("the server did not print its addresses: {lines:?}");
     };
+    // Keep reading what it prints later, as a terminal would.
+    std::thread::spawn(move || reader.for_each(drop));
     (running, l, i, lines)
 }
 
