@@ -306,6 +306,62 @@ impl fmt::Display for AddressNumber {
     }
 }
 
+/// 証明書ID: 12 characters `A-Z0-9`, random and unique (a real one: `6U5RSWMBASG2`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CertificateId([u8; 12]);
+
+const CERT_ALPHABET: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+impl CertificateId {
+    /// 12 letters and digits, as printed; lower case and full width are normalised.
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        let s = text::normalize(input).to_ascii_uppercase();
+        let b: [u8; 12] = s
+            .as_bytes()
+            .try_into()
+            .ok()
+            .filter(|b: &[u8; 12]| b.iter().all(|c| CERT_ALPHABET.contains(c)))
+            .ok_or(Invalid::new(
+                "certificate_id.format",
+                "証明書IDは英大文字と数字の12文字です",
+                "a certificate id is 12 capital letters and digits",
+            ))?;
+        Ok(Self(b))
+    }
+
+    /// A new id from a source of random bytes (the caller owns the randomness: this crate does
+    /// no IO). Rejection sampling keeps every character equally likely.
+    pub fn generate(mut random_byte: impl FnMut() -> u8) -> Self {
+        let mut out = [0u8; 12];
+        for c in &mut out {
+            *c = loop {
+                let b = random_byte();
+                // 252 = 7 * 36: the bytes above would favour the first four characters.
+                if b < 252 {
+                    break CERT_ALPHABET[usize::from(b % 36)];
+                }
+            };
+        }
+        Self(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("ASCII")
+    }
+}
+
+impl fmt::Debug for CertificateId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CertificateId({})", self.as_str())
+    }
+}
+
+impl fmt::Display for CertificateId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,7 +490,24 @@ mod tests {
         assert!(AddressNumber::parse("").is_err());
     }
 
+    #[test]
+    fn certificate_id_reference_example() {
+        assert_eq!(CertificateId::parse("6U5RSWMBASG2").unwrap().as_str(), "6U5RSWMBASG2");
+        assert_eq!(CertificateId::parse("6u5rswmbasg2").unwrap().as_str(), "6U5RSWMBASG2");
+        assert_eq!(CertificateId::parse("６Ｕ５ＲＳＷＭＢＡＳＧ２").unwrap().as_str(), "6U5RSWMBASG2");
+        for bad in ["6U5RSWMBASG", "6U5RSWMBASG2X", "6U5RSWMBASG!", "", "6U5RSWMBAS G2"] {
+            assert_eq!(CertificateId::parse(bad).unwrap_err().kind, "certificate_id.format", "{bad}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn every_generated_certificate_id_parses(bytes in proptest::collection::vec(any::<u8>(), 64)) {
+            let mut it = bytes.into_iter().chain(std::iter::repeat(0));
+            let id = CertificateId::generate(|| it.next().unwrap());
+            prop_assert_eq!(CertificateId::parse(id.as_str()).unwrap(), id);
+        }
+
         #[test]
         fn every_generated_my_number_parses(first in proptest::array::uniform11(0u8..10)) {
             let n = MyNumber::from_first_eleven(first).unwrap();
@@ -479,6 +552,7 @@ mod tests {
             let _ = VoucherNumber::parse_restoring_zeros(&s);
             let _ = OcrLine::parse(&s);
             let _ = AddressNumber::parse(&s);
+            let _ = CertificateId::parse(&s);
         }
     }
 }
