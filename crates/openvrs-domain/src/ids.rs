@@ -492,11 +492,32 @@ mod tests {
 
     #[test]
     fn certificate_id_reference_example() {
-        assert_eq!(CertificateId::parse("6U5RSWMBASG2").unwrap().as_str(), "6U5RSWMBASG2");
-        assert_eq!(CertificateId::parse("6u5rswmbasg2").unwrap().as_str(), "6U5RSWMBASG2");
-        assert_eq!(CertificateId::parse("６Ｕ５ＲＳＷＭＢＡＳＧ２").unwrap().as_str(), "6U5RSWMBASG2");
-        for bad in ["6U5RSWMBASG", "6U5RSWMBASG2X", "6U5RSWMBASG!", "", "6U5RSWMBAS G2"] {
-            assert_eq!(CertificateId::parse(bad).unwrap_err().kind, "certificate_id.format", "{bad}");
+        assert_eq!(
+            CertificateId::parse("6U5RSWMBASG2").unwrap().as_str(),
+            "6U5RSWMBASG2"
+        );
+        assert_eq!(
+            CertificateId::parse("6u5rswmbasg2").unwrap().as_str(),
+            "6U5RSWMBASG2"
+        );
+        assert_eq!(
+            CertificateId::parse("６Ｕ５ＲＳＷＭＢＡＳＧ２")
+                .unwrap()
+                .as_str(),
+            "6U5RSWMBASG2"
+        );
+        for bad in [
+            "6U5RSWMBASG",
+            "6U5RSWMBASG2X",
+            "6U5RSWMBASG!",
+            "",
+            "6U5RSWMBAS G2",
+        ] {
+            assert_eq!(
+                CertificateId::parse(bad).unwrap_err().kind,
+                "certificate_id.format",
+                "{bad}"
+            );
         }
     }
 

@@ -666,13 +666,7 @@ impl<B: Backend> Store for Engine<B> {
                 &format!("municipality:{code}"),
                 Outcome::Ok,
             )
-        })?;
-        // A municipality re-created after a failed transaction must not see stale keys.
-        self.tenants
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&m);
-        Ok(())
+        })
     }
 
     fn municipalities(&self) -> Result<Vec<Municipality>, StoreError> {
@@ -929,6 +923,7 @@ impl<B: Backend> Store for Engine<B> {
             )?;
             Ok(((), format!("municipality:{m}"), Outcome::Ok))
         })?;
+        // The unwrapped keys must not outlive their wrapped copies.
         self.tenants
             .write()
             .unwrap_or_else(|p| p.into_inner())
