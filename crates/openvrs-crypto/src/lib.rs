@@ -6,6 +6,8 @@
 //! a My Number is found through an HMAC-SHA256 keyed index; the audit log is an HMAC chain.
 //! Destroying a tenant's data and index keys makes its personal data unreadable.
 
+pub mod credentials;
+
 use std::fmt;
 
 use aes_gcm::{

@@ -3,6 +3,7 @@
 //! Every type here validates when it is built, so the rest of the system never checks again.
 //! This crate does no IO: no files, no clock, no network, no SQL.
 
+pub mod account;
 pub mod audit;
 pub mod date;
 pub mod dose;

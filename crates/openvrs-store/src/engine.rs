@@ -7,6 +7,7 @@ use std::{
 
 use openvrs_crypto::{FieldSlot, Key, KeyKind, KeySlot, MasterKey, TenantKeys, audit_link};
 use openvrs_domain::{
+    account::{Account, UserId},
     audit::{Actor, Outcome, Role, Zone},
     date::parse_date,
     dose::{Dose, DoseNumber, DoseSource, DoseStatus, Short},
@@ -17,7 +18,8 @@ use openvrs_domain::{
 };
 
 use crate::{
-    AuditEntry, AuditHead, Municipality, PutSummary, Store, StoreError, StoredDose,
+    AuditEntry, AuditHead, Credential, Municipality, PutSummary, SecurityEvent, Session, Store,
+    StoreError, StoredDose, accounts,
     sql::{Backend, Row, Tx, Value},
 };
 
@@ -912,6 +914,194 @@ impl<B: Backend> Store for Engine<B> {
                 seq: last,
                 link: prev.iter().map(|b| format!("{b:02x}")).collect(),
             })
+        })
+    }
+
+    fn add_account(
+        &self,
+        account: &Account,
+        credential: &Credential,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let now = now_micros();
+        match account.binding.municipality() {
+            Some(m) => self.write(m, actor, "account.add", |tx, _| {
+                accounts::insert(tx, account, credential, now)?;
+                Ok(((), format!("account:{}", account.id), Outcome::Ok))
+            }),
+            None => self
+                .db
+                .transaction(|tx| accounts::insert(tx, account, credential, now)),
+        }
+    }
+
+    fn account(&self, id: &UserId) -> Result<Option<(Account, Credential)>, StoreError> {
+        self.db.transaction(|tx| {
+            tx.query_opt(
+                &format!(
+                    "SELECT {} FROM accounts WHERE user_id = $1",
+                    accounts::ACCOUNT_COLUMNS
+                ),
+                &[id.as_str().into()],
+            )?
+            .as_ref()
+            .map(accounts::from_row)
+            .transpose()
+        })
+    }
+
+    fn account_by_token(&self, digest: &[u8; 32]) -> Result<Option<Account>, StoreError> {
+        self.db.transaction(|tx| {
+            tx.query_opt(
+                &format!(
+                    "SELECT {} FROM accounts WHERE token_digest = $1",
+                    accounts::ACCOUNT_COLUMNS
+                ),
+                &[digest.to_vec().into()],
+            )?
+            .as_ref()
+            .map(|r| accounts::from_row(r).map(|(a, _)| a))
+            .transpose()
+        })
+    }
+
+    fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.db.transaction(|tx| {
+            tx.query(
+                &format!(
+                    "SELECT {} FROM accounts ORDER BY user_id",
+                    accounts::ACCOUNT_COLUMNS
+                ),
+                &[],
+            )?
+            .iter()
+            .map(|r| accounts::from_row(r).map(|(a, _)| a))
+            .collect()
+        })
+    }
+
+    fn disable_account(&self, id: &UserId, actor: &Actor) -> Result<(), StoreError> {
+        let disable = |tx: &mut dyn Tx| -> Result<(), StoreError> {
+            let n = tx.execute(
+                "UPDATE accounts SET disabled = 1, token_digest = NULL WHERE user_id = $1",
+                &[id.as_str().into()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound("account"));
+            }
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = $1",
+                &[id.as_str().into()],
+            )?;
+            Ok(())
+        };
+        let (account, _) = self.account(id)?.ok_or(StoreError::NotFound("account"))?;
+        match account.binding.municipality() {
+            Some(m) => self.write(m, actor, "account.disable", |tx, _| {
+                disable(tx)?;
+                Ok(((), format!("account:{id}"), Outcome::Ok))
+            }),
+            None => self.db.transaction(disable),
+        }
+    }
+
+    fn create_session(&self, digest: &[u8; 32], s: &Session) -> Result<(), StoreError> {
+        self.db.transaction(|tx| {
+            tx.execute(
+                "INSERT INTO sessions (session_digest, user_id, csrf_token, created_at, last_seen) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    digest.to_vec().into(),
+                    s.user.as_str().into(),
+                    s.csrf_token.as_str().into(),
+                    s.created_at.into(),
+                    s.last_seen.into(),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, digest: &[u8; 32]) -> Result<Option<Session>, StoreError> {
+        self.db.transaction(|tx| {
+            tx.query_opt(
+                "SELECT user_id, csrf_token, created_at, last_seen FROM sessions \
+                 WHERE session_digest = $1",
+                &[digest.to_vec().into()],
+            )?
+            .as_ref()
+            .map(accounts::session_from_row)
+            .transpose()
+        })
+    }
+
+    fn touch_session(&self, digest: &[u8; 32], now: i64) -> Result<(), StoreError> {
+        self.db.transaction(|tx| {
+            tx.execute(
+                "UPDATE sessions SET last_seen = $2 WHERE session_digest = $1",
+                &[digest.to_vec().into(), now.into()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn delete_session(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.db.transaction(|tx| {
+            tx.execute(
+                "DELETE FROM sessions WHERE session_digest = $1",
+                &[digest.to_vec().into()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn record_security_event(&self, event: &SecurityEvent) -> Result<i64, StoreError> {
+        self.db.transaction(|tx| {
+            tx.query_opt(
+                "INSERT INTO security_events (at, kind, municipality_code, user_id, client, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING event_id",
+                &accounts::event_values(event),
+            )?
+            .ok_or(StoreError::Corrupt("event id"))?
+            .int(0)
+        })
+    }
+
+    fn security_events(
+        &self,
+        municipality: Option<MunicipalityCode>,
+        limit: u32,
+    ) -> Result<Vec<SecurityEvent>, StoreError> {
+        let columns = "event_id, at, kind, municipality_code, user_id, client, detail";
+        self.db.transaction(|tx| {
+            let rows = match municipality {
+                Some(m) => tx.query(
+                    &format!(
+                        "SELECT {columns} FROM security_events WHERE municipality_code = $1 \
+                         ORDER BY event_id DESC LIMIT $2"
+                    ),
+                    &[m.to_string().into(), i64::from(limit).into()],
+                )?,
+                None => tx.query(
+                    &format!(
+                        "SELECT {columns} FROM security_events ORDER BY event_id DESC LIMIT $1"
+                    ),
+                    &[i64::from(limit).into()],
+                )?,
+            };
+            rows.iter().map(accounts::event_from_row).collect()
+        })
+    }
+
+    fn count_security_events(&self, kind: &str, user: &str, since: i64) -> Result<u64, StoreError> {
+        self.db.transaction(|tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT COUNT(*) FROM security_events WHERE user_id = $1 AND kind = $2 AND at >= $3",
+                    &[user.into(), kind.into(), since.into()],
+                )?
+                .ok_or(StoreError::Corrupt("count"))?;
+            Ok(row.int(0)? as u64)
         })
     }
 

@@ -11,12 +11,14 @@ use std::{path::PathBuf, sync::Arc};
 
 use openvrs_crypto::MasterKey;
 use openvrs_domain::{
+    account::{Account, UserId},
     audit::{Actor, Outcome, Role, Zone},
     dose::Dose,
     ids::{AddressNumber, MunicipalityCode, MyNumber, VoucherNumber},
     person::{Flags, Person},
 };
 
+mod accounts;
 pub mod bench;
 mod engine;
 mod error;
@@ -71,6 +73,39 @@ pub struct AuditEntry {
 pub struct AuditHead {
     pub seq: i64,
     pub link: String,
+}
+
+/// How an account proves who it is, as stored: never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An Argon2id PHC string (people).
+    PasswordHash(String),
+    /// The SHA-256 digest of a device or service token.
+    TokenDigest([u8; 32]),
+}
+
+/// A signed-in session, found by the digest of its cookie value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: UserId,
+    pub csrf_token: String,
+    /// Unix time in microseconds.
+    pub created_at: i64,
+    pub last_seen: i64,
+}
+
+/// A security event (侵入検知): what happened, to which account and town, from where. Never
+/// holds personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityEvent {
+    pub id: i64,
+    /// Unix time in microseconds.
+    pub at: i64,
+    pub kind: String,
+    pub municipality: Option<MunicipalityCode>,
+    pub user: Option<String>,
+    pub client: Option<String>,
+    pub detail: String,
 }
 
 /// The tenant-scoped store. Implemented once over both backends; see [`open`].
@@ -139,6 +174,37 @@ pub trait Store: Send + Sync {
     fn audit_log(&self, m: MunicipalityCode) -> Result<Vec<AuditEntry>, StoreError>;
     /// Checks the whole chain; the error names the first bad entry.
     fn verify_audit(&self, m: MunicipalityCode) -> Result<AuditHead, StoreError>;
+
+    /// Issues an account (national administrator's act). Accounts bound to a municipality are
+    /// also recorded in that municipality's audit log.
+    fn add_account(
+        &self,
+        account: &Account,
+        credential: &Credential,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+    /// The account and its stored credential.
+    fn account(&self, id: &UserId) -> Result<Option<(Account, Credential)>, StoreError>;
+    fn account_by_token(&self, digest: &[u8; 32]) -> Result<Option<Account>, StoreError>;
+    fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+    /// Disables an account: its token stops working and its sessions end.
+    fn disable_account(&self, id: &UserId, actor: &Actor) -> Result<(), StoreError>;
+
+    fn create_session(&self, digest: &[u8; 32], session: &Session) -> Result<(), StoreError>;
+    fn session(&self, digest: &[u8; 32]) -> Result<Option<Session>, StoreError>;
+    fn touch_session(&self, digest: &[u8; 32], now: i64) -> Result<(), StoreError>;
+    fn delete_session(&self, digest: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Stores an event; returns its id. `id` of the argument is ignored.
+    fn record_security_event(&self, event: &SecurityEvent) -> Result<i64, StoreError>;
+    /// Newest first; only `municipality`'s when given.
+    fn security_events(
+        &self,
+        municipality: Option<MunicipalityCode>,
+        limit: u32,
+    ) -> Result<Vec<SecurityEvent>, StoreError>;
+    /// How many events of `kind` concern `user` since `since` (unix microseconds).
+    fn count_security_events(&self, kind: &str, user: &str, since: i64) -> Result<u64, StoreError>;
 
     /// Crypto-shredding: destroys the municipality's data and index keys, so none of its
     /// personal data can be read again. The audit chain stays verifiable.

@@ -168,8 +168,10 @@ impl Tx for PgTx<'_, '_> {
 impl Backend for Postgres {
     const NAME: &'static str = "postgres";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
-    const MIGRATIONS: &'static [(i64, &'static str)] =
-        &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+    const MIGRATIONS: &'static [(i64, &'static str)] = &[
+        (1, include_str!("../migrations/postgres/0001_init.sql")),
+        (2, include_str!("../migrations/postgres/0002_accounts.sql")),
+    ];
 
     fn transaction<T>(
         &self,

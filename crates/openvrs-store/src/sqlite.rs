@@ -101,8 +101,10 @@ impl Backend for Sqlite {
     const NAME: &'static str = "sqlite";
     // The write transaction (BEGIN IMMEDIATE) already holds the only write lock.
     const FOR_UPDATE: &'static str = "";
-    const MIGRATIONS: &'static [(i64, &'static str)] =
-        &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+    const MIGRATIONS: &'static [(i64, &'static str)] = &[
+        (1, include_str!("../migrations/sqlite/0001_init.sql")),
+        (2, include_str!("../migrations/sqlite/0002_accounts.sql")),
+    ];
 
     fn transaction<T>(
         &self,

@@ -42,6 +42,7 @@ conformance!(
     wrong_master_key_reads_nothing,
     newer_schema_is_refused,
     no_plaintext_personal_data_at_rest,
+    accounts_sessions_and_security_events,
 );
 
 #[test]
