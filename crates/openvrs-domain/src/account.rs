@@ -93,6 +93,19 @@ pub struct Account {
     pub disabled: bool,
 }
 
+/// Password rule for people's accounts: 12 to 256 characters.
+pub fn check_password(password: &str) -> Result<(), Invalid> {
+    if (12..=256).contains(&password.chars().count()) {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            "password.length",
+            "パスワードは12〜256文字です",
+            "a password is 12 to 256 characters",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +118,13 @@ mod tests {
         for bad in ["ab", "Staff", "a b", "ユーザ", &"a".repeat(65), "a/b"] {
             assert!(UserId::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn password_length() {
+        assert!(check_password("twelve chars").is_ok());
+        assert!(check_password("eleven char").is_err());
+        assert!(check_password(&"x".repeat(257)).is_err());
     }
 
     #[test]
@@ -123,18 +143,5 @@ mod tests {
             Binding::Prefecture(Prefecture::from_number(47).unwrap()).role(),
             Role::PrefectureViewer
         );
-    }
-}
-
-/// Password rule for people's accounts: 12 to 256 characters.
-pub fn check_password(password: &str) -> Result<(), Invalid> {
-    if (12..=256).contains(&password.chars().count()) {
-        Ok(())
-    } else {
-        Err(Invalid::new(
-            "password.length",
-            "パスワードは12〜256文字です",
-            "a password is 12 to 256 characters",
-        ))
     }
 }

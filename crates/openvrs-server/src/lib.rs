@@ -1,73 +1,90 @@
 //! The HTTP side of openvrs, and the only crate that knows HTTP.
 //!
-//! The server runs one listener per network zone, each with its own router built here:
-//! [`lgwan_router`] for staff, national, prefectural and inter-municipality functions, and
-//! [`internet_router`] for venue tablets, the resident app, public keys, verification and open
-//! data. A route exists in a zone only if that zone's router function mounts it.
+//! The server runs one listener per network zone. Both routers are built from one table,
+//! [`routes::ROUTES`]: each route says its zone, who may call it ([`auth::Access`]) and whether it
+//! touches personal data; [`auth::guard`] decides authentication, role, tenant and CSRF for every
+//! route in one place, and [`routes::router`] refuses to mount a personal route on the internet
+//! listener.
 
 use std::{net::SocketAddr, sync::Arc};
 
-use axum::{Json, Router, extract::State, routing::get};
-use openvrs_store::Store;
+use axum::Router;
+use openvrs_store::{Store, StoreError};
 use serde::Serialize;
 use tokio::net::TcpListener;
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod routes;
+
+pub use auth::SecurityConfig;
+use error::ApiError;
+
+/// The clock, in unix microseconds (tests move it).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub security: SecurityConfig,
+    pub clock: Clock,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            security: SecurityConfig::default(),
+            clock: Arc::new(|| {
+                (std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_micros())) as i64
+            }),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("backend", &self.store.backend())
+            .field("security", &self.security)
             .finish()
     }
 }
 
+/// Runs store work off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| StoreError::Corrupt("worker failed"))?
+        .map_err(ApiError::from)
+}
+
 /// The two network zones, each served by its own listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Zone {
     Lgwan,
     Internet,
 }
 
-#[derive(Debug, Serialize)]
-struct Version {
-    name: &'static str,
-    version: &'static str,
-    zone: Zone,
-    backend: &'static str,
-}
-
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-fn common(zone: Zone) -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route(
-        "/version",
-        get(move |State(state): State<AppState>| async move {
-            Json(Version {
-                name: "openvrs",
-                version: env!("CARGO_PKG_VERSION"),
-                zone,
-                backend: state.store.backend(),
-            })
-        }),
-    )
-}
-
 /// The LGWAN zone's routes.
 pub fn lgwan_router(state: AppState) -> Router {
-    common(Zone::Lgwan).with_state(state)
+    routes::router(Zone::Lgwan, state)
 }
 
 /// The internet zone's routes. Nothing that accepts or returns a My Number is mounted here.
 pub fn internet_router(state: AppState) -> Router {
-    common(Zone::Internet).with_state(state)
+    routes::router(Zone::Internet, state)
 }
 
 /// The two bound listeners.
@@ -103,10 +120,16 @@ pub async fn serve(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let lgwan =
-        axum::serve(listeners.lgwan, lgwan_router(state.clone())).with_graceful_shutdown(wait());
-    let internet =
-        axum::serve(listeners.internet, internet_router(state)).with_graceful_shutdown(wait());
+    let lgwan = axum::serve(
+        listeners.lgwan,
+        lgwan_router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(wait());
+    let internet = axum::serve(
+        listeners.internet,
+        internet_router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(wait());
     tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(true);

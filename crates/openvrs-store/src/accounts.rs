@@ -50,6 +50,7 @@ pub(crate) fn insert(
     let (password, token): (Option<String>, Option<Vec<u8>>) = match credential {
         Credential::PasswordHash(h) => (Some(h.clone()), None),
         Credential::TokenDigest(d) => (None, Some(d.to_vec())),
+        Credential::Revoked => (None, None),
     };
     tx.execute(
         &format!(
@@ -96,7 +97,8 @@ pub(crate) fn from_row(r: &Row) -> Result<(Account, Credential), StoreError> {
             d.try_into()
                 .map_err(|_| StoreError::Corrupt("token digest"))?,
         ),
-        _ => return Err(StoreError::Corrupt("account credential")),
+        (None, None) => Credential::Revoked,
+        (Some(_), Some(_)) => return Err(StoreError::Corrupt("account credential")),
     };
     Ok((
         Account {

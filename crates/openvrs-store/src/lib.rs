@@ -82,6 +82,8 @@ pub enum Credential {
     PasswordHash(String),
     /// The SHA-256 digest of a device or service token.
     TokenDigest([u8; 32]),
+    /// A disabled device or service account: its token digest was erased.
+    Revoked,
 }
 
 /// A signed-in session, found by the digest of its cookie value.

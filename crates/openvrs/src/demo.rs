@@ -40,7 +40,7 @@ pub fn serve(
             f(lgwan, internet);
         }
         say!("停止するには Ctrl-C / press Ctrl-C to stop");
-        openvrs_server::serve(listeners, AppState { store }, shutdown_signal()).await?;
+        openvrs_server::serve(listeners, AppState::new(store), shutdown_signal()).await?;
         Ok(())
     })
 }
@@ -103,12 +103,23 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
             started.elapsed().as_secs_f64()
         );
     }
+    let accounts = demo_accounts(path, &*store)?;
     let exe = std::env::args().next().unwrap_or_else(|| "openvrs".into());
     let data = path.display();
     let next = move |lgwan: SocketAddr, internet: SocketAddr| {
         say!();
+        say!("デモ用アカウント / demo accounts (also in {data}/{DEMO_ACCOUNTS}):");
+        for line in accounts.lines() {
+            say!("  {line}");
+        }
+        say!();
         say!("次に試すこと / what to try next:");
         say!("  curl http://{lgwan}/version");
+        say!(
+            "  curl -c jar -H 'content-type: application/json' -d '{{\"user\":\"staff-uruma\",\"password\":\"PASSWORD\"}}' http://{lgwan}/api/login"
+        );
+        say!("  curl -b jar http://{lgwan}/api/me");
+        say!("  curl -H 'authorization: Bearer TOKEN' http://{internet}/api/venue/me");
         say!("  curl http://{internet}/healthz");
         say!("  {exe} --data-dir {data} municipality list");
         say!("  {exe} --data-dir {data} audit verify --municipality 472131");
@@ -122,4 +133,60 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
         args.serve.internet,
         Some(&next),
     )
+}
+
+const DEMO_ACCOUNTS: &str = "demo-accounts.txt";
+
+/// One account of every role, made once per demo data directory; their secrets are kept in a
+/// 0600 file there (a demo convenience: a real installation never stores them).
+fn demo_accounts(path: &Path, store: &dyn Store) -> Result<String> {
+    let file = path.join(DEMO_ACCOUNTS);
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        return Ok(text);
+    }
+    let password = openvrs_crypto::credentials::new_secret()[..20].to_owned();
+    let mut text = String::new();
+    let account = |id: &str,
+                   role: &str,
+                   municipality: Option<&str>,
+                   prefecture: Option<u8>,
+                   venue: Option<&str>| {
+        openvrs_server::api::NewAccount {
+            user: id.into(),
+            role: role.into(),
+            municipality: municipality.map(Into::into),
+            prefecture,
+            venue: venue.map(Into::into),
+            password: matches!(role, "national" | "prefecture" | "staff").then(|| password.clone()),
+        }
+    };
+    let specs = [
+        account("kuni", "national", None, None, None),
+        account("pref-okinawa", "prefecture", None, Some(47), None),
+        account("staff-uruma", "staff", Some("472131"), None, None),
+        account("staff-naha", "staff", Some("472018"), None, None),
+        account(
+            "venue-uruma",
+            "venue",
+            Some("472131"),
+            None,
+            Some("うるま市民体育館"),
+        ),
+        account("center", "center", None, None, None),
+    ];
+    for spec in specs {
+        let (id, role) = (spec.user.clone(), spec.role.clone());
+        let (listener, credential) = match (role.as_str(), crate::user::add(store, spec)?) {
+            ("venue", Some(token)) => ("internet", format!("token {token}")),
+            (_, Some(token)) => ("LGWAN", format!("token {token}")),
+            _ => ("LGWAN", format!("password {password}")),
+        };
+        text.push_str(&format!("{role:<10} {id:<13} {listener:<8} {credential}\n"));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&file)?, text.as_bytes())?;
+    Ok(text)
 }

@@ -16,6 +16,7 @@ use openvrs_synth::{Encoding, Generator};
 mod bench;
 mod config;
 mod demo;
+mod user;
 
 use config::{DEFAULT_CONFIG, DataDir};
 
@@ -59,6 +60,9 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Accounts (the national administrator's act).
+    #[command(subcommand)]
+    User(user::UserCmd),
     /// Measure (build with --release).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -226,6 +230,7 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Config(ConfigCmd::Default) => print!("{DEFAULT_CONFIG}"),
+        Command::User(cmd) => user::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Bench(cmd) => bench::run(cmd)?,
     }
     Ok(())

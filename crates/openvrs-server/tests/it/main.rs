@@ -1,62 +1,37 @@
-//! The server over real sockets and through its routers.
+//! The server through its routers and over real sockets: the access matrix generated from the
+//! route table, sessions, CSRF, lockout, zones and security events.
 
 #![allow(clippy::unwrap_used)] // tests panic on purpose: that is how they fail
+
+mod matrix;
+mod world;
 
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream},
 };
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use openvrs_crypto::MasterKey;
-use openvrs_server::{AppState, Listeners, internet_router, lgwan_router, serve};
-use openvrs_store::Location;
-use tower::ServiceExt;
-
-fn state() -> (tempfile::TempDir, AppState) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = openvrs_store::open(
-        &Location::Sqlite {
-            path: dir.path().join("db.sqlite"),
-            create: true,
-        },
-        MasterKey::generate(),
-    )
-    .unwrap();
-    (dir, AppState { store })
-}
-
-async fn get(router: axum::Router, path: &str) -> (StatusCode, String) {
-    let resp = router
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (status, String::from_utf8(body.to_vec()).unwrap())
-}
+use axum::http::StatusCode;
+use openvrs_server::{AppState, Listeners, serve};
+use world::{Who, World};
 
 #[tokio::test]
 async fn each_zone_answers_health_and_version() {
-    let (_dir, state) = state();
-    for (router, zone) in [
-        (lgwan_router(state.clone()), "lgwan"),
-        (internet_router(state.clone()), "internet"),
+    let w = World::new().await;
+    for (zone, name) in [
+        (openvrs_server::Zone::Lgwan, "lgwan"),
+        (openvrs_server::Zone::Internet, "internet"),
     ] {
-        assert_eq!(
-            get(router.clone(), "/healthz").await,
-            (StatusCode::OK, "ok".into())
-        );
-        let (status, body) = get(router.clone(), "/version").await;
-        assert_eq!(status, StatusCode::OK);
+        let (status, body) = w.call(zone, "GET", "/healthz", Who::Anonymous, None).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+        let (_, body) = w.call(zone, "GET", "/version", Who::Anonymous, None).await;
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(v["zone"], zone);
+        assert_eq!(v["zone"], name);
         assert_eq!(v["backend"], "sqlite");
-        assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
-        assert_eq!(get(router, "/nope").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            w.call(zone, "GET", "/nope", Who::Anonymous, None).await.0,
+            StatusCode::NOT_FOUND
+        );
     }
 }
 
@@ -75,24 +50,311 @@ fn http_get(addr: SocketAddr, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_listeners_serve_and_shut_down() {
-    let (_dir, state) = state();
+    let w = World::new().await;
     let localhost: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let listeners = Listeners::bind(localhost, localhost).await.unwrap();
     let (lgwan, internet) = listeners.addrs().unwrap();
-    assert_ne!(lgwan, internet);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state: AppState = w.state.clone();
     let server = tokio::spawn(serve(listeners, state, async {
         let _ = stopped.await;
     }));
-    // The listeners are bound before `serve` runs, so a connection succeeds at once.
     let answers = tokio::task::spawn_blocking(move || {
-        (http_get(lgwan, "/version"), http_get(internet, "/version"))
+        (
+            http_get(lgwan, "/version"),
+            http_get(internet, "/version"),
+            http_get(internet, "/api/me"),
+        )
     })
     .await
     .unwrap();
     assert!(answers.0.starts_with("HTTP/1.1 200"), "{}", answers.0);
     assert!(answers.0.contains(r#""zone":"lgwan""#));
     assert!(answers.1.contains(r#""zone":"internet""#));
+    assert!(answers.2.starts_with("HTTP/1.1 404"), "{}", answers.2);
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+    // The LGWAN route asked of the internet listener was noticed, with the client address.
+    let events = w.state.store.security_events(None, 10).unwrap();
+    let e = events
+        .iter()
+        .find(|e| e.kind == "wrong_zone")
+        .expect("wrong_zone event");
+    assert_eq!(e.client.as_deref(), Some("127.0.0.1"));
+}
+
+#[tokio::test]
+async fn sign_in_use_and_sign_out() {
+    let w = World::new().await;
+    let (status, body, cookie) = w.login("staff-uruma", world::PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cookie = cookie.unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let csrf = v["csrf_token"].as_str().unwrap().to_owned();
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let who = Who::Raw {
+        cookie: session.clone(),
+        csrf: Some(csrf.clone()),
+    };
+    let (status, body) = w
+        .call(
+            openvrs_server::Zone::Lgwan,
+            "GET",
+            "/api/me",
+            who.clone(),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(r#""municipality":"472131""#), "{body}");
+    let (status, _) = w
+        .call(
+            openvrs_server::Zone::Lgwan,
+            "POST",
+            "/api/logout",
+            who.clone(),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = w
+        .call(openvrs_server::Zone::Lgwan, "GET", "/api/me", who, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn wrong_passwords_lock_the_account() {
+    let w = World::new().await;
+    for _ in 0..5 {
+        assert_eq!(
+            w.login("staff-uruma", "wrong password!!").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Locked: even the right password is refused, and says so.
+    let (status, body, cookie) = w.login("staff-uruma", world::PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(cookie.is_none());
+    let kinds: Vec<String> = w
+        .state
+        .store
+        .security_events(Some(w.uruma), 20)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "login_failed").count(), 5);
+    assert!(kinds.contains(&"locked_out".to_string()));
+    // Another account is not locked; after the window the account opens again.
+    assert_eq!(
+        w.login("staff-naha", world::PASSWORD).await.0,
+        StatusCode::OK
+    );
+    w.advance_minutes(16);
+    assert_eq!(
+        w.login("staff-uruma", world::PASSWORD).await.0,
+        StatusCode::OK
+    );
+    // Unknown accounts fail the same way as wrong passwords.
+    let (status, body, _) = w.login("nobody", world::PASSWORD).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("login_failed"));
+}
+
+#[tokio::test]
+async fn sessions_expire_when_idle_and_absolutely() {
+    let w = World::new().await;
+    let who = w.session_of("kuni");
+    let me = |who: Who| async {
+        w.call(openvrs_server::Zone::Lgwan, "GET", "/api/me", who, None)
+            .await
+            .0
+    };
+    assert_eq!(me(who.clone()).await, StatusCode::OK);
+    w.advance_minutes(29);
+    assert_eq!(me(who.clone()).await, StatusCode::OK, "use keeps it alive");
+    w.advance_minutes(31);
+    assert_eq!(me(who).await, StatusCode::UNAUTHORIZED, "idle timeout");
+
+    let who = w.session_of("kuni");
+    for _ in 0..25 {
+        w.advance_minutes(29);
+        let _ = me(who.clone()).await;
+    }
+    assert_eq!(
+        me(who).await,
+        StatusCode::UNAUTHORIZED,
+        "absolute timeout (12 h)"
+    );
+}
+
+#[tokio::test]
+async fn state_changes_need_the_csrf_token() {
+    let w = World::new().await;
+    let Who::Raw { cookie, .. } = w.session_of("kuni") else {
+        unreachable!()
+    };
+    let body = r#"{"user":"new-staff","role":"staff","municipality":"472131","password":"a long enough password"}"#;
+    for csrf in [None, Some("wrong".to_string())] {
+        let who = Who::Raw {
+            cookie: cookie.clone(),
+            csrf,
+        };
+        let (status, text) = w
+            .call(
+                openvrs_server::Zone::Lgwan,
+                "POST",
+                "/api/accounts",
+                who,
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+        assert!(text.contains("csrf"));
+    }
+    assert!(
+        w.state
+            .store
+            .account(&openvrs_domain::account::UserId::parse("new-staff").unwrap())
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        w.state
+            .store
+            .security_events(None, 10)
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == "csrf_rejected")
+    );
+    let (status, _) = w
+        .call(
+            openvrs_server::Zone::Lgwan,
+            "POST",
+            "/api/accounts",
+            w.session_of("kuni"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn device_tokens_can_be_revoked() {
+    let w = World::new().await;
+    let venue = w.who(world::Actor::Venue);
+    let me = || {
+        w.call(
+            openvrs_server::Zone::Internet,
+            "GET",
+            "/api/venue/me",
+            venue.clone(),
+            None,
+        )
+    };
+    assert_eq!(me().await.0, StatusCode::OK);
+    let (status, _) = w
+        .call(
+            openvrs_server::Zone::Lgwan,
+            "POST",
+            "/api/accounts/venue-uruma/disable",
+            w.session_of("kuni"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(me().await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn new_device_accounts_get_a_token_once() {
+    let w = World::new().await;
+    let body = r#"{"user":"venue-new","role":"venue","municipality":"472131","venue":"会場B"}"#;
+    let (status, text) = w
+        .call(
+            openvrs_server::Zone::Lgwan,
+            "POST",
+            "/api/accounts",
+            w.session_of("kuni"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let token = v["token"].as_str().unwrap().to_owned();
+    let (status, text) = w
+        .call(
+            openvrs_server::Zone::Internet,
+            "GET",
+            "/api/venue/me",
+            Who::Token(token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("会場B"));
+    // Bad requests are clear errors.
+    for (body, expect) in [
+        (
+            r#"{"user":"x1x","role":"staff","municipality":"472132","password":"a long enough password"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            r#"{"user":"x2x","role":"staff","municipality":"472131","password":"short"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (r#"{"user":"x3x","role":"king"}"#, StatusCode::BAD_REQUEST),
+        (
+            r#"{"user":"venue-new","role":"center"}"#,
+            StatusCode::CONFLICT,
+        ),
+        (r#"{"user":"#, StatusCode::BAD_REQUEST),
+    ] {
+        let (status, text) = w
+            .call(
+                openvrs_server::Zone::Lgwan,
+                "POST",
+                "/api/accounts",
+                w.session_of("kuni"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, expect, "{body}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn prefecture_viewers_see_their_prefecture_only() {
+    let w = World::new().await;
+    let (_, okinawa) = w
+        .call(
+            openvrs_server::Zone::Lgwan,
+            "GET",
+            "/api/aggregates/persons",
+            w.who(world::Actor::Pref47),
+            None,
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&okinawa).unwrap();
+    assert_eq!(v["472131"], world::RESIDENTS);
+    assert!(v.get("131016").is_none());
+    let (_, tokyo) = w
+        .call(
+            openvrs_server::Zone::Lgwan,
+            "GET",
+            "/api/aggregates/persons",
+            w.who(world::Actor::Pref13),
+            None,
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&tokyo).unwrap();
+    assert_eq!(
+        v.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["131016"]
+    );
 }

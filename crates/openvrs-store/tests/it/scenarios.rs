@@ -652,6 +652,10 @@ pub fn accounts_sessions_and_security_events(h: &Harness) {
         .disable_account(&venue.id, &Actor::console())
         .unwrap();
     assert_eq!(h.store.account_by_token(&[7; 32]).unwrap(), None);
+    let (revoked, credential) = h.store.account(&venue.id).unwrap().unwrap();
+    assert!(revoked.disabled);
+    assert_eq!(credential, Credential::Revoked);
+    assert_eq!(h.store.accounts().unwrap().len(), 3);
 
     let event = |kind: &str, m: Option<MunicipalityCode>, at: i64| SecurityEvent {
         id: 0,

@@ -265,8 +265,9 @@ fn start(dir: &Path, args: &[&str]) -> (Running, SocketAddr, SocketAddr, Vec<Str
         };
         lgwan = lgwan.or_else(|| addr("LGWAN"));
         internet = internet.or_else(|| addr("internet"));
+        let last = line.contains("Ctrl-C");
         lines.push(line);
-        if lgwan.is_some() && internet.is_some() {
+        if last {
             break;
         }
     }
@@ -319,6 +320,12 @@ fn demo_creates_two_towns_and_serves() {
         text.contains("472131 うるま市") && text.contains("472018 那覇市"),
         "{text}"
     );
+    for role in ["national", "prefecture", "staff", "venue", "center"] {
+        assert!(
+            lines.iter().any(|l| l.trim_start().starts_with(role)),
+            "no {role} account: {text}"
+        );
+    }
     assert!(http_get(internet, "/healthz").ends_with("ok"));
     assert!(http_get(lgwan, "/version").contains("sqlite"));
     drop(server);
@@ -350,4 +357,91 @@ fn demo_creates_two_towns_and_serves() {
         ],
     );
     assert!(!lines.join("\n").contains("residents loaded"));
+}
+
+#[test]
+fn users_are_issued_listed_and_disabled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init"]);
+    ok(
+        d,
+        &[
+            "municipality",
+            "add",
+            "--code",
+            "472131",
+            "--name",
+            "うるま市",
+        ],
+    );
+    let out = ok(
+        d,
+        &[
+            "user",
+            "add",
+            "--id",
+            "staff-1",
+            "--role",
+            "staff",
+            "--municipality",
+            "472131",
+        ],
+    );
+    assert!(
+        out.contains("shown once"),
+        "a generated password is shown: {out}"
+    );
+    let out = ok(
+        d,
+        &[
+            "user",
+            "add",
+            "--id",
+            "tablet-1",
+            "--role",
+            "venue",
+            "--municipality",
+            "472131",
+            "--venue",
+            "会場A",
+        ],
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("shown once") && l.len() > 64),
+        "{out}"
+    );
+    let err = fails(
+        d,
+        &[
+            "user",
+            "add",
+            "--id",
+            "staff-2",
+            "--role",
+            "staff",
+            "--municipality",
+            "472018",
+        ],
+    );
+    assert!(err.contains("472018"), "{err}");
+    fails(
+        d,
+        &[
+            "user",
+            "add",
+            "--id",
+            "x",
+            "--role",
+            "staff",
+            "--municipality",
+            "472131",
+        ],
+    );
+    fails(d, &["user", "add", "--id", "p-1", "--role", "prefecture"]);
+    ok(d, &["user", "disable", "--id", "tablet-1"]);
+    let list = ok(d, &["user", "list"]);
+    assert!(list.contains("staff-1\tstaff\t472131\tactive"), "{list}");
+    assert!(list.contains("tablet-1\tvenue\t472131\tdisabled"), "{list}");
 }

@@ -1,0 +1,448 @@
+//! The handlers. They receive an already authorised [`Principal`]; they never re-check roles.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    Extension, Json,
+    extract::{Path, Request, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use openvrs_crypto::credentials::{hash_password, new_secret, secret_digest, verify_password};
+use openvrs_domain::{
+    account::{Account, Binding, UserId, check_password},
+    audit::{Actor, Role},
+    dose::Short,
+    ids::{AddressNumber, MunicipalityCode},
+    prefecture::Prefecture,
+};
+use openvrs_store::{Credential, Session};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::{
+    AppState, Zone,
+    auth::{Principal, SESSION_COOKIE, client, security_event},
+    blocking,
+    error::ApiError,
+    routes,
+};
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+fn version(state: &AppState, zone: Zone) -> Json<Value> {
+    Json(json!({
+        "name": "openvrs",
+        "version": env!("CARGO_PKG_VERSION"),
+        "zone": zone,
+        "backend": state.store.backend(),
+    }))
+}
+
+pub async fn version_lgwan(State(state): State<AppState>) -> Json<Value> {
+    version(&state, Zone::Lgwan)
+}
+
+pub async fn version_internet(State(state): State<AppState>) -> Json<Value> {
+    version(&state, Zone::Internet)
+}
+
+fn actor(p: &Principal) -> Actor {
+    Actor {
+        user: p.account.id.to_string(),
+        role: p.account.binding.role(),
+        zone: openvrs_domain::audit::Zone::Lgwan,
+    }
+}
+
+fn account_json(a: &Account) -> Value {
+    let (municipality, prefecture, venue) = match &a.binding {
+        Binding::Municipality(m) => (Some(m.to_string()), Some(m.prefecture().number()), None),
+        Binding::Venue {
+            municipality,
+            venue,
+        } => (
+            Some(municipality.to_string()),
+            Some(municipality.prefecture().number()),
+            Some(venue.as_str()),
+        ),
+        Binding::Prefecture(p) => (None, Some(p.number()), None),
+        Binding::National | Binding::Center => (None, None, None),
+    };
+    json!({
+        "user": a.id.as_str(),
+        "role": a.binding.role().code(),
+        "municipality": municipality,
+        "prefecture": prefecture,
+        "venue": venue,
+        "disabled": a.disabled,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Login {
+    user: String,
+    password: String,
+}
+
+fn failed_login() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "login_failed",
+        "ユーザIDまたはパスワードが違います",
+        "wrong user id or password",
+    )
+}
+
+pub async fn login(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let client = client(req.extensions());
+    let body = axum::body::to_bytes(req.into_body(), 16 * 1024)
+        .await
+        .map_err(|_| ApiError::bad_request("要求が大きすぎます", "request too large"))?;
+    let Login { user, password } = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::bad_request("JSONが不正です", "malformed JSON"))?;
+    let Ok(id) = UserId::parse(&user) else {
+        return Err(failed_login());
+    };
+    let store = state.store.clone();
+    let config = state.security.clone();
+    let now = state.now();
+    let (account, locked) = {
+        let id = id.clone();
+        blocking(move || {
+            let found = store.account(&id)?;
+            let failures = store.count_security_events(
+                "login_failed",
+                id.as_str(),
+                now - config.lockout_window,
+            )?;
+            Ok((found, failures >= config.lockout_failures))
+        })
+        .await?
+    };
+    let municipality = account.as_ref().and_then(|(a, _)| a.binding.municipality());
+    if locked {
+        security_event(
+            &state,
+            "locked_out",
+            municipality,
+            Some(id.to_string()),
+            client,
+            "sign-in refused while locked".into(),
+        )
+        .await;
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "locked",
+            "失敗が続いたためロックされています。時間をおいてください",
+            "locked after repeated failures; try again later",
+        ));
+    }
+    // Verify even for unknown accounts, so timing does not tell which ids exist.
+    let (ok, account) = match account {
+        Some((a, Credential::PasswordHash(h))) if a.binding.uses_password() && !a.disabled => {
+            let ok = tokio::task::spawn_blocking(move || verify_password(&password, &h))
+                .await
+                .unwrap_or(false);
+            (ok, Some(a))
+        }
+        _ => {
+            let _ =
+                tokio::task::spawn_blocking(move || verify_password(&password, &DUMMY_HASH)).await;
+            (false, None)
+        }
+    };
+    let Some(account) = account.filter(|_| ok) else {
+        security_event(
+            &state,
+            "login_failed",
+            municipality,
+            Some(id.to_string()),
+            client,
+            "wrong user id or password".into(),
+        )
+        .await;
+        return Err(failed_login());
+    };
+    let secret = new_secret();
+    let csrf = new_secret();
+    let session = Session {
+        user: account.id.clone(),
+        csrf_token: csrf.clone(),
+        created_at: now,
+        last_seen: now,
+    };
+    let store = state.store.clone();
+    let digest = secret_digest(&secret);
+    blocking(move || store.create_session(&digest, &session)).await?;
+    let cookie = cookie::Cookie::build((SESSION_COOKIE, secret))
+        .http_only(true)
+        .secure(state.security.secure_cookies)
+        .same_site(cookie::SameSite::Strict)
+        .path("/")
+        .build();
+    let mut body = account_json(&account);
+    body["csrf_token"] = json!(csrf);
+    Ok(([(header::SET_COOKIE, cookie.to_string())], Json(body)).into_response())
+}
+
+/// An Argon2id hash of a random password, to spend the same time on unknown accounts.
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password(&new_secret()));
+
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    if let Some(digest) = p.session {
+        let store = state.store.clone();
+        blocking(move || store.delete_session(&digest)).await?;
+    }
+    let gone = cookie::Cookie::build((SESSION_COOKIE, ""))
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .path("/")
+        .max_age(cookie::time::Duration::ZERO)
+        .build();
+    Ok((
+        [(header::SET_COOKIE, gone.to_string())],
+        StatusCode::NO_CONTENT,
+    )
+        .into_response())
+}
+
+pub async fn me(Extension(p): Extension<Principal>) -> Json<Value> {
+    Json(account_json(&p.account))
+}
+
+pub async fn list_accounts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let store = state.store.clone();
+    let accounts = blocking(move || store.accounts()).await?;
+    Ok(Json(json!(
+        accounts.iter().map(account_json).collect::<Vec<_>>()
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewAccount {
+    pub user: String,
+    pub role: String,
+    pub municipality: Option<String>,
+    pub prefecture: Option<u8>,
+    pub venue: Option<String>,
+    pub password: Option<String>,
+}
+
+fn missing(field: &str) -> ApiError {
+    ApiError::bad_request(
+        &format!("{field} が必要です"),
+        &format!("{field} is required for this role"),
+    )
+}
+
+/// Turns a request for an account into the account and its credential; returns the token to
+/// show once for device and service accounts.
+pub fn new_account(req: &NewAccount) -> Result<(Account, Credential, Option<String>), ApiError> {
+    let municipality = || -> Result<MunicipalityCode, ApiError> {
+        Ok(MunicipalityCode::parse(
+            req.municipality
+                .as_deref()
+                .ok_or_else(|| missing("municipality"))?,
+        )?)
+    };
+    let binding = match Role::from_code(&req.role) {
+        Some(Role::National) => Binding::National,
+        Some(Role::PrefectureViewer) => Binding::Prefecture(
+            req.prefecture
+                .and_then(Prefecture::from_number)
+                .ok_or_else(|| missing("prefecture (1-47)"))?,
+        ),
+        Some(Role::MunicipalStaff) => Binding::Municipality(municipality()?),
+        Some(Role::VenueDevice) => Binding::Venue {
+            municipality: municipality()?,
+            venue: Short::parse(req.venue.as_deref().ok_or_else(|| missing("venue"))?)?,
+        },
+        Some(Role::IssuanceCenter) => Binding::Center,
+        _ => {
+            return Err(ApiError::bad_request(
+                "role は national/prefecture/staff/venue/center のいずれかです",
+                "role must be national, prefecture, staff, venue or center",
+            ));
+        }
+    };
+    let account = Account {
+        id: UserId::parse(&req.user)?,
+        binding,
+        disabled: false,
+    };
+    if account.binding.uses_password() {
+        let password = req.password.as_deref().ok_or_else(|| missing("password"))?;
+        check_password(password)?;
+        Ok((
+            account,
+            Credential::PasswordHash(hash_password(password)),
+            None,
+        ))
+    } else {
+        let token = new_secret();
+        Ok((
+            account,
+            Credential::TokenDigest(secret_digest(&token)),
+            Some(token),
+        ))
+    }
+}
+
+pub async fn add_account(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Json(req): Json<NewAccount>,
+) -> Result<Response, ApiError> {
+    let (account, credential, token) = tokio::task::spawn_blocking(move || new_account(&req))
+        .await
+        .map_err(|_| ApiError::bad_request("処理できません", "cannot process"))??;
+    let store = state.store.clone();
+    let actor = actor(&p);
+    let stored = account.clone();
+    blocking(move || store.add_account(&stored, &credential, &actor)).await?;
+    let mut body = account_json(&account);
+    if let Some(token) = token {
+        // Shown once; only its digest is stored.
+        body["token"] = json!(token);
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub async fn disable_account(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(user): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = UserId::parse(&user).map_err(|_| ApiError::not_found())?;
+    let store = state.store.clone();
+    let actor = actor(&p);
+    blocking(move || store.disable_account(&id, &actor)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize)]
+struct EventJson {
+    id: i64,
+    at: i64,
+    kind: String,
+    municipality: Option<String>,
+    user: Option<String>,
+    client: Option<String>,
+    detail: String,
+}
+
+async fn events(state: &AppState, m: Option<MunicipalityCode>) -> Result<Json<Value>, ApiError> {
+    let store = state.store.clone();
+    let events = blocking(move || store.security_events(m, 500)).await?;
+    Ok(Json(json!(
+        events
+            .into_iter()
+            .map(|e| EventJson {
+                id: e.id,
+                at: e.at,
+                kind: e.kind,
+                municipality: e.municipality.map(|m| m.to_string()),
+                user: e.user,
+                client: e.client,
+                detail: e.detail,
+            })
+            .collect::<Vec<_>>()
+    )))
+}
+
+pub async fn all_security_events(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    events(&state, None).await
+}
+
+pub async fn own_security_events(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Result<Json<Value>, ApiError> {
+    events(&state, p.account.binding.municipality()).await
+}
+
+/// Persons per municipality: all for the state, its own prefecture for a prefecture viewer.
+pub async fn person_counts(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Result<Json<Value>, ApiError> {
+    let only = match p.account.binding {
+        Binding::Prefecture(pref) => Some(pref),
+        _ => None,
+    };
+    let store = state.store.clone();
+    let counts = blocking(move || {
+        let mut out = BTreeMap::new();
+        for m in store.municipalities()? {
+            if only.is_none_or(|p| m.code.prefecture() == p) {
+                out.insert(m.code.to_string(), store.count_persons(m.code)?);
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(json!(counts)))
+}
+
+/// A person's record, for their own municipality's staff (LGWAN only).
+pub async fn person(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((municipality, address)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let m = MunicipalityCode::parse(&municipality).map_err(|_| ApiError::not_found())?;
+    let address = AddressNumber::parse(&address).map_err(|_| ApiError::not_found())?;
+    let store = state.store.clone();
+    let actor = actor(&p);
+    let person = blocking(move || store.person(m, &address, &actor))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(json!({
+        "address_number": person.address_number.as_str(),
+        "name": person.name.as_str(),
+        "name_kana": person.name_kana.as_str(),
+        "birth_date": person.birth_date.0.to_string(),
+        "sex": person.sex.iso5218(),
+        "my_number": person.my_number.as_ref().map(|n| n.expose()),
+        "moved_out_on": person.flags.moved_out.map(|m| m.on.to_string()),
+        "deceased_on": person.flags.deceased_on.map(|d| d.to_string()),
+        "use_suspended": person.flags.use_suspended,
+        "vouchers": person.vouchers.iter().map(|v| json!({
+            "number": v.number.as_str(),
+            "dose_number": v.dose_number.map(|d| d.get()),
+            "issued_on": v.issued_on.map(|d| d.to_string()),
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+pub async fn venue_me(Extension(p): Extension<Principal>) -> Json<Value> {
+    Json(account_json(&p.account))
+}
+
+/// No such route in this zone. If the other zone has it, that is a security event.
+pub async fn fallback(state: AppState, zone: Zone, req: Request) -> ApiError {
+    let other = match zone {
+        Zone::Lgwan => Zone::Internet,
+        Zone::Internet => Zone::Lgwan,
+    };
+    let path = req.uri().path().to_owned();
+    if let Some(spec) = routes::routes(other).find(|r| routes::matches(r.path, &path)) {
+        security_event(
+            &state,
+            "wrong_zone",
+            None,
+            None,
+            client(req.extensions()),
+            format!("{} {} on the {zone:?} listener", req.method(), spec.path),
+        )
+        .await;
+    }
+    ApiError::not_found()
+}

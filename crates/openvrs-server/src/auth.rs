@@ -1,0 +1,312 @@
+//! Who is asking, and may they: authentication (session cookie or device token), authorisation
+//! by the route's [`Access`], tenant binding, CSRF. Decided here, once, for every route.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderMap, Method, header},
+    middleware::Next,
+    response::Response,
+};
+use openvrs_crypto::credentials::secret_digest;
+use openvrs_domain::{
+    account::{Account, Binding},
+    ids::MunicipalityCode,
+};
+use openvrs_store::{SecurityEvent, Store};
+
+use crate::{AppState, Zone, error::ApiError, routes::RouteSpec};
+
+pub const SESSION_COOKIE: &str = "openvrs_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in account.
+    Signed,
+    /// The national administrator.
+    National,
+    /// Counts only: national administrator and prefecture viewers.
+    Aggregates,
+    /// Municipal staff of the municipality named by the route's `{municipality}`.
+    Staff,
+    /// A venue device.
+    Venue,
+    /// The certificate issuance center.
+    Center,
+}
+
+/// The signed-in account of a request, and how it signed in.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub account: Account,
+    /// The session's digest when signed in with a cookie; `None` for a bearer token.
+    pub session: Option<[u8; 32]>,
+}
+
+/// Timeouts and limits.
+#[derive(Debug, Clone)]
+pub struct SecurityConfig {
+    /// A session unused this long ends (microseconds).
+    pub idle_timeout: i64,
+    /// A session ends this long after sign-in, used or not (microseconds).
+    pub absolute_timeout: i64,
+    /// Failed sign-ins that lock an account ...
+    pub lockout_failures: u64,
+    /// ... within this window (microseconds).
+    pub lockout_window: i64,
+    /// Mark cookies `Secure` (set when the listener speaks TLS).
+    pub secure_cookies: bool,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        const MINUTE: i64 = 60_000_000;
+        Self {
+            idle_timeout: 30 * MINUTE,
+            absolute_timeout: 12 * 60 * MINUTE,
+            lockout_failures: 5,
+            lockout_window: 15 * MINUTE,
+            secure_cookies: false,
+        }
+    }
+}
+
+/// Where a request came from, for security events.
+pub fn client(req_extensions: &axum::http::Extensions) -> Option<String> {
+    req_extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+/// Records a security event (and logs it); failures to record are logged, never shown.
+pub async fn security_event(
+    state: &AppState,
+    kind: &'static str,
+    municipality: Option<MunicipalityCode>,
+    user: Option<String>,
+    client: Option<String>,
+    detail: String,
+) {
+    tracing::warn!(kind, user = user.as_deref(), client = client.as_deref(), %detail, "security event");
+    let event = SecurityEvent {
+        id: 0,
+        at: state.now(),
+        kind: kind.into(),
+        municipality,
+        user,
+        client,
+        detail,
+    };
+    let store = state.store.clone();
+    let stored = tokio::task::spawn_blocking(move || store.record_security_event(&event)).await;
+    if !matches!(stored, Ok(Ok(_))) {
+        tracing::error!(kind, "could not store a security event");
+    }
+}
+
+fn session_secret(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::to_owned)
+}
+
+/// Finds the signed-in account, ending sessions that timed out.
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, ApiError> {
+    let store: Arc<dyn Store> = state.store.clone();
+    let now = state.now();
+    let config = state.security.clone();
+    let secret = session_secret(headers);
+    let token = bearer(headers);
+    crate::blocking(move || {
+        if let Some(secret) = secret {
+            let digest = secret_digest(&secret);
+            let Some(session) = store.session(&digest)? else {
+                return Ok(None);
+            };
+            if now - session.last_seen > config.idle_timeout
+                || now - session.created_at > config.absolute_timeout
+            {
+                store.delete_session(&digest)?;
+                return Ok(None);
+            }
+            let Some((account, _)) = store.account(&session.user)? else {
+                return Ok(None);
+            };
+            if account.disabled {
+                return Ok(None);
+            }
+            store.touch_session(&digest, now)?;
+            return Ok(Some(Principal {
+                account,
+                session: Some(digest),
+            }));
+        }
+        if let Some(token) = token {
+            return Ok(store
+                .account_by_token(&secret_digest(&token))?
+                .filter(|a| !a.disabled)
+                .map(|account| Principal {
+                    account,
+                    session: None,
+                }));
+        }
+        Ok(None)
+    })
+    .await
+}
+
+/// Where an account's credentials work: venue tablets on the internet listener; people and the
+/// issuance center (on its dedicated line) on the LGWAN listener.
+pub fn usable_in(zone: Zone, binding: &Binding) -> bool {
+    match binding {
+        Binding::Venue { .. } => zone == Zone::Internet,
+        Binding::National | Binding::Prefecture(_) | Binding::Municipality(_) | Binding::Center => {
+            zone == Zone::Lgwan
+        }
+    }
+}
+
+/// The `{municipality}` segment of the request path, by the route's template.
+fn path_municipality(template: &str, path: &str) -> Option<String> {
+    template
+        .split('/')
+        .zip(path.split('/'))
+        .find(|(t, _)| *t == "{municipality}")
+        .map(|(_, p)| p.to_owned())
+}
+
+/// The guard every route passes through, configured by its [`RouteSpec`].
+pub async fn guard(
+    State((state, spec)): State<(AppState, &'static RouteSpec)>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let client = client(req.extensions());
+    let principal = match authenticate(&state, req.headers()).await? {
+        Some(p) if !usable_in(spec.zone, &p.account.binding) => {
+            security_event(
+                &state,
+                "wrong_zone_account",
+                p.account.binding.municipality(),
+                Some(p.account.id.to_string()),
+                client.clone(),
+                format!(
+                    "{} {} on the {:?} listener",
+                    req.method(),
+                    spec.path,
+                    spec.zone
+                ),
+            )
+            .await;
+            None
+        }
+        other => other,
+    };
+    if spec.access != Access::Public {
+        let Some(p) = &principal else {
+            return Err(ApiError::unauthorized());
+        };
+        let role_ok = match spec.access {
+            Access::Public | Access::Signed => true,
+            Access::National => matches!(p.account.binding, Binding::National),
+            Access::Aggregates => matches!(
+                p.account.binding,
+                Binding::National | Binding::Prefecture(_)
+            ),
+            Access::Staff => matches!(p.account.binding, Binding::Municipality(_)),
+            Access::Venue => matches!(p.account.binding, Binding::Venue { .. }),
+            Access::Center => matches!(p.account.binding, Binding::Center),
+        };
+        if !role_ok {
+            return Err(ApiError::forbidden());
+        }
+        if spec.access == Access::Staff {
+            let asked = path_municipality(spec.path, req.uri().path()).unwrap_or_default();
+            let own = p.account.binding.municipality().map(|m| m.to_string());
+            if own.as_deref() != Some(asked.as_str()) {
+                security_event(
+                    &state,
+                    "cross_municipality",
+                    p.account.binding.municipality(),
+                    Some(p.account.id.to_string()),
+                    client,
+                    format!("{} {}", req.method(), spec.path),
+                )
+                .await;
+                return Err(ApiError::not_found());
+            }
+        }
+        // A cookie is sent by the browser on its own; a state change must also prove it came
+        // from our page. Bearer tokens are not ambient, so they need no such proof.
+        let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD);
+        if let (true, Some(digest)) = (changes_state, p.session) {
+            let sent = req
+                .headers()
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let store = state.store.clone();
+            let expected =
+                crate::blocking(move || Ok(store.session(&digest)?.map(|s| s.csrf_token))).await?;
+            if sent.is_none() || sent != expected {
+                security_event(
+                    &state,
+                    "csrf_rejected",
+                    p.account.binding.municipality(),
+                    Some(p.account.id.to_string()),
+                    client,
+                    format!("{} {}", req.method(), spec.path),
+                )
+                .await;
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "csrf",
+                    "CSRFトークンが一致しません",
+                    "CSRF token missing or wrong",
+                ));
+            }
+        }
+    }
+    if let Some(p) = principal {
+        req.extensions_mut().insert(p);
+    }
+    Ok(next.run(req).await)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn municipality_from_path() {
+        assert_eq!(
+            super::path_municipality(
+                "/api/municipalities/{municipality}/persons/{address_number}",
+                "/api/municipalities/472131/persons/12"
+            )
+            .as_deref(),
+            Some("472131")
+        );
+        assert_eq!(super::path_municipality("/api/me", "/api/me"), None);
+    }
+}

@@ -1,0 +1,102 @@
+//! The one HTTP error type: logs the cause, shows the client a safe bilingual message.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use openvrs_store::StoreError;
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, ja: &str, en: &str) -> Self {
+        Self {
+            status,
+            code,
+            message: format!("{ja} / {en}"),
+        }
+    }
+
+    /// Also the answer for another municipality's data: the two cannot be told apart.
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "見つかりません",
+            "not found",
+        )
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "ログインが必要です",
+            "sign-in required",
+        )
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "この操作の権限がありません",
+            "not allowed for this account",
+        )
+    }
+
+    pub fn bad_request(ja: &str, en: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", ja, en)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) | StoreError::UnknownMunicipality(_) => Self::not_found(),
+            StoreError::Conflict(m) => Self {
+                status: StatusCode::CONFLICT,
+                code: "conflict",
+                message: m.to_owned(),
+            },
+            StoreError::Invalid(i) => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: i.kind,
+                message: i.to_string(),
+            },
+            other => {
+                // Store errors carry no personal values; still, the client sees none of it.
+                tracing::error!(error = %other, "store error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "内部エラーが発生しました",
+                    "internal error",
+                )
+            }
+        }
+    }
+}
+
+impl From<openvrs_domain::Invalid> for ApiError {
+    fn from(i: openvrs_domain::Invalid) -> Self {
+        StoreError::Invalid(i).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "error": self.code, "message": self.message })),
+        )
+            .into_response()
+    }
+}

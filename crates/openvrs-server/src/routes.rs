@@ -1,0 +1,93 @@
+//! Every route of both listeners, in one table. The routers, the guard and the access-matrix
+//! test are all built from [`ROUTES`]; a route exists nowhere else.
+
+use axum::{
+    Router,
+    http::Method,
+    middleware::from_fn_with_state,
+    routing::{MethodRouter, get, post},
+};
+
+use crate::{AppState, Zone, api, auth::Access};
+
+/// One route: where it is mounted, who may call it, and whether it touches personal data.
+#[derive(Debug)]
+pub struct RouteSpec {
+    pub zone: Zone,
+    pub method: Method,
+    /// The axum path template, e.g. `/api/municipalities/{municipality}/persons/{address_number}`.
+    pub path: &'static str,
+    pub access: Access,
+    /// Accepts or returns a My Number or other identity data: never on the internet listener.
+    pub personal: bool,
+    pub handler: fn() -> MethodRouter<AppState>,
+}
+
+macro_rules! route {
+    ($zone:ident $method:ident $path:literal, $access:ident, personal: $personal:expr, $handler:expr) => {
+        RouteSpec {
+            zone: Zone::$zone,
+            method: Method::$method,
+            path: $path,
+            access: Access::$access,
+            personal: $personal,
+            handler: || $handler,
+        }
+    };
+}
+
+pub static ROUTES: &[RouteSpec] = &[
+    route!(Lgwan GET "/healthz", Public, personal: false, get(api::healthz)),
+    route!(Lgwan GET "/version", Public, personal: false, get(api::version_lgwan)),
+    route!(Lgwan POST "/api/login", Public, personal: false, post(api::login)),
+    route!(Lgwan POST "/api/logout", Signed, personal: false, post(api::logout)),
+    route!(Lgwan GET "/api/me", Signed, personal: false, get(api::me)),
+    route!(Lgwan GET "/api/accounts", National, personal: false, get(api::list_accounts)),
+    route!(Lgwan POST "/api/accounts", National, personal: false, post(api::add_account)),
+    route!(Lgwan POST "/api/accounts/{user}/disable", National, personal: false, post(api::disable_account)),
+    route!(Lgwan GET "/api/security-events", National, personal: false, get(api::all_security_events)),
+    route!(Lgwan GET "/api/aggregates/persons", Aggregates, personal: false, get(api::person_counts)),
+    route!(Lgwan GET "/api/municipalities/{municipality}/security-events", Staff, personal: false, get(api::own_security_events)),
+    route!(Lgwan GET "/api/municipalities/{municipality}/persons/{address_number}", Staff, personal: true, get(api::person)),
+    route!(Internet GET "/healthz", Public, personal: false, get(api::healthz)),
+    route!(Internet GET "/version", Public, personal: false, get(api::version_internet)),
+    route!(Internet GET "/api/venue/me", Venue, personal: false, get(api::venue_me)),
+];
+
+/// The routes of one zone.
+pub fn routes(zone: Zone) -> impl Iterator<Item = &'static RouteSpec> {
+    ROUTES.iter().filter(move |r| r.zone == zone)
+}
+
+/// Whether `path` matches a template's shape (`{x}` matches one segment).
+pub fn matches(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t == p)
+}
+
+/// Builds a zone's router from the table. Refuses (panics at start-up) to mount a personal
+/// route on the internet listener: that is a property of building, not of each handler.
+pub fn router(zone: Zone, state: AppState) -> Router {
+    let mut router = Router::new();
+    for spec in routes(zone) {
+        assert!(
+            !(zone == Zone::Internet && spec.personal),
+            "personal route {} must not be mounted on the internet listener",
+            spec.path
+        );
+        let method_router = (spec.handler)().route_layer(from_fn_with_state(
+            (state.clone(), spec),
+            crate::auth::guard,
+        ));
+        router = router.route(spec.path, method_router);
+    }
+    router
+        .fallback(
+            move |axum::extract::State(s): axum::extract::State<AppState>,
+                  req: axum::extract::Request| { api::fallback(s, zone, req) },
+        )
+        .with_state(state)
+}

@@ -1,0 +1,226 @@
+//! The access matrix, generated from the route table itself: every route of every listener,
+//! tried by every kind of caller, for its own and a foreign municipality.
+
+use std::{
+    collections::BTreeMap,
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use openvrs_domain::{
+    account::{Account, Binding, UserId},
+    audit::Actor as AuditActor,
+};
+use openvrs_server::{Zone, routes::ROUTES};
+use openvrs_store::Credential;
+
+use crate::world::{Actor, PASSWORD, World};
+
+/// Expected status per caller, in the order of [`Actor::ALL`]:
+/// anonymous, national, prefecture 47, prefecture 13, staff of 472131, staff of 472018, venue of
+/// 472131, issuance center. Paths are asked about municipality 472131.
+fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
+    use Zone::{Internet, Lgwan};
+    BTreeMap::from([
+        ((Lgwan, "GET", "/healthz"), [200; 8]),
+        ((Lgwan, "GET", "/version"), [200; 8]),
+        ((Lgwan, "POST", "/api/login"), [200; 8]),
+        (
+            (Lgwan, "POST", "/api/logout"),
+            [401, 204, 204, 204, 204, 204, 401, 204],
+        ),
+        (
+            (Lgwan, "GET", "/api/me"),
+            [401, 200, 200, 200, 200, 200, 401, 200],
+        ),
+        (
+            (Lgwan, "GET", "/api/accounts"),
+            [401, 200, 403, 403, 403, 403, 401, 403],
+        ),
+        (
+            (Lgwan, "POST", "/api/accounts"),
+            [401, 201, 403, 403, 403, 403, 401, 403],
+        ),
+        (
+            (Lgwan, "POST", "/api/accounts/{user}/disable"),
+            [401, 204, 403, 403, 403, 403, 401, 403],
+        ),
+        (
+            (Lgwan, "GET", "/api/security-events"),
+            [401, 200, 403, 403, 403, 403, 401, 403],
+        ),
+        (
+            (Lgwan, "GET", "/api/aggregates/persons"),
+            [401, 200, 200, 200, 403, 403, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "GET",
+                "/api/municipalities/{municipality}/security-events",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "GET",
+                "/api/municipalities/{municipality}/persons/{address_number}",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        ((Internet, "GET", "/healthz"), [200; 8]),
+        ((Internet, "GET", "/version"), [200; 8]),
+        (
+            (Internet, "GET", "/api/venue/me"),
+            [401, 401, 401, 401, 401, 401, 200, 401],
+        ),
+    ])
+}
+
+static SERIAL: AtomicU32 = AtomicU32::new(0);
+
+/// A concrete request for a route template: path parameters filled in, a body where needed.
+fn concrete(w: &World, path: &str) -> (String, Option<String>) {
+    let n = SERIAL.fetch_add(1, Ordering::SeqCst);
+    let mut concrete = path.replace("{municipality}", "472131").replace(
+        "{address_number}",
+        w.uruma_people[0].address_number.as_str(),
+    );
+    if concrete.contains("{user}") {
+        let id = UserId::parse(&format!("throwaway-{n}")).unwrap();
+        let account = Account {
+            id: id.clone(),
+            binding: Binding::National,
+            disabled: false,
+        };
+        w.state
+            .store
+            .add_account(
+                &account,
+                &Credential::PasswordHash("x".into()),
+                &AuditActor::console(),
+            )
+            .unwrap();
+        concrete = concrete.replace("{user}", id.as_str());
+    }
+    let body = match path {
+        "/api/login" => Some(serde_json::json!({"user": "kuni", "password": PASSWORD}).to_string()),
+        "/api/accounts" => {
+            Some(serde_json::json!({"user": format!("made-{n}"), "role": "center"}).to_string())
+        }
+        _ => None,
+    };
+    (concrete, body)
+}
+
+#[tokio::test]
+async fn every_route_for_every_caller() {
+    let w = World::new().await;
+    let table = expected();
+    let mounted: Vec<_> = ROUTES
+        .iter()
+        .map(|r| (r.zone, r.method.as_str(), r.path))
+        .collect();
+    for key in &mounted {
+        assert!(
+            table.contains_key(key),
+            "route {key:?} has no row in the access matrix"
+        );
+    }
+    assert_eq!(
+        mounted.len(),
+        table.len(),
+        "the matrix lists a route that does not exist"
+    );
+    let mut failures = Vec::new();
+    for route in ROUTES {
+        let row = table[&(route.zone, route.method.as_str(), route.path)];
+        for (actor, want) in Actor::ALL.into_iter().zip(row) {
+            let (path, body) = concrete(&w, route.path);
+            let (status, text) = w
+                .call(
+                    route.zone,
+                    route.method.as_str(),
+                    &path,
+                    w.who(actor),
+                    body.as_deref(),
+                )
+                .await;
+            if status.as_u16() != want {
+                failures.push(format!(
+                    "{:?} {} {} as {actor:?}: {status} (want {want}) {text}",
+                    route.zone, route.method, route.path
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn no_personal_route_on_the_internet_listener() {
+    for r in ROUTES.iter().filter(|r| r.zone == Zone::Internet) {
+        assert!(!r.personal, "{} is personal", r.path);
+        assert!(!r.path.contains("persons"), "{}", r.path);
+    }
+}
+
+#[tokio::test]
+async fn another_towns_person_looks_like_nobody() {
+    let w = World::new().await;
+    let naha = |path: String| path.replace("472131", "472018");
+    let own_missing = "/api/municipalities/472131/persons/999999999".to_string();
+    let foreign = naha(format!(
+        "/api/municipalities/472131/persons/{}",
+        w.naha_people[0].address_number
+    ));
+    let (s1, b1) = w
+        .call(
+            Zone::Lgwan,
+            "GET",
+            &own_missing,
+            w.who(Actor::StaffOwn),
+            None,
+        )
+        .await;
+    let (s2, b2) = w
+        .call(Zone::Lgwan, "GET", &foreign, w.who(Actor::StaffOwn), None)
+        .await;
+    assert_eq!((s1, &b1), (s2, &b2));
+    assert_eq!(s1.as_u16(), 404);
+    let events = w.state.store.security_events(Some(w.uruma), 10).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "cross_municipality" && e.user.as_deref() == Some("staff-uruma"))
+    );
+    // The own person is there, with the identity data staff need (LGWAN only).
+    let own = format!(
+        "/api/municipalities/472131/persons/{}",
+        w.uruma_people[0].address_number
+    );
+    let (status, body) = w
+        .call(Zone::Lgwan, "GET", &own, w.who(Actor::StaffOwn), None)
+        .await;
+    assert_eq!(status.as_u16(), 200);
+    assert!(body.contains(w.uruma_people[0].name_kana.as_str()));
+}
+
+#[tokio::test]
+async fn people_accounts_do_not_work_on_the_internet_listener() {
+    let w = World::new().await;
+    for actor in [Actor::National, Actor::StaffOwn, Actor::Center] {
+        let (status, _) = w
+            .call(Zone::Internet, "GET", "/api/venue/me", w.who(actor), None)
+            .await;
+        assert_eq!(status.as_u16(), 401, "{actor:?}");
+    }
+    assert!(
+        w.state
+            .store
+            .security_events(None, 10)
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == "wrong_zone_account")
+    );
+}
