@@ -107,33 +107,55 @@ impl Listeners {
     }
 }
 
-/// Serves both zones until `shutdown` completes or a listener fails.
+/// A certificate chain and its private key, both PEM.
+#[derive(Clone)]
+pub struct TlsPem {
+    pub cert_chain: Vec<u8>,
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsPem(..)")
+    }
+}
+
+/// Serves both zones, over TLS when `tls` is given (plain HTTP otherwise), until `shutdown`
+/// completes or a listener fails.
 pub async fn serve(
     listeners: Listeners,
-    state: AppState,
+    mut state: AppState,
+    tls: Option<TlsPem>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let wait = move || {
-        let mut rx = rx.clone();
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        }
-    };
-    let lgwan = axum::serve(
-        listeners.lgwan,
-        lgwan_router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(wait());
-    let internet = axum::serve(
-        listeners.internet,
-        internet_router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(wait());
+    state.security.secure_cookies = tls.is_some();
+    let lgwan = lgwan_router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let internet = internet_router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::<SocketAddr>::new();
+    let stop = handle.clone();
     tokio::spawn(async move {
         shutdown.await;
-        let _ = tx.send(true);
+        stop.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
-    tokio::try_join!(lgwan.into_future(), internet.into_future())?;
+    match tls {
+        Some(pem) => {
+            let config =
+                axum_server::tls_rustls::RustlsConfig::from_pem(pem.cert_chain, pem.key).await?;
+            let lgwan_server =
+                axum_server::from_tcp_rustls(listeners.lgwan.into_std()?, config.clone())?
+                    .handle(handle.clone());
+            let internet_server =
+                axum_server::from_tcp_rustls(listeners.internet.into_std()?, config)?
+                    .handle(handle);
+            tokio::try_join!(lgwan_server.serve(lgwan), internet_server.serve(internet))?;
+        }
+        None => {
+            let lgwan_server =
+                axum_server::from_tcp(listeners.lgwan.into_std()?)?.handle(handle.clone());
+            let internet_server =
+                axum_server::from_tcp(listeners.internet.into_std()?)?.handle(handle);
+            tokio::try_join!(lgwan_server.serve(lgwan), internet_server.serve(internet))?;
+        }
+    }
     Ok(())
 }

@@ -35,6 +35,16 @@ internet = "127.0.0.1:8080"
 # OPENVRS_DATABASE_URL, --database-url
 url = ""
 
+[tls]
+# Both listeners speak TLS with this certificate chain and private key (PEM), relative to the
+# data directory. `openvrs init` creates a development CA (tls/dev-ca.pem: give it to clients
+# to trust) and a certificate for localhost signed by it; replace them with your own.
+cert_file = "tls/server.pem"
+key_file = "tls/server.key"
+# Serve plain HTTP instead: only on loopback for a demo, or behind a TLS-terminating proxy.
+# OPENVRS_PLAIN_HTTP=1, --plain-http
+plain_http = false
+
 [keys]
 # The master key (64 hexadecimal digits) that wraps every municipality's keys: a file, relative
 # to the data directory, readable by its owner only (mode 0600). `openvrs init` creates it.
@@ -47,7 +57,29 @@ master_key_file = "master.key"
 pub struct Config {
     pub server: Server,
     pub database: Database,
+    /// Absent in data directories made before TLS existed: the defaults apply.
+    #[serde(default)]
+    pub tls: Tls,
     pub keys: Keys,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    #[serde(default)]
+    pub plain_http: bool,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Self {
+            cert_file: "tls/server.pem".into(),
+            key_file: "tls/server.key".into(),
+            plain_http: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -115,6 +147,9 @@ impl DataDir {
         if let Some(url) = env("OPENVRS_DATABASE_URL") {
             config.database.url = url;
         }
+        if let Some(v) = env("OPENVRS_PLAIN_HTTP") {
+            config.tls.plain_http = matches!(v.as_str(), "1" | "true" | "yes");
+        }
         for (var, slot) in [
             ("OPENVRS_LGWAN_ADDR", &mut config.server.lgwan),
             ("OPENVRS_INTERNET_ADDR", &mut config.server.internet),
@@ -161,6 +196,12 @@ impl DataDir {
             None => DEFAULT_CONFIG.to_owned(),
         };
         fs::write(path.join(CONFIG_FILE), text)?;
+        let tls = Tls::default();
+        let pki = openvrs_crypto::pki::dev_pki(&["localhost", "127.0.0.1", "::1"])?;
+        fs::create_dir_all(path.join("tls"))?;
+        fs::write(path.join("tls/dev-ca.pem"), &pki.ca_cert_pem)?;
+        fs::write(path.join(&tls.cert_file), &pki.server_cert_pem)?;
+        write_private(&path.join(&tls.key_file), pki.server_key_pem.as_bytes())?;
         let dir = Self::load(path)?;
         dir.open_store(true)?;
         Ok(dir)
@@ -188,6 +229,28 @@ impl DataDir {
             self.path.join(SQLITE_FILE),
             create,
         )?)
+    }
+
+    /// The TLS certificate and key, or `None` for plain HTTP.
+    pub fn tls(&self) -> Result<Option<openvrs_server::TlsPem>> {
+        if self.config.tls.plain_http {
+            return Ok(None);
+        }
+        let read = |p: &Path| {
+            let file = self.path.join(p);
+            fs::read(&file).with_context(|| {
+                format!(
+                    "TLS のファイル {} を読めません / cannot read TLS file {}",
+                    file.display(),
+                    file.display()
+                )
+            })
+        };
+        check_private(&self.path.join(&self.config.tls.key_file))?;
+        Ok(Some(openvrs_server::TlsPem {
+            cert_chain: read(&self.config.tls.cert_file)?,
+            key: read(&self.config.tls.key_file)?,
+        }))
     }
 
     pub fn open_store(&self, create: bool) -> Result<std::sync::Arc<dyn openvrs_store::Store>> {

@@ -24,7 +24,7 @@ pub fn serve(
     store: Arc<dyn Store>,
     lgwan: Option<SocketAddr>,
     internet: Option<SocketAddr>,
-    after_bind: Option<&dyn Fn(SocketAddr, SocketAddr)>,
+    after_bind: Option<&dyn Fn(SocketAddr, SocketAddr, &str)>,
 ) -> Result<()> {
     let lgwan = lgwan.unwrap_or(dir.config.server.lgwan);
     let internet = internet.unwrap_or(dir.config.server.internet);
@@ -34,13 +34,18 @@ pub fn serve(
             format!("{lgwan} または {internet} で待ち受けできません / cannot listen on {lgwan} or {internet}")
         })?;
         let (lgwan, internet) = listeners.addrs()?;
-        say!("LGWAN    http://{lgwan}/  職員・国・都道府県・自治体間 / staff, national, prefectures, inter-municipality");
-        say!("internet http://{internet}/  接種会場・住民アプリ・検証・オープンデータ / venues, resident app, verification, open data");
+        let tls = dir.tls()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        if tls.is_none() {
+            say!("注意: 暗号化されていない HTTP です / warning: plain HTTP, without TLS");
+        }
+        say!("LGWAN    {scheme}://{lgwan}/  職員・国・都道府県・自治体間 / staff, national, prefectures, inter-municipality");
+        say!("internet {scheme}://{internet}/  接種会場・住民アプリ・検証・オープンデータ / venues, resident app, verification, open data");
         if let Some(f) = after_bind {
-            f(lgwan, internet);
+            f(lgwan, internet, scheme);
         }
         say!("停止するには Ctrl-C / press Ctrl-C to stop");
-        openvrs_server::serve(listeners, AppState::new(store), shutdown_signal()).await?;
+        openvrs_server::serve(listeners, AppState::new(store), tls, shutdown_signal()).await?;
         Ok(())
     })
 }
@@ -81,6 +86,12 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
     if let Some(url) = database_url {
         dir.config.database.url = url.to_owned();
     }
+    // The demo speaks plain HTTP so that curl and a browser work without trusting a CA, but only
+    // on loopback.
+    let lgwan = args.serve.lgwan.unwrap_or(dir.config.server.lgwan);
+    let internet = args.serve.internet.unwrap_or(dir.config.server.internet);
+    dir.config.tls.plain_http |=
+        args.serve.plain_http || (lgwan.ip().is_loopback() && internet.ip().is_loopback());
     let store = dir.open_store(false)?;
     let registered = store.municipalities()?;
     for (code, name, seed) in TOWNS {
@@ -106,7 +117,7 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
     let accounts = demo_accounts(path, &*store)?;
     let exe = std::env::args().next().unwrap_or_else(|| "openvrs".into());
     let data = path.display();
-    let next = move |lgwan: SocketAddr, internet: SocketAddr| {
+    let next = move |lgwan: SocketAddr, internet: SocketAddr, scheme: &str| {
         say!();
         say!("デモ用アカウント / demo accounts (also in {data}/{DEMO_ACCOUNTS}):");
         for line in accounts.lines() {
@@ -114,13 +125,13 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
         }
         say!();
         say!("次に試すこと / what to try next:");
-        say!("  curl http://{lgwan}/version");
+        say!("  curl {scheme}://{lgwan}/version");
         say!(
-            "  curl -c jar -H 'content-type: application/json' -d '{{\"user\":\"staff-uruma\",\"password\":\"PASSWORD\"}}' http://{lgwan}/api/login"
+            "  curl -c jar -H 'content-type: application/json' -d '{{\"user\":\"staff-uruma\",\"password\":\"PASSWORD\"}}' {scheme}://{lgwan}/api/login"
         );
-        say!("  curl -b jar http://{lgwan}/api/me");
-        say!("  curl -H 'authorization: Bearer TOKEN' http://{internet}/api/venue/me");
-        say!("  curl http://{internet}/healthz");
+        say!("  curl -b jar {scheme}://{lgwan}/api/me");
+        say!("  curl -H 'authorization: Bearer TOKEN' {scheme}://{internet}/api/venue/me");
+        say!("  curl {scheme}://{internet}/healthz");
         say!("  {exe} --data-dir {data} municipality list");
         say!("  {exe} --data-dir {data} audit verify --municipality 472131");
         say!("  {exe} gen residents --municipality 472131 --count 10 --seed 7");

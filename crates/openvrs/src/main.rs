@@ -115,6 +115,9 @@ struct ServeArgs {
     /// Internet listener address [default: from config]
     #[arg(long)]
     internet: Option<SocketAddr>,
+    /// Plain HTTP instead of TLS (loopback demos, or behind a TLS-terminating proxy).
+    #[arg(long)]
+    plain_http: bool,
 }
 
 #[derive(Debug, Args)]
@@ -213,7 +216,8 @@ fn run(cli: Cli) -> Result<()> {
             sink.flush()?;
         }
         Command::Serve(args) => {
-            let dir = cli.load()?;
+            let mut dir = cli.load()?;
+            dir.config.tls.plain_http |= args.plain_http;
             let store = dir.open_store(false)?;
             demo::serve(&dir, store, args.lgwan, args.internet, None)?;
         }

@@ -56,7 +56,7 @@ async fn both_listeners_serve_and_shut_down() {
     let (lgwan, internet) = listeners.addrs().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state: AppState = w.state.clone();
-    let server = tokio::spawn(serve(listeners, state, async {
+    let server = tokio::spawn(serve(listeners, state, None, async {
         let _ = stopped.await;
     }));
     let answers = tokio::task::spawn_blocking(move || {
@@ -357,4 +357,101 @@ async fn prefecture_viewers_see_their_prefecture_only() {
         v.as_object().unwrap().keys().collect::<Vec<_>>(),
         ["131016"]
     );
+}
+
+/// GET over TLS, trusting only `ca_pem`.
+async fn https_get(addr: SocketAddr, ca_pem: &str, path: &str) -> std::io::Result<String> {
+    https_request(
+        addr,
+        ca_pem,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_on_both_listeners_with_the_development_ca() {
+    let w = World::new().await;
+    let pki = openvrs_crypto::pki::dev_pki(&["localhost", "127.0.0.1"]).unwrap();
+    let localhost: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let listeners = Listeners::bind(localhost, localhost).await.unwrap();
+    let (lgwan, internet) = listeners.addrs().unwrap();
+    let tls = openvrs_server::TlsPem {
+        cert_chain: pki.server_cert_pem.clone().into_bytes(),
+        key: pki.server_key_pem.clone().into_bytes(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listeners, w.state.clone(), Some(tls), async {
+        let _ = stopped.await;
+    }));
+    let answer = https_get(lgwan, &pki.ca_cert_pem, "/version")
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""zone":"lgwan""#));
+    let answer = https_get(internet, &pki.ca_cert_pem, "/version")
+        .await
+        .unwrap();
+    assert!(answer.contains(r#""zone":"internet""#));
+    // Another CA is not trusted, and plain HTTP gets no answer.
+    let other = openvrs_crypto::pki::dev_pki(&["localhost"]).unwrap();
+    assert!(
+        https_get(lgwan, &other.ca_cert_pem, "/version")
+            .await
+            .is_err()
+    );
+    let plain = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(lgwan).unwrap();
+        write!(
+            s,
+            "GET /version HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(!plain.contains("200 OK"), "{plain}");
+    // Sign-in cookies are Secure over TLS.
+    let body = serde_json::json!({"user": "kuni", "password": world::PASSWORD}).to_string();
+    let answer = https_post(lgwan, &pki.ca_cert_pem, "/api/login", &body).await;
+    assert!(answer.to_ascii_lowercase().contains("; secure"), "{answer}");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+async fn https_post(addr: SocketAddr, ca_pem: &str, path: &str, body: &str) -> String {
+    let raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    https_request(addr, ca_pem, &raw).await.unwrap()
+}
+
+/// One raw HTTP/1.1 request over TLS, trusting only `ca_pem`.
+async fn https_request(addr: SocketAddr, ca_pem: &str, raw: &str) -> std::io::Result<String> {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let mut tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await?;
+    tls.write_all(raw.as_bytes()).await?;
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }

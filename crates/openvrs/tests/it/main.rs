@@ -260,7 +260,8 @@ fn start(dir: &Path, args: &[&str]) -> (Running, SocketAddr, SocketAddr, Vec<Str
             let rest = line
                 .strip_prefix(prefix)?
                 .trim_start()
-                .strip_prefix("http://")?;
+                .split("://")
+                .nth(1)?;
             rest.split('/').next()?.parse().ok()
         };
         lgwan = lgwan.or_else(|| addr("LGWAN"));
@@ -288,6 +289,7 @@ fn serve_answers_on_both_listeners() {
         d,
         &[
             "serve",
+            "--plain-http",
             "--lgwan",
             "127.0.0.1:0",
             "--internet",
@@ -444,4 +446,44 @@ fn users_are_issued_listed_and_disabled() {
     let list = ok(d, &["user", "list"]);
     assert!(list.contains("staff-1\tstaff\t472131\tactive"), "{list}");
     assert!(list.contains("tablet-1\tvenue\t472131\tdisabled"), "{list}");
+}
+
+#[test]
+fn serve_speaks_tls_by_default_with_the_development_certificates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init"]);
+    for f in ["tls/dev-ca.pem", "tls/server.pem", "tls/server.key"] {
+        assert!(d.join("openvrs-data").join(f).is_file(), "{f}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.join("openvrs-data/tls/server.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let (_server, lgwan, _, lines) = start(
+        d,
+        &[
+            "serve",
+            "--lgwan",
+            "127.0.0.1:0",
+            "--internet",
+            "127.0.0.1:0",
+        ],
+    );
+    assert!(lines.iter().any(|l| l.contains("https://")), "{lines:?}");
+    // A plain HTTP request gets no HTTP answer from a TLS listener.
+    let mut s = TcpStream::connect(lgwan).unwrap();
+    write!(
+        s,
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(!String::from_utf8_lossy(&out).contains("200 OK"));
 }
