@@ -18,13 +18,16 @@ macro_rules! say {
     }};
 }
 
+/// Called once the listeners are bound: (LGWAN address, internet address, URL scheme).
+type AfterBind = dyn Fn(SocketAddr, SocketAddr, &str);
+
 /// Binds both listeners, prints where they are, and serves until Ctrl-C or SIGTERM.
 pub fn serve(
     dir: &DataDir,
     store: Arc<dyn Store>,
     lgwan: Option<SocketAddr>,
     internet: Option<SocketAddr>,
-    after_bind: Option<&dyn Fn(SocketAddr, SocketAddr, &str)>,
+    after_bind: Option<&AfterBind>,
 ) -> Result<()> {
     let lgwan = lgwan.unwrap_or(dir.config.server.lgwan);
     let internet = internet.unwrap_or(dir.config.server.internet);
