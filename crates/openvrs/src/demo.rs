@@ -19,7 +19,7 @@ macro_rules! say {
 }
 
 /// Called once the listeners are bound: (LGWAN address, internet address, URL scheme).
-type AfterBind = dyn Fn(SocketAddr, SocketAddr, &str);
+type AfterBind<'a> = dyn Fn(SocketAddr, SocketAddr, &str) + 'a;
 
 /// Binds both listeners, prints where they are, and serves until Ctrl-C or SIGTERM.
 pub fn serve(
@@ -27,7 +27,7 @@ pub fn serve(
     store: Arc<dyn Store>,
     lgwan: Option<SocketAddr>,
     internet: Option<SocketAddr>,
-    after_bind: Option<&AfterBind>,
+    after_bind: Option<&AfterBind<'_>>,
 ) -> Result<()> {
     let lgwan = lgwan.unwrap_or(dir.config.server.lgwan);
     let internet = internet.unwrap_or(dir.config.server.internet);
