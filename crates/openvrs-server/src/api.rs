@@ -17,7 +17,7 @@ use openvrs_domain::{
     prefecture::Prefecture,
 };
 use openvrs_store::{Credential, Session};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
@@ -327,32 +327,13 @@ pub async fn disable_account(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize)]
-struct EventJson {
-    id: i64,
-    at: i64,
-    kind: String,
-    municipality: Option<String>,
-    user: Option<String>,
-    client: Option<String>,
-    detail: String,
-}
-
 async fn events(state: &AppState, m: Option<MunicipalityCode>) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
     let events = blocking(move || store.security_events(m, 500)).await?;
     Ok(Json(json!(
         events
-            .into_iter()
-            .map(|e| EventJson {
-                id: e.id,
-                at: e.at,
-                kind: e.kind,
-                municipality: e.municipality.map(|m| m.to_string()),
-                user: e.user,
-                client: e.client,
-                detail: e.detail,
-            })
+            .iter()
+            .map(crate::notify::event_json)
             .collect::<Vec<_>>()
     )))
 }

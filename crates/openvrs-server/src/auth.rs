@@ -103,9 +103,19 @@ pub async fn security_event(
         detail,
     };
     let store = state.store.clone();
-    let stored = tokio::task::spawn_blocking(move || store.record_security_event(&event)).await;
-    if !matches!(stored, Ok(Ok(_))) {
-        tracing::error!(kind, "could not store a security event");
+    let stored = tokio::task::spawn_blocking(move || {
+        store
+            .record_security_event(&event)
+            .map(|id| SecurityEvent { id, ..event })
+    })
+    .await;
+    match stored {
+        Ok(Ok(event)) => {
+            if let Some(n) = &state.notifier {
+                n.send(event);
+            }
+        }
+        _ => tracing::error!(kind, "could not store a security event"),
     }
 }
 

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod notify;
 pub mod routes;
 
 pub use auth::SecurityConfig;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub security: SecurityConfig,
     pub clock: Clock,
+    /// Where security events are sent, if anywhere.
+    pub notifier: Option<notify::Notifier>,
 }
 
 impl AppState {
@@ -42,6 +45,7 @@ impl AppState {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_micros())) as i64
             }),
+            notifier: None,
         }
     }
 

@@ -45,6 +45,12 @@ key_file = "tls/server.key"
 # OPENVRS_PLAIN_HTTP=1, --plain-http
 plain_http = false
 
+[notify]
+# Security events (failed sign-ins, lockouts, cross-municipality or wrong-zone access, unusual
+# volumes) are stored, logged, and POSTed as JSON to this URL, retried with back-off. Empty: not
+# sent. OPENVRS_WEBHOOK_URL
+webhook_url = ""
+
 [keys]
 # The master key (64 hexadecimal digits) that wraps every municipality's keys: a file, relative
 # to the data directory, readable by its owner only (mode 0600). `openvrs init` creates it.
@@ -60,7 +66,16 @@ pub struct Config {
     /// Absent in data directories made before TLS existed: the defaults apply.
     #[serde(default)]
     pub tls: Tls,
+    #[serde(default)]
+    pub notify: Notify,
     pub keys: Keys,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    #[serde(default)]
+    pub webhook_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -146,6 +161,9 @@ impl DataDir {
         })?;
         if let Some(url) = env("OPENVRS_DATABASE_URL") {
             config.database.url = url;
+        }
+        if let Some(url) = env("OPENVRS_WEBHOOK_URL") {
+            config.notify.webhook_url = url;
         }
         if let Some(v) = env("OPENVRS_PLAIN_HTTP") {
             config.tls.plain_http = matches!(v.as_str(), "1" | "true" | "yes");

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::Path, sync::Arc, time::Instant};
 
 use anyhow::{Context, Result};
 use openvrs_domain::{audit::Actor, ids::MunicipalityCode};
-use openvrs_server::{AppState, Listeners};
+use openvrs_server::{AppState, Listeners, notify::Notifier};
 use openvrs_store::Store;
 use openvrs_synth::Generator;
 
@@ -48,7 +48,11 @@ pub fn serve(
             f(lgwan, internet, scheme);
         }
         say!("停止するには Ctrl-C / press Ctrl-C to stop");
-        openvrs_server::serve(listeners, AppState::new(store), tls, shutdown_signal()).await?;
+        let mut state = AppState::new(store);
+        if !dir.config.notify.webhook_url.is_empty() {
+            state.notifier = Some(Notifier::start(dir.config.notify.webhook_url.clone()));
+        }
+        openvrs_server::serve(listeners, state, tls, shutdown_signal()).await?;
         Ok(())
     })
 }

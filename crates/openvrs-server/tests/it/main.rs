@@ -455,3 +455,48 @@ async fn https_request(addr: SocketAddr, ca_pem: &str, raw: &str) -> std::io::Re
     let _ = tls.read_to_end(&mut out).await;
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_events_reach_the_webhook_with_retries() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    };
+    // A local receiver that fails its first delivery, then records what arrives.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(8);
+    let calls = Arc::new(AtomicU32::new(0));
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let (tx, calls) = (tx.clone(), calls.clone());
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                tx.send(body).await.unwrap();
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    let mut w = World::new().await;
+    w.state.notifier = Some(openvrs_server::notify::Notifier::start(format!(
+        "http://{addr}/hook"
+    )));
+    assert_eq!(
+        w.login("staff-uruma", "not the password").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let body = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
+        .await
+        .expect("delivered within 30 s")
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["kind"], "login_failed");
+    assert_eq!(v["user"], "staff-uruma");
+    assert_eq!(v["municipality"], "472131");
+    assert!(v["id"].as_i64().unwrap() > 0);
+}
