@@ -385,6 +385,23 @@ pub async fn person(
     let person = blocking(move || store.person(m, &address, &actor))
         .await?
         .ok_or_else(ApiError::not_found)?;
+    let user = p.account.id.to_string();
+    let read = format!("{m}:{}", person.address_number);
+    if state
+        .monitor
+        .person_read(&user, read, state.security.persons_per_hour, state.now())
+    {
+        let limit = state.security.persons_per_hour;
+        security_event(
+            &state,
+            "read_volume",
+            Some(m),
+            Some(user),
+            None,
+            format!("more than {limit} distinct persons read in an hour"),
+        )
+        .await;
+    }
     Ok(Json(json!({
         "address_number": person.address_number.as_str(),
         "name": person.name.as_str(),

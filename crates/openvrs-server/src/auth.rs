@@ -16,7 +16,7 @@ use openvrs_domain::{
 };
 use openvrs_store::{SecurityEvent, Store};
 
-use crate::{AppState, Zone, error::ApiError, routes::RouteSpec};
+use crate::{AppState, Zone, error::ApiError, monitor::Verdict, routes::RouteSpec};
 
 pub const SESSION_COOKIE: &str = "openvrs_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -61,6 +61,14 @@ pub struct SecurityConfig {
     pub lockout_window: i64,
     /// Mark cookies `Secure` (set when the listener speaks TLS).
     pub secure_cookies: bool,
+    /// Requests per minute from one client address.
+    pub requests_per_client: u64,
+    /// Requests per minute by one account.
+    pub requests_per_account: u64,
+    /// Malformed or oversized requests per minute from one client before it is an event.
+    pub malformed_per_client: u64,
+    /// Distinct persons one account may read in an hour before it is an event.
+    pub persons_per_hour: usize,
 }
 
 impl Default for SecurityConfig {
@@ -72,6 +80,10 @@ impl Default for SecurityConfig {
             lockout_failures: 5,
             lockout_window: 15 * MINUTE,
             secure_cookies: false,
+            requests_per_client: 1200,
+            requests_per_account: 1200,
+            malformed_per_client: 20,
+            persons_per_hour: 500,
         }
     }
 }
@@ -207,6 +219,65 @@ fn path_municipality(template: &str, path: &str) -> Option<String> {
         .map(|(_, p)| p.to_owned())
 }
 
+/// Turns a rate-limit verdict into a refusal (and, the first time, an event).
+async fn limit(
+    state: &AppState,
+    verdict: Verdict,
+    municipality: Option<MunicipalityCode>,
+    user: Option<String>,
+    client: Option<String>,
+) -> Result<(), ApiError> {
+    if verdict == Verdict::JustOver {
+        let detail = if user.is_some() {
+            "per account"
+        } else {
+            "per client address"
+        };
+        security_event(
+            state,
+            "rate_limited",
+            municipality,
+            user,
+            client,
+            detail.into(),
+        )
+        .await;
+    }
+    if verdict == Verdict::Within {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "要求が多すぎます。しばらく待ってください",
+            "too many requests; slow down",
+        ))
+    }
+}
+
+/// Counts malformed and oversized requests per client; a burst is a security event.
+pub async fn watch_malformed(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let client = client(req.extensions());
+    let response = next.run(req).await;
+    let bad = matches!(response.status().as_u16(), 400 | 413 | 415 | 422 | 431);
+    if bad {
+        let key = client.clone().unwrap_or_else(|| "unknown".into());
+        let limit = state.security.malformed_per_client;
+        if state.monitor.malformed(&key, limit, state.now()) == Verdict::JustOver {
+            security_event(
+                &state,
+                "malformed_burst",
+                None,
+                None,
+                client,
+                format!("more than {limit} malformed requests in a minute"),
+            )
+            .await;
+        }
+    }
+    response
+}
+
 /// The guard every route passes through, configured by its [`RouteSpec`].
 pub async fn guard(
     State((state, spec)): State<(AppState, &'static RouteSpec)>,
@@ -214,6 +285,12 @@ pub async fn guard(
     next: Next,
 ) -> Result<Response, ApiError> {
     let client = client(req.extensions());
+    if let Some(c) = &client {
+        let verdict = state
+            .monitor
+            .request(c, state.security.requests_per_client, state.now());
+        limit(&state, verdict, None, None, client.clone()).await?;
+    }
     let principal = match authenticate(&state, req.headers()).await? {
         Some(p) if !usable_in(spec.zone, &p.account.binding) => {
             security_event(
@@ -234,6 +311,22 @@ pub async fn guard(
         }
         other => other,
     };
+    if let Some(p) = &principal {
+        let verdict = state.monitor.request(
+            &format!("account:{}", p.account.id),
+            state.security.requests_per_account,
+            state.now(),
+        );
+        let who = Some(p.account.id.to_string());
+        limit(
+            &state,
+            verdict,
+            p.account.binding.municipality(),
+            who,
+            client.clone(),
+        )
+        .await?;
+    }
     if spec.access != Access::Public {
         let Some(p) = &principal else {
             return Err(ApiError::unauthorized());

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod monitor;
 pub mod notify;
 pub mod routes;
 
@@ -33,6 +34,7 @@ pub struct AppState {
     pub clock: Clock,
     /// Where security events are sent, if anywhere.
     pub notifier: Option<notify::Notifier>,
+    pub monitor: Arc<monitor::Monitor>,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
                     .map_or(0, |d| d.as_micros())) as i64
             }),
             notifier: None,
+            monitor: Arc::default(),
         }
     }
 

@@ -85,9 +85,17 @@ pub fn router(zone: Zone, state: AppState) -> Router {
         router = router.route(spec.path, method_router);
     }
     router
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .fallback(
             move |axum::extract::State(s): axum::extract::State<AppState>,
                   req: axum::extract::Request| { api::fallback(s, zone, req) },
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::watch_malformed,
+        ))
         .with_state(state)
 }
+
+/// The largest request body any route accepts (bulk files will have their own routes).
+pub const MAX_BODY: usize = 1 << 20;

@@ -500,3 +500,129 @@ async fn security_events_reach_the_webhook_with_retries() {
     assert_eq!(v["municipality"], "472131");
     assert!(v["id"].as_i64().unwrap() > 0);
 }
+
+fn kinds(w: &World) -> Vec<String> {
+    w.state
+        .store
+        .security_events(None, 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn accounts_are_rate_limited() {
+    let mut w = World::new().await;
+    w.state.security.requests_per_account = 3;
+    let who = w.session_of("kuni");
+    for _ in 0..3 {
+        assert_eq!(
+            w.call(
+                openvrs_server::Zone::Lgwan,
+                "GET",
+                "/api/me",
+                who.clone(),
+                None
+            )
+            .await
+            .0,
+            StatusCode::OK
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            w.call(
+                openvrs_server::Zone::Lgwan,
+                "GET",
+                "/api/me",
+                who.clone(),
+                None
+            )
+            .await
+            .0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    assert_eq!(
+        kinds(&w).iter().filter(|k| *k == "rate_limited").count(),
+        1,
+        "one event per window"
+    );
+    w.advance_minutes(1);
+    assert_eq!(
+        w.call(openvrs_server::Zone::Lgwan, "GET", "/api/me", who, None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn reading_many_persons_is_noticed() {
+    let mut w = World::new().await;
+    w.state.security.persons_per_hour = 3;
+    let who = w.who(world::Actor::StaffOwn);
+    for p in w
+        .uruma_people
+        .clone()
+        .iter()
+        .chain(w.uruma_people.clone().iter())
+    {
+        let path = format!("/api/municipalities/472131/persons/{}", p.address_number);
+        assert_eq!(
+            w.call(openvrs_server::Zone::Lgwan, "GET", &path, who.clone(), None)
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    let events = w.state.store.security_events(Some(w.uruma), 100).unwrap();
+    let reads: Vec<_> = events.iter().filter(|e| e.kind == "read_volume").collect();
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0].user.as_deref(), Some("staff-uruma"));
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_requests_are_refused_and_bursts_noticed() {
+    let mut w = World::new().await;
+    w.state.security.malformed_per_client = 3;
+    let hostile: [&[u8]; 5] = [
+        b"{",
+        b"null",
+        b"\xff\xfe",
+        br#"{"user":1,"password":[]}"#,
+        b"",
+    ];
+    for body in hostile {
+        let (status, text) = w
+            .call(
+                openvrs_server::Zone::Lgwan,
+                "POST",
+                "/api/login",
+                world::Who::Anonymous,
+                Some(&String::from_utf8_lossy(body)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+        assert!(text.contains(" / "), "bilingual: {text}");
+    }
+    let huge = "x".repeat(2 << 20);
+    let (status, _) = w
+        .call(
+            openvrs_server::Zone::Lgwan,
+            "POST",
+            "/api/accounts",
+            w.session_of("kuni"),
+            Some(&huge),
+        )
+        .await;
+    assert!(
+        status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::BAD_REQUEST,
+        "{status}"
+    );
+    assert_eq!(
+        kinds(&w).iter().filter(|k| *k == "malformed_burst").count(),
+        1
+    );
+}
