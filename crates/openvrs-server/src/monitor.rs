@@ -29,10 +29,13 @@ pub enum Verdict {
     StillOver,
 }
 
+/// One account's reads this hour: when the hour began, whom it read, whether it was reported.
+type Reads = (i64, HashSet<String>, bool);
+
 #[derive(Debug, Default)]
 pub struct Monitor {
     windows: Mutex<HashMap<String, Window>>,
-    reads: Mutex<HashMap<String, (i64, HashSet<String>, bool)>>,
+    reads: Mutex<HashMap<String, Reads>>,
 }
 
 impl Monitor {
