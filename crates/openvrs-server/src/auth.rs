@@ -278,9 +278,37 @@ pub async fn watch_malformed(State(state): State<AppState>, req: Request, next: 
     response
 }
 
-/// The guard every route passes through, configured by its [`RouteSpec`].
+/// The guard every route passes through, configured by its [`RouteSpec`]: one span per request,
+/// named by the route template (never the raw path, which can hold ids).
 pub async fn guard(
     State((state, spec)): State<(AppState, &'static RouteSpec)>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    use tracing::Instrument;
+    let span =
+        tracing::info_span!("request", zone = ?spec.zone, method = %spec.method, route = spec.path);
+    async move {
+        let started = std::time::Instant::now();
+        let result = decide(state, spec, req, next).await;
+        let status = match &result {
+            Ok(r) => r.status().as_u16(),
+            Err(e) => e.status.as_u16(),
+        };
+        tracing::info!(
+            status,
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+async fn decide(
+    state: AppState,
+    spec: &'static RouteSpec,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {

@@ -26,6 +26,36 @@ use openvrs_server::{AppState, Zone, internet_router, lgwan_router};
 use openvrs_store::{Credential, Location, Session};
 use tower::ServiceExt;
 
+/// Everything every test of this binary logged, at debug level and above.
+static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+
+struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || Capture(writer.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        buf
+    })
+    .clone()
+}
+
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const RESIDENTS: u64 = 5;
 
@@ -84,6 +114,7 @@ fn code(s: &str) -> MunicipalityCode {
 
 impl World {
     pub async fn new() -> Self {
+        capture_logs();
         let dir = tempfile::tempdir().unwrap();
         let store = openvrs_store::open(
             &Location::Sqlite {
@@ -313,5 +344,33 @@ impl World {
             Some(&body),
         )
         .await
+    }
+}
+
+impl Drop for World {
+    /// The logs of every test so far hold no personal data of the (identical) seeded residents.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let logs = String::from_utf8_lossy(&capture_logs().lock().unwrap()).into_owned();
+        assert!(
+            logs.contains("route="),
+            "requests are logged with their route template"
+        );
+        for p in self.uruma_people.iter().chain(&self.naha_people) {
+            if let Some(n) = &p.my_number {
+                assert!(!logs.contains(&n.expose()), "a My Number in the logs");
+            }
+            assert!(!logs.contains(p.name.as_str()), "a name in the logs");
+            assert!(
+                !logs.contains(p.name_kana.as_str()),
+                "a kana name in the logs"
+            );
+            assert!(
+                !logs.contains(&p.birth_date.0.to_string()),
+                "a birth date in the logs"
+            );
+        }
     }
 }
