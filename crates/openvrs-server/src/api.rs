@@ -81,7 +81,7 @@ fn account_json(a: &Account) -> Value {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Login {
     user: String,
     password: String,
@@ -225,7 +225,9 @@ pub async fn list_accounts(State(state): State<AppState>) -> Result<Json<Value>,
     )))
 }
 
-#[derive(Debug, Deserialize)]
+/// An account to issue: `role` is national, prefecture, staff, venue or center; people need a
+/// `password` (12+ characters), devices and the center get a token in the answer.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewAccount {
     pub user: String,
     pub role: String,

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod error;
 pub mod monitor;
 pub mod notify;
+pub mod openapi;
 pub mod routes;
 
 pub use auth::SecurityConfig;

@@ -10,7 +10,8 @@ use axum::{
 
 use crate::{AppState, Zone, api, auth::Access};
 
-/// One route: where it is mounted, who may call it, and whether it touches personal data.
+/// One route: where it is mounted, who may call it, whether it touches personal data, and what
+/// the API description says of it.
 #[derive(Debug)]
 pub struct RouteSpec {
     pub zone: Zone,
@@ -20,38 +21,49 @@ pub struct RouteSpec {
     pub access: Access,
     /// Accepts or returns a My Number or other identity data: never on the internet listener.
     pub personal: bool,
+    /// The status of a successful call.
+    pub ok: u16,
+    /// The JSON request body's schema, by name (`openapi::schemas`), if the route takes one.
+    pub body: Option<&'static str>,
+    /// One line, Japanese / English.
+    pub summary: &'static str,
     pub handler: fn() -> MethodRouter<AppState>,
 }
 
 macro_rules! route {
-    ($zone:ident $method:ident $path:literal, $access:ident, personal: $personal:expr, $handler:expr) => {
+    ($zone:ident $method:ident $path:literal, $access:ident, personal: $personal:expr, ok: $ok:literal, body: $body:expr, $summary:literal, $handler:expr) => {
         RouteSpec {
             zone: Zone::$zone,
             method: Method::$method,
             path: $path,
             access: Access::$access,
             personal: $personal,
+            ok: $ok,
+            body: $body,
+            summary: $summary,
             handler: || $handler,
         }
     };
 }
 
 pub static ROUTES: &[RouteSpec] = &[
-    route!(Lgwan GET "/healthz", Public, personal: false, get(api::healthz)),
-    route!(Lgwan GET "/version", Public, personal: false, get(api::version_lgwan)),
-    route!(Lgwan POST "/api/login", Public, personal: false, post(api::login)),
-    route!(Lgwan POST "/api/logout", Signed, personal: false, post(api::logout)),
-    route!(Lgwan GET "/api/me", Signed, personal: false, get(api::me)),
-    route!(Lgwan GET "/api/accounts", National, personal: false, get(api::list_accounts)),
-    route!(Lgwan POST "/api/accounts", National, personal: false, post(api::add_account)),
-    route!(Lgwan POST "/api/accounts/{user}/disable", National, personal: false, post(api::disable_account)),
-    route!(Lgwan GET "/api/security-events", National, personal: false, get(api::all_security_events)),
-    route!(Lgwan GET "/api/aggregates/persons", Aggregates, personal: false, get(api::person_counts)),
-    route!(Lgwan GET "/api/municipalities/{municipality}/security-events", Staff, personal: false, get(api::own_security_events)),
-    route!(Lgwan GET "/api/municipalities/{municipality}/persons/{address_number}", Staff, personal: true, get(api::person)),
-    route!(Internet GET "/healthz", Public, personal: false, get(api::healthz)),
-    route!(Internet GET "/version", Public, personal: false, get(api::version_internet)),
-    route!(Internet GET "/api/venue/me", Venue, personal: false, get(api::venue_me)),
+    route!(Lgwan GET "/healthz", Public, personal: false, ok: 200, body: None, "稼働確認 / liveness", get(api::healthz)),
+    route!(Lgwan GET "/version", Public, personal: false, ok: 200, body: None, "版 / version", get(api::version_lgwan)),
+    route!(Lgwan GET "/api/openapi.json", Public, personal: false, ok: 200, body: None, "API 記述 / API description", get(crate::openapi::lgwan)),
+    route!(Lgwan POST "/api/login", Public, personal: false, ok: 200, body: Some("Login"), "ログイン(セッション Cookie と CSRF トークン) / sign in (session cookie and CSRF token)", post(api::login)),
+    route!(Lgwan POST "/api/logout", Signed, personal: false, ok: 204, body: None, "ログアウト / sign out", post(api::logout)),
+    route!(Lgwan GET "/api/me", Signed, personal: false, ok: 200, body: None, "自分のアカウント / own account", get(api::me)),
+    route!(Lgwan GET "/api/accounts", National, personal: false, ok: 200, body: None, "アカウント一覧 / list accounts", get(api::list_accounts)),
+    route!(Lgwan POST "/api/accounts", National, personal: false, ok: 201, body: Some("NewAccount"), "アカウント発行 / issue an account", post(api::add_account)),
+    route!(Lgwan POST "/api/accounts/{user}/disable", National, personal: false, ok: 204, body: None, "アカウント無効化 / disable an account", post(api::disable_account)),
+    route!(Lgwan GET "/api/security-events", National, personal: false, ok: 200, body: None, "全国のセキュリティイベント / security events, all", get(api::all_security_events)),
+    route!(Lgwan GET "/api/aggregates/persons", Aggregates, personal: false, ok: 200, body: None, "自治体別の登録者数 / persons per municipality", get(api::person_counts)),
+    route!(Lgwan GET "/api/municipalities/{municipality}/security-events", Staff, personal: false, ok: 200, body: None, "自団体のセキュリティイベント / own security events", get(api::own_security_events)),
+    route!(Lgwan GET "/api/municipalities/{municipality}/persons/{address_number}", Staff, personal: true, ok: 200, body: None, "宛名番号で個人を表示 / a person by address number", get(api::person)),
+    route!(Internet GET "/healthz", Public, personal: false, ok: 200, body: None, "稼働確認 / liveness", get(api::healthz)),
+    route!(Internet GET "/version", Public, personal: false, ok: 200, body: None, "版 / version", get(api::version_internet)),
+    route!(Internet GET "/api/openapi.json", Public, personal: false, ok: 200, body: None, "API 記述 / API description", get(crate::openapi::internet)),
+    route!(Internet GET "/api/venue/me", Venue, personal: false, ok: 200, body: None, "接種会場端末のアカウント / the venue device's account", get(api::venue_me)),
 ];
 
 /// The routes of one zone.

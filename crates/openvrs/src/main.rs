@@ -44,6 +44,12 @@ struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum ZoneArg {
+    Lgwan,
+    Internet,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -69,6 +75,11 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Print the OpenAPI description of a listener's API.
+    Openapi {
+        #[arg(long, value_enum)]
+        zone: ZoneArg,
+    },
     /// Accounts (the national administrator's act).
     #[command(subcommand)]
     User(user::UserCmd),
@@ -245,6 +256,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Config(ConfigCmd::Default) => print!("{DEFAULT_CONFIG}"),
         Command::User(cmd) => user::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Bench(cmd) => bench::run(cmd)?,
+        Command::Openapi { zone } => {
+            let zone = match zone {
+                ZoneArg::Lgwan => openvrs_server::Zone::Lgwan,
+                ZoneArg::Internet => openvrs_server::Zone::Internet,
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&openvrs_server::openapi::document(zone))?
+            );
+        }
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
     BTreeMap::from([
         ((Lgwan, "GET", "/healthz"), [200; 8]),
         ((Lgwan, "GET", "/version"), [200; 8]),
+        ((Lgwan, "GET", "/api/openapi.json"), [200; 8]),
         ((Lgwan, "POST", "/api/login"), [200; 8]),
         (
             (Lgwan, "POST", "/api/logout"),
@@ -70,6 +71,7 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         ),
         ((Internet, "GET", "/healthz"), [200; 8]),
         ((Internet, "GET", "/version"), [200; 8]),
+        ((Internet, "GET", "/api/openapi.json"), [200; 8]),
         (
             (Internet, "GET", "/api/venue/me"),
             [401, 401, 401, 401, 401, 401, 200, 401],
@@ -223,4 +225,51 @@ async fn people_accounts_do_not_work_on_the_internet_listener() {
             .iter()
             .any(|e| e.kind == "wrong_zone_account")
     );
+}
+
+#[tokio::test]
+async fn each_listener_describes_exactly_its_routes() {
+    let w = World::new().await;
+    for zone in [Zone::Lgwan, Zone::Internet] {
+        let (status, text) = w
+            .call(
+                zone,
+                "GET",
+                "/api/openapi.json",
+                crate::world::Who::Anonymous,
+                None,
+            )
+            .await;
+        assert_eq!(status.as_u16(), 200);
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        let mut described = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                described.push((method.to_uppercase(), path.clone()));
+                if let Some(body) = op.pointer("/requestBody/content/application~1json/schema/$ref")
+                {
+                    let name = body
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches("#/components/schemas/");
+                    assert!(
+                        doc["components"]["schemas"].get(name).is_some(),
+                        "{name} is not described"
+                    );
+                }
+            }
+        }
+        described.sort();
+        let mut mounted: Vec<(String, String)> = ROUTES
+            .iter()
+            .filter(|r| r.zone == zone)
+            .map(|r| (r.method.to_string(), r.path.to_owned()))
+            .collect();
+        mounted.sort();
+        assert_eq!(described, mounted, "{zone:?}");
+        if zone == Zone::Internet {
+            assert!(!text.contains("persons") && !text.contains("my_number"));
+        }
+    }
 }
