@@ -51,6 +51,21 @@ plain_http = false
 # sent. OPENVRS_WEBHOOK_URL
 webhook_url = ""
 
+[security]
+# Sign-in: this many failures within the window lock an account until the window has passed.
+lockout_failures = 5
+lockout_minutes = 15
+# Sessions end after this long unused, and this long after sign-in whatever happens.
+idle_minutes = 30
+absolute_hours = 12
+# Requests per minute, per client address and per account, before 429 and a security event.
+requests_per_client_per_minute = 1200
+requests_per_account_per_minute = 1200
+# Malformed or oversized requests per minute from one address before a security event.
+malformed_per_minute = 20
+# Distinct persons one account may read in an hour before a security event.
+persons_per_hour = 500
+
 [keys]
 # The master key (64 hexadecimal digits) that wraps every municipality's keys: a file, relative
 # to the data directory, readable by its owner only (mode 0600). `openvrs init` creates it.
@@ -68,7 +83,60 @@ pub struct Config {
     pub tls: Tls,
     #[serde(default)]
     pub notify: Notify,
+    #[serde(default)]
+    pub security: Security,
     pub keys: Keys,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Security {
+    pub lockout_failures: u64,
+    pub lockout_minutes: u32,
+    pub idle_minutes: u32,
+    pub absolute_hours: u32,
+    pub requests_per_client_per_minute: u64,
+    pub requests_per_account_per_minute: u64,
+    pub malformed_per_minute: u64,
+    pub persons_per_hour: usize,
+}
+
+/// The server's defaults, in the units of the config file (the one place they are set is
+/// `openvrs_server::SecurityConfig::default`; a test checks the config text agrees).
+impl Default for Security {
+    fn default() -> Self {
+        let s = openvrs_server::SecurityConfig::default();
+        let minutes = |micros: i64| u32::try_from(micros / MINUTE).unwrap_or(u32::MAX);
+        Self {
+            lockout_failures: s.lockout_failures,
+            lockout_minutes: minutes(s.lockout_window),
+            idle_minutes: minutes(s.idle_timeout),
+            absolute_hours: minutes(s.absolute_timeout) / 60,
+            requests_per_client_per_minute: s.requests_per_client,
+            requests_per_account_per_minute: s.requests_per_account,
+            malformed_per_minute: s.malformed_per_client,
+            persons_per_hour: s.persons_per_hour,
+        }
+    }
+}
+
+const MINUTE: i64 = 60_000_000;
+
+impl Security {
+    /// The server's form of these settings.
+    pub fn server(&self, secure_cookies: bool) -> openvrs_server::SecurityConfig {
+        openvrs_server::SecurityConfig {
+            idle_timeout: i64::from(self.idle_minutes) * MINUTE,
+            absolute_timeout: i64::from(self.absolute_hours) * 60 * MINUTE,
+            lockout_failures: self.lockout_failures,
+            lockout_window: i64::from(self.lockout_minutes) * MINUTE,
+            secure_cookies,
+            requests_per_client: self.requests_per_client_per_minute,
+            requests_per_account: self.requests_per_account_per_minute,
+            malformed_per_client: self.malformed_per_minute,
+            persons_per_hour: self.persons_per_hour,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -326,6 +394,12 @@ mod tests {
     fn default_config_parses_and_rejects_typos() {
         let c = Config::default_config();
         assert_eq!(c.database.url, "");
+        assert_eq!(
+            c.security,
+            Security::default(),
+            "the text and the code agree"
+        );
+        assert_eq!(c.tls, Tls::default());
         assert!(toml::from_str::<Config>(&DEFAULT_CONFIG.replace("lgwan =", "lgwam =")).is_err());
     }
 }
