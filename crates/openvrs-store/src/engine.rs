@@ -382,10 +382,10 @@ fn voucher_from_row(row: &Row) -> Result<Voucher, StoreError> {
     })
 }
 
-/// A keyed digest of everything `put_persons` writes for a person, to tell "unchanged" without
-/// decrypting.
+/// A keyed digest of a person's identity and flags (vouchers are compared on their own), to tell
+/// "unchanged" without decrypting.
 fn content_digest(keys: &TenantKeys, p: &Person) -> [u8; 32] {
-    let mut canon = format!(
+    let canon = format!(
         "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{:?}\u{1f}{:?}\u{1f}{}",
         p.address_number,
         p.name.as_str(),
@@ -402,15 +402,6 @@ fn content_digest(keys: &TenantKeys, p: &Person) -> [u8; 32] {
         p.flags.deceased_on,
         p.flags.use_suspended,
     );
-    for v in &p.vouchers {
-        canon.push_str(&format!(
-            "\u{1e}{}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}",
-            v.number,
-            v.voucher_type,
-            v.dose_number.map(DoseNumber::get),
-            v.issued_on
-        ));
-    }
     keys.index("person", canon.as_bytes())
 }
 
@@ -552,34 +543,70 @@ fn put_chunk(
     summary.unchanged += (persons.len() - written.len()) as u64;
     let vouchers: Vec<(&str, &Voucher)> = persons
         .iter()
-        .filter(|p| written.contains(p.address_number.as_str()))
         .flat_map(|p| p.vouchers.iter().map(|v| (p.address_number.as_str(), v)))
         .collect();
     for chunk in chunks(&vouchers) {
-        let values: Vec<Value> = chunk
-            .iter()
-            .flat_map(|(address, v)| -> [Value; 6] {
-                [
-                    code.into(),
-                    v.number.as_str().into(),
-                    (*address).into(),
-                    v.voucher_type.map(i64::from).into(),
-                    v.dose_number.map(|d| i64::from(d.get())).into(),
-                    v.issued_on.into(),
-                ]
-            })
-            .collect();
-        // A voucher already held by another person is left alone, and the count tells.
-        let sql = format!(
-            "{} ON CONFLICT (municipality_code, voucher_number) DO UPDATE SET \
-             voucher_type = excluded.voucher_type, dose_number = excluded.dose_number, \
-             issued_on = excluded.issued_on WHERE vouchers.address_number = excluded.address_number",
-            multi_insert("vouchers", &VOUCHER_COLUMNS, chunk.len())
-        );
-        if tx.execute(&sql, &values)? != chunk.len() as u64 {
+        put_vouchers(tx, code, chunk, summary)?;
+    }
+    Ok(())
+}
+
+/// Adds vouchers and updates changed ones; a voucher number already held by another person (in
+/// the database or earlier in the same statement) is a conflict.
+fn put_vouchers(
+    tx: &mut dyn Tx,
+    code: &str,
+    chunk: &[(&str, &Voucher)],
+    summary: &mut PutSummary,
+) -> Result<(), StoreError> {
+    let mut owners: HashMap<&str, &str> = HashMap::new();
+    for (address, v) in chunk {
+        if owners
+            .insert(v.number.as_str(), address)
+            .is_some_and(|a| a != *address)
+        {
             return Err(StoreError::Conflict(crate::error::VOUCHER_TAKEN));
         }
     }
+    let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+    let mut params: Vec<Value> = vec![code.into()];
+    params.extend(chunk.iter().map(|(_, v)| Value::from(v.number.as_str())));
+    let held = tx.query(
+        &format!(
+            "SELECT voucher_number, address_number FROM vouchers \
+             WHERE municipality_code = $1 AND voucher_number IN ({})",
+            placeholders.join(", ")
+        ),
+        &params,
+    )?;
+    for row in &held {
+        if owners.get(row.text(0)?) != Some(&row.text(1)?) {
+            return Err(StoreError::Conflict(crate::error::VOUCHER_TAKEN));
+        }
+    }
+    let values: Vec<Value> = chunk
+        .iter()
+        .flat_map(|(address, v)| -> [Value; 6] {
+            [
+                code.into(),
+                v.number.as_str().into(),
+                (*address).into(),
+                v.voucher_type.map(i64::from).into(),
+                v.dose_number.map(|d| i64::from(d.get())).into(),
+                v.issued_on.into(),
+            ]
+        })
+        .collect();
+    let sql = format!(
+        "{} ON CONFLICT (municipality_code, voucher_number) DO UPDATE SET \
+         voucher_type = excluded.voucher_type, dose_number = excluded.dose_number, \
+         issued_on = excluded.issued_on \
+         WHERE vouchers.voucher_type IS DISTINCT FROM excluded.voucher_type \
+         OR vouchers.dose_number IS DISTINCT FROM excluded.dose_number \
+         OR vouchers.issued_on IS DISTINCT FROM excluded.issued_on",
+        multi_insert("vouchers", &VOUCHER_COLUMNS, chunk.len())
+    );
+    summary.vouchers_written += tx.execute(&sql, &values)?;
     Ok(())
 }
 
@@ -694,21 +721,46 @@ impl<B: Backend> Store for Engine<B> {
         persons: &[Person],
         actor: &Actor,
     ) -> Result<PutSummary, StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        if !persons.iter().all(|p| seen.insert(&p.address_number)) {
+            return Err(StoreError::Conflict(crate::error::DUPLICATE_PERSON));
+        }
+        self.import_persons(m, &mut persons.iter().cloned().map(Ok), actor)
+    }
+
+    fn import_persons(
+        &self,
+        m: MunicipalityCode,
+        persons: &mut dyn Iterator<Item = Result<Person, StoreError>>,
+        actor: &Actor,
+    ) -> Result<PutSummary, StoreError> {
         self.write(m, actor, "persons.put", |tx, tenant| {
             let keys = tenant.personal(m)?;
             let code = m.to_string();
             let now = now_micros();
-            let mut seen = std::collections::HashSet::new();
-            if !persons.iter().all(|p| seen.insert(&p.address_number)) {
-                return Err(StoreError::Conflict(crate::error::DUPLICATE_PERSON));
-            }
             let mut summary = PutSummary::default();
-            for chunk in chunks(persons) {
-                put_chunk(tx, &code, keys, chunk, now, &mut summary)?;
+            let mut batch: Vec<Person> = Vec::with_capacity(MAX_ROWS);
+            let flush = |tx: &mut dyn Tx, batch: &mut Vec<Person>, summary: &mut PutSummary| {
+                for chunk in chunks(batch) {
+                    put_chunk(tx, &code, keys, chunk, now, summary)?;
+                }
+                batch.clear();
+                Ok::<(), StoreError>(())
+            };
+            for p in persons {
+                let p = p?;
+                // One statement cannot touch a row twice: a person seen again starts a new one.
+                if batch.len() == MAX_ROWS
+                    || batch.iter().any(|b| b.address_number == p.address_number)
+                {
+                    flush(tx, &mut batch, &mut summary)?;
+                }
+                batch.push(p);
             }
+            flush(tx, &mut batch, &mut summary)?;
             let object = format!(
-                "persons inserted={} updated={} unchanged={}",
-                summary.inserted, summary.updated, summary.unchanged
+                "persons inserted={} updated={} unchanged={} vouchers={}",
+                summary.inserted, summary.updated, summary.unchanged, summary.vouchers_written
             );
             Ok((summary, object, Outcome::Ok))
         })

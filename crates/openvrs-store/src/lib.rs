@@ -38,9 +38,13 @@ pub struct Municipality {
 /// What [`Store::put_persons`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PutSummary {
+    /// Persons new to the municipality.
     pub inserted: u64,
+    /// Persons whose identity or flags changed.
     pub updated: u64,
     pub unchanged: u64,
+    /// Vouchers added or changed.
+    pub vouchers_written: u64,
 }
 
 /// A dose as stored, with its id and when and by whom it was recorded.
@@ -130,6 +134,15 @@ pub trait Store: Send + Sync {
         &self,
         m: MunicipalityCode,
         persons: &[Person],
+        actor: &Actor,
+    ) -> Result<PutSummary, StoreError>;
+    /// As [`put_persons`](Store::put_persons), from a stream, in one transaction: an `Err` from
+    /// the stream rolls everything back. A person may come more than once (e.g. one row per
+    /// voucher); vouchers accumulate.
+    fn import_persons(
+        &self,
+        m: MunicipalityCode,
+        persons: &mut dyn Iterator<Item = Result<Person, StoreError>>,
         actor: &Actor,
     ) -> Result<PutSummary, StoreError>;
     fn person(

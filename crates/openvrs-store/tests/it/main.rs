@@ -43,6 +43,7 @@ conformance!(
     newer_schema_is_refused,
     no_plaintext_personal_data_at_rest,
     accounts_sessions_and_security_events,
+    import_streams_in_one_transaction,
 );
 
 #[test]

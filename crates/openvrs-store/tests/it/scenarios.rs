@@ -110,14 +110,16 @@ pub fn put_is_idempotent_and_reports_changes(h: &Harness) {
     h.store.put_persons(uruma(), &ps, &staff()).unwrap();
     let again = h.store.put_persons(uruma(), &ps, &staff()).unwrap();
     assert_eq!((again.inserted, again.updated, again.unchanged), (0, 0, 10));
+    assert_eq!(again.vouchers_written, 0);
     ps[3].flags.deceased_on = Some(parse_date("2022-01-05").unwrap());
     let extra = Generator::new(uruma(), 99).person().vouchers.remove(0);
     ps[4].vouchers.push(extra);
     let changed = h.store.put_persons(uruma(), &ps, &staff()).unwrap();
     assert_eq!(
         (changed.inserted, changed.updated, changed.unchanged),
-        (0, 2, 8)
+        (0, 1, 9)
     );
+    assert_eq!(changed.vouchers_written, 1, "the new voucher");
     let got = h
         .store
         .person(uruma(), &ps[4].address_number, &staff())
@@ -693,4 +695,58 @@ pub fn accounts_sessions_and_security_events(h: &Harness) {
             .unwrap(),
         2
     );
+}
+
+pub fn import_streams_in_one_transaction(h: &Harness) {
+    with_towns(h);
+    let ps = people(uruma(), 300, 15);
+    // One row per voucher, as a targets file has it: a person comes once per voucher.
+    let rows: Vec<Person> = ps
+        .iter()
+        .flat_map(|p| {
+            p.vouchers.iter().map(move |v| Person {
+                vouchers: vec![v.clone()],
+                ..p.clone()
+            })
+        })
+        .collect();
+    let s = h
+        .store
+        .import_persons(uruma(), &mut rows.iter().cloned().map(Ok), &staff())
+        .unwrap();
+    assert_eq!(s.inserted, 300);
+    assert_eq!(s.vouchers_written as usize, rows.len());
+    for p in ps.iter().step_by(37) {
+        assert_eq!(
+            h.store
+                .person(uruma(), &p.address_number, &staff())
+                .unwrap()
+                .as_ref(),
+            Some(p)
+        );
+    }
+    // The same rows again: nothing changes.
+    let again = h
+        .store
+        .import_persons(uruma(), &mut rows.iter().cloned().map(Ok), &staff())
+        .unwrap();
+    assert_eq!(
+        (again.inserted, again.updated, again.vouchers_written),
+        (0, 0, 0)
+    );
+    // A failure late in the stream rolls everything back.
+    let before = h.store.audit_log(uruma()).unwrap().len();
+    let fresh = people(uruma(), 200, 16);
+    let mut failing = fresh
+        .iter()
+        .cloned()
+        .map(Ok)
+        .chain(std::iter::once(Err(StoreError::Corrupt("reader failed"))));
+    assert!(
+        h.store
+            .import_persons(uruma(), &mut failing, &staff())
+            .is_err()
+    );
+    assert_eq!(h.store.count_persons(uruma()).unwrap(), 300);
+    assert_eq!(h.store.audit_log(uruma()).unwrap().len(), before);
 }
