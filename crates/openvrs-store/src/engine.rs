@@ -18,8 +18,8 @@ use openvrs_domain::{
 };
 
 use crate::{
-    AuditEntry, AuditHead, Credential, Municipality, PutSummary, SecurityEvent, Session, Store,
-    StoreError, StoredDose, accounts,
+    AuditEntry, AuditHead, Credential, Municipality, PutSummary, SecurityEvent, Session, Stats,
+    Store, StoreError, StoredDose, accounts,
     sql::{Backend, Row, Tx, Value},
 };
 
@@ -820,6 +820,48 @@ impl<B: Backend> Store for Engine<B> {
                 )?
                 .ok_or(StoreError::Corrupt("count"))?;
             Ok(row.int(0)? as u64)
+        })
+    }
+
+    fn stats(&self, m: MunicipalityCode) -> Result<Stats, StoreError> {
+        let code = m.to_string();
+        self.db.transaction(|tx| {
+            let count = |r: &Row, i| r.opt_int(i).map(|v| v.unwrap_or(0) as u64);
+            let p = tx
+                .query_opt(
+                    "SELECT COUNT(*), COUNT(moved_out_on), COUNT(deceased_on), \
+                     COALESCE(SUM(use_suspended), 0) FROM persons WHERE municipality_code = $1",
+                    &[code.as_str().into()],
+                )?
+                .ok_or(StoreError::Corrupt("stats"))?;
+            let v = tx
+                .query_opt(
+                    "SELECT COUNT(*) FROM vouchers WHERE municipality_code = $1",
+                    &[code.as_str().into()],
+                )?
+                .ok_or(StoreError::Corrupt("stats"))?;
+            let doses = tx
+                .query(
+                    "SELECT dose_number, COUNT(*) FROM doses WHERE municipality_code = $1 \
+                     GROUP BY dose_number ORDER BY dose_number",
+                    &[code.as_str().into()],
+                )?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        u32::try_from(r.int(0)?).map_err(|_| StoreError::Corrupt("dose number"))?,
+                        count(r, 1)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(Stats {
+                persons: count(&p, 0)?,
+                vouchers: count(&v, 0)?,
+                doses_by_number: doses,
+                moved_out: count(&p, 1)?,
+                deceased: count(&p, 2)?,
+                use_suspended: count(&p, 3)?,
+            })
         })
     }
 

@@ -47,6 +47,18 @@ pub struct PutSummary {
     pub vouchers_written: u64,
 }
 
+/// Counts of one municipality, for operators and for checking imports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub persons: u64,
+    pub vouchers: u64,
+    /// (dose number, doses recorded), in dose order.
+    pub doses_by_number: Vec<(u32, u64)>,
+    pub moved_out: u64,
+    pub deceased: u64,
+    pub use_suspended: u64,
+}
+
 /// A dose as stored, with its id and when and by whom it was recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDose {
@@ -165,6 +177,7 @@ pub trait Store: Send + Sync {
         actor: &Actor,
     ) -> Result<Option<Person>, StoreError>;
     fn count_persons(&self, m: MunicipalityCode) -> Result<u64, StoreError>;
+    fn stats(&self, m: MunicipalityCode) -> Result<Stats, StoreError>;
     fn set_flags(
         &self,
         m: MunicipalityCode,

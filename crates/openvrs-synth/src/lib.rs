@@ -205,9 +205,11 @@ impl Generator {
     }
 
     /// A date of birth written as municipalities do: mostly ISO, sometimes in an era form.
-    fn birth_text(&mut self, d: Date) -> String {
+    /// The form depends on the date alone, so writing a file draws nothing from the generator:
+    /// the persons in a file are exactly those the generator makes for the same seed.
+    fn birth_text(d: Date) -> String {
         let (era, year) = Era::of(d).expect("after Meiji");
-        match self.rng.gen_range(0..10) {
+        match d.to_julian_day().rem_euclid(10) {
             0 => Wareki {
                 date: d,
                 gannen: true,
@@ -320,7 +322,7 @@ pub fn write_targets_csv(
     let code = generator.municipality().to_string();
     for _ in 0..count {
         let p = generator.person();
-        let birth = generator.birth_text(p.birth_date.0);
+        let birth = Generator::birth_text(p.birth_date.0);
         for v in &p.vouchers {
             let date = |d: Option<Date>| d.map(|d| d.to_string()).unwrap_or_default();
             csv.write_record([

@@ -16,6 +16,7 @@ use openvrs_synth::{Encoding, Generator};
 mod bench;
 mod config;
 mod demo;
+mod import;
 mod user;
 
 use config::{DEFAULT_CONFIG, DataDir};
@@ -41,6 +42,26 @@ struct Cli {
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCmd {
+    /// A targets-and-vouchers CSV (reference/csv.md). All or nothing: any bad row writes nothing,
+    /// and every bad row is listed.
+    Targets {
+        file: PathBuf,
+        #[arg(long)]
+        municipality: String,
+        #[arg(long, value_enum, default_value_t = ImportEncoding::Auto)]
+        encoding: ImportEncoding,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ImportEncoding {
+    Auto,
+    Sjis,
+    Utf8,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -75,6 +96,17 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Import a file into a municipality.
+    #[command(subcommand)]
+    Import(ImportCmd),
+    /// Counts for operators and for checking imports.
+    Stats {
+        #[arg(long)]
+        municipality: String,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the OpenAPI description of a listener's API.
     Openapi {
         #[arg(long, value_enum)]
@@ -256,6 +288,26 @@ fn run(cli: Cli) -> Result<()> {
         Command::Config(ConfigCmd::Default) => print!("{DEFAULT_CONFIG}"),
         Command::User(cmd) => user::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Bench(cmd) => bench::run(cmd)?,
+        Command::Import(ImportCmd::Targets {
+            file,
+            municipality: code,
+            encoding,
+        }) => {
+            let encoding = match encoding {
+                ImportEncoding::Auto => openvrs_csv::Encoding::Auto,
+                ImportEncoding::Sjis => openvrs_csv::Encoding::ShiftJis,
+                ImportEncoding::Utf8 => openvrs_csv::Encoding::Utf8,
+            };
+            let store = cli.load()?.open_store(false)?;
+            import::targets(&*store, file, municipality(code)?, encoding)?;
+        }
+        Command::Stats {
+            municipality: code,
+            json,
+        } => {
+            let store = cli.load()?.open_store(false)?;
+            import::stats(&*store, municipality(code)?, *json)?;
+        }
         Command::Openapi { zone } => {
             let zone = match zone {
                 ZoneArg::Lgwan => openvrs_server::Zone::Lgwan,

@@ -268,6 +268,16 @@ pub fn doses_are_stored_without_cap(h: &Harness) {
     assert_eq!(got.len(), 7);
     assert_eq!(got[6].dose, dose(7, "2023-12-01"));
     assert_eq!(got[0].recorded_by, "staff-0001");
+    let stats = h.store.stats(uruma()).unwrap();
+    assert_eq!(stats.persons, 2);
+    assert_eq!(
+        stats.vouchers as usize,
+        ps.iter().map(|p| p.vouchers.len()).sum::<usize>()
+    );
+    assert_eq!(
+        stats.doses_by_number,
+        (1..=7).map(|n| (n, 1)).collect::<Vec<_>>()
+    );
     let ids: HashSet<i64> = got.iter().map(|d| d.id).collect();
     assert_eq!(ids.len(), 7);
     assert!(

@@ -487,3 +487,96 @@ fn serve_speaks_tls_by_default_with_the_development_certificates() {
     let _ = s.read_to_end(&mut out);
     assert!(!String::from_utf8_lossy(&out).contains("200 OK"));
 }
+
+#[test]
+fn import_targets_all_or_nothing_and_idempotent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init"]);
+    ok(
+        d,
+        &[
+            "municipality",
+            "add",
+            "--code",
+            "472131",
+            "--name",
+            "うるま市",
+        ],
+    );
+    ok(
+        d,
+        &[
+            "gen",
+            "residents",
+            "--municipality",
+            "472131",
+            "--count",
+            "300",
+            "--seed",
+            "4",
+            "--encoding",
+            "sjis",
+            "--out",
+            "t.csv",
+        ],
+    );
+    let csv = std::fs::read(d.join("t.csv")).unwrap();
+    // A bad row at the end: nothing is written, and the row is named.
+    let mut bad = csv.clone();
+    bad.extend_from_slice(b"472131,9,1,X,X,2099-01-01,1,,,,,,\r\n");
+    std::fs::write(d.join("bad.csv"), &bad).unwrap();
+    let out = openvrs(
+        d,
+        &["import", "targets", "bad.csv", "--municipality", "472131"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("行目 氏名カナ") && err.contains("nothing imported"),
+        "{err}"
+    );
+    let stats = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&ok(d, &["stats", "--municipality", "472131", "--json"])).unwrap()
+    };
+    assert_eq!(stats(d)["persons"], 0);
+    // The good file: everything, then nothing more the second time.
+    let first = ok(
+        d,
+        &["import", "targets", "t.csv", "--municipality", "472131"],
+    );
+    assert!(first.contains("300 new"), "{first}");
+    assert_eq!(stats(d)["persons"], 300);
+    let vouchers = stats(d)["vouchers"].as_u64().unwrap();
+    let again = ok(
+        d,
+        &["import", "targets", "t.csv", "--municipality", "472131"],
+    );
+    assert!(
+        again.contains("0 new") && again.contains("300 unchanged") && again.contains("0 vouchers"),
+        "{again}"
+    );
+    // An updated file: one new voucher and one death are reported as changes.
+    let text = encoding_rs::SHIFT_JIS.decode(&csv).0.into_owned();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut cells: Vec<String> = lines[1].split(',').map(str::to_owned).collect();
+    cells[2] = "9999999999".into();
+    lines.insert(2, cells.join(","));
+    let mut dead: Vec<String> = lines[5].split(',').map(str::to_owned).collect();
+    dead[12] = "2024-01-01".into();
+    lines[5] = dead.join(",");
+    let updated = encoding_rs::SHIFT_JIS
+        .encode(&(lines.join("\r\n") + "\r\n"))
+        .0
+        .into_owned();
+    std::fs::write(d.join("t2.csv"), updated).unwrap();
+    let third = ok(
+        d,
+        &["import", "targets", "t2.csv", "--municipality", "472131"],
+    );
+    assert!(
+        third.contains("1 updated") && third.contains("1 vouchers"),
+        "{third}"
+    );
+    assert_eq!(stats(d)["vouchers"].as_u64().unwrap(), vouchers + 1);
+}

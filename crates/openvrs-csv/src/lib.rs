@@ -1,0 +1,700 @@
+//! The CSV layouts of `reference/csv.md`. For now: reading a targets-and-vouchers file.
+//!
+//! Reading streams: memory does not grow with the file. Every bad cell is reported with its row
+//! (the file's line of the record, header = 1), its column and the reason, Japanese first; the
+//! values of personal columns are never repeated.
+
+use std::{
+    fmt,
+    io::{BufRead, BufReader, Read},
+};
+
+use encoding_rs_io::DecodeReaderBytesBuilder;
+use openvrs_domain::{
+    Invalid,
+    date::parse_date,
+    dose::DoseNumber,
+    ids::{AddressNumber, MunicipalityCode, MyNumber, VoucherNumber},
+    name::{KanaName, Name},
+    person::{BirthDate, Flags, MovedOut, Person, Voucher},
+    sex::Sex,
+    text,
+};
+use time::Date;
+
+/// The encodings municipal files come in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8 when the start of the file is valid UTF-8 (or has a BOM), Shift_JIS otherwise.
+    Auto,
+    Utf8,
+    /// Windows-31J / CP932.
+    ShiftJis,
+}
+
+/// The columns of the targets layout: Japanese name (canonical), English alias, required,
+/// personal (its values are never shown in errors).
+const COLUMNS: [(&str, &str, bool, bool); 13] = [
+    ("自治体コード", "municipality_code", true, false),
+    ("宛名番号", "address_number", true, false),
+    ("券番号", "voucher_number", true, false),
+    ("券種", "voucher_type", false, false),
+    ("接種回", "dose_number", false, false),
+    ("氏名", "name", true, true),
+    ("氏名カナ", "name_kana", true, true),
+    ("生年月日", "birth_date", true, true),
+    ("性別", "sex", true, false),
+    ("個人番号", "my_number", false, true),
+    ("発行日", "issued_on", false, false),
+    ("転出日", "moved_out_on", false, false),
+    ("死亡日", "died_on", false, false),
+];
+
+/// A problem with the whole file (it cannot be read as a targets file at all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub ja: String,
+    pub en: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} / {}", self.ja, self.en)
+    }
+}
+
+impl std::error::Error for FileError {}
+
+fn file_error(ja: impl Into<String>, en: impl Into<String>) -> FileError {
+    FileError {
+        ja: ja.into(),
+        en: en.into(),
+    }
+}
+
+/// One bad cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellError {
+    /// The line of the file where the record starts (the header is line 1).
+    pub row: u64,
+    /// The column's Japanese name.
+    pub column: &'static str,
+    /// The value as read, for non-personal columns only (shortened).
+    pub value: Option<String>,
+    /// The column holds personal data: its value is never shown.
+    pub personal: bool,
+    pub ja: String,
+    pub en: String,
+}
+
+impl fmt::Display for CellError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = match (&self.value, self.personal) {
+            (_, true) => "(個人情報のため非表示 / personal value hidden)".into(),
+            (Some(v), false) => format!("「{v}」"),
+            (None, false) => "(空 / empty)".into(),
+        };
+        write!(
+            f,
+            "{}行目 {} {}: {} / row {}, column {}: {}",
+            self.row, self.column, shown, self.ja, self.row, self.column, self.en
+        )
+    }
+}
+
+/// A targets file being read: its header is checked, its records come as persons (consecutive
+/// rows of one 宛名番号 merged into one person with all its vouchers).
+pub struct TargetsReader<R: Read> {
+    records: csv::StringRecordsIntoIter<Box<dyn Read>>,
+    /// For each canonical column, its index in the file.
+    index: [Option<usize>; 13],
+    municipality: MunicipalityCode,
+    today: Date,
+    pending: Option<(u64, Person)>,
+    done: bool,
+    _input: std::marker::PhantomData<R>,
+}
+
+impl<R: Read> fmt::Debug for TargetsReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TargetsReader")
+            .field("municipality", &self.municipality)
+            .finish()
+    }
+}
+
+fn detect(start: &[u8]) -> &'static encoding_rs::Encoding {
+    if start.starts_with(b"\xEF\xBB\xBF") {
+        return encoding_rs::UTF_8;
+    }
+    match std::str::from_utf8(start) {
+        Ok(_) => encoding_rs::UTF_8,
+        // A character cut by the end of the sample is still UTF-8.
+        Err(e) if e.error_len().is_none() => encoding_rs::UTF_8,
+        Err(_) => encoding_rs::SHIFT_JIS,
+    }
+}
+
+fn header_name(raw: &str) -> String {
+    text::normalize(raw.trim_start_matches('\u{feff}'))
+}
+
+/// Opens a targets file for municipality `m`. `today` bounds birth and event dates.
+pub fn read_targets<R: Read + 'static>(
+    input: R,
+    encoding: Encoding,
+    m: MunicipalityCode,
+    today: Date,
+) -> Result<TargetsReader<R>, FileError> {
+    let mut buffered = BufReader::with_capacity(64 * 1024, input);
+    let start = buffered
+        .fill_buf()
+        .map_err(|e| file_error(format!("読み込めません: {e}"), format!("cannot read: {e}")))?;
+    if start.is_empty() {
+        return Err(file_error("ファイルが空です", "the file is empty"));
+    }
+    let enc = match encoding {
+        Encoding::Auto => detect(start),
+        Encoding::Utf8 => encoding_rs::UTF_8,
+        Encoding::ShiftJis => encoding_rs::SHIFT_JIS,
+    };
+    let decoded = DecodeReaderBytesBuilder::new()
+        .encoding(Some(enc))
+        .bom_override(true)
+        .strip_bom(true)
+        .build(buffered);
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(Box::new(decoded) as Box<dyn Read>);
+    let headers = csv
+        .headers()
+        .map_err(|e| {
+            file_error(
+                format!("見出し行を読めません: {e}"),
+                format!("cannot read the header row: {e}"),
+            )
+        })?
+        .clone();
+    let mut index = [None; 13];
+    let mut unknown = Vec::new();
+    for (i, raw) in headers.iter().enumerate() {
+        let name = header_name(raw);
+        if name.is_empty() {
+            continue; // trailing empty columns
+        }
+        match COLUMNS
+            .iter()
+            .position(|(ja, en, _, _)| *ja == name || en.eq_ignore_ascii_case(&name))
+        {
+            Some(c) if index[c].is_some() => {
+                return Err(file_error(
+                    format!("見出し「{}」が重複しています", COLUMNS[c].0),
+                    format!("the column {} appears twice", COLUMNS[c].1),
+                ));
+            }
+            Some(c) => index[c] = Some(i),
+            None => unknown.push(if name.contains('\u{fffd}') {
+                "(文字化け / garbled)".to_owned()
+            } else {
+                name
+            }),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(file_error(
+            format!(
+                "不明な見出しがあります: {}(文字コードも確認してください)",
+                unknown.join(", ")
+            ),
+            format!(
+                "unknown columns: {} (check the encoding too)",
+                unknown.join(", ")
+            ),
+        ));
+    }
+    let missing: Vec<&str> = COLUMNS
+        .iter()
+        .zip(&index)
+        .filter(|((_, _, required, _), i)| *required && i.is_none())
+        .map(|((ja, _, _, _), _)| *ja)
+        .collect();
+    if !missing.is_empty() {
+        return Err(file_error(
+            format!("必須の見出しがありません: {}", missing.join(", ")),
+            format!("required columns missing: {}", missing.join(", ")),
+        ));
+    }
+    Ok(TargetsReader {
+        records: csv.into_records(),
+        index,
+        municipality: m,
+        today,
+        pending: None,
+        done: false,
+        _input: std::marker::PhantomData,
+    })
+}
+
+/// The errors of one record, or a file-level failure while reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowError {
+    Cells(Vec<CellError>),
+    File(FileError),
+}
+
+struct Row<'a> {
+    record: &'a csv::StringRecord,
+    index: &'a [Option<usize>; 13],
+    line: u64,
+    errors: Vec<CellError>,
+}
+
+impl Row<'_> {
+    fn cell(&self, c: usize) -> Option<&str> {
+        self.index[c]
+            .and_then(|i| self.record.get(i))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn fail(&mut self, c: usize, ja: &str, en: &str) {
+        let (column, _, _, personal) = COLUMNS[c];
+        let value = (!personal)
+            .then(|| self.cell(c).map(|v| v.chars().take(40).collect()))
+            .flatten();
+        self.errors.push(CellError {
+            row: self.line,
+            column,
+            value,
+            personal,
+            ja: ja.into(),
+            en: en.into(),
+        });
+    }
+
+    fn parse<T>(&mut self, c: usize, f: impl FnOnce(&str) -> Result<T, Invalid>) -> Option<T> {
+        let value = self.cell(c)?;
+        if value.contains('\u{fffd}') {
+            self.fail(
+                c,
+                "文字コードが正しくありません",
+                "invalid characters for the file's encoding",
+            );
+            return None;
+        }
+        match f(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.fail(c, e.ja, e.en);
+                None
+            }
+        }
+    }
+
+    fn required<T>(&mut self, c: usize, f: impl FnOnce(&str) -> Result<T, Invalid>) -> Option<T> {
+        if self.cell(c).is_none() {
+            self.fail(c, "必須項目が空です", "a required value is empty");
+            return None;
+        }
+        self.parse(c, f)
+    }
+
+    fn past_date(&mut self, c: usize, today: Date) -> Option<Date> {
+        let d = self.parse(c, parse_date)?;
+        if d > today {
+            self.fail(c, "未来の日付です", "the date is in the future");
+            return None;
+        }
+        Some(d)
+    }
+}
+
+impl<R: Read> TargetsReader<R> {
+    fn person(&self, record: &csv::StringRecord) -> Result<(u64, Person), Vec<CellError>> {
+        let line = record.position().map_or(0, |p| p.line());
+        let mut row = Row {
+            record,
+            index: &self.index,
+            line,
+            errors: Vec::new(),
+        };
+        let m = row.required(0, MunicipalityCode::parse_restoring_zero);
+        if m.is_some_and(|m| m != self.municipality) {
+            row.fail(
+                0,
+                "取込先と異なる自治体の行です",
+                "the row belongs to another municipality",
+            );
+        }
+        let address = row.required(1, AddressNumber::parse);
+        let voucher = row.required(2, VoucherNumber::parse_restoring_zeros);
+        let voucher_type = row.parse(3, |s| {
+            text::digits(s)
+                .filter(|d| d.len() == 1)
+                .map(|d| d.as_bytes()[0] - b'0')
+                .ok_or(Invalid {
+                    kind: "voucher_type",
+                    ja: "券種は1桁の数字です",
+                    en: "the voucher type is one digit",
+                })
+        });
+        let dose = row.parse(4, DoseNumber::parse);
+        let name = row.required(5, Name::parse);
+        let kana = row.required(6, KanaName::parse);
+        let birth = if row.cell(7).is_none() {
+            row.required(7, parse_date)
+        } else {
+            row.past_date(7, self.today)
+        };
+        let sex = row.required(8, Sex::parse);
+        let my_number = row.parse(9, MyNumber::parse);
+        let issued = row.parse(10, parse_date);
+        let moved = row.past_date(11, self.today);
+        let died = row.past_date(12, self.today);
+        if let (Some(b), Some(d)) = (birth, died)
+            && d < b
+        {
+            row.fail(
+                12,
+                "死亡日が生年月日より前です",
+                "the date of death is before the date of birth",
+            );
+        }
+        let Row { errors, .. } = row;
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let (Some(address), Some(voucher), Some(name), Some(kana), Some(birth), Some(sex)) =
+            (address, voucher, name, kana, birth, sex)
+        else {
+            unreachable!("every required value either parsed or added an error");
+        };
+        Ok((
+            line,
+            Person {
+                address_number: address,
+                name,
+                name_kana: kana,
+                birth_date: BirthDate(birth),
+                sex,
+                my_number,
+                flags: Flags {
+                    moved_out: moved.map(|on| MovedOut { on, to: None }),
+                    deceased_on: died,
+                    use_suspended: false,
+                },
+                vouchers: vec![Voucher {
+                    number: voucher,
+                    voucher_type,
+                    dose_number: dose,
+                    issued_on: issued,
+                }],
+            },
+        ))
+    }
+}
+
+/// Whether two rows describe the same person in the same way (vouchers aside).
+fn same_identity(a: &Person, b: &Person) -> bool {
+    Person {
+        vouchers: Vec::new(),
+        ..a.clone()
+    } == Person {
+        vouchers: Vec::new(),
+        ..b.clone()
+    }
+}
+
+impl<R: Read> Iterator for TargetsReader<R> {
+    type Item = Result<Person, RowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return self.pending.take().map(|(_, p)| Ok(p));
+            }
+            let record = match self.records.next() {
+                None => {
+                    self.done = true;
+                    continue;
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    let line = e.position().map_or(0, |p| p.line());
+                    return Some(Err(RowError::File(file_error(
+                        format!("{line}行目を読めません: {e}"),
+                        format!("cannot read row {line}: {e}"),
+                    ))));
+                }
+                Some(Ok(r)) => r,
+            };
+            if record.iter().all(|f| f.trim().is_empty()) {
+                continue; // blank lines, as spreadsheets leave them
+            }
+            let (line, person) = match self.person(&record) {
+                Ok(p) => p,
+                Err(cells) => return Some(Err(RowError::Cells(cells))),
+            };
+            match self.pending.take() {
+                Some((first, mut prev)) if prev.address_number == person.address_number => {
+                    if !same_identity(&prev, &person) {
+                        self.pending = None;
+                        return Some(Err(RowError::Cells(vec![CellError {
+                            row: line,
+                            column: COLUMNS[1].0,
+                            value: Some(person.address_number.to_string()),
+                            personal: false,
+                            ja: format!("{first}行目と同じ宛名番号ですが氏名等が異なります"),
+                            en: format!(
+                                "same address number as row {first}, but a different person"
+                            ),
+                        }])));
+                    }
+                    prev.vouchers.extend(person.vouchers);
+                    self.pending = Some((first, prev));
+                }
+                Some(prev) => {
+                    self.pending = Some((line, person));
+                    return Some(Ok(prev.1));
+                }
+                None => self.pending = Some((line, person)),
+            }
+        }
+    }
+}
+
+/// Every bad row of a file, at once; or the count of persons when there is none.
+pub fn validate_targets<R: Read + 'static>(
+    input: R,
+    encoding: Encoding,
+    m: MunicipalityCode,
+    today: Date,
+) -> Result<u64, Vec<String>> {
+    let reader = read_targets(input, encoding, m, today).map_err(|e| vec![e.to_string()])?;
+    let mut errors = Vec::new();
+    let mut persons = 0;
+    // Ten digits fit a u64: 16 bytes a voucher, not a string, so 4 million rows stay small.
+    let mut vouchers = std::collections::HashMap::<u64, u64>::new();
+    for item in reader {
+        match item {
+            Ok(p) => {
+                persons += 1;
+                for v in &p.vouchers {
+                    // Voucher numbers are unique in the municipality: a repeat is a mistake.
+                    let key = v.number.as_str().parse::<u64>().unwrap_or(u64::MAX);
+                    if let Some(first) = vouchers.insert(key, persons) {
+                        errors.push(format!(
+                            "券番号「{}」が重複しています(人{first}と人{persons}) / voucher {} appears twice (persons {first} and {persons})",
+                            v.number, v.number
+                        ));
+                    }
+                }
+            }
+            Err(RowError::Cells(cells)) => errors.extend(cells.iter().map(ToString::to_string)),
+            Err(RowError::File(e)) => errors.push(e.to_string()),
+        }
+    }
+    if persons == 0 && errors.is_empty() {
+        errors.push(file_error("データ行がありません", "the file has no data rows").to_string());
+    }
+    if errors.is_empty() {
+        Ok(persons)
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "自治体コード,宛名番号,券番号,氏名,氏名カナ,生年月日,性別,個人番号\n";
+
+    fn uruma() -> MunicipalityCode {
+        MunicipalityCode::parse("472131").unwrap()
+    }
+
+    fn today() -> Date {
+        parse_date("2026-11-27").unwrap()
+    }
+
+    fn check(input: &[u8], encoding: Encoding) -> Result<u64, String> {
+        validate_targets(
+            std::io::Cursor::new(input.to_vec()),
+            encoding,
+            uruma(),
+            today(),
+        )
+        .map_err(|e| e.join("\n"))
+    }
+
+    fn with_rows(rows: &str) -> Vec<u8> {
+        format!("{HEADER}{rows}").into_bytes()
+    }
+
+    #[test]
+    fn good_files_in_every_form() {
+        let sjis = encoding_rs::SHIFT_JIS
+            .encode(
+                &String::from_utf8(with_rows(
+                    "472131,1,1,山田 太郎,ﾔﾏﾀﾞ ﾀﾛｳ,S45.1.1,1,123456789018\r\n",
+                ))
+                .unwrap(),
+            )
+            .0
+            .into_owned();
+        let cases: Vec<(&str, Vec<u8>, Encoding, u64)> = vec![
+            ("utf8", with_rows("472131,1,0000000001,山田 太郎,ヤマダ タロウ,1970-01-01,1,123456789018\n"), Encoding::Auto, 1),
+            ("bom", [b"\xEF\xBB\xBF".as_slice(), &with_rows("472131,1,1,山田 太郎,ヤマダ タロウ,19700101,男,\n")].concat(), Encoding::Auto, 1),
+            ("sjis auto", sjis.clone(), Encoding::Auto, 1),
+            ("sjis forced", sjis, Encoding::ShiftJis, 1),
+            ("english headers, any order, full width", "name,name_kana,municipality_code,address_number,voucher_number,birth_date,sex\n山田 花子,ヤマダ ハナコ,４７２１３１,２,１２３,昭和45年1月1日,女\n".as_bytes().to_vec(), Encoding::Auto, 1),
+            ("quoted newline and trailing empty columns", "自治体コード,宛名番号,券番号,氏名,氏名カナ,生年月日,性別,,\n472131,3,4,\"山田\n太郎\",ヤマダ タロウ,H1.1.8,1,,\n".as_bytes().to_vec(), Encoding::Auto, 1),
+            ("two vouchers, one person", with_rows("472131,5,6,山田 太郎,ヤマダ タロウ,1970-01-01,1,\n472131,5,7,山田 太郎,ヤマダ タロウ,1970-01-01,1,\n"), Encoding::Auto, 1),
+            ("blank lines", with_rows("\n472131,8,9,山田 太郎,ヤマダ タロウ,1970-01-01,1,\n,,,,,,,\n"), Encoding::Auto, 1),
+        ];
+        for (name, input, encoding, persons) in cases {
+            assert_eq!(check(&input, encoding), Ok(persons), "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_files_say_where_and_why() {
+        let big = "x".repeat(10 << 20);
+        let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
+            ("empty", Vec::new(), &["ファイルが空です"]),
+            (
+                "header only",
+                HEADER.as_bytes().to_vec(),
+                &["データ行がありません"],
+            ),
+            (
+                "binary garbage",
+                (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect(),
+                &["見出し"],
+            ),
+            (
+                "missing column",
+                "自治体コード,宛名番号\n472131,1\n".as_bytes().to_vec(),
+                &["必須の見出しがありません", "券番号"],
+            ),
+            (
+                "duplicated column",
+                "自治体コード,宛名番号,宛名番号\n".as_bytes().to_vec(),
+                &["重複"],
+            ),
+            (
+                "unknown column",
+                "自治体コード,住所\n".as_bytes().to_vec(),
+                &["不明な見出し", "住所"],
+            ),
+            (
+                "bad check digits",
+                with_rows("472132,1,1,山田 太郎,ヤマダ タロウ,1970-01-01,1,123456789010\n"),
+                &["2行目 自治体コード", "2行目 個人番号", "検査"],
+            ),
+            (
+                "impossible era date",
+                with_rows("472131,1,1,山田 太郎,ヤマダ タロウ,平成31年5月1日,1,\n"),
+                &["2行目 生年月日", "元号の期間外"],
+            ),
+            (
+                "future birth",
+                with_rows("472131,1,1,山田 太郎,ヤマダ タロウ,2030-01-01,1,\n"),
+                &["未来の日付"],
+            ),
+            (
+                "another town",
+                with_rows("472018,1,1,山田 太郎,ヤマダ タロウ,1970-01-01,1,\n"),
+                &["異なる自治体"],
+            ),
+            (
+                "same address, another person",
+                with_rows(
+                    "472131,1,1,山田 太郎,ヤマダ タロウ,1970-01-01,1,\n472131,1,2,山田 花子,ヤマダ ハナコ,1971-01-01,2,\n",
+                ),
+                &["3行目 宛名番号", "2行目と同じ宛名番号"],
+            ),
+            (
+                "duplicate voucher",
+                with_rows(
+                    "472131,1,1,山田 太郎,ヤマダ タロウ,1970-01-01,1,\n472131,2,1,山田 花子,ヤマダ ハナコ,1971-01-01,2,\n",
+                ),
+                &["券番号「0000000001」が重複"],
+            ),
+            (
+                "10 MB field",
+                with_rows(&format!("472131,1,1,{big},ヤマダ タロウ,1970-01-01,1,\n")),
+                &["2行目 氏名", "長すぎ"],
+            ),
+            (
+                "shift_jis read as utf-8",
+                encoding_rs::SHIFT_JIS
+                    .encode(
+                        &String::from_utf8(with_rows(
+                            "472131,1,1,山田 太郎,ヤマダ タロウ,1970-01-01,1,\n",
+                        ))
+                        .unwrap(),
+                    )
+                    .0
+                    .into_owned(),
+                &["不明な見出し"],
+            ),
+            (
+                "every bad row at once",
+                with_rows(
+                    "472131,1,1,山田 太郎,ヤマダ タロウ,1970-01-01,x,\n472131,2,2,山田 太郎,ヤマダ タロウ,1970-01-01,1,\n472131,3,3,山田 太郎,ヤマダ タロウ,1970-13-01,1,\n",
+                ),
+                &["2行目 性別", "4行目 生年月日"],
+            ),
+        ];
+        for (name, input, wanted) in cases {
+            let encoding = if name == "shift_jis read as utf-8" {
+                Encoding::Utf8
+            } else {
+                Encoding::Auto
+            };
+            let err = check(&input, encoding).expect_err(name);
+            for w in wanted {
+                assert!(err.contains(w), "{name}: {w} not in {err}");
+            }
+            assert!(
+                !err.contains("山田") && !err.contains("ヤマダ") && !err.contains("1970"),
+                "{name} shows personal data: {err}"
+            );
+            assert!(err.lines().all(|l| l.contains(" / ")), "{name}: bilingual");
+        }
+    }
+
+    #[test]
+    fn generated_files_are_read_back_exactly() {
+        let mut generator = openvrs_synth::Generator::new(uruma(), 9);
+        let mut bytes = Vec::new();
+        openvrs_synth::write_targets_csv(
+            &mut generator,
+            500,
+            openvrs_synth::Encoding::ShiftJis,
+            &mut bytes,
+        )
+        .unwrap();
+        let expected: Vec<Person> = openvrs_synth::Generator::new(uruma(), 9)
+            .take(500)
+            .collect();
+        let read: Vec<Person> = read_targets(
+            std::io::Cursor::new(bytes),
+            Encoding::Auto,
+            uruma(),
+            today(),
+        )
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+        assert_eq!(read.len(), 500);
+        for (r, e) in read.iter().zip(&expected) {
+            // The generator's flags carry no destination and no suspension; files neither.
+            assert_eq!(r, e);
+        }
+        assert_eq!(COLUMNS.map(|c| c.0), openvrs_synth::TARGETS_HEADER);
+    }
+}

@@ -1,0 +1,93 @@
+//! `openvrs import` and `openvrs stats`.
+
+use std::{fs::File, path::Path, time::Instant};
+
+use anyhow::{Context, Result, bail};
+use openvrs_csv::{Encoding, RowError, read_targets, validate_targets};
+use openvrs_domain::{audit::Actor, ids::MunicipalityCode};
+use openvrs_store::{Store, StoreError};
+
+fn open(path: &Path) -> Result<File> {
+    File::open(path).with_context(|| {
+        format!(
+            "{} を開けません / cannot open {}",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
+fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+/// Two passes over the file: validate every row (nothing written if any is bad), then write all
+/// of it in one transaction.
+pub fn targets(
+    store: &dyn Store,
+    path: &Path,
+    m: MunicipalityCode,
+    encoding: Encoding,
+) -> Result<()> {
+    let started = Instant::now();
+    if let Err(errors) = validate_targets(open(path)?, encoding, m, today()) {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        bail!(
+            "{} 件の誤りがあるため何も取り込んでいません / nothing imported: {} errors",
+            errors.len(),
+            errors.len()
+        );
+    }
+    let reader = read_targets(open(path)?, encoding, m, today())?;
+    let mut persons = reader.map(|r| {
+        r.map_err(|e| match e {
+            // The file changed between the passes.
+            RowError::Cells(_) | RowError::File(_) => {
+                StoreError::Corrupt("the file changed while importing")
+            }
+        })
+    });
+    let s = store.import_persons(m, &mut persons, &Actor::console())?;
+    println!(
+        "取り込みました / imported into {m}: 新規 {} 人 / {} new, 更新 {} / {} updated, 変更なし {} / {} unchanged, 券 {} 件追加・更新 / {} vouchers added or changed ({:.2}s)",
+        s.inserted,
+        s.inserted,
+        s.updated,
+        s.updated,
+        s.unchanged,
+        s.unchanged,
+        s.vouchers_written,
+        s.vouchers_written,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+pub fn stats(store: &dyn Store, m: MunicipalityCode, json: bool) -> Result<()> {
+    let s = store.stats(m)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "municipality": m.to_string(),
+                "persons": s.persons,
+                "vouchers": s.vouchers,
+                "doses_by_number": s.doses_by_number.iter().map(|(n, c)| (n.to_string(), *c)).collect::<std::collections::BTreeMap<_, _>>(),
+                "moved_out": s.moved_out,
+                "deceased": s.deceased,
+                "use_suspended": s.use_suspended,
+            }))?
+        );
+    } else {
+        println!(
+            "{m}: 住民 {} / persons, 券 {} / vouchers, 転出 {} / moved out, 死亡 {} / deceased, 利用停止 {} / suspended",
+            s.persons, s.vouchers, s.moved_out, s.deceased, s.use_suspended
+        );
+        for (n, c) in &s.doses_by_number {
+            println!("  {n}回目 / dose {n}: {c}");
+        }
+    }
+    Ok(())
+}
