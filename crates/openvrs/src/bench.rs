@@ -14,6 +14,15 @@ use openvrs_synth::Generator;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCmd {
+    /// Rows per second of `openvrs import targets` (validate the file, then seal, index and
+    /// write it in one transaction) next to a plain SQLite insert of the same persons.
+    Import {
+        #[arg(long, default_value_t = 300_000)]
+        count: u64,
+        /// Also import into PostgreSQL at this URL (a scratch schema, dropped afterwards).
+        #[arg(long)]
+        postgres: Option<String>,
+    },
     /// Residents per second into the store (sealed fields, keyed index, audit) next to a plain
     /// SQLite insert of the same rows.
     Store {
@@ -34,11 +43,14 @@ fn rate(n: usize, secs: f64) -> String {
 }
 
 pub fn run(cmd: &BenchCmd) -> Result<()> {
-    let BenchCmd::Store {
-        count,
-        batch,
-        postgres,
-    } = cmd;
+    let (count, batch, postgres) = match cmd {
+        BenchCmd::Store {
+            count,
+            batch,
+            postgres,
+        } => (count, batch, postgres),
+        BenchCmd::Import { count, postgres } => return import(*count, postgres.as_deref()),
+    };
     if cfg!(debug_assertions) {
         eprintln!(
             "注意: デバッグビルドです(--release で測定してください) / warning: debug build; measure with --release"
@@ -88,6 +100,72 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
             100.0 * plain / secs
         );
         anyhow::ensure!(store.count_persons(m)? == *count as u64, "count mismatch");
+    }
+    Ok(())
+}
+
+fn import(count: u64, postgres: Option<&str>) -> Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "注意: デバッグビルドです(--release で測定してください) / warning: debug build; measure with --release"
+        );
+    }
+    let m = MunicipalityCode::parse("472131")?;
+    let tmp = tempfile::tempdir()?;
+    let file = tmp.path().join("targets.csv");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
+    openvrs_synth::write_targets_csv(
+        &mut Generator::new(m, 42),
+        count,
+        openvrs_synth::Encoding::ShiftJis,
+        &mut out,
+    )?;
+    std::io::Write::flush(&mut out)?;
+    drop(out);
+    let rows = std::fs::read(&file)?.split(|b| *b == b'\n').count() as u64 - 2;
+    println!(
+        "openvrs bench import: {count} residents, {rows} rows (Shift_JIS, {} MB)",
+        std::fs::metadata(&file)?.len() >> 20
+    );
+    let per_s =
+        |n: u64, secs: f64| format!("{:>10.0} rows/s ({n} rows in {secs:.2}s)", n as f64 / secs);
+
+    let people: Vec<Person> = Generator::new(m, 42).take(count as usize).collect();
+    let started = Instant::now();
+    plain_sqlite_insert(&tmp.path().join("plain.sqlite"), m, &people, 10_000)?;
+    let ceiling = started.elapsed().as_secs_f64();
+    drop(people);
+    println!(
+        "  plain SQLite insert, no validation or encryption (ceiling)  {}",
+        per_s(rows, ceiling)
+    );
+
+    let mut targets = vec![(
+        "import into SQLite",
+        Location::Sqlite {
+            path: tmp.path().join("store.sqlite"),
+            create: true,
+        },
+    )];
+    let scratch = postgres.map(PgScratch::create).transpose()?;
+    if let Some(s) = &scratch {
+        targets.push((
+            "import into PostgreSQL",
+            Location::Postgres { url: s.url() },
+        ));
+    }
+    for (label, location) in targets {
+        let store = openvrs_store::open(&location, MasterKey::generate())?;
+        store.add_municipality(m, "うるま市", &Actor::console())?;
+        let started = Instant::now();
+        crate::import::targets(&*store, &file, m, openvrs_csv::Encoding::Auto)?;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "  {label:<59} {}  = {:.0}% of the ceiling",
+            per_s(rows, secs),
+            100.0 * ceiling / secs
+        );
+        anyhow::ensure!(store.count_persons(m)? == count, "count mismatch");
     }
     Ok(())
 }
