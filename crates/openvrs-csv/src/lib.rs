@@ -105,7 +105,7 @@ impl fmt::Display for CellError {
 /// A targets file being read: its header is checked, its records come as persons (consecutive
 /// rows of one 宛名番号 merged into one person with all its vouchers).
 pub struct TargetsReader<R: Read> {
-    records: csv::StringRecordsIntoIter<Box<dyn Read>>,
+    records: csv::StringRecordsIntoIter<Box<dyn Read + Send>>,
     /// For each canonical column, its index in the file.
     index: [Option<usize>; 13],
     municipality: MunicipalityCode,
@@ -140,7 +140,7 @@ fn header_name(raw: &str) -> String {
 }
 
 /// Opens a targets file for municipality `m`. `today` bounds birth and event dates.
-pub fn read_targets<R: Read + 'static>(
+pub fn read_targets<R: Read + Send + 'static>(
     input: R,
     encoding: Encoding,
     m: MunicipalityCode,
@@ -166,7 +166,7 @@ pub fn read_targets<R: Read + 'static>(
     let mut csv = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
-        .from_reader(Box::new(decoded) as Box<dyn Read>);
+        .from_reader(Box::new(decoded) as Box<dyn Read + Send>);
     let headers = csv
         .headers()
         .map_err(|e| {
@@ -465,7 +465,7 @@ impl<R: Read> Iterator for TargetsReader<R> {
 }
 
 /// Every bad row of a file, at once; or the count of persons when there is none.
-pub fn validate_targets<R: Read + 'static>(
+pub fn validate_targets<R: Read + Send + 'static>(
     input: R,
     encoding: Encoding,
     m: MunicipalityCode,

@@ -5,7 +5,15 @@ use unicode_normalization::UnicodeNormalization;
 /// NFKC (full-width digits and Latin to ASCII, half-width katakana to full-width), then every run of
 /// white space becomes one ASCII space, and the ends are trimmed.
 pub fn normalize(input: &str) -> String {
-    let nfkc: String = input.nfkc().collect();
+    // Most cells are already NFKC (ASCII digits, full-width kanji and katakana): the quick check
+    // answers that without decomposing.
+    let nfkc: std::borrow::Cow<'_, str> = if unicode_normalization::is_nfkc_quick(input.chars())
+        == unicode_normalization::IsNormalized::Yes
+    {
+        input.into()
+    } else {
+        input.nfkc().collect::<String>().into()
+    };
     let mut out = String::with_capacity(nfkc.len());
     for word in nfkc
         .split(|c: char| c.is_whitespace())

@@ -41,15 +41,24 @@ pub fn targets(
         );
     }
     let reader = read_targets(open(path)?, encoding, m, today())?;
-    let mut persons = reader.map(|r| {
-        r.map_err(|e| match e {
-            // The file changed between the passes.
-            RowError::Cells(_) | RowError::File(_) => {
-                StoreError::Corrupt("the file changed while importing")
+    // Parsing runs on its own thread, ahead of the writer: the two cores share the work.
+    let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+    let parser = std::thread::spawn(move || {
+        for r in reader {
+            let r = r.map_err(|e| match e {
+                // The file changed between the passes.
+                RowError::Cells(_) | RowError::File(_) => {
+                    StoreError::Corrupt("the file changed while importing")
+                }
+            });
+            if tx.send(r).is_err() {
+                break; // the writer stopped
             }
-        })
+        }
     });
-    let s = store.import_persons(m, &mut persons, &Actor::console())?;
+    let s = store.import_persons(m, &mut rx.into_iter(), &Actor::console());
+    let _ = parser.join();
+    let s = s?;
     println!(
         "取り込みました / imported into {m}: 新規 {} 人 / {} new, 更新 {} / {} updated, 変更なし {} / {} unchanged, 券 {} 件追加・更新 / {} vouchers added or changed ({:.2}s)",
         s.inserted,
