@@ -316,21 +316,23 @@ impl World {
 
     /// Every internet response passes through here: no seeded My Number, name or birth date.
     pub fn assert_no_personal_data(&self, text: &str) {
+        self.assert_absent(text, "the internet listener");
+    }
+
+    /// No seeded My Number, name, kana name or birth date appears in `text`.
+    fn assert_absent(&self, text: &str, place: &str) {
         for p in self.uruma_people.iter().chain(&self.naha_people) {
-            if let Some(n) = &p.my_number {
-                assert!(
-                    !text.contains(&n.expose()),
-                    "a My Number on the internet listener"
-                );
+            let values = [
+                ("a My Number", p.my_number.as_ref().map(|n| n.expose())),
+                ("a name", Some(p.name.as_str().to_owned())),
+                ("a kana name", Some(p.name_kana.as_str().to_owned())),
+                ("a birth date", Some(p.birth_date.0.to_string())),
+            ];
+            for (what, value) in values {
+                if let Some(v) = value {
+                    assert!(!text.contains(&v), "{what} in {place}");
+                }
             }
-            assert!(
-                !text.contains(p.name.as_str()),
-                "a name on the internet listener"
-            );
-            assert!(
-                !text.contains(&p.birth_date.0.to_string()),
-                "a birth date on the internet listener"
-            );
         }
     }
 
@@ -358,19 +360,6 @@ impl Drop for World {
             logs.contains("route="),
             "requests are logged with their route template"
         );
-        for p in self.uruma_people.iter().chain(&self.naha_people) {
-            if let Some(n) = &p.my_number {
-                assert!(!logs.contains(&n.expose()), "a My Number in the logs");
-            }
-            assert!(!logs.contains(p.name.as_str()), "a name in the logs");
-            assert!(
-                !logs.contains(p.name_kana.as_str()),
-                "a kana name in the logs"
-            );
-            assert!(
-                !logs.contains(&p.birth_date.0.to_string()),
-                "a birth date in the logs"
-            );
-        }
+        self.assert_absent(&logs, "the logs");
     }
 }
