@@ -104,7 +104,7 @@ impl fmt::Display for CellError {
 
 /// A targets file being read: its header is checked, its records come as persons (consecutive
 /// rows of one 宛名番号 merged into one person with all its vouchers).
-pub struct TargetsReader<R: Read> {
+pub struct TargetsReader {
     records: csv::StringRecordsIntoIter<Box<dyn Read + Send>>,
     /// For each canonical column, its index in the file.
     index: [Option<usize>; 13],
@@ -112,10 +112,9 @@ pub struct TargetsReader<R: Read> {
     today: Date,
     pending: Option<(u64, Person)>,
     done: bool,
-    _input: std::marker::PhantomData<R>,
 }
 
-impl<R: Read> fmt::Debug for TargetsReader<R> {
+impl fmt::Debug for TargetsReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TargetsReader")
             .field("municipality", &self.municipality)
@@ -145,7 +144,7 @@ pub fn read_targets<R: Read + Send + 'static>(
     encoding: Encoding,
     m: MunicipalityCode,
     today: Date,
-) -> Result<TargetsReader<R>, FileError> {
+) -> Result<TargetsReader, FileError> {
     let mut buffered = BufReader::with_capacity(64 * 1024, input);
     let start = buffered
         .fill_buf()
@@ -232,7 +231,6 @@ pub fn read_targets<R: Read + Send + 'static>(
         today,
         pending: None,
         done: false,
-        _input: std::marker::PhantomData,
     })
 }
 
@@ -310,7 +308,7 @@ impl Row<'_> {
     }
 }
 
-impl<R: Read> TargetsReader<R> {
+impl TargetsReader {
     fn person(&self, record: &csv::StringRecord) -> Result<(u64, Person), Vec<CellError>> {
         let line = record.position().map_or(0, |p| p.line());
         let mut row = Row {
@@ -406,7 +404,7 @@ fn same_identity(a: &Person, b: &Person) -> bool {
     }
 }
 
-impl<R: Read> Iterator for TargetsReader<R> {
+impl Iterator for TargetsReader {
     type Item = Result<Person, RowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
