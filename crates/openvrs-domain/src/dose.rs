@@ -4,7 +4,11 @@ use std::{fmt, num::NonZeroU32};
 
 use time::Date;
 
-use crate::{Invalid, text};
+use crate::{
+    Invalid,
+    ids::{MunicipalityCode, VoucherNumber},
+    text,
+};
 
 /// 接種回: 1, 2, 3, ... with no upper cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -133,14 +137,17 @@ pub struct Dose {
     pub number: DoseNumber,
     pub status: DoseStatus,
     pub date: Date,
-    /// Product code in the national catalogue (e.g. `comirnaty`).
+    /// Product code in the national catalogue (e.g. `comirnaty`); the ledger's maker name
+    /// comes from the catalogue.
     pub product: Short<40>,
-    /// ワクチンメーカー as the ledger shows it (ファイザー, 武田/モデルナ, ...).
-    pub manufacturer: Short<20>,
     pub lot: Short<20>,
     pub venue: Short<30>,
     pub doctor: Short<20>,
     pub source: DoseSource,
+    /// The voucher used, where known (券番号).
+    pub voucher: Option<VoucherNumber>,
+    /// The municipality whose voucher was used (接種自治体コード), where known.
+    pub given_in: Option<MunicipalityCode>,
 }
 
 #[cfg(test)]

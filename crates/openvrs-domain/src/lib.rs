@@ -12,6 +12,8 @@ pub mod ids;
 pub mod name;
 pub mod person;
 pub mod prefecture;
+pub mod product;
+pub mod quality;
 pub mod sex;
 pub mod text;
 
