@@ -13,10 +13,9 @@ pub struct Product {
     pub code: String,
     /// Product name as shown to staff (Japanese).
     pub name: String,
-    /// ワクチンメーカー as the ledger CSV writes it (ファイザー, 武田/モデルナ, ...).
+    /// ワクチンメーカー as the ledger CSV writes it (ファイザー, 武田/モデルナ, ...): unique, so
+    /// that a ledger file names the product and its round trip is lossless.
     pub ledger_maker: String,
-    /// The product a ledger maker name maps to on import (one per maker).
-    pub ledger_default: bool,
     /// CDC CVX code (`http://hl7.org/fhir/sid/cvx`).
     pub cvx: String,
     /// ICD-11 MMS vaccine code (VDS-NC `des`).
@@ -39,6 +38,17 @@ pub struct Catalogue {
 
 impl Catalogue {
     pub fn new(products: Vec<Product>) -> Result<Self, Invalid> {
+        let mut seen = std::collections::HashSet::new();
+        if !products
+            .iter()
+            .all(|p| seen.insert(&p.code) && seen.insert(&p.ledger_maker))
+        {
+            return Err(Invalid::new(
+                "product.duplicate",
+                "製品コードまたは台帳のメーカー名が重複しています",
+                "a product code or ledger maker name appears twice",
+            ));
+        }
         let products = products
             .into_iter()
             .map(|p| {
@@ -56,7 +66,10 @@ impl Catalogue {
     }
 
     pub fn get(&self, code: &str) -> Option<&Product> {
-        self.products.iter().map(|(p, _)| p).find(|p| p.code == code)
+        self.products
+            .iter()
+            .map(|(p, _)| p)
+            .find(|p| p.code == code)
     }
 
     /// The product a ledger row's maker name stands for.
@@ -64,7 +77,7 @@ impl Catalogue {
         self.products
             .iter()
             .map(|(p, _)| p)
-            .find(|p| p.ledger_default && p.ledger_maker == maker)
+            .find(|p| p.ledger_maker == maker)
     }
 
     /// Whether `lot` has the format of `product`'s lots; `None` for an unknown product.
@@ -82,11 +95,10 @@ impl Catalogue {
 
 #[cfg(test)]
 pub(crate) fn sample() -> Catalogue {
-    let product = |code: &str, maker: &str, default: bool, interval: u32, lot: &str| Product {
+    let product = |code: &str, maker: &str, interval: u32, lot: &str| Product {
         code: code.into(),
         name: code.into(),
         ledger_maker: maker.into(),
-        ledger_default: default,
         cvx: String::new(),
         icd11: String::new(),
         eu_mp: String::new(),
@@ -96,9 +108,14 @@ pub(crate) fn sample() -> Catalogue {
         lot_pattern: lot.into(),
     };
     Catalogue::new(vec![
-        product("comirnaty", "ファイザー", true, 18, "[A-Z]{2}[0-9]{4}"),
-        product("comirnaty-bivalent", "ファイザー", false, 90, "[A-Z]{2}[0-9]{4}"),
-        product("spikevax", "武田/モデルナ", true, 24, "[0-9]{6,9}[A-Z]?"),
+        product("comirnaty", "ファイザー", 18, "[A-Z]{2}[0-9]{4}"),
+        product(
+            "comirnaty-bivalent",
+            "ファイザー(2価)",
+            90,
+            "[A-Z]{2}[0-9]{4}",
+        ),
+        product("spikevax", "武田/モデルナ", 24, "[0-9A-Z]{6,10}"),
     ])
     .expect("sample catalogue")
 }
@@ -119,6 +136,17 @@ mod tests {
         assert_eq!(c.lot_matches("comirnaty", "FF12345"), Some(false));
         assert_eq!(c.lot_matches("comirnaty", "xFF1234"), Some(false));
         assert_eq!(c.lot_matches("nothing", "FF1234"), None);
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let p = sample().get("comirnaty").cloned().unwrap();
+        let mut q = p.clone();
+        q.code = "other".into();
+        assert_eq!(
+            Catalogue::new(vec![p, q]).unwrap_err().kind,
+            "product.duplicate"
+        );
     }
 
     #[test]

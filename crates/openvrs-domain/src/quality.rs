@@ -98,7 +98,9 @@ impl Rule {
             Rule::IntervalTooShort => {
                 "the interval since the previous dose is shorter than the product's minimum"
             }
-            Rule::ForeignVoucher => "the voucher was not issued to this person by this municipality",
+            Rule::ForeignVoucher => {
+                "the voucher was not issued to this person by this municipality"
+            }
             Rule::LotFormat => "the lot number does not have the product's format",
         }
     }
@@ -151,10 +153,7 @@ pub fn check(
         fire(Error, AfterDeath);
     }
     if dose.status == DoseStatus::Given
-        && others
-            .iter()
-            .filter(given)
-            .any(|o| o.number == dose.number)
+        && others.iter().filter(given).any(|o| o.number == dose.number)
     {
         fire(Error, DuplicateDose);
     }
@@ -183,15 +182,15 @@ pub fn check(
             }
         }
     }
-    if let Some(v) = &dose.voucher {
-        if !subject.vouchers.contains(v) {
-            // Records from other systems (ledger files, other municipalities) may carry vouchers
-            // this municipality never issued: listed for staff, not blocked.
-            match dose.source {
-                DoseSource::Tablet | DoseSource::Staff => fire(Error, ForeignVoucher),
-                DoseSource::Csv => fire(Warning, ForeignVoucher),
-                DoseSource::Inquiry => {}
-            }
+    if let Some(v) = &dose.voucher
+        && !subject.vouchers.contains(v)
+    {
+        // Records from other systems (ledger files, other municipalities) may carry vouchers
+        // this municipality never issued: listed for staff, not blocked.
+        match dose.source {
+            DoseSource::Tablet | DoseSource::Staff => fire(Error, ForeignVoucher),
+            DoseSource::Csv => fire(Warning, ForeignVoucher),
+            DoseSource::Inquiry => {}
         }
     }
     found.sort();
@@ -265,7 +264,7 @@ mod tests {
     #[test]
     fn each_rule_fires_alone() {
         let voucher = VoucherNumber::parse("0000000019").unwrap();
-        let vouchers = [voucher.clone()];
+        let vouchers = [voucher];
         let s = Subject {
             birth: date!(1970 - 01 - 01),
             deceased_on: Some(date!(2021 - 12 - 01)),
@@ -279,22 +278,40 @@ mod tests {
         };
         let table: Vec<(Dose, Vec<&str>)> = vec![
             (with(&|_| {}), vec![]),
-            (with(&|d| d.date = date!(2022 - 02 - 01)), vec!["future_date", "after_death"]),
-            (with(&|d| d.date = date!(2021 - 12 - 02)), vec!["after_death"]),
+            (
+                with(&|d| d.date = date!(2022 - 02 - 01)),
+                vec!["future_date", "after_death"],
+            ),
+            (
+                with(&|d| d.date = date!(2021 - 12 - 02)),
+                vec!["after_death"],
+            ),
             (
                 with(&|d| d.date = date!(1969 - 12 - 31)),
                 vec!["before_birth", "out_of_order"],
             ),
-            (with(&|d| d.number = DoseNumber::new(1).unwrap()), vec!["duplicate_dose"]),
+            (
+                with(&|d| d.number = DoseNumber::new(1).unwrap()),
+                vec!["duplicate_dose"],
+            ),
             (
                 with(&|d| d.product = Short::parse("nothing").unwrap()),
                 vec!["unknown_product"],
             ),
-            (with(&|d| d.date = date!(2021 - 05 - 01)), vec!["out_of_order"]),
-            (with(&|d| d.date = date!(2021 - 06 - 10)), vec!["interval_too_short"]),
-            (with(&|d| d.lot = Short::parse("12345").unwrap()), vec!["lot_format"]),
+            (
+                with(&|d| d.date = date!(2021 - 05 - 01)),
+                vec!["out_of_order"],
+            ),
+            (
+                with(&|d| d.date = date!(2021 - 06 - 10)),
+                vec!["interval_too_short"],
+            ),
+            (
+                with(&|d| d.lot = Short::parse("12345").unwrap()),
+                vec!["lot_format"],
+            ),
             (with(&|d| d.lot = Short::parse("").unwrap()), vec![]),
-            (with(&|d| d.voucher = Some(voucher.clone())), vec![]),
+            (with(&|d| d.voucher = Some(voucher)), vec![]),
             (
                 with(&|d| d.voucher = VoucherNumber::parse_restoring_zeros("27").ok()),
                 vec!["foreign_voucher"],
@@ -341,7 +358,10 @@ mod tests {
             deceased_on: None,
             vouchers: &[],
         };
-        let doses = [dose(1, date!(2021 - 06 - 01)), dose(1, date!(2021 - 06 - 20))];
+        let doses = [
+            dose(1, date!(2021 - 06 - 01)),
+            dose(1, date!(2021 - 06 - 20)),
+        ];
         let got = check_person(&s, &doses, &sample(), TODAY);
         assert_eq!(got.len(), 2);
         assert!(got.iter().all(|(_, f)| f.rule == Rule::DuplicateDose));

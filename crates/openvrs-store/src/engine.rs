@@ -10,34 +10,36 @@ use openvrs_domain::{
     account::{Account, UserId},
     audit::{Actor, Outcome, Role, Zone},
     date::parse_date,
-    dose::{Dose, DoseNumber, DoseSource, DoseStatus, Short},
+    dose::{Dose, DoseNumber, Short},
     ids::{AddressNumber, MunicipalityCode, MyNumber, VoucherNumber},
     name::{KanaName, Name},
     person::{BirthDate, Flags, MovedOut, Person, Voucher},
+    product::Product,
     sex::Sex,
 };
 
 use crate::{
-    AuditEntry, AuditHead, Credential, Municipality, PutSummary, SecurityEvent, Session, Stats,
-    Store, StoreError, StoredDose, accounts,
+    AuditEntry, AuditHead, Credential, Disclosure, DoseVersion, DoseWritten, LedgerRecord,
+    LedgerSink, LedgerSummary, Municipality, PutSummary, QualityLine, SecurityEvent, Session,
+    Stats, Store, StoreError, StoredDose, accounts,
     sql::{Backend, Row, Tx, Value},
 };
 
 /// A municipality's keys as loaded: the audit key always, the others until shredded.
 #[derive(Debug)]
-struct Tenant {
+pub(crate) struct Tenant {
     audit: Key,
     personal: Option<TenantKeys>,
 }
 
 impl Tenant {
-    fn personal(&self, m: MunicipalityCode) -> Result<&TenantKeys, StoreError> {
+    pub(crate) fn personal(&self, m: MunicipalityCode) -> Result<&TenantKeys, StoreError> {
         self.personal.as_ref().ok_or(StoreError::Shredded(m))
     }
 }
 
 pub(crate) struct Engine<B> {
-    db: B,
+    pub(crate) db: B,
     master: MasterKey,
     tenants: RwLock<HashMap<MunicipalityCode, Arc<Tenant>>>,
 }
@@ -48,7 +50,7 @@ impl<B> std::fmt::Debug for Engine<B> {
     }
 }
 
-fn now_micros() -> i64 {
+pub(crate) fn now_micros() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64
 }
 
@@ -107,7 +109,11 @@ impl<B: Backend> Engine<B> {
     }
 
     /// The municipality's keys, from the cache or unwrapped from the database.
-    fn tenant(&self, tx: &mut dyn Tx, m: MunicipalityCode) -> Result<Arc<Tenant>, StoreError> {
+    pub(crate) fn tenant(
+        &self,
+        tx: &mut dyn Tx,
+        m: MunicipalityCode,
+    ) -> Result<Arc<Tenant>, StoreError> {
         if let Some(t) = self
             .tenants
             .read()
@@ -161,7 +167,7 @@ impl<B: Backend> Engine<B> {
 
     /// Runs `f` in a write transaction of municipality `m`, then appends the audit entry it
     /// describes. The audit head's row lock serialises the municipality's writers.
-    fn write<T>(
+    pub(crate) fn write<T>(
         &self,
         m: MunicipalityCode,
         actor: &Actor,
@@ -195,7 +201,7 @@ impl<B: Backend> Engine<B> {
         })
     }
 
-    fn read_person(
+    pub(crate) fn read_person(
         &self,
         tx: &mut dyn Tx,
         m: MunicipalityCode,
@@ -313,7 +319,7 @@ fn entry_link(key: &Key, code: &str, prev: &[u8; 32], e: &AuditEntry) -> [u8; 32
     )
 }
 
-fn open_text(
+pub(crate) fn open_text(
     keys: &TenantKeys,
     code: &str,
     column: &str,
@@ -507,7 +513,7 @@ fn person_values(code: &str, keys: &TenantKeys, p: &Person, now: i64) -> [Value;
 
 /// Upserts persons whose content changed (or who are new), then their vouchers: two multi-row
 /// statements per chunk, whichever the backend.
-fn put_chunk(
+pub(crate) fn put_chunk(
     tx: &mut dyn Tx,
     code: &str,
     keys: &TenantKeys,
@@ -608,28 +614,6 @@ fn put_vouchers(
     );
     summary.vouchers_written += tx.execute(&sql, &values)?;
     Ok(())
-}
-
-fn dose_from_row(row: &Row) -> Result<StoredDose, StoreError> {
-    let short = |i: usize| row.text(i);
-    Ok(StoredDose {
-        id: row.int(0)?,
-        dose: Dose {
-            number: DoseNumber::new(
-                u32::try_from(row.int(1)?).map_err(|_| StoreError::Corrupt("dose number"))?,
-            )?,
-            status: DoseStatus::from_code(row.text(2)?).ok_or(StoreError::Corrupt("status"))?,
-            date: row.date(3)?,
-            product: Short::parse(short(4)?)?,
-            manufacturer: Short::parse(short(5)?)?,
-            lot: Short::parse(short(6)?)?,
-            venue: Short::parse(short(7)?)?,
-            doctor: Short::parse(short(8)?)?,
-            source: DoseSource::from_code(row.text(9)?).ok_or(StoreError::Corrupt("source"))?,
-        },
-        recorded_at: row.int(10)?,
-        recorded_by: row.text(11)?.to_owned(),
-    })
 }
 
 impl<B: Backend> Store for Engine<B> {
@@ -870,28 +854,33 @@ impl<B: Backend> Store for Engine<B> {
         m: MunicipalityCode,
         address: &AddressNumber,
         flags: Flags,
+        reason: &str,
         actor: &Actor,
     ) -> Result<(), StoreError> {
-        self.write(m, actor, "person.flags", |tx, _| {
-            let [moved_on, moved_to, deceased, suspended] = flag_values(&flags);
-            let n = tx.execute(
-                "UPDATE persons SET moved_out_on = $3, moved_out_to = $4, deceased_on = $5, \
-                 use_suspended = $6, updated_at = $7 WHERE municipality_code = $1 AND address_number = $2",
-                &[
-                    m.to_string().into(),
-                    address.as_str().into(),
-                    moved_on,
-                    moved_to,
-                    deceased,
-                    suspended,
-                    now_micros().into(),
-                ],
-            )?;
-            if n == 0 {
-                return Err(StoreError::NotFound("person"));
-            }
-            Ok(((), format!("person:{address}"), Outcome::Ok))
-        })
+        self.records_set_flags(m, address, flags, reason, actor)
+    }
+
+    fn correct_person(
+        &self,
+        m: MunicipalityCode,
+        corrected: &Person,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<Vec<&'static str>, StoreError> {
+        self.records_correct_person(m, corrected, reason, actor)
+    }
+
+    fn disclosure(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        actor: &Actor,
+    ) -> Result<Option<Disclosure>, StoreError> {
+        self.records_disclosure(m, address, actor)
+    }
+
+    fn products(&self) -> Result<Vec<Product>, StoreError> {
+        self.records_products()
     }
 
     fn add_dose(
@@ -900,48 +889,31 @@ impl<B: Backend> Store for Engine<B> {
         address: &AddressNumber,
         dose: &Dose,
         actor: &Actor,
-    ) -> Result<i64, StoreError> {
-        self.write(m, actor, "dose.add", |tx, _| {
-            let code = m.to_string();
-            let exists = tx.query_opt(
-                "SELECT 1 FROM persons WHERE municipality_code = $1 AND address_number = $2",
-                &[code.as_str().into(), address.as_str().into()],
-            )?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound("person"));
-            }
-            // The audit head is locked: no other writer of this municipality runs now.
-            let id = tx
-                .query_opt(
-                    "SELECT COALESCE(MAX(dose_id), 0) + 1 FROM doses WHERE municipality_code = $1",
-                    &[code.as_str().into()],
-                )?
-                .ok_or(StoreError::Corrupt("dose id"))?
-                .int(0)?;
-            let d = dose;
-            tx.execute(
-                "INSERT INTO doses (municipality_code, dose_id, address_number, dose_number, \
-                 status, given_on, product, manufacturer, lot, venue, doctor, source, recorded_at, \
-                 recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                &[
-                    code.as_str().into(),
-                    id.into(),
-                    address.as_str().into(),
-                    i64::from(d.number.get()).into(),
-                    d.status.code().into(),
-                    d.date.into(),
-                    d.product.as_str().into(),
-                    d.manufacturer.as_str().into(),
-                    d.lot.as_str().into(),
-                    d.venue.as_str().into(),
-                    d.doctor.as_str().into(),
-                    d.source.code().into(),
-                    now_micros().into(),
-                    actor.user.as_str().into(),
-                ],
-            )?;
-            Ok((id, format!("person:{address} dose:{id}"), Outcome::Ok))
-        })
+    ) -> Result<DoseWritten, StoreError> {
+        self.records_add(m, address, dose, actor)
+    }
+
+    fn correct_dose(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        id: i64,
+        dose: &Dose,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<DoseWritten, StoreError> {
+        self.records_correct(m, address, id, dose, reason, actor)
+    }
+
+    fn delete_dose(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        id: i64,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        self.records_delete(m, address, id, reason, actor)
     }
 
     fn doses(
@@ -949,17 +921,41 @@ impl<B: Backend> Store for Engine<B> {
         m: MunicipalityCode,
         address: &AddressNumber,
     ) -> Result<Vec<StoredDose>, StoreError> {
-        self.db.transaction(|tx| {
-            tx.query(
-                "SELECT dose_id, dose_number, status, given_on, product, manufacturer, lot, \
-                 venue, doctor, source, recorded_at, recorded_by FROM doses \
-                 WHERE municipality_code = $1 AND address_number = $2 ORDER BY dose_number, dose_id",
-                &[m.to_string().into(), address.as_str().into()],
-            )?
-            .iter()
-            .map(dose_from_row)
-            .collect()
-        })
+        self.records_doses(m, address)
+    }
+
+    fn dose_history(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+    ) -> Result<Vec<DoseVersion>, StoreError> {
+        self.records_history(m, address)
+    }
+
+    fn import_ledger(
+        &self,
+        m: MunicipalityCode,
+        records: &mut dyn Iterator<Item = Result<LedgerRecord, StoreError>>,
+        actor: &Actor,
+    ) -> Result<LedgerSummary, StoreError> {
+        self.records_import(m, records, actor)
+    }
+
+    fn export_ledger(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+        sink: &mut LedgerSink<'_>,
+    ) -> Result<u64, StoreError> {
+        self.records_export(m, actor, sink)
+    }
+
+    fn quality_report(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+    ) -> Result<Vec<QualityLine>, StoreError> {
+        self.records_quality(m, actor)
     }
 
     fn audit_log(&self, m: MunicipalityCode) -> Result<Vec<AuditEntry>, StoreError> {
@@ -1216,7 +1212,10 @@ impl<B: Backend> Store for Engine<B> {
     }
 }
 
-fn read_audit(tx: &mut dyn Tx, code: &str) -> Result<Vec<(AuditEntry, Vec<u8>)>, StoreError> {
+pub(crate) fn read_audit(
+    tx: &mut dyn Tx,
+    code: &str,
+) -> Result<Vec<(AuditEntry, Vec<u8>)>, StoreError> {
     tx.query(
         "SELECT seq, at, actor, role, zone, action, object, outcome, link FROM audit_log \
          WHERE municipality_code = $1 ORDER BY seq",

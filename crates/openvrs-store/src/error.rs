@@ -40,6 +40,25 @@ pub enum StoreError {
     SchemaTooNew { found: i64, known: i64 },
     #[error("データベースエラー / database error: {0}")]
     Database(String),
+    #[error("{}", quality_message(.0))]
+    Quality(Vec<openvrs_domain::quality::Finding>),
+    #[error(
+        "{}件の行に誤りがあるため、何も書き込んでいません / nothing was written: {} rows have errors",
+        .0.len(), .0.len()
+    )]
+    Rejected(Vec<crate::RowFinding>),
+    #[error("書き出しに失敗しました / writing failed: {0}")]
+    Sink(String),
+}
+
+fn quality_message(findings: &[openvrs_domain::quality::Finding]) -> String {
+    let ja: Vec<&str> = findings.iter().map(|f| f.rule.ja()).collect();
+    let en: Vec<&str> = findings.iter().map(|f| f.rule.en()).collect();
+    format!(
+        "記録できません: {} / cannot record: {}",
+        ja.join("、"),
+        en.join("; ")
+    )
 }
 
 pub(crate) const MY_NUMBER_TAKEN: &str =

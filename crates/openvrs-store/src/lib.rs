@@ -16,6 +16,8 @@ use openvrs_domain::{
     dose::Dose,
     ids::{AddressNumber, MunicipalityCode, MyNumber, VoucherNumber},
     person::{Flags, Person},
+    product::Product,
+    quality::{Finding, Severity},
 };
 
 mod accounts;
@@ -23,6 +25,7 @@ pub mod bench;
 mod engine;
 mod error;
 mod postgres;
+mod records;
 mod sql;
 mod sqlite;
 
@@ -59,14 +62,130 @@ pub struct Stats {
     pub use_suspended: u64,
 }
 
-/// A dose as stored, with its id and when and by whom it was recorded.
+/// A dose as stored, with its id, version, and when and by whom it was recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDose {
     pub id: i64,
+    /// 1 when recorded, one more at each correction.
+    pub version: i64,
     pub dose: Dose,
-    /// Unix time in microseconds.
+    /// Unix time in microseconds (the ledger's 接種履歴登録日時).
     pub recorded_at: i64,
     pub recorded_by: String,
+}
+
+/// A dose write that passed the rules, and the warnings staff should look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoseWritten {
+    pub id: i64,
+    pub warnings: Vec<Finding>,
+}
+
+/// Why an earlier version of a dose was replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoseChange {
+    Corrected,
+    Deleted,
+}
+
+impl DoseChange {
+    pub fn code(self) -> &'static str {
+        match self {
+            DoseChange::Corrected => "corrected",
+            DoseChange::Deleted => "deleted",
+        }
+    }
+}
+
+/// An earlier version of a dose: what it was, and who replaced it, when and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoseVersion {
+    pub was: StoredDose,
+    pub change: DoseChange,
+    pub reason: String,
+    /// Unix time in microseconds.
+    pub changed_at: i64,
+    pub changed_by: String,
+}
+
+/// A correction, flag change or suspension of a person: which fields, never their values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonChange {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    /// `correct`, `flags`.
+    pub kind: String,
+    pub fields: Vec<String>,
+    pub reason: String,
+}
+
+/// One row of a ledger file to import: the person and their doses, with the registration time
+/// the file gives (unix microseconds) where it gives one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRecord {
+    /// The row number in the file (1 = the header).
+    pub row: u64,
+    pub address: AddressNumber,
+    pub doses: Vec<(Dose, Option<i64>)>,
+}
+
+/// A rule or a lookup that failed for one row of a file, in words (日本語 / English).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowFinding {
+    pub row: u64,
+    /// The dose block, where the finding is about one dose.
+    pub dose_number: Option<u32>,
+    pub severity: Severity,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for RowFinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}行目", self.row)?;
+        if let Some(n) = self.dose_number {
+            write!(f, " {n}回目")?;
+        }
+        write!(f, ": {}", self.message)?;
+        write!(f, " (row {}", self.row)?;
+        if let Some(n) = self.dose_number {
+            write!(f, ", dose {n}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Receives each person of a ledger export with their current doses.
+pub type LedgerSink<'a> = dyn FnMut(&AddressNumber, &[StoredDose]) -> Result<(), StoreError> + 'a;
+
+/// What a ledger import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerSummary {
+    pub rows: u64,
+    pub inserted: u64,
+    pub unchanged: u64,
+    pub warnings: Vec<RowFinding>,
+}
+
+/// One line of a data-quality report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QualityLine {
+    pub address: AddressNumber,
+    pub dose_id: i64,
+    pub dose_number: u32,
+    pub finding: Finding,
+}
+
+/// Everything held about one person (開示): identity, flags, doses with their history, changes,
+/// and the operation-log entries that name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disclosure {
+    pub person: Person,
+    pub doses: Vec<StoredDose>,
+    pub history: Vec<DoseVersion>,
+    pub changes: Vec<PersonChange>,
+    pub audit: Vec<AuditEntry>,
 }
 
 /// One entry of a municipality's operation log. Holds ids and counts, never a personal value.
@@ -178,26 +297,97 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<Person>, StoreError>;
     fn count_persons(&self, m: MunicipalityCode) -> Result<u64, StoreError>;
     fn stats(&self, m: MunicipalityCode) -> Result<Stats, StoreError>;
+    /// Sets a person's flags (moved out, deceased, use suspended), with the reason.
     fn set_flags(
         &self,
         m: MunicipalityCode,
         address: &AddressNumber,
         flags: Flags,
+        reason: &str,
         actor: &Actor,
     ) -> Result<(), StoreError>;
+    /// Corrects a person's identity (name, kana, birth date, sex, My Number) with a reason;
+    /// returns the names of the fields that changed. Flags and vouchers are left as they are.
+    fn correct_person(
+        &self,
+        m: MunicipalityCode,
+        corrected: &Person,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<Vec<&'static str>, StoreError>;
+    /// Everything held about one person, as a disclosure (audited).
+    fn disclosure(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        actor: &Actor,
+    ) -> Result<Option<Disclosure>, StoreError>;
 
+    /// The vaccine product catalogue.
+    fn products(&self) -> Result<Vec<Product>, StoreError>;
+
+    /// Records a dose after the data-quality rules: an error is [`StoreError::Quality`].
     fn add_dose(
         &self,
         m: MunicipalityCode,
         address: &AddressNumber,
         dose: &Dose,
         actor: &Actor,
-    ) -> Result<i64, StoreError>;
+    ) -> Result<DoseWritten, StoreError>;
+    /// Replaces a dose, keeping the previous version with the reason.
+    fn correct_dose(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        id: i64,
+        dose: &Dose,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<DoseWritten, StoreError>;
+    /// Removes a dose from the current record, keeping it in the history with the reason.
+    fn delete_dose(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        id: i64,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+    /// The current doses of a person, in dose order.
     fn doses(
         &self,
         m: MunicipalityCode,
         address: &AddressNumber,
     ) -> Result<Vec<StoredDose>, StoreError>;
+    /// The earlier versions of a person's doses, oldest first.
+    fn dose_history(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+    ) -> Result<Vec<DoseVersion>, StoreError>;
+    /// Imports ledger rows in one transaction, all or nothing: a row that fails a rule or names
+    /// an unknown person rejects the file with every such row ([`StoreError::Rejected`]). A dose
+    /// already recorded the same way is left alone.
+    fn import_ledger(
+        &self,
+        m: MunicipalityCode,
+        records: &mut dyn Iterator<Item = Result<LedgerRecord, StoreError>>,
+        actor: &Actor,
+    ) -> Result<LedgerSummary, StoreError>;
+    /// Walks every person with doses, in address-number order, a page at a time, handing each to
+    /// `sink`; records one audit entry for the export.
+    fn export_ledger(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+        sink: &mut LedgerSink<'_>,
+    ) -> Result<u64, StoreError>;
+    /// Every data-quality finding over the municipality's current doses.
+    fn quality_report(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+    ) -> Result<Vec<QualityLine>, StoreError>;
 
     fn audit_log(&self, m: MunicipalityCode) -> Result<Vec<AuditEntry>, StoreError>;
     /// Checks the whole chain; the error names the first bad entry.

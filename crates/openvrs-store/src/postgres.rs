@@ -171,6 +171,7 @@ impl Backend for Postgres {
     const MIGRATIONS: &'static [(i64, &'static str)] = &[
         (1, include_str!("../migrations/postgres/0001_init.sql")),
         (2, include_str!("../migrations/postgres/0002_accounts.sql")),
+        (3, include_str!("../migrations/postgres/0003_records.sql")),
     ];
 
     fn transaction<T>(

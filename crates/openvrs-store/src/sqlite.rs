@@ -104,6 +104,7 @@ impl Backend for Sqlite {
     const MIGRATIONS: &'static [(i64, &'static str)] = &[
         (1, include_str!("../migrations/sqlite/0001_init.sql")),
         (2, include_str!("../migrations/sqlite/0002_accounts.sql")),
+        (3, include_str!("../migrations/sqlite/0003_records.sql")),
     ];
 
     fn transaction<T>(

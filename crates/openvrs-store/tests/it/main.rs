@@ -44,6 +44,12 @@ conformance!(
     no_plaintext_personal_data_at_rest,
     accounts_sessions_and_security_events,
     import_streams_in_one_transaction,
+    dose_rules_block_errors_and_report_warnings,
+    doses_are_corrected_and_deleted_with_history,
+    ledger_import_is_all_or_nothing_and_idempotent,
+    ledger_export_pages_through_everyone,
+    quality_report_lists_findings,
+    individual_rights_disclosure_correction_suspension,
 );
 
 #[test]

@@ -1,0 +1,839 @@
+//! Dose records: add, correct and delete with history, the data-quality rules on every write,
+//! the ledger import and export, the quality report, and person corrections and disclosure.
+
+use std::collections::HashMap;
+
+use openvrs_crypto::TenantKeys;
+use openvrs_domain::{
+    audit::{Actor, Outcome},
+    date::parse_date,
+    dose::{Dose, DoseNumber, DoseSource, DoseStatus, Short},
+    ids::{AddressNumber, MunicipalityCode, VoucherNumber},
+    person::{Flags, Person},
+    product::{Catalogue, Product},
+    quality::{self, Finding, Severity, Subject},
+};
+use time::{Date, OffsetDateTime, UtcOffset};
+
+use crate::{
+    AuditEntry, Disclosure, DoseChange, DoseVersion, DoseWritten, LedgerRecord, LedgerSink,
+    LedgerSummary, PersonChange, PutSummary, QualityLine, RowFinding, StoreError, StoredDose,
+    engine::{Engine, now_micros, open_text, put_chunk, read_audit},
+    sql::{Backend, Row, Tx, Value},
+};
+
+const DOSE_COLUMNS: &str = "dose_id, version, dose_number, status, given_on, product, lot, venue, \
+                            doctor, source, voucher_number, given_in, recorded_at, recorded_by";
+/// Persons per page of the ledger export and the quality report.
+const PAGE: i64 = 2000;
+
+/// Today in Japan: the day the date rules compare with.
+pub(crate) fn today() -> Date {
+    OffsetDateTime::now_utc()
+        .to_offset(UtcOffset::from_hms(9, 0, 0).expect("JST"))
+        .date()
+}
+
+fn reason(input: &str) -> Result<String, StoreError> {
+    let r = Short::<200>::parse(input)?;
+    if r.as_str().is_empty() {
+        return Err(StoreError::Invalid(openvrs_domain::Invalid {
+            kind: "reason.required",
+            ja: "理由を入力してください",
+            en: "a reason is required",
+        }));
+    }
+    Ok(r.as_str().to_owned())
+}
+
+fn dose_from_row(row: &Row, at: usize) -> Result<StoredDose, StoreError> {
+    let int = |i: usize| row.int(at + i);
+    let text = |i: usize| row.text(at + i);
+    Ok(StoredDose {
+        id: int(0)?,
+        version: int(1)?,
+        dose: Dose {
+            number: DoseNumber::new(
+                u32::try_from(int(2)?).map_err(|_| StoreError::Corrupt("dose number"))?,
+            )?,
+            status: DoseStatus::from_code(text(3)?).ok_or(StoreError::Corrupt("status"))?,
+            date: row.date(at + 4)?,
+            product: Short::parse(text(5)?)?,
+            lot: Short::parse(text(6)?)?,
+            venue: Short::parse(text(7)?)?,
+            doctor: Short::parse(text(8)?)?,
+            source: DoseSource::from_code(text(9)?).ok_or(StoreError::Corrupt("source"))?,
+            voucher: row
+                .opt_text(at + 10)?
+                .map(VoucherNumber::parse)
+                .transpose()?,
+            given_in: row
+                .opt_text(at + 11)?
+                .map(MunicipalityCode::parse)
+                .transpose()?,
+        },
+        recorded_at: int(12)?,
+        recorded_by: text(13)?.to_owned(),
+    })
+}
+
+fn dose_values(code: &str, address: &str, d: &StoredDose) -> Vec<Value> {
+    let x = &d.dose;
+    vec![
+        code.into(),
+        address.into(),
+        d.id.into(),
+        d.version.into(),
+        i64::from(x.number.get()).into(),
+        x.status.code().into(),
+        x.date.into(),
+        x.product.as_str().into(),
+        x.lot.as_str().into(),
+        x.venue.as_str().into(),
+        x.doctor.as_str().into(),
+        x.source.code().into(),
+        x.voucher.as_ref().map(VoucherNumber::as_str).into(),
+        x.given_in.map(|c| c.to_string()).into(),
+        d.recorded_at.into(),
+        d.recorded_by.as_str().into(),
+    ]
+}
+
+fn insert_dose(
+    tx: &mut dyn Tx,
+    code: &str,
+    address: &str,
+    d: &StoredDose,
+) -> Result<(), StoreError> {
+    tx.execute(
+        &format!(
+            "INSERT INTO doses (municipality_code, address_number, {DOSE_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        ),
+        &dose_values(code, address, d),
+    )?;
+    Ok(())
+}
+
+/// Moves the current version of a dose into the history.
+fn keep_history(
+    tx: &mut dyn Tx,
+    code: &str,
+    address: &str,
+    was: &StoredDose,
+    change: DoseChange,
+    reason: &str,
+    actor: &Actor,
+) -> Result<(), StoreError> {
+    let mut values = dose_values(code, address, was);
+    values.extend([
+        change.code().into(),
+        reason.into(),
+        now_micros().into(),
+        actor.user.as_str().into(),
+    ]);
+    tx.execute(
+        &format!(
+            "INSERT INTO dose_history (municipality_code, address_number, {DOSE_COLUMNS}, \
+             change, reason, changed_at, changed_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+        ),
+        &values,
+    )?;
+    Ok(())
+}
+
+fn current_doses(
+    tx: &mut dyn Tx,
+    code: &str,
+    address: &str,
+) -> Result<Vec<StoredDose>, StoreError> {
+    tx.query(
+        &format!(
+            "SELECT {DOSE_COLUMNS} FROM doses WHERE municipality_code = $1 AND address_number = $2 \
+             ORDER BY dose_number, dose_id"
+        ),
+        &[code.into(), address.into()],
+    )?
+    .iter()
+    .map(|r| dose_from_row(r, 0))
+    .collect()
+}
+
+/// The next dose id: ids of deleted doses (kept in the history) are never reused. Called with
+/// the municipality's audit head locked.
+fn next_dose_id(tx: &mut dyn Tx, code: &str) -> Result<i64, StoreError> {
+    let max = |tx: &mut dyn Tx, table: &str| -> Result<i64, StoreError> {
+        Ok(tx
+            .query_opt(
+                &format!("SELECT MAX(dose_id) FROM {table} WHERE municipality_code = $1"),
+                &[code.into()],
+            )?
+            .map(|r| r.opt_int(0))
+            .transpose()?
+            .flatten()
+            .unwrap_or(0))
+    };
+    Ok(max(tx, "doses")?.max(max(tx, "dose_history")?) + 1)
+}
+
+pub(crate) fn catalogue(tx: &mut dyn Tx) -> Result<Catalogue, StoreError> {
+    let products = tx
+        .query(
+            "SELECT product_code, name, ledger_maker, cvx, icd11, eu_mp, eu_ma, eu_vp, \
+             min_interval_days, lot_pattern FROM products ORDER BY product_code",
+            &[],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(Product {
+                code: r.text(0)?.to_owned(),
+                name: r.text(1)?.to_owned(),
+                ledger_maker: r.text(2)?.to_owned(),
+                cvx: r.text(3)?.to_owned(),
+                icd11: r.text(4)?.to_owned(),
+                eu_mp: r.text(5)?.to_owned(),
+                eu_ma: r.text(6)?.to_owned(),
+                eu_vp: r.text(7)?.to_owned(),
+                min_interval_days: u32::try_from(r.int(8)?)
+                    .map_err(|_| StoreError::Corrupt("interval"))?,
+                lot_pattern: r.text(9)?.to_owned(),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Catalogue::new(products)?)
+}
+
+/// What the rules need of a person: birth date (unsealed), date of death, vouchers.
+struct Facts {
+    birth: Date,
+    deceased_on: Option<Date>,
+    vouchers: Vec<VoucherNumber>,
+}
+
+impl Facts {
+    fn subject(&self) -> Subject<'_> {
+        Subject {
+            birth: self.birth,
+            deceased_on: self.deceased_on,
+            vouchers: &self.vouchers,
+        }
+    }
+}
+
+fn facts(
+    tx: &mut dyn Tx,
+    code: &str,
+    keys: &TenantKeys,
+    address: &str,
+) -> Result<Option<Facts>, StoreError> {
+    let Some(row) = tx.query_opt(
+        "SELECT birth_date_sealed, deceased_on FROM persons \
+         WHERE municipality_code = $1 AND address_number = $2",
+        &[code.into(), address.into()],
+    )?
+    else {
+        return Ok(None);
+    };
+    let birth = open_text(keys, code, "birth_date", address, row.bytes(0)?)?;
+    let vouchers = tx
+        .query(
+            "SELECT voucher_number FROM vouchers WHERE municipality_code = $1 AND address_number = $2",
+            &[code.into(), address.into()],
+        )?
+        .iter()
+        .map(|r| Ok(VoucherNumber::parse(r.text(0)?)?))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Some(Facts {
+        birth: parse_date(&birth).map_err(|_| StoreError::Corrupt("sealed birth date"))?,
+        deceased_on: row.opt_date(1)?,
+        vouchers,
+    }))
+}
+
+/// Runs the rules for `dose` against the person's current doses other than `except`; an error
+/// finding stops the write.
+fn checked(
+    facts: &Facts,
+    current: &[StoredDose],
+    except: Option<i64>,
+    dose: &Dose,
+    catalogue: &Catalogue,
+) -> Result<Vec<Finding>, StoreError> {
+    let others: Vec<&Dose> = current
+        .iter()
+        .filter(|d| Some(d.id) != except)
+        .map(|d| &d.dose)
+        .collect();
+    let findings = quality::check(&facts.subject(), &others, dose, catalogue, today());
+    if quality::blocks(&findings) {
+        return Err(StoreError::Quality(findings));
+    }
+    Ok(findings)
+}
+
+/// Whether two doses say the same in the ledger's terms.
+fn same_record(a: &Dose, b: &Dose) -> bool {
+    (
+        a.number, a.status, a.date, &a.product, &a.lot, &a.venue, &a.doctor, &a.voucher, a.given_in,
+    ) == (
+        b.number, b.status, b.date, &b.product, &b.lot, &b.venue, &b.doctor, &b.voucher, b.given_in,
+    )
+}
+
+fn finding_row(row: u64, dose: Option<u32>, f: Finding) -> RowFinding {
+    RowFinding {
+        row,
+        dose_number: dose,
+        severity: f.severity,
+        code: f.rule.code(),
+        message: f.to_string(),
+    }
+}
+
+type PersonDoses<'a> = dyn FnMut(&mut dyn Tx, &str, Vec<StoredDose>) -> Result<(), StoreError> + 'a;
+
+fn personal(
+    tenant: &crate::engine::Tenant,
+    m: MunicipalityCode,
+) -> Result<&TenantKeys, StoreError> {
+    tenant.personal(m)
+}
+
+impl<B: Backend> Engine<B> {
+    pub(crate) fn records_products(&self) -> Result<Vec<Product>, StoreError> {
+        self.db
+            .transaction(|tx| Ok(catalogue(tx)?.products().cloned().collect()))
+    }
+
+    pub(crate) fn records_add(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        dose: &Dose,
+        actor: &Actor,
+    ) -> Result<DoseWritten, StoreError> {
+        let code = m.to_string();
+        let a = address.as_str();
+        self.write(m, actor, "dose.add", |tx, tenant| {
+            let keys = personal(tenant, m)?;
+            let facts = facts(tx, &code, keys, a)?.ok_or(StoreError::NotFound("person"))?;
+            let current = current_doses(tx, &code, a)?;
+            let warnings = checked(&facts, &current, None, dose, &catalogue(tx)?)?;
+            let id = next_dose_id(tx, &code)?;
+            let stored = StoredDose {
+                id,
+                version: 1,
+                dose: dose.clone(),
+                recorded_at: now_micros(),
+                recorded_by: actor.user.clone(),
+            };
+            insert_dose(tx, &code, a, &stored)?;
+            Ok((
+                DoseWritten { id, warnings },
+                format!("person:{a} dose:{id}"),
+                Outcome::Ok,
+            ))
+        })
+    }
+
+    pub(crate) fn records_correct(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        id: i64,
+        dose: &Dose,
+        why: &str,
+        actor: &Actor,
+    ) -> Result<DoseWritten, StoreError> {
+        let why = reason(why)?;
+        let code = m.to_string();
+        let a = address.as_str();
+        self.write(m, actor, "dose.correct", |tx, tenant| {
+            let keys = personal(tenant, m)?;
+            let facts = facts(tx, &code, keys, a)?.ok_or(StoreError::NotFound("person"))?;
+            let current = current_doses(tx, &code, a)?;
+            let was = current
+                .iter()
+                .find(|d| d.id == id)
+                .ok_or(StoreError::NotFound("dose"))?;
+            let warnings = checked(&facts, &current, Some(id), dose, &catalogue(tx)?)?;
+            keep_history(tx, &code, a, was, DoseChange::Corrected, &why, actor)?;
+            let now = StoredDose {
+                id,
+                version: was.version + 1,
+                dose: dose.clone(),
+                recorded_at: now_micros(),
+                recorded_by: actor.user.clone(),
+            };
+            tx.execute(
+                "DELETE FROM doses WHERE municipality_code = $1 AND dose_id = $2",
+                &[code.as_str().into(), id.into()],
+            )?;
+            insert_dose(tx, &code, a, &now)?;
+            Ok((
+                DoseWritten { id, warnings },
+                format!("person:{a} dose:{id} version:{}", now.version),
+                Outcome::Ok,
+            ))
+        })
+    }
+
+    pub(crate) fn records_delete(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        id: i64,
+        why: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let why = reason(why)?;
+        let code = m.to_string();
+        let a = address.as_str();
+        self.write(m, actor, "dose.delete", |tx, _| {
+            let current = current_doses(tx, &code, a)?;
+            let was = current
+                .iter()
+                .find(|d| d.id == id)
+                .ok_or(StoreError::NotFound("dose"))?;
+            keep_history(tx, &code, a, was, DoseChange::Deleted, &why, actor)?;
+            tx.execute(
+                "DELETE FROM doses WHERE municipality_code = $1 AND dose_id = $2",
+                &[code.as_str().into(), id.into()],
+            )?;
+            Ok(((), format!("person:{a} dose:{id}"), Outcome::Ok))
+        })
+    }
+
+    pub(crate) fn records_doses(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+    ) -> Result<Vec<StoredDose>, StoreError> {
+        self.db
+            .transaction(|tx| current_doses(tx, &m.to_string(), address.as_str()))
+    }
+
+    pub(crate) fn records_history(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+    ) -> Result<Vec<DoseVersion>, StoreError> {
+        self.db
+            .transaction(|tx| history(tx, &m.to_string(), address.as_str()))
+    }
+
+    pub(crate) fn records_import(
+        &self,
+        m: MunicipalityCode,
+        records: &mut dyn Iterator<Item = Result<LedgerRecord, StoreError>>,
+        actor: &Actor,
+    ) -> Result<LedgerSummary, StoreError> {
+        let code = m.to_string();
+        self.write(m, actor, "ledger.import", |tx, tenant| {
+            let keys = personal(tenant, m)?;
+            let catalogue = catalogue(tx)?;
+            let mut summary = LedgerSummary::default();
+            let mut problems = Vec::new();
+            let mut next_id = next_dose_id(tx, &code)?;
+            let mut seen: HashMap<AddressNumber, u64> = HashMap::new();
+            let now = now_micros();
+            for record in records {
+                let record = record?;
+                summary.rows += 1;
+                let row = record.row;
+                if let Some(first) = seen.insert(record.address.clone(), row) {
+                    problems.push(RowFinding {
+                        row,
+                        dose_number: None,
+                        severity: Severity::Error,
+                        code: "ledger.duplicate_person",
+                        message: format!(
+                            "宛名番号が{first}行目と重複しています / the address number repeats row {first}"
+                        ),
+                    });
+                    continue;
+                }
+                let a = record.address.as_str();
+                let Some(facts) = facts(tx, &code, keys, a)? else {
+                    problems.push(RowFinding {
+                        row,
+                        dose_number: None,
+                        severity: Severity::Error,
+                        code: "ledger.unknown_person",
+                        message: "宛名番号が登録されていません / the address number is not registered"
+                            .into(),
+                    });
+                    continue;
+                };
+                let mut current = current_doses(tx, &code, a)?;
+                for (dose, registered_at) in record.doses {
+                    let n = Some(dose.number.get());
+                    if current
+                        .iter()
+                        .any(|d| same_record(&d.dose, &dose))
+                    {
+                        summary.unchanged += 1;
+                        continue;
+                    }
+                    let others: Vec<&Dose> = current.iter().map(|d| &d.dose).collect();
+                    let findings =
+                        quality::check(&facts.subject(), &others, &dose, &catalogue, today());
+                    let blocked = quality::blocks(&findings);
+                    for f in findings {
+                        let line = finding_row(row, n, f);
+                        match f.severity {
+                            Severity::Error => problems.push(line),
+                            Severity::Warning => summary.warnings.push(line),
+                        }
+                    }
+                    if blocked || !problems.is_empty() {
+                        continue;
+                    }
+                    let stored = StoredDose {
+                        id: next_id,
+                        version: 1,
+                        dose,
+                        recorded_at: registered_at.unwrap_or(now),
+                        recorded_by: actor.user.clone(),
+                    };
+                    next_id += 1;
+                    insert_dose(tx, &code, a, &stored)?;
+                    summary.inserted += 1;
+                    current.push(stored);
+                }
+            }
+            if !problems.is_empty() {
+                return Err(StoreError::Rejected(problems));
+            }
+            let object = format!(
+                "ledger rows={} inserted={} unchanged={} warnings={}",
+                summary.rows,
+                summary.inserted,
+                summary.unchanged,
+                summary.warnings.len()
+            );
+            Ok((summary, object, Outcome::Ok))
+        })
+    }
+
+    /// Calls `each` for every person with doses, a page at a time (keyset on the address
+    /// number), each page in its own read transaction.
+    fn each_person_with_doses(
+        &self,
+        m: MunicipalityCode,
+        each: &mut PersonDoses<'_>,
+    ) -> Result<u64, StoreError> {
+        let code = m.to_string();
+        let mut after = String::new();
+        let mut persons = 0;
+        loop {
+            let last = self.db.transaction(|tx| {
+                let rows = tx.query(
+                    &format!(
+                        "SELECT address_number, {DOSE_COLUMNS} FROM doses WHERE municipality_code = $1 \
+                         AND address_number IN (SELECT DISTINCT address_number FROM doses \
+                         WHERE municipality_code = $1 AND address_number > $2 \
+                         ORDER BY address_number LIMIT $3) \
+                         ORDER BY address_number, dose_number, dose_id"
+                    ),
+                    &[code.as_str().into(), after.as_str().into(), PAGE.into()],
+                )?;
+                let mut groups: Vec<(String, Vec<StoredDose>)> = Vec::new();
+                for r in &rows {
+                    let a = r.text(0)?;
+                    let d = dose_from_row(r, 1)?;
+                    match groups.last_mut() {
+                        Some((last, ds)) if last == a => ds.push(d),
+                        _ => groups.push((a.to_owned(), vec![d])),
+                    }
+                }
+                let last = groups.last().map(|(a, _)| a.clone());
+                for (a, ds) in groups {
+                    persons += 1;
+                    each(tx, &a, ds)?;
+                }
+                Ok(last)
+            })?;
+            match last {
+                Some(a) => after = a,
+                None => return Ok(persons),
+            }
+        }
+    }
+
+    pub(crate) fn records_export(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+        sink: &mut LedgerSink<'_>,
+    ) -> Result<u64, StoreError> {
+        let persons = self.each_person_with_doses(m, &mut |_, a, doses| {
+            sink(&AddressNumber::parse(a)?, &doses)
+        })?;
+        self.write(m, actor, "ledger.export", |_, _| {
+            Ok(((), format!("ledger persons={persons}"), Outcome::Ok))
+        })?;
+        Ok(persons)
+    }
+
+    pub(crate) fn records_quality(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+    ) -> Result<Vec<QualityLine>, StoreError> {
+        let code = m.to_string();
+        let (keys, catalogue) = self.db.transaction(|tx| {
+            let tenant = self.tenant(tx, m)?;
+            Ok((tenant, catalogue(tx)?))
+        })?;
+        let keys = personal(&keys, m)?;
+        let today = today();
+        let mut lines = Vec::new();
+        let persons = self.each_person_with_doses(m, &mut |tx, a, doses| {
+            let facts =
+                facts(tx, &code, keys, a)?.ok_or(StoreError::Corrupt("dose without person"))?;
+            let plain: Vec<Dose> = doses.iter().map(|d| d.dose.clone()).collect();
+            for (i, finding) in quality::check_person(&facts.subject(), &plain, &catalogue, today) {
+                lines.push(QualityLine {
+                    address: AddressNumber::parse(a)?,
+                    dose_id: doses[i].id,
+                    dose_number: doses[i].dose.number.get(),
+                    finding,
+                });
+            }
+            Ok(())
+        })?;
+        let errors = lines
+            .iter()
+            .filter(|l| l.finding.severity == Severity::Error)
+            .count();
+        self.write(m, actor, "quality.report", |_, _| {
+            Ok((
+                (),
+                format!(
+                    "quality persons={persons} errors={errors} warnings={}",
+                    lines.len() - errors
+                ),
+                Outcome::Ok,
+            ))
+        })?;
+        Ok(lines)
+    }
+
+    pub(crate) fn records_set_flags(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        flags: Flags,
+        why: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let why = reason(why)?;
+        let code = m.to_string();
+        let a = address.as_str();
+        self.write(m, actor, "person.flags", |tx, tenant| {
+            let keys = personal(tenant, m)?;
+            let mut person = self
+                .read_person(tx, m, keys, a)?
+                .ok_or(StoreError::NotFound("person"))?;
+            let before = person.flags;
+            let mut fields = Vec::new();
+            if before.moved_out != flags.moved_out {
+                fields.push("moved_out");
+            }
+            if before.deceased_on != flags.deceased_on {
+                fields.push("deceased");
+            }
+            if before.use_suspended != flags.use_suspended {
+                fields.push("use_suspended");
+            }
+            person.flags = flags;
+            person.vouchers.clear();
+            put_chunk(
+                tx,
+                &code,
+                keys,
+                &[person],
+                now_micros(),
+                &mut PutSummary::default(),
+            )?;
+            let change = record_change(tx, &code, a, actor, "flags", &fields, &why)?;
+            Ok((
+                (),
+                format!("person:{a} change:{change} fields={}", fields.join(",")),
+                Outcome::Ok,
+            ))
+        })
+    }
+
+    pub(crate) fn records_correct_person(
+        &self,
+        m: MunicipalityCode,
+        corrected: &Person,
+        why: &str,
+        actor: &Actor,
+    ) -> Result<Vec<&'static str>, StoreError> {
+        let why = reason(why)?;
+        let code = m.to_string();
+        let a = corrected.address_number.as_str();
+        self.write(m, actor, "person.correct", |tx, tenant| {
+            let keys = personal(tenant, m)?;
+            let mut person = self
+                .read_person(tx, m, keys, a)?
+                .ok_or(StoreError::NotFound("person"))?;
+            let mut fields = Vec::new();
+            if person.name != corrected.name {
+                fields.push("name");
+            }
+            if person.name_kana != corrected.name_kana {
+                fields.push("name_kana");
+            }
+            if person.birth_date != corrected.birth_date {
+                fields.push("birth_date");
+            }
+            if person.sex != corrected.sex {
+                fields.push("sex");
+            }
+            if person.my_number != corrected.my_number {
+                fields.push("my_number");
+            }
+            person.name = corrected.name.clone();
+            person.name_kana = corrected.name_kana.clone();
+            person.birth_date = corrected.birth_date;
+            person.sex = corrected.sex;
+            person.my_number = corrected.my_number.clone();
+            person.vouchers.clear();
+            put_chunk(
+                tx,
+                &code,
+                keys,
+                &[person],
+                now_micros(),
+                &mut PutSummary::default(),
+            )?;
+            let change = record_change(tx, &code, a, actor, "correct", &fields, &why)?;
+            Ok((
+                fields.clone(),
+                format!("person:{a} change:{change} fields={}", fields.join(",")),
+                Outcome::Ok,
+            ))
+        })
+    }
+
+    pub(crate) fn records_disclosure(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        actor: &Actor,
+    ) -> Result<Option<Disclosure>, StoreError> {
+        let code = m.to_string();
+        let a = address.as_str();
+        self.write(m, actor, "person.disclose", |tx, tenant| {
+            let keys = personal(tenant, m)?;
+            let Some(person) = self.read_person(tx, m, keys, a)? else {
+                return Ok((None, format!("person:{a} (not found)"), Outcome::Failed));
+            };
+            let doses = current_doses(tx, &code, a)?;
+            let history = history(tx, &code, a)?;
+            let changes = tx
+                .query(
+                    "SELECT change_id, at, actor, kind, fields, reason FROM person_changes \
+                     WHERE municipality_code = $1 AND address_number = $2 ORDER BY change_id",
+                    &[code.as_str().into(), a.into()],
+                )?
+                .iter()
+                .map(|r| {
+                    Ok(PersonChange {
+                        id: r.int(0)?,
+                        at: r.int(1)?,
+                        actor: r.text(2)?.to_owned(),
+                        kind: r.text(3)?.to_owned(),
+                        fields: r
+                            .text(4)?
+                            .split(',')
+                            .filter(|f| !f.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                        reason: r.text(5)?.to_owned(),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let tag = format!("person:{a}");
+            let audit: Vec<AuditEntry> = read_audit(tx, &code)?
+                .into_iter()
+                .map(|(e, _)| e)
+                .filter(|e| e.object == tag || e.object.starts_with(&format!("{tag} ")))
+                .collect();
+            Ok((
+                Some(Disclosure {
+                    person,
+                    doses,
+                    history,
+                    changes,
+                    audit,
+                }),
+                tag,
+                Outcome::Ok,
+            ))
+        })
+    }
+}
+
+fn history(tx: &mut dyn Tx, code: &str, address: &str) -> Result<Vec<DoseVersion>, StoreError> {
+    tx.query(
+        &format!(
+            "SELECT {DOSE_COLUMNS}, change, reason, changed_at, changed_by FROM dose_history \
+             WHERE municipality_code = $1 AND address_number = $2 ORDER BY changed_at, dose_id, version"
+        ),
+        &[code.into(), address.into()],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(DoseVersion {
+            was: dose_from_row(r, 0)?,
+            change: match r.text(14)? {
+                "corrected" => DoseChange::Corrected,
+                "deleted" => DoseChange::Deleted,
+                _ => return Err(StoreError::Corrupt("dose change")),
+            },
+            reason: r.text(15)?.to_owned(),
+            changed_at: r.int(16)?,
+            changed_by: r.text(17)?.to_owned(),
+        })
+    })
+    .collect()
+}
+
+fn record_change(
+    tx: &mut dyn Tx,
+    code: &str,
+    address: &str,
+    actor: &Actor,
+    kind: &str,
+    fields: &[&str],
+    reason: &str,
+) -> Result<i64, StoreError> {
+    let id = tx
+        .query_opt(
+            "SELECT COALESCE(MAX(change_id), 0) + 1 FROM person_changes WHERE municipality_code = $1",
+            &[code.into()],
+        )?
+        .ok_or(StoreError::Corrupt("change id"))?
+        .int(0)?;
+    tx.execute(
+        "INSERT INTO person_changes (municipality_code, change_id, address_number, at, actor, kind, \
+         fields, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            code.into(),
+            id.into(),
+            address.into(),
+            now_micros().into(),
+            actor.user.as_str().into(),
+            kind.into(),
+            fields.join(",").into(),
+            reason.into(),
+        ],
+    )?;
+    Ok(id)
+}
