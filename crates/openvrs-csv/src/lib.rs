@@ -1,4 +1,5 @@
-//! The CSV layouts of `reference/csv.md`. For now: reading a targets-and-vouchers file.
+//! The CSV layouts of `reference/csv.md`: the targets-and-vouchers file, the immunization
+//! ledger (予防接種台帳) and the flags file.
 //!
 //! Reading streams: memory does not grow with the file. Every bad cell is reported with its row
 //! (the file's line of the record, header = 1), its column and the reason, Japanese first; the
@@ -21,6 +22,12 @@ use openvrs_domain::{
     text,
 };
 use time::Date;
+
+mod flags;
+mod ledger;
+
+pub use flags::{FlagRow, read_flags};
+pub use ledger::{LedgerDose, LedgerReader, LedgerRow, LedgerWriter, read_ledger};
 
 /// The encodings municipal files come in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +85,7 @@ pub struct CellError {
     /// The line of the file where the record starts (the header is line 1).
     pub row: u64,
     /// The column's Japanese name.
-    pub column: &'static str,
+    pub column: String,
     /// The value as read, for non-personal columns only (shortened).
     pub value: Option<String>,
     /// The column holds personal data: its value is never shown.
@@ -134,17 +141,18 @@ fn detect(start: &[u8]) -> &'static encoding_rs::Encoding {
     }
 }
 
-fn header_name(raw: &str) -> String {
+pub(crate) fn header_name(raw: &str) -> String {
     text::normalize(raw.trim_start_matches('\u{feff}'))
 }
 
-/// Opens a targets file for municipality `m`. `today` bounds birth and event dates.
-pub fn read_targets<R: Read + Send + 'static>(
+type CsvReader = csv::Reader<Box<dyn Read + Send>>;
+
+/// Decodes `input` (detecting or forcing the encoding, dropping a BOM) into a CSV reader whose
+/// header row has been read; returns the reader and the normalised header names.
+fn open_csv<R: Read + Send + 'static>(
     input: R,
     encoding: Encoding,
-    m: MunicipalityCode,
-    today: Date,
-) -> Result<TargetsReader, FileError> {
+) -> Result<(CsvReader, Vec<String>), FileError> {
     let mut buffered = BufReader::with_capacity(64 * 1024, input);
     let start = buffered
         .fill_buf()
@@ -174,11 +182,23 @@ pub fn read_targets<R: Read + Send + 'static>(
                 format!("cannot read the header row: {e}"),
             )
         })?
-        .clone();
+        .iter()
+        .map(header_name)
+        .collect();
+    Ok((csv, headers))
+}
+
+/// Opens a targets file for municipality `m`. `today` bounds birth and event dates.
+pub fn read_targets<R: Read + Send + 'static>(
+    input: R,
+    encoding: Encoding,
+    m: MunicipalityCode,
+    today: Date,
+) -> Result<TargetsReader, FileError> {
+    let (csv, headers) = open_csv(input, encoding)?;
     let mut index = [None; 13];
     let mut unknown = Vec::new();
-    for (i, raw) in headers.iter().enumerate() {
-        let name = header_name(raw);
+    for (i, name) in headers.into_iter().enumerate() {
         if name.is_empty() {
             continue; // trailing empty columns
         }
@@ -263,7 +283,7 @@ impl Row<'_> {
             .flatten();
         self.errors.push(CellError {
             row: self.line,
-            column,
+            column: column.to_owned(),
             value,
             personal,
             ja: ja.into(),
@@ -440,7 +460,7 @@ impl Iterator for TargetsReader {
                         self.pending = None;
                         return Some(Err(RowError::Cells(vec![CellError {
                             row: line,
-                            column: COLUMNS[1].0,
+                            column: COLUMNS[1].0.to_owned(),
                             value: Some(person.address_number.to_string()),
                             personal: false,
                             ja: format!("{first}行目と同じ宛名番号ですが氏名等が異なります"),

@@ -323,3 +323,34 @@ mod tests {
         }
     }
 }
+
+/// Japan Standard Time, in which the ledger writes its timestamps.
+pub const JST: time::UtcOffset = match time::UtcOffset::from_hms(9, 0, 0) {
+    Ok(o) => o,
+    Err(_) => panic!("JST"),
+};
+
+/// A unix time in microseconds as a Japanese wall-clock time (seconds precision), or `None`
+/// when out of range.
+pub fn jst_from_micros(micros: i64) -> Option<time::PrimitiveDateTime> {
+    let t = time::OffsetDateTime::from_unix_timestamp(micros.div_euclid(1_000_000)).ok()?;
+    let t = t.to_offset(JST);
+    Some(time::PrimitiveDateTime::new(t.date(), t.time()))
+}
+
+/// A Japanese wall-clock time as unix microseconds.
+pub fn micros_from_jst(t: time::PrimitiveDateTime) -> i64 {
+    t.assume_offset(JST).unix_timestamp() * 1_000_000
+}
+
+#[cfg(test)]
+mod jst_tests {
+    use super::*;
+
+    #[test]
+    fn jst_round_trips_at_second_precision() {
+        let t = jst_from_micros(1_622_505_600_123_456).unwrap();
+        assert_eq!(t.to_string(), "2021-06-01 9:00:00.0");
+        assert_eq!(micros_from_jst(t), 1_622_505_600_000_000);
+    }
+}

@@ -63,3 +63,25 @@ pub struct Person {
     pub flags: Flags,
     pub vouchers: Vec<Voucher>,
 }
+
+/// A change to some flags: `None` leaves a flag as it is; `Some(None)` clears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlagChange {
+    /// (date, destination)
+    pub moved_out: Option<Option<(Date, Option<MunicipalityCode>)>>,
+    pub deceased_on: Option<Option<Date>>,
+    pub use_suspended: Option<bool>,
+}
+
+impl FlagChange {
+    pub fn apply(&self, flags: Flags) -> Flags {
+        Flags {
+            moved_out: match self.moved_out {
+                None => flags.moved_out,
+                Some(m) => m.map(|(on, to)| MovedOut { on, to }),
+            },
+            deceased_on: self.deceased_on.unwrap_or(flags.deceased_on),
+            use_suspended: self.use_suspended.unwrap_or(flags.use_suspended),
+        }
+    }
+}

@@ -19,9 +19,9 @@ use openvrs_domain::{
 };
 
 use crate::{
-    AuditEntry, AuditHead, Credential, Disclosure, DoseVersion, DoseWritten, LedgerRecord,
-    LedgerSink, LedgerSummary, Municipality, PutSummary, QualityLine, SecurityEvent, Session,
-    Stats, Store, StoreError, StoredDose, accounts,
+    AuditEntry, AuditHead, Credential, Disclosure, DoseVersion, DoseWritten, FlagUpdate,
+    LedgerRecord, LedgerSink, LedgerSummary, Municipality, PutSummary, QualityLine, SecurityEvent,
+    Session, Stats, Store, StoreError, StoredDose, accounts,
     sql::{Backend, Row, Tx, Value},
 };
 
@@ -858,6 +858,15 @@ impl<B: Backend> Store for Engine<B> {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         self.records_set_flags(m, address, flags, reason, actor)
+    }
+
+    fn update_flags(
+        &self,
+        m: MunicipalityCode,
+        updates: &[FlagUpdate],
+        actor: &Actor,
+    ) -> Result<u64, StoreError> {
+        self.records_update_flags(m, updates, actor)
     }
 
     fn correct_person(

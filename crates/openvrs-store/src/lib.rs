@@ -15,7 +15,7 @@ use openvrs_domain::{
     audit::{Actor, Outcome, Role, Zone},
     dose::Dose,
     ids::{AddressNumber, MunicipalityCode, MyNumber, VoucherNumber},
-    person::{Flags, Person},
+    person::{FlagChange, Flags, Person},
     product::Product,
     quality::{Finding, Severity},
 };
@@ -117,6 +117,15 @@ pub struct PersonChange {
     /// `correct`, `flags`.
     pub kind: String,
     pub fields: Vec<String>,
+    pub reason: String,
+}
+
+/// A change of flags for one person, from a row of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagUpdate {
+    pub row: u64,
+    pub address: AddressNumber,
+    pub change: FlagChange,
     pub reason: String,
 }
 
@@ -306,6 +315,15 @@ pub trait Store: Send + Sync {
         reason: &str,
         actor: &Actor,
     ) -> Result<(), StoreError>;
+    /// Applies many flag changes in one transaction, all or nothing: an unknown address number
+    /// rejects the batch with every such row ([`StoreError::Rejected`]). Returns how many
+    /// persons changed.
+    fn update_flags(
+        &self,
+        m: MunicipalityCode,
+        updates: &[FlagUpdate],
+        actor: &Actor,
+    ) -> Result<u64, StoreError>;
     /// Corrects a person's identity (name, kana, birth date, sex, My Number) with a reason;
     /// returns the names of the fields that changed. Flags and vouchers are left as they are.
     fn correct_person(

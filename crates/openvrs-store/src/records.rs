@@ -16,8 +16,9 @@ use openvrs_domain::{
 use time::{Date, OffsetDateTime, UtcOffset};
 
 use crate::{
-    AuditEntry, Disclosure, DoseChange, DoseVersion, DoseWritten, LedgerRecord, LedgerSink,
-    LedgerSummary, PersonChange, PutSummary, QualityLine, RowFinding, StoreError, StoredDose,
+    AuditEntry, Disclosure, DoseChange, DoseVersion, DoseWritten, FlagUpdate, LedgerRecord,
+    LedgerSink, LedgerSummary, PersonChange, PutSummary, QualityLine, RowFinding, StoreError,
+    StoredDose,
     engine::{Engine, now_micros, open_text, put_chunk, read_audit},
     sql::{Backend, Row, Tx, Value},
 };
@@ -634,34 +635,58 @@ impl<B: Backend> Engine<B> {
         let a = address.as_str();
         self.write(m, actor, "person.flags", |tx, tenant| {
             let keys = personal(tenant, m)?;
-            let mut person = self
+            let person = self
                 .read_person(tx, m, keys, a)?
                 .ok_or(StoreError::NotFound("person"))?;
-            let before = person.flags;
-            let mut fields = Vec::new();
-            if before.moved_out != flags.moved_out {
-                fields.push("moved_out");
-            }
-            if before.deceased_on != flags.deceased_on {
-                fields.push("deceased");
-            }
-            if before.use_suspended != flags.use_suspended {
-                fields.push("use_suspended");
-            }
-            person.flags = flags;
-            person.vouchers.clear();
-            put_chunk(
-                tx,
-                &code,
-                keys,
-                &[person],
-                now_micros(),
-                &mut PutSummary::default(),
-            )?;
-            let change = record_change(tx, &code, a, actor, "flags", &fields, &why)?;
+            let (change, fields) = apply_flags(tx, &code, keys, person, flags, &why, actor)?;
             Ok((
                 (),
                 format!("person:{a} change:{change} fields={}", fields.join(",")),
+                Outcome::Ok,
+            ))
+        })
+    }
+
+    pub(crate) fn records_update_flags(
+        &self,
+        m: MunicipalityCode,
+        updates: &[FlagUpdate],
+        actor: &Actor,
+    ) -> Result<u64, StoreError> {
+        let reasons = updates
+            .iter()
+            .map(|u| reason(&u.reason))
+            .collect::<Result<Vec<_>, _>>()?;
+        let code = m.to_string();
+        self.write(m, actor, "persons.flags", |tx, tenant| {
+            let keys = personal(tenant, m)?;
+            let mut problems = Vec::new();
+            let mut changed = 0;
+            for (u, why) in updates.iter().zip(&reasons) {
+                let Some(person) = self.read_person(tx, m, keys, u.address.as_str())? else {
+                    problems.push(RowFinding {
+                        row: u.row,
+                        dose_number: None,
+                        severity: Severity::Error,
+                        code: "flags.unknown_person",
+                        message:
+                            "宛名番号が登録されていません / the address number is not registered"
+                                .into(),
+                    });
+                    continue;
+                };
+                let flags = u.change.apply(person.flags);
+                if flags != person.flags && problems.is_empty() {
+                    apply_flags(tx, &code, keys, person, flags, why, actor)?;
+                    changed += 1;
+                }
+            }
+            if !problems.is_empty() {
+                return Err(StoreError::Rejected(problems));
+            }
+            Ok((
+                changed,
+                format!("flags rows={} changed={changed}", updates.len()),
                 Outcome::Ok,
             ))
         })
@@ -778,6 +803,43 @@ impl<B: Backend> Engine<B> {
             ))
         })
     }
+}
+
+/// Writes `flags` onto `person` and records the change; returns the change id and the names of
+/// the flags that changed.
+fn apply_flags(
+    tx: &mut dyn Tx,
+    code: &str,
+    keys: &TenantKeys,
+    mut person: Person,
+    flags: Flags,
+    why: &str,
+    actor: &Actor,
+) -> Result<(i64, Vec<&'static str>), StoreError> {
+    let before = person.flags;
+    let mut fields = Vec::new();
+    if before.moved_out != flags.moved_out {
+        fields.push("moved_out");
+    }
+    if before.deceased_on != flags.deceased_on {
+        fields.push("deceased");
+    }
+    if before.use_suspended != flags.use_suspended {
+        fields.push("use_suspended");
+    }
+    let a = person.address_number.as_str().to_owned();
+    person.flags = flags;
+    person.vouchers.clear();
+    put_chunk(
+        tx,
+        code,
+        keys,
+        &[person],
+        now_micros(),
+        &mut PutSummary::default(),
+    )?;
+    let change = record_change(tx, code, &a, actor, "flags", &fields, why)?;
+    Ok((change, fields))
 }
 
 fn history(tx: &mut dyn Tx, code: &str, address: &str) -> Result<Vec<DoseVersion>, StoreError> {

@@ -50,6 +50,7 @@ conformance!(
     ledger_export_pages_through_everyone,
     quality_report_lists_findings,
     individual_rights_disclosure_correction_suspension,
+    flags_by_file_are_all_or_nothing,
 );
 
 #[test]

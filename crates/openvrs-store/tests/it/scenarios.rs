@@ -1255,3 +1255,81 @@ pub fn individual_rights_disclosure_correction_suspension(h: &Harness) {
             .is_none()
     );
 }
+
+pub fn flags_by_file_are_all_or_nothing(h: &Harness) {
+    use openvrs_domain::person::FlagChange;
+    use openvrs_store::FlagUpdate;
+    let ps = two_people(h);
+    let died = parse_date("2023-01-31").unwrap();
+    let update = |row, p: &Person, change| FlagUpdate {
+        row,
+        address: p.address_number.clone(),
+        change,
+        reason: "住基連携".into(),
+    };
+    let deceased = FlagChange {
+        deceased_on: Some(Some(died)),
+        ..FlagChange::default()
+    };
+    let suspend = FlagChange {
+        use_suspended: Some(true),
+        ..FlagChange::default()
+    };
+    let mut stranger = ps[0].clone();
+    stranger.address_number = AddressNumber::parse("999999").unwrap();
+    let audit = h.store.audit_log(uruma()).unwrap().len();
+    let err = h
+        .store
+        .update_flags(
+            uruma(),
+            &[update(2, &ps[0], deceased), update(3, &stranger, suspend)],
+            &staff(),
+        )
+        .unwrap_err();
+    let StoreError::Rejected(rows) = err else {
+        panic!("expected a rejection")
+    };
+    assert_eq!(rows.iter().map(|r| r.row).collect::<Vec<_>>(), [3]);
+    assert_eq!(h.store.audit_log(uruma()).unwrap().len(), audit);
+    let before = h
+        .store
+        .person(uruma(), &ps[0].address_number, &staff())
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.flags.deceased_on, None);
+
+    let batch = [update(2, &ps[0], deceased), update(3, &ps[1], suspend)];
+    assert_eq!(h.store.update_flags(uruma(), &batch, &staff()).unwrap(), 2);
+    assert_eq!(
+        h.store.update_flags(uruma(), &batch, &staff()).unwrap(),
+        0,
+        "idempotent"
+    );
+    let a = h
+        .store
+        .person(uruma(), &ps[0].address_number, &staff())
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.flags.deceased_on, Some(died));
+    assert!(!a.flags.use_suspended, "untouched flags stay");
+    let b = h
+        .store
+        .person(uruma(), &ps[1].address_number, &staff())
+        .unwrap()
+        .unwrap();
+    assert!(b.flags.use_suspended);
+    // Clearing.
+    let clear = FlagChange {
+        deceased_on: Some(None),
+        ..FlagChange::default()
+    };
+    h.store
+        .update_flags(uruma(), &[update(2, &ps[0], clear)], &staff())
+        .unwrap();
+    let a = h
+        .store
+        .person(uruma(), &ps[0].address_number, &staff())
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.flags.deceased_on, None);
+}
