@@ -11,8 +11,9 @@ use std::{
 use openvrs_domain::{
     Invalid,
     date::parse_date,
-    dose::{DoseNumber, Short},
+    dose::{Dose, DoseNumber, DoseSource, DoseStatus, Short},
     ids::{AddressNumber, MunicipalityCode, VoucherNumber},
+    product::Catalogue,
     text,
 };
 use time::{Date, Month, PrimitiveDateTime, Time};
@@ -56,20 +57,13 @@ fn stamp(t: PrimitiveDateTime) -> String {
     )
 }
 
-/// One dose as the ledger shows it.
+/// One dose as the ledger holds it: a given dose and its registration time (Japan time). The
+/// ledger's ワクチンメーカー is the catalogue's ledger name of the dose's product.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerDose {
-    pub number: DoseNumber,
+    pub dose: Dose,
     /// 接種履歴登録日時, Japan time.
     pub registered_at: Option<PrimitiveDateTime>,
-    pub date: Date,
-    pub voucher: Option<VoucherNumber>,
-    pub given_in: Option<MunicipalityCode>,
-    pub venue: Short<30>,
-    pub doctor: Short<20>,
-    /// ワクチンメーカー: the catalogue's ledger name of the product.
-    pub maker: Short<20>,
-    pub lot: Short<20>,
 }
 
 /// One row: a person and their doses in dose order.
@@ -105,14 +99,15 @@ fn restore(cell: &str) -> &str {
 }
 
 /// Writes a ledger file: the header for `blocks` doses, then a row per person.
-pub struct LedgerWriter<W: Write> {
+pub struct LedgerWriter<'c, W: Write> {
     out: W,
+    catalogue: &'c Catalogue,
     encoding: &'static encoding_rs::Encoding,
     blocks: u32,
     row: u64,
 }
 
-impl<W: Write> fmt::Debug for LedgerWriter<W> {
+impl<W: Write> fmt::Debug for LedgerWriter<'_, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LedgerWriter")
             .field("row", &self.row)
@@ -124,10 +119,15 @@ fn io_error(e: std::io::Error) -> FileError {
     file_error(format!("書き込めません: {e}"), format!("cannot write: {e}"))
 }
 
-impl<W: Write> LedgerWriter<W> {
+impl<'c, W: Write> LedgerWriter<'c, W> {
     /// UTF-8 files get a BOM (spreadsheets need it to see UTF-8); `Auto` means Shift_JIS, what
     /// ledger systems read.
-    pub fn new(mut out: W, encoding: Encoding, blocks: u32) -> Result<Self, FileError> {
+    pub fn new(
+        mut out: W,
+        encoding: Encoding,
+        blocks: u32,
+        catalogue: &'c Catalogue,
+    ) -> Result<Self, FileError> {
         let encoding = match encoding {
             Encoding::Utf8 => {
                 out.write_all(b"\xEF\xBB\xBF").map_err(io_error)?;
@@ -141,6 +141,7 @@ impl<W: Write> LedgerWriter<W> {
         }
         let mut w = Self {
             out,
+            catalogue,
             encoding,
             blocks,
             row: 1,
@@ -186,7 +187,14 @@ impl<W: Write> LedgerWriter<W> {
     ) -> Result<(), FileError> {
         let mut cells = vec![neutralise(address.as_str())];
         cells.resize(1 + 8 * self.blocks as usize, String::new());
-        for d in doses {
+        for LedgerDose {
+            dose: d,
+            registered_at,
+        } in doses
+        {
+            if d.status != DoseStatus::Given {
+                continue;
+            }
             let n = d.number.get();
             if n > self.blocks {
                 return Err(file_error(
@@ -195,14 +203,24 @@ impl<W: Write> LedgerWriter<W> {
                 ));
             }
             let at = 1 + 8 * (n as usize - 1);
+            let maker = self
+                .catalogue
+                .get(d.product.as_str())
+                .map(|p| p.ledger_maker.clone())
+                .ok_or_else(|| {
+                    file_error(
+                        format!("{}行目: 製品一覧にない製品です", self.row),
+                        format!("row {}: a product not in the catalogue", self.row),
+                    )
+                })?;
             let block = [
-                d.registered_at.map(stamp).unwrap_or_default(),
+                registered_at.map(stamp).unwrap_or_default(),
                 day(d.date),
                 d.voucher.map(|v| v.to_string()).unwrap_or_default(),
                 d.given_in.map(|c| c.to_string()).unwrap_or_default(),
                 d.venue.as_str().to_owned(),
                 d.doctor.as_str().to_owned(),
-                d.maker.as_str().to_owned(),
+                maker,
                 d.lot.as_str().to_owned(),
             ];
             for (i, cell) in block.into_iter().enumerate() {
@@ -220,6 +238,7 @@ impl<W: Write> LedgerWriter<W> {
 
 /// A ledger file being read.
 pub struct LedgerReader {
+    catalogue: Catalogue,
     records: csv::StringRecordsIntoIter<Box<dyn Read + Send>>,
     address: usize,
     /// For each dose number, the file index of each of its block's columns.
@@ -243,9 +262,12 @@ fn block_column(name: &str) -> Option<(u32, usize)> {
 }
 
 /// Opens a ledger file. Columns are found by header; unknown and repeated columns are errors.
+/// Its doses come as given doses from a CSV, their maker names mapped to products through
+/// `catalogue`.
 pub fn read_ledger<R: Read + Send + 'static>(
     input: R,
     encoding: Encoding,
+    catalogue: Catalogue,
 ) -> Result<LedgerReader, FileError> {
     let (csv, headers): (CsvReader, _) = open_csv(input, encoding)?;
     let mut address = None;
@@ -302,6 +324,7 @@ pub fn read_ledger<R: Read + Send + 'static>(
         ));
     };
     Ok(LedgerReader {
+        catalogue,
         records: csv.into_records(),
         address,
         blocks,
@@ -431,8 +454,20 @@ impl LedgerReader {
             let doctor = cells
                 .parse(cols[DOCTOR], name(DOCTOR), Short::parse)
                 .unwrap_or_default();
-            let maker = cells.parse(cols[MAKER], name(MAKER), Short::parse);
-            if maker.is_none() && cells.get(cols[MAKER]).is_none() {
+            let catalogue = &self.catalogue;
+            let product = cells.parse(cols[MAKER], name(MAKER), |s| {
+                let maker = text::normalize(s);
+                catalogue
+                    .products()
+                    .find(|p| text::normalize(&p.ledger_maker) == maker)
+                    .map(|p| Short::parse(&p.code))
+                    .unwrap_or(Err(Invalid {
+                        kind: "product.unknown",
+                        ja: "ワクチンメーカーが製品一覧にありません",
+                        en: "the vaccine maker is not in the product catalogue",
+                    }))
+            });
+            if product.is_none() && cells.get(cols[MAKER]).is_none() {
                 cells.fail(
                     name(MAKER)(),
                     None,
@@ -443,17 +478,21 @@ impl LedgerReader {
             let lot = cells
                 .parse(cols[LOT], name(LOT), Short::parse)
                 .unwrap_or_default();
-            if let (Some(date), Some(maker), Ok(number)) = (date, maker, DoseNumber::new(n)) {
+            if let (Some(date), Some(product), Ok(number)) = (date, product, DoseNumber::new(n)) {
                 doses.push(LedgerDose {
-                    number,
+                    dose: Dose {
+                        number,
+                        status: DoseStatus::Given,
+                        date,
+                        product,
+                        lot,
+                        venue,
+                        doctor,
+                        source: DoseSource::Csv,
+                        voucher,
+                        given_in,
+                    },
                     registered_at,
-                    date,
-                    voucher,
-                    given_in,
-                    venue,
-                    doctor,
-                    maker,
-                    lot,
                 });
             }
         }
@@ -504,22 +543,47 @@ mod tests {
 
     use super::*;
 
+    fn catalogue() -> Catalogue {
+        let product = |code: &str, maker: &str| openvrs_domain::product::Product {
+            code: code.into(),
+            name: code.into(),
+            ledger_maker: maker.into(),
+            cvx: String::new(),
+            icd11: String::new(),
+            eu_mp: String::new(),
+            eu_ma: String::new(),
+            eu_vp: String::new(),
+            min_interval_days: 18,
+            lot_pattern: ".*".into(),
+        };
+        Catalogue::new(vec![
+            product("comirnaty", "ファイザー"),
+            product("spikevax", "武田/モデルナ"),
+        ])
+        .unwrap()
+    }
+
     fn dose(n: u32, venue: &str) -> LedgerDose {
         LedgerDose {
-            number: DoseNumber::new(n).unwrap(),
+            dose: Dose {
+                number: DoseNumber::new(n).unwrap(),
+                status: DoseStatus::Given,
+                date: date!(2021 - 06 - 01),
+                product: Short::parse("spikevax").unwrap(),
+                lot: Short::parse("3001234").unwrap(),
+                venue: Short::parse(venue).unwrap(),
+                doctor: Short::parse("医師 一郎").unwrap(),
+                source: DoseSource::Csv,
+                voucher: VoucherNumber::parse("0012345678").ok(),
+                given_in: MunicipalityCode::parse("472131").ok(),
+            },
             registered_at: Some(datetime!(2021-06-01 10:15:30)),
-            date: date!(2021 - 06 - 01),
-            voucher: VoucherNumber::parse("0012345678").ok(),
-            given_in: MunicipalityCode::parse("472131").ok(),
-            venue: Short::parse(venue).unwrap(),
-            doctor: Short::parse("医師 一郎").unwrap(),
-            maker: Short::parse("武田/モデルナ").unwrap(),
-            lot: Short::parse("3001234").unwrap(),
         }
     }
 
     fn write(encoding: Encoding, rows: &[(&str, Vec<LedgerDose>)]) -> Vec<u8> {
-        let mut w = LedgerWriter::new(Vec::new(), encoding, 3).unwrap();
+        let c = catalogue();
+        let mut w = LedgerWriter::new(Vec::new(), encoding, 3, &c).unwrap();
         for (a, doses) in rows {
             w.write(&AddressNumber::parse(a).unwrap(), doses).unwrap();
         }
@@ -527,7 +591,7 @@ mod tests {
     }
 
     fn read(bytes: Vec<u8>) -> Result<Vec<LedgerRow>, Vec<String>> {
-        let reader = read_ledger(std::io::Cursor::new(bytes), Encoding::Auto)
+        let reader = read_ledger(std::io::Cursor::new(bytes), Encoding::Auto, catalogue())
             .map_err(|e| vec![e.to_string()])?;
         let mut rows = Vec::new();
         let mut errors = Vec::new();
@@ -607,7 +671,7 @@ mod tests {
             for ((a, doses), row) in rows.iter().zip(&got) {
                 assert_eq!(row.address.as_str(), *a);
                 let mut want = doses.clone();
-                want.sort_by_key(|d| d.number);
+                want.sort_by_key(|d| d.dose.number);
                 assert_eq!(row.doses, want);
             }
             // And writing what was read gives the same bytes.
@@ -621,7 +685,8 @@ mod tests {
 
     #[test]
     fn shift_jis_refuses_what_it_cannot_hold() {
-        let mut w = LedgerWriter::new(Vec::new(), Encoding::ShiftJis, 1).unwrap();
+        let c = catalogue();
+        let mut w = LedgerWriter::new(Vec::new(), Encoding::ShiftJis, 1, &c).unwrap();
         let err = w
             .write(
                 &AddressNumber::parse("1").unwrap(),
@@ -668,6 +733,12 @@ mod tests {
             (
                 format!("{header}1001,20210601,,{},,,\n", "x".repeat(10_000_000)),
                 vec!["2行目 1回目ワクチンメーカー"],
+            ),
+            (
+                format!("{header}1001,20210601,,モデルナ?,,,\n"),
+                vec![
+                    "2行目 1回目ワクチンメーカー 「モデルナ?」: ワクチンメーカーが製品一覧にありません",
+                ],
             ),
         ];
         for (input, want) in table {

@@ -2,12 +2,16 @@
 //!
 //! Tests, the demo and benchmarks all use this one generator, and [`write_targets_csv`] writes
 //! what it makes in the targets layout of `reference/csv.md` (UTF-8 or Shift_JIS).
+//! [`Generator::doses`] gives each resident a plausible vaccination history (drawn from the
+//! resident's own address number, so it does not change who the generator makes), and
+//! [`write_ledger_csv`] writes those in the ledger layout, written here independently of the
+//! system's own ledger writer.
 
 use std::{collections::HashSet, io::Write};
 
 use openvrs_domain::{
     date::{Era, Wareki},
-    dose::DoseNumber,
+    dose::{Dose, DoseNumber, DoseSource, DoseStatus, Short},
     ids::{AddressNumber, MunicipalityCode, MyNumber, VoucherNumber},
     name::{KanaName, Name},
     person::{BirthDate, Flags, MovedOut, Person, Voucher},
@@ -301,6 +305,149 @@ impl Write for Transcode<'_> {
         self.emit(self.pending.len())?;
         self.out.flush()
     }
+}
+
+/// Venues of the synthetic doses.
+const VENUES: &[&str] = &[
+    "市民体育館",
+    "中央公民館",
+    "県立中部病院",
+    "ひがしクリニック",
+    "集団接種会場（イオン）",
+];
+
+impl Generator {
+    /// A plausible vaccination history for `p`, deterministic for the person: none for a child
+    /// under 5 in 2021, none after death; doses 1 and 2 three to six weeks apart, often a third.
+    pub fn doses(&self, p: &Person) -> Vec<Dose> {
+        let seed = p
+            .address_number
+            .as_str()
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+            ^ u64::from(self.municipality.value());
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let start = Date::from_calendar_date(2021, Month::May, 1).expect("valid");
+        if p.birth_date.0.year() > 2016 || !rng.gen_bool(0.8) {
+            return Vec::new();
+        }
+        let pfizer = rng.gen_bool(0.7);
+        let first = start + Duration::days(rng.gen_range(0..120));
+        let mut dates = vec![first];
+        if rng.gen_bool(0.9) {
+            dates.push(first + Duration::days(rng.gen_range(21..42)));
+            if rng.gen_bool(0.6) {
+                dates.push(dates[1] + Duration::days(rng.gen_range(180..270)));
+            }
+        }
+        let venue = *VENUES.choose(&mut rng).expect("non-empty");
+        let lot = if pfizer {
+            format!(
+                "F{}{:04}",
+                char::from(b'A' + rng.gen_range(0..10u8)),
+                rng.gen_range(0..10_000)
+            )
+        } else {
+            format!("{:07}", rng.gen_range(3_000_000..3_010_000))
+        };
+        let product = if pfizer { "comirnaty" } else { "spikevax" };
+        dates
+            .into_iter()
+            .take_while(|d| p.flags.deceased_on.is_none_or(|died| *d <= died))
+            .enumerate()
+            .map(|(i, date)| {
+                let number = DoseNumber::new(i as u32 + 1).expect("non-zero");
+                let voucher = p
+                    .vouchers
+                    .iter()
+                    .filter(|v| v.dose_number.is_some_and(|n| n.get() <= number.get()))
+                    .max_by_key(|v| v.dose_number)
+                    .map(|v| v.number);
+                Dose {
+                    number,
+                    status: DoseStatus::Given,
+                    date,
+                    product: Short::parse(product).expect("short"),
+                    lot: Short::parse(&lot).expect("short"),
+                    venue: Short::parse(venue).expect("short"),
+                    doctor: Short::parse(&format!("医師 {}", rng.gen_range(1..40))).expect("short"),
+                    source: DoseSource::Csv,
+                    voucher,
+                    given_in: Some(self.municipality),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The ledger's maker names of the synthetic products (the seed catalogue's).
+fn ledger_maker(product: &str) -> &'static str {
+    match product {
+        "comirnaty" => "ファイザー",
+        _ => "武田/モデルナ",
+    }
+}
+
+/// Writes the doses of `count` residents from `generator` in the immunization ledger layout
+/// (three dose blocks, CRLF), one row per resident with doses.
+pub fn write_ledger_csv(
+    generator: &mut Generator,
+    count: u64,
+    encoding: Encoding,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut csv = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Transcode {
+            out,
+            encoding,
+            pending: Vec::new(),
+        });
+    let mut header = vec!["個別宛名番号".to_owned()];
+    for n in 1..=3 {
+        for c in [
+            "接種履歴登録日時",
+            "接種日",
+            "券番号",
+            "接種自治体コード",
+            "接種会場名",
+            "接種医師名",
+            "ワクチンメーカー",
+            "ワクチンロット番号",
+        ] {
+            header.push(format!("{n}回目{c}"));
+        }
+    }
+    csv.write_record(&header)?;
+    for _ in 0..count {
+        let p = generator.person();
+        let doses = generator.doses(&p);
+        if doses.is_empty() {
+            continue;
+        }
+        let mut row = vec![p.address_number.as_str().to_owned()];
+        for d in &doses {
+            let day = format!(
+                "{:04}{:02}{:02}",
+                d.date.year(),
+                u8::from(d.date.month()),
+                d.date.day()
+            );
+            row.extend([
+                format!("{day}170000"),
+                day,
+                d.voucher.map(|v| v.to_string()).unwrap_or_default(),
+                d.given_in.map(|c| c.to_string()).unwrap_or_default(),
+                d.venue.as_str().to_owned(),
+                d.doctor.as_str().to_owned(),
+                ledger_maker(d.product.as_str()).to_owned(),
+                d.lot.as_str().to_owned(),
+            ]);
+        }
+        row.resize(header.len(), String::new());
+        csv.write_record(&row)?;
+    }
+    csv.flush()
 }
 
 /// Writes `count` residents from `generator` as a targets CSV (one row per voucher, CRLF),

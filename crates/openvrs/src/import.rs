@@ -3,11 +3,12 @@
 use std::{fs::File, path::Path, time::Instant};
 
 use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use openvrs_csv::{Encoding, RowError, read_targets, validate_targets};
 use openvrs_domain::{audit::Actor, ids::MunicipalityCode};
 use openvrs_store::{Store, StoreError};
 
-fn open(path: &Path) -> Result<File> {
+pub(crate) fn open(path: &Path) -> Result<File> {
     File::open(path).with_context(|| {
         format!(
             "{} を開けません / cannot open {}",
@@ -18,7 +19,36 @@ fn open(path: &Path) -> Result<File> {
 }
 
 fn today() -> time::Date {
-    time::OffsetDateTime::now_utc().date()
+    time::OffsetDateTime::now_utc()
+        .to_offset(openvrs_domain::date::JST)
+        .date()
+}
+
+/// A progress bar over the bytes of `path` on standard error: drawn only on a terminal.
+pub(crate) fn progress(path: &Path, label: &'static str) -> Result<ProgressBar> {
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} 残り/eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(label);
+    Ok(bar)
+}
+
+/// Prints every rejected row and returns the error that says nothing was written.
+pub(crate) fn report_rejected(rows: &[openvrs_store::RowFinding]) -> anyhow::Error {
+    for r in rows {
+        eprintln!("{r}");
+    }
+    anyhow::anyhow!(
+        "{} 件の誤りがあるため何も取り込んでいません / nothing imported: {} errors",
+        rows.len(),
+        rows.len()
+    )
 }
 
 /// Two passes over the file: validate every row (nothing written if any is bad), then write all
@@ -30,7 +60,10 @@ pub fn targets(
     encoding: Encoding,
 ) -> Result<()> {
     let started = Instant::now();
-    if let Err(errors) = validate_targets(open(path)?, encoding, m, today()) {
+    let bar = progress(path, "検査 / checking")?;
+    let checked = validate_targets(bar.wrap_read(open(path)?), encoding, m, today());
+    bar.finish_and_clear();
+    if let Err(errors) = checked {
         for e in &errors {
             eprintln!("{e}");
         }
@@ -40,7 +73,8 @@ pub fn targets(
             errors.len()
         );
     }
-    let reader = read_targets(open(path)?, encoding, m, today())?;
+    let bar = progress(path, "取込 / importing")?;
+    let reader = read_targets(bar.wrap_read(open(path)?), encoding, m, today())?;
     // Parsing runs on its own thread, ahead of the writer: the two cores share the work.
     let (tx, rx) = std::sync::mpsc::sync_channel(4096);
     let parser = std::thread::spawn(move || {
@@ -58,6 +92,7 @@ pub fn targets(
     });
     let s = store.import_persons(m, &mut rx.into_iter(), &Actor::console());
     let _ = parser.join();
+    bar.finish_and_clear();
     let s = s?;
     println!(
         "取り込みました / imported into {m}: 新規 {} 人 / {} new, 更新 {} / {} updated, 変更なし {} / {} unchanged, 券 {} 件追加・更新 / {} vouchers added or changed ({:.2}s)",

@@ -16,7 +16,9 @@ use openvrs_synth::{Encoding, Generator};
 mod bench;
 mod config;
 mod demo;
+mod disclosure;
 mod import;
+mod records;
 mod user;
 
 use config::{DEFAULT_CONFIG, DataDir};
@@ -55,6 +57,34 @@ enum ImportCmd {
         #[arg(long, value_enum, default_value_t = ImportEncoding::Auto)]
         encoding: ImportEncoding,
     },
+    /// Dose records in the immunization ledger layout (the round trip of `export ledger`).
+    /// All or nothing; a dose already recorded the same way is left alone.
+    Ledger {
+        file: PathBuf,
+        #[arg(long)]
+        municipality: String,
+        #[arg(long, value_enum, default_value_t = ImportEncoding::Auto)]
+        encoding: ImportEncoding,
+    },
+    /// Moved-out, deceased and use-suspended flags (宛名番号, 転出日, 転出先自治体コード, 死亡日,
+    /// 利用停止, 理由); an empty cell leaves a flag as it is, 解除/clear removes it.
+    Flags {
+        file: PathBuf,
+        #[arg(long)]
+        municipality: String,
+        #[arg(long, value_enum, default_value_t = ImportEncoding::Auto)]
+        encoding: ImportEncoding,
+    },
+}
+
+impl ImportEncoding {
+    fn csv(self) -> openvrs_csv::Encoding {
+        match self {
+            ImportEncoding::Auto => openvrs_csv::Encoding::Auto,
+            ImportEncoding::Sjis => openvrs_csv::Encoding::ShiftJis,
+            ImportEncoding::Utf8 => openvrs_csv::Encoding::Utf8,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -99,6 +129,15 @@ enum Command {
     /// Import a file into a municipality.
     #[command(subcommand)]
     Import(ImportCmd),
+    /// Export a municipality's records.
+    #[command(subcommand)]
+    Export(records::ExportCmd),
+    /// Data-quality checks of dose records.
+    #[command(subcommand)]
+    Quality(records::QualityCmd),
+    /// One person: flags, disclosure.
+    #[command(subcommand)]
+    Person(records::PersonCmd),
     /// Counts for operators and for checking imports.
     Stats {
         #[arg(long)]
@@ -154,6 +193,20 @@ enum GenCmd {
         #[arg(long, value_enum, default_value_t = EncodingArg::Utf8)]
         encoding: EncodingArg,
         /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The vaccination histories of the same synthetic residents (same municipality, count and
+    /// seed), in the immunization ledger layout.
+    Ledger {
+        #[arg(long)]
+        municipality: String,
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = EncodingArg::Utf8)]
+        encoding: EncodingArg,
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -240,13 +293,21 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}\t{}\t{}", m.code, m.name, m.code.prefecture().name_ja());
             }
         }
-        Command::Gen(GenCmd::Residents {
-            municipality: code,
-            count,
-            seed,
-            encoding,
-            out,
-        }) => {
+        Command::Gen(cmd) => {
+            let (GenCmd::Residents {
+                municipality: code,
+                count,
+                seed,
+                encoding,
+                out,
+            }
+            | GenCmd::Ledger {
+                municipality: code,
+                count,
+                seed,
+                encoding,
+                out,
+            }) = cmd;
             let encoding = match encoding {
                 EncodingArg::Utf8 => Encoding::Utf8,
                 EncodingArg::Sjis => Encoding::ShiftJis,
@@ -264,7 +325,14 @@ fn run(cli: Cli) -> Result<()> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            openvrs_synth::write_targets_csv(&mut generator, *count, encoding, &mut sink)?;
+            match cmd {
+                GenCmd::Residents { .. } => {
+                    openvrs_synth::write_targets_csv(&mut generator, *count, encoding, &mut sink)?
+                }
+                GenCmd::Ledger { .. } => {
+                    openvrs_synth::write_ledger_csv(&mut generator, *count, encoding, &mut sink)?
+                }
+            }
             sink.flush()?;
         }
         Command::Serve(args) => {
@@ -288,19 +356,42 @@ fn run(cli: Cli) -> Result<()> {
         Command::Config(ConfigCmd::Default) => print!("{DEFAULT_CONFIG}"),
         Command::User(cmd) => user::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Bench(cmd) => bench::run(cmd)?,
-        Command::Import(ImportCmd::Targets {
-            file,
+        Command::Import(cmd) => {
+            let store = cli.load()?.open_store(false)?;
+            match cmd {
+                ImportCmd::Targets {
+                    file,
+                    municipality: code,
+                    encoding,
+                } => import::targets(&*store, file, municipality(code)?, encoding.csv())?,
+                ImportCmd::Ledger {
+                    file,
+                    municipality: code,
+                    encoding,
+                } => records::import_ledger(&*store, file, municipality(code)?, encoding.csv())?,
+                ImportCmd::Flags {
+                    file,
+                    municipality: code,
+                    encoding,
+                } => records::import_flags(&*store, file, municipality(code)?, encoding.csv())?,
+            }
+        }
+        Command::Export(records::ExportCmd::Ledger {
             municipality: code,
+            out,
             encoding,
         }) => {
-            let encoding = match encoding {
-                ImportEncoding::Auto => openvrs_csv::Encoding::Auto,
-                ImportEncoding::Sjis => openvrs_csv::Encoding::ShiftJis,
-                ImportEncoding::Utf8 => openvrs_csv::Encoding::Utf8,
-            };
             let store = cli.load()?.open_store(false)?;
-            import::targets(&*store, file, municipality(code)?, encoding)?;
+            records::export_ledger(&*store, municipality(code)?, out.as_deref(), *encoding)?;
         }
+        Command::Quality(records::QualityCmd::Report {
+            municipality: code,
+            json,
+        }) => {
+            let store = cli.load()?.open_store(false)?;
+            records::quality_report(&*store, municipality(code)?, *json)?;
+        }
+        Command::Person(cmd) => records::person(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Stats {
             municipality: code,
             json,
