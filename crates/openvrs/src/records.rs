@@ -333,19 +333,16 @@ pub fn person(store: &dyn Store, cmd: &PersonCmd) -> Result<()> {
                 deceased_on: a.deceased.as_deref().map(date_or_clear).transpose()?,
                 use_suspended: (a.suspend || a.lift_suspension).then_some(a.suspend),
             };
-            let update = FlagUpdate {
-                row: 0,
-                address,
-                change,
-                reason: a.reason.clone(),
+            let actor = Actor::console();
+            let Some(person) = store.person(m, &address, &actor)? else {
+                bail!("宛名番号が登録されていません / the address number is not registered");
             };
-            match store.update_flags(m, &[update], &Actor::console()) {
-                Err(StoreError::Rejected(_)) => {
-                    bail!("宛名番号が登録されていません / the address number is not registered")
-                }
-                Ok(0) => println!("変更はありません / nothing changed"),
-                Ok(_) => println!("更新しました / updated"),
-                Err(e) => return Err(e.into()),
+            let flags = change.apply(person.flags);
+            if flags == person.flags {
+                println!("変更はありません / nothing changed");
+            } else {
+                store.set_flags(m, &address, flags, &a.reason, &actor)?;
+                println!("更新しました / updated");
             }
         }
         PersonCmd::Disclose {

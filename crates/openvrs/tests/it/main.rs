@@ -580,3 +580,240 @@ fn import_targets_all_or_nothing_and_idempotent() {
     );
     assert_eq!(stats(d)["vouchers"].as_u64().unwrap(), vouchers + 1);
 }
+
+#[test]
+fn ledger_round_trip_flags_quality_and_disclosure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init"]);
+    ok(
+        d,
+        &[
+            "municipality",
+            "add",
+            "--code",
+            "472131",
+            "--name",
+            "うるま市",
+        ],
+    );
+    let generate = |what: &str, out: &str| {
+        ok(
+            d,
+            &[
+                "gen",
+                what,
+                "--municipality",
+                "472131",
+                "--count",
+                "400",
+                "--seed",
+                "5",
+                "--out",
+                out,
+            ],
+        )
+    };
+    generate("residents", "t.csv");
+    generate("ledger", "l.csv");
+    ok(
+        d,
+        &["import", "targets", "t.csv", "--municipality", "472131"],
+    );
+    let stats = || -> serde_json::Value {
+        serde_json::from_str(&ok(d, &["stats", "--municipality", "472131", "--json"])).unwrap()
+    };
+
+    // A bad ledger: every bad row named, nothing written.
+    let good = std::fs::read_to_string(d.join("l.csv")).unwrap();
+    let first_address = good
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut bad = good.clone();
+    bad.push_str("424242,,20210601,,,,,ファイザー,FA1234\r\n");
+    bad.push_str(&format!(
+        "{first_address}2,,平成31年5月1日,,,,,ファイザー,FA1234\r\n"
+    ));
+    std::fs::write(d.join("bad.csv"), bad).unwrap();
+    let out = openvrs(
+        d,
+        &["import", "ledger", "bad.csv", "--municipality", "472131"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("1回目接種日") && err.contains("nothing imported"),
+        "{err}"
+    );
+    assert_eq!(stats()["doses_by_number"], serde_json::json!({}));
+    let mut unknown = good.clone();
+    unknown.push_str("424242,,20210601,,,,,ファイザー,FA1234\r\n");
+    std::fs::write(d.join("unknown.csv"), unknown).unwrap();
+    let out = openvrs(
+        d,
+        &[
+            "import",
+            "ledger",
+            "unknown.csv",
+            "--municipality",
+            "472131",
+        ],
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !out.status.success() && err.contains("not registered"),
+        "{err}"
+    );
+    assert_eq!(stats()["doses_by_number"], serde_json::json!({}));
+
+    // The good one, twice.
+    let first = ok(
+        d,
+        &["import", "ledger", "l.csv", "--municipality", "472131"],
+    );
+    assert!(first.contains("0 unchanged"), "{first}");
+    let again = ok(
+        d,
+        &["import", "ledger", "l.csv", "--municipality", "472131"],
+    );
+    assert!(again.contains(" 0 new doses"), "{again}");
+    // Export gives back the same bytes (UTF-8 with a BOM), and no My Number.
+    ok(
+        d,
+        &[
+            "export",
+            "ledger",
+            "--municipality",
+            "472131",
+            "--encoding",
+            "utf8",
+            "--out",
+            "e.csv",
+        ],
+    );
+    let exported = std::fs::read_to_string(d.join("e.csv")).unwrap();
+    assert_eq!(exported.strip_prefix('\u{feff}').unwrap(), good);
+    let targets = std::fs::read_to_string(d.join("t.csv")).unwrap();
+    for line in targets.lines().skip(1) {
+        let my_number = line.split(',').nth(9).unwrap();
+        assert!(my_number.is_empty() || !exported.contains(my_number));
+    }
+
+    // A death by flags file: the report shows the doses after it as errors.
+    std::fs::write(
+        d.join("flags.csv"),
+        format!("宛名番号,死亡日,理由\n{first_address},2021-04-30,死亡届\n"),
+    )
+    .unwrap();
+    let flagged = ok(
+        d,
+        &["import", "flags", "flags.csv", "--municipality", "472131"],
+    );
+    assert!(flagged.contains("1 of 1 rows changed"), "{flagged}");
+    let report: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &["quality", "report", "--municipality", "472131", "--json"],
+    ))
+    .unwrap();
+    let errors: Vec<&serde_json::Value> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["severity"] == "error")
+        .collect();
+    assert!(!errors.is_empty());
+    assert!(
+        errors
+            .iter()
+            .all(|l| l["address_number"] == first_address.as_str() && l["rule"] == "after_death")
+    );
+
+    // Single flags with a reason; a missing person is an error.
+    let lifted = ok(
+        d,
+        &[
+            "person",
+            "flags",
+            "--municipality",
+            "472131",
+            "--address-number",
+            &first_address,
+            "--suspend",
+            "--reason",
+            "利用停止請求",
+        ],
+    );
+    assert!(lifted.contains("updated"), "{lifted}");
+    assert_eq!(stats()["use_suspended"], 1);
+    // Disclosure: a private file with everything about the person.
+    let out = openvrs(
+        d,
+        &[
+            "person",
+            "disclose",
+            "--municipality",
+            "472131",
+            "--address-number",
+            &first_address,
+            "--format",
+            "json",
+            "--out",
+            "me.json",
+        ],
+    );
+    assert!(out.status.success());
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(d.join("me.json")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let me: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("me.json")).unwrap()).unwrap();
+    assert_eq!(me["person"]["address_number"], first_address.as_str());
+    assert!(!me["doses"].as_array().unwrap().is_empty());
+    assert_eq!(me["changes"][0]["reason"], "死亡届");
+    assert_eq!(me["changes"][1]["reason"], "利用停止請求");
+    let actions: Vec<&str> = me["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"person.flags"), "{actions:?}");
+    ok(
+        d,
+        &[
+            "person",
+            "disclose",
+            "--municipality",
+            "472131",
+            "--address-number",
+            &first_address,
+            "--out",
+            "me.html",
+        ],
+    );
+    let html = std::fs::read_to_string(d.join("me.html")).unwrap();
+    assert!(html.contains("保有個人情報開示書") && html.contains("死亡届"));
+    // Nothing personal on the console.
+    let console =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!console.contains(me["person"]["name"].as_str().unwrap()));
+    fails(
+        d,
+        &[
+            "person",
+            "flags",
+            "--municipality",
+            "472131",
+            "--address-number",
+            "424242",
+            "--suspend",
+            "--reason",
+            "x",
+        ],
+    );
+}
