@@ -1,12 +1,13 @@
 //! `openvrs import` and `openvrs stats`.
 
-use std::{fs::File, path::Path, time::Instant};
+use std::{fs::File, io::Read, path::Path, time::Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use openvrs_csv::{Encoding, RowError, read_targets, validate_targets};
+use openvrs_csv::Encoding;
 use openvrs_domain::{audit::Actor, ids::MunicipalityCode};
-use openvrs_store::{Store, StoreError};
+use openvrs_service::Failure;
+use openvrs_store::Store;
 
 pub(crate) fn open(path: &Path) -> Result<File> {
     File::open(path).with_context(|| {
@@ -16,12 +17,6 @@ pub(crate) fn open(path: &Path) -> Result<File> {
             path.display()
         )
     })
-}
-
-fn today() -> time::Date {
-    time::OffsetDateTime::now_utc()
-        .to_offset(openvrs_domain::date::JST)
-        .date()
 }
 
 /// A progress bar over the bytes of `path` on standard error: drawn only on a terminal.
@@ -39,20 +34,28 @@ pub(crate) fn progress(path: &Path, label: &'static str) -> Result<ProgressBar> 
     Ok(bar)
 }
 
-/// Prints every rejected row and returns the error that says nothing was written.
-pub(crate) fn report_rejected(rows: &[openvrs_store::RowFinding]) -> anyhow::Error {
-    for r in rows {
-        eprintln!("{r}");
-    }
-    anyhow::anyhow!(
-        "{} 件の誤りがあるため何も取り込んでいません / nothing imported: {} errors",
-        rows.len(),
-        rows.len()
-    )
+/// Opens `path` for each pass of an import, showing progress on a terminal.
+pub(crate) fn opener(path: &Path) -> Result<impl Fn() -> std::io::Result<Box<dyn Read + Send>>> {
+    open(path)?;
+    let bar = progress(path, "取込 / importing")?;
+    let path = path.to_owned();
+    Ok(move || {
+        bar.reset();
+        let file = File::open(&path)?;
+        Ok(Box::new(bar.wrap_read(file)) as Box<dyn Read + Send>)
+    })
 }
 
-/// Two passes over the file: validate every row (nothing written if any is bad), then write all
-/// of it in one transaction.
+/// Prints every bad row to standard error and returns the one-line error.
+pub(crate) fn failed(f: Failure) -> anyhow::Error {
+    if let Failure::Rows(rows) = &f {
+        for r in rows {
+            eprintln!("{r}");
+        }
+    }
+    anyhow::Error::new(f)
+}
+
 pub fn targets(
     store: &dyn Store,
     path: &Path,
@@ -60,40 +63,8 @@ pub fn targets(
     encoding: Encoding,
 ) -> Result<()> {
     let started = Instant::now();
-    let bar = progress(path, "検査 / checking")?;
-    let checked = validate_targets(bar.wrap_read(open(path)?), encoding, m, today());
-    bar.finish_and_clear();
-    if let Err(errors) = checked {
-        for e in &errors {
-            eprintln!("{e}");
-        }
-        bail!(
-            "{} 件の誤りがあるため何も取り込んでいません / nothing imported: {} errors",
-            errors.len(),
-            errors.len()
-        );
-    }
-    let bar = progress(path, "取込 / importing")?;
-    let reader = read_targets(bar.wrap_read(open(path)?), encoding, m, today())?;
-    // Parsing runs on its own thread, ahead of the writer: the two cores share the work.
-    let (tx, rx) = std::sync::mpsc::sync_channel(4096);
-    let parser = std::thread::spawn(move || {
-        for r in reader {
-            let r = r.map_err(|e| match e {
-                // The file changed between the passes.
-                RowError::Cells(_) | RowError::File(_) => {
-                    StoreError::Corrupt("the file changed while importing")
-                }
-            });
-            if tx.send(r).is_err() {
-                break; // the writer stopped
-            }
-        }
-    });
-    let s = store.import_persons(m, &mut rx.into_iter(), &Actor::console());
-    let _ = parser.join();
-    bar.finish_and_clear();
-    let s = s?;
+    let s = openvrs_service::import_targets(store, &opener(path)?, m, encoding, &Actor::console())
+        .map_err(failed)?;
     println!(
         "取り込みました / imported into {m}: 新規 {} 人 / {} new, 更新 {} / {} updated, 変更なし {} / {} unchanged, 券 {} 件追加・更新 / {} vouchers added or changed ({:.2}s)",
         s.inserted,

@@ -16,7 +16,6 @@ use openvrs_synth::{Encoding, Generator};
 mod bench;
 mod config;
 mod demo;
-mod disclosure;
 mod import;
 mod records;
 mod user;

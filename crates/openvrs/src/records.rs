@@ -5,17 +5,18 @@ use std::{fs::File, io::Write, path::Path};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use openvrs_csv::{Encoding, LedgerDose, LedgerWriter, RowError, read_flags, read_ledger};
+use openvrs_csv::Encoding;
 use openvrs_domain::{
     audit::Actor,
-    date::{JST, jst_from_micros, micros_from_jst, parse_date},
+    date::parse_date,
     ids::{AddressNumber, MunicipalityCode},
     person::FlagChange,
     product::Catalogue,
 };
-use openvrs_store::{FlagUpdate, LedgerRecord, Store, StoreError};
+use openvrs_service::disclosure;
+use openvrs_store::Store;
 
-use crate::import::{open, progress, report_rejected};
+use crate::import::{failed, opener};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ExportEncoding {
@@ -99,23 +100,13 @@ pub struct FlagArgs {
     reason: String,
 }
 
-fn catalogue(store: &dyn Store) -> Result<Catalogue> {
-    Ok(Catalogue::new(store.products()?)?)
-}
-
 pub fn export_ledger(
     store: &dyn Store,
     m: MunicipalityCode,
     out: Option<&Path>,
     encoding: ExportEncoding,
 ) -> Result<()> {
-    let catalogue = catalogue(store)?;
-    let blocks = store
-        .stats(m)?
-        .doses_by_number
-        .last()
-        .map_or(2, |(n, _)| (*n).max(2));
-    let sink: Box<dyn Write> = match out {
+    let mut sink: Box<dyn Write> = match out {
         Some(path) => Box::new(std::io::BufWriter::new(File::create(path).with_context(
             || {
                 format!(
@@ -131,73 +122,21 @@ pub fn export_ledger(
         ExportEncoding::Sjis => Encoding::ShiftJis,
         ExportEncoding::Utf8 => Encoding::Utf8,
     };
-    let mut writer = LedgerWriter::new(sink, encoding, blocks, &catalogue)?;
-    let persons = store.export_ledger(m, &Actor::console(), &mut |a, doses| {
-        let doses: Vec<LedgerDose> = doses
-            .iter()
-            .map(|d| LedgerDose {
-                dose: d.dose.clone(),
-                registered_at: jst_from_micros(d.recorded_at),
-            })
-            .collect();
-        writer
-            .write(a, &doses)
-            .map_err(|e| StoreError::Sink(e.to_string()))
-    })?;
-    writer.finish()?;
+    let persons = openvrs_service::export_ledger(store, m, encoding, &Actor::console(), &mut sink)
+        .map_err(failed)?;
+    sink.flush()?;
     eprintln!("書き出しました / exported: {persons} 人 / persons");
     Ok(())
 }
 
-/// Two passes: every bad cell of the file first (nothing written), then the store's checks of
-/// every row against the records, in one transaction.
 pub fn import_ledger(
     store: &dyn Store,
     path: &Path,
     m: MunicipalityCode,
     encoding: Encoding,
 ) -> Result<()> {
-    let catalogue = catalogue(store)?;
-    let mut errors = Vec::new();
-    let bar = progress(path, "検査 / checking")?;
-    for row in read_ledger(bar.wrap_read(open(path)?), encoding, catalogue.clone())? {
-        match row {
-            Ok(_) => {}
-            Err(RowError::Cells(cells)) => errors.extend(cells.iter().map(ToString::to_string)),
-            Err(RowError::File(e)) => errors.push(e.to_string()),
-        }
-    }
-    bar.finish_and_clear();
-    if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("{e}");
-        }
-        bail!(
-            "{} 件の誤りがあるため何も取り込んでいません / nothing imported: {} errors",
-            errors.len(),
-            errors.len()
-        );
-    }
-    let bar = progress(path, "取込 / importing")?;
-    let reader = read_ledger(bar.wrap_read(open(path)?), encoding, catalogue)?;
-    let mut records = reader.map(|r| match r {
-        Ok(row) => Ok(LedgerRecord {
-            row: row.row,
-            address: row.address,
-            doses: row
-                .doses
-                .into_iter()
-                .map(|d| (d.dose, d.registered_at.map(micros_from_jst)))
-                .collect(),
-        }),
-        Err(_) => Err(StoreError::Corrupt("the file changed while importing")),
-    });
-    let result = store.import_ledger(m, &mut records, &Actor::console());
-    bar.finish_and_clear();
-    let s = match result {
-        Err(StoreError::Rejected(rows)) => return Err(report_rejected(&rows)),
-        other => other?,
-    };
+    let s = openvrs_service::import_ledger(store, &opener(path)?, m, encoding, &Actor::console())
+        .map_err(failed)?;
     for w in &s.warnings {
         eprintln!("警告 / warning: {w}");
     }
@@ -220,47 +159,20 @@ pub fn import_flags(
     m: MunicipalityCode,
     encoding: Encoding,
 ) -> Result<()> {
-    let rows = match read_flags(open(path)?, encoding, today()) {
-        Ok(rows) => rows,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            bail!(
-                "{} 件の誤りがあるため何も取り込んでいません / nothing imported: {} errors",
-                errors.len(),
-                errors.len()
-            );
-        }
-    };
     let file = path
         .file_name()
         .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
-    let updates: Vec<FlagUpdate> = rows
-        .into_iter()
-        .map(|r| FlagUpdate {
-            row: r.row,
-            address: r.address,
-            change: r.change,
-            reason: r
-                .reason
-                .unwrap_or_else(|| format!("CSV一括更新 / flags file {file}")),
-        })
-        .collect();
-    let changed = match store.update_flags(m, &updates, &Actor::console()) {
-        Err(StoreError::Rejected(rows)) => return Err(report_rejected(&rows)),
-        other => other?,
-    };
-    println!(
-        "更新しました / updated: {} 行中 {changed} 人 / {changed} of {} rows changed",
-        updates.len(),
-        updates.len()
-    );
+    let changed = openvrs_service::import_flags(
+        store,
+        &opener(path)?,
+        m,
+        encoding,
+        &format!("CSV一括更新 / flags file {file}"),
+        &Actor::console(),
+    )
+    .map_err(failed)?;
+    println!("更新しました / updated: {changed} 人 / {changed} persons changed");
     Ok(())
-}
-
-fn today() -> time::Date {
-    time::OffsetDateTime::now_utc().to_offset(JST).date()
 }
 
 pub fn quality_report(store: &dyn Store, m: MunicipalityCode, json: bool) -> Result<()> {
@@ -356,12 +268,12 @@ pub fn person(store: &dyn Store, cmd: &PersonCmd) -> Result<()> {
             let Some(d) = store.disclosure(m, &address, &Actor::console())? else {
                 bail!("宛名番号が登録されていません / the address number is not registered");
             };
-            let catalogue = catalogue(store)?;
+            let catalogue = Catalogue::new(store.products()?)?;
             let text = match format {
                 DisclosureFormat::Json => {
-                    serde_json::to_string_pretty(&crate::disclosure::json(&d, &catalogue))?
+                    serde_json::to_string_pretty(&disclosure::json(&d, &catalogue))?
                 }
-                DisclosureFormat::Html => crate::disclosure::html(&d, &catalogue, m),
+                DisclosureFormat::Html => disclosure::html(&d, &catalogue, m),
             };
             write_private(out, text.as_bytes())?;
             println!(

@@ -714,7 +714,7 @@ fn ledger_round_trip_flags_quality_and_disclosure() {
         d,
         &["import", "flags", "flags.csv", "--municipality", "472131"],
     );
-    assert!(flagged.contains("1 of 1 rows changed"), "{flagged}");
+    assert!(flagged.contains("1 persons changed"), "{flagged}");
     let report: serde_json::Value = serde_json::from_str(&ok(
         d,
         &["quality", "report", "--municipality", "472131", "--json"],

@@ -1,0 +1,191 @@
+//! The use cases of openvrs that both the command line and the HTTP API offer: importing and
+//! exporting files, and the disclosure document. Each import is all or nothing and reports every
+//! bad row; each takes a way to open its input twice (one pass to check, one to write) so that
+//! memory does not grow with the file.
+
+use std::io::{Read, Write};
+
+use openvrs_csv::{
+    Encoding, LedgerDose, LedgerWriter, RowError, read_flags, read_ledger, read_targets,
+    validate_targets,
+};
+use openvrs_domain::{
+    audit::Actor,
+    date::{JST, jst_from_micros, micros_from_jst},
+    ids::MunicipalityCode,
+    product::Catalogue,
+};
+use openvrs_store::{FlagUpdate, LedgerRecord, LedgerSummary, PutSummary, Store, StoreError};
+
+pub mod disclosure;
+
+/// Opens the input again from its start.
+pub type Open<'a> = dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + 'a;
+
+/// Why an import or export did not happen. Nothing was written in any case.
+#[derive(Debug)]
+pub enum Failure {
+    /// Every bad row, in words (row, column, reason; 日本語 / English).
+    Rows(Vec<String>),
+    Store(StoreError),
+    /// The file could not be read or written.
+    Io(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Rows(rows) => write!(
+                f,
+                "{} 件の誤りがあるため何も取り込んでいません / nothing imported: {} errors",
+                rows.len(),
+                rows.len()
+            ),
+            Failure::Store(e) => e.fmt(f),
+            Failure::Io(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rejected(rows) => {
+                Failure::Rows(rows.iter().map(ToString::to_string).collect())
+            }
+            e => Failure::Store(e),
+        }
+    }
+}
+
+fn io(e: std::io::Error) -> Failure {
+    Failure::Io(format!("読み込めません: {e} / cannot read: {e}"))
+}
+
+fn file(e: openvrs_csv::FileError) -> Failure {
+    Failure::Rows(vec![e.to_string()])
+}
+
+/// Today in Japan.
+pub fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().to_offset(JST).date()
+}
+
+/// The targets-and-vouchers file: every row checked first, then all of it in one transaction,
+/// parsed on its own thread ahead of the writer.
+pub fn import_targets(
+    store: &dyn Store,
+    open: &Open<'_>,
+    m: MunicipalityCode,
+    encoding: Encoding,
+    actor: &Actor,
+) -> Result<PutSummary, Failure> {
+    validate_targets(open().map_err(io)?, encoding, m, today()).map_err(Failure::Rows)?;
+    let reader = read_targets(open().map_err(io)?, encoding, m, today()).map_err(file)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+    let parser = std::thread::spawn(move || {
+        for r in reader {
+            // An error now means the file changed between the passes.
+            let r = r.map_err(|_| StoreError::Corrupt("the file changed while importing"));
+            if tx.send(r).is_err() {
+                break; // the writer stopped
+            }
+        }
+    });
+    let summary = store.import_persons(m, &mut rx.into_iter(), actor);
+    let _ = parser.join();
+    Ok(summary?)
+}
+
+/// Dose records in the ledger layout: the file's cells first, then the store's rules for every
+/// row, in one transaction.
+pub fn import_ledger(
+    store: &dyn Store,
+    open: &Open<'_>,
+    m: MunicipalityCode,
+    encoding: Encoding,
+    actor: &Actor,
+) -> Result<LedgerSummary, Failure> {
+    let catalogue = Catalogue::new(store.products()?).map_err(StoreError::from)?;
+    let mut errors = Vec::new();
+    for row in read_ledger(open().map_err(io)?, encoding, catalogue.clone()).map_err(file)? {
+        match row {
+            Ok(_) => {}
+            Err(RowError::Cells(cells)) => errors.extend(cells.iter().map(ToString::to_string)),
+            Err(RowError::File(e)) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Failure::Rows(errors));
+    }
+    let reader = read_ledger(open().map_err(io)?, encoding, catalogue).map_err(file)?;
+    let mut records = reader.map(|r| match r {
+        Ok(row) => Ok(LedgerRecord {
+            row: row.row,
+            address: row.address,
+            doses: row
+                .doses
+                .into_iter()
+                .map(|d| (d.dose, d.registered_at.map(micros_from_jst)))
+                .collect(),
+        }),
+        Err(_) => Err(StoreError::Corrupt("the file changed while importing")),
+    });
+    Ok(store.import_ledger(m, &mut records, actor)?)
+}
+
+/// The flags file; rows without a reason get `default_reason`. Returns how many persons changed.
+pub fn import_flags(
+    store: &dyn Store,
+    open: &Open<'_>,
+    m: MunicipalityCode,
+    encoding: Encoding,
+    default_reason: &str,
+    actor: &Actor,
+) -> Result<u64, Failure> {
+    let rows = read_flags(open().map_err(io)?, encoding, today()).map_err(Failure::Rows)?;
+    let updates: Vec<FlagUpdate> = rows
+        .into_iter()
+        .map(|r| FlagUpdate {
+            row: r.row,
+            address: r.address,
+            change: r.change,
+            reason: r.reason.unwrap_or_else(|| default_reason.to_owned()),
+        })
+        .collect();
+    Ok(store.update_flags(m, &updates, actor)?)
+}
+
+/// Writes the municipality's ledger; returns the number of persons written.
+pub fn export_ledger(
+    store: &dyn Store,
+    m: MunicipalityCode,
+    encoding: Encoding,
+    actor: &Actor,
+    out: &mut dyn Write,
+) -> Result<u64, Failure> {
+    let catalogue = Catalogue::new(store.products()?).map_err(StoreError::from)?;
+    let blocks = store
+        .stats(m)?
+        .doses_by_number
+        .last()
+        .map_or(2, |(n, _)| (*n).max(2));
+    let mut writer = LedgerWriter::new(out, encoding, blocks, &catalogue)
+        .map_err(|e| Failure::Io(e.to_string()))?;
+    let persons = store.export_ledger(m, actor, &mut |a, doses| {
+        let doses: Vec<LedgerDose> = doses
+            .iter()
+            .map(|d| LedgerDose {
+                dose: d.dose.clone(),
+                registered_at: jst_from_micros(d.recorded_at),
+            })
+            .collect();
+        writer
+            .write(a, &doses)
+            .map_err(|e| StoreError::Sink(e.to_string()))
+    })?;
+    writer.finish().map_err(|e| Failure::Io(e.to_string()))?;
+    Ok(persons)
+}
