@@ -49,7 +49,7 @@ pub async fn version_internet(State(state): State<AppState>) -> Json<Value> {
     version(&state, Zone::Internet)
 }
 
-fn actor(p: &Principal) -> Actor {
+pub(crate) fn actor(p: &Principal) -> Actor {
     Actor {
         user: p.account.id.to_string(),
         role: p.account.binding.role(),

@@ -13,6 +13,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Every finding or bad row, when there are several.
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -21,6 +23,7 @@ impl ApiError {
             status,
             code,
             message: format!("{ja} / {en}"),
+            details: None,
         }
     }
 
@@ -65,12 +68,33 @@ impl From<StoreError> for ApiError {
                 status: StatusCode::CONFLICT,
                 code: "conflict",
                 message: m.to_owned(),
+                details: None,
             },
             StoreError::Invalid(i) => Self {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 code: i.kind,
                 message: i.to_string(),
+                details: None,
             },
+            StoreError::Quality(ref findings) => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "quality",
+                message: e.to_string(),
+                details: Some(json!(
+                    findings
+                        .iter()
+                        .map(|f| json!({
+                            "rule": f.rule.code(),
+                            "severity": f.severity.code(),
+                            "message": f.to_string(),
+                        }))
+                        .collect::<Vec<_>>()
+                )),
+            },
+            StoreError::Rejected(rows) => {
+                openvrs_service::Failure::Rows(rows.iter().map(ToString::to_string).collect())
+                    .into()
+            }
             other => {
                 // Store errors carry no personal values; still, the client sees none of it.
                 tracing::error!(error = %other, "store error");
@@ -85,6 +109,21 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<openvrs_service::Failure> for ApiError {
+    fn from(f: openvrs_service::Failure) -> Self {
+        match f {
+            openvrs_service::Failure::Rows(ref rows) => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "rows",
+                message: f.to_string(),
+                details: Some(json!(rows)),
+            },
+            openvrs_service::Failure::Store(e) => e.into(),
+            openvrs_service::Failure::Io(e) => Self::bad_request(&e, "the file could not be read"),
+        }
+    }
+}
+
 impl From<openvrs_domain::Invalid> for ApiError {
     fn from(i: openvrs_domain::Invalid) -> Self {
         StoreError::Invalid(i).into()
@@ -95,7 +134,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            Json(json!({ "error": self.code, "message": self.message })),
+            Json(match self.details {
+                None => json!({ "error": self.code, "message": self.message }),
+                Some(d) => json!({ "error": self.code, "message": self.message, "details": d }),
+            }),
         )
             .into_response()
     }

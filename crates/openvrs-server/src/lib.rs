@@ -19,6 +19,7 @@ pub mod error;
 pub mod monitor;
 pub mod notify;
 pub mod openapi;
+pub mod records;
 pub mod routes;
 
 pub use auth::SecurityConfig;

@@ -20,6 +20,7 @@ use crate::{
     AppState, Zone,
     api::{Login, NewAccount},
     auth::{Access, SESSION_COOKIE},
+    records::{DoseCorrection, DoseInput, FlagsInput, PersonCorrection, Reason},
     routes::routes,
 };
 
@@ -28,6 +29,17 @@ pub fn schemas() -> Vec<(String, RefOr<Schema>)> {
     vec![
         (Login::name().into_owned(), Login::schema()),
         (NewAccount::name().into_owned(), NewAccount::schema()),
+        (DoseInput::name().into_owned(), DoseInput::schema()),
+        (
+            DoseCorrection::name().into_owned(),
+            DoseCorrection::schema(),
+        ),
+        (Reason::name().into_owned(), Reason::schema()),
+        (FlagsInput::name().into_owned(), FlagsInput::schema()),
+        (
+            PersonCorrection::name().into_owned(),
+            PersonCorrection::schema(),
+        ),
     ]
 }
 
@@ -111,8 +123,12 @@ pub fn document(zone: Zone) -> OpenApi {
             "token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    // Only the schemas this zone's routes name: one listener's document says nothing of the
+    // other's bodies.
     for (name, schema) in schemas() {
-        components = components.schema(name, schema);
+        if routes(zone).any(|r| r.body == Some(name.as_str())) {
+            components = components.schema(name, schema);
+        }
     }
     OpenApiBuilder::new()
         .info(

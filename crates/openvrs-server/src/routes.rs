@@ -3,12 +3,13 @@
 
 use axum::{
     Router,
+    extract::DefaultBodyLimit,
     http::Method,
     middleware::from_fn_with_state,
-    routing::{MethodRouter, get, post},
+    routing::{MethodRouter, get, post, put},
 };
 
-use crate::{AppState, Zone, api, auth::Access};
+use crate::{AppState, Zone, api, auth::Access, records};
 
 /// One route: where it is mounted, who may call it, whether it touches personal data, and what
 /// the API description says of it.
@@ -60,6 +61,18 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Lgwan GET "/api/aggregates/persons", Aggregates, personal: false, ok: 200, body: None, "自治体別の登録者数 / persons per municipality", get(api::person_counts)),
     route!(Lgwan GET "/api/municipalities/{municipality}/security-events", Staff, personal: false, ok: 200, body: None, "自団体のセキュリティイベント / own security events", get(api::own_security_events)),
     route!(Lgwan GET "/api/municipalities/{municipality}/persons/{address_number}", Staff, personal: true, ok: 200, body: None, "宛名番号で個人を表示 / a person by address number", get(api::person)),
+    route!(Lgwan GET "/api/municipalities/{municipality}/persons/{address_number}/doses", Staff, personal: true, ok: 200, body: None, "接種記録と変更履歴 / doses and their history", get(records::doses)),
+    route!(Lgwan POST "/api/municipalities/{municipality}/persons/{address_number}/doses", Staff, personal: true, ok: 201, body: Some("DoseInput"), "接種記録の登録(品質規則を適用) / record a dose (quality rules apply)", post(records::add_dose)),
+    route!(Lgwan PUT "/api/municipalities/{municipality}/persons/{address_number}/doses/{dose_id}", Staff, personal: true, ok: 200, body: Some("DoseCorrection"), "接種記録の訂正(理由必須・旧版を保存) / correct a dose (reason required, previous version kept)", put(records::correct_dose)),
+    route!(Lgwan POST "/api/municipalities/{municipality}/persons/{address_number}/doses/{dose_id}/delete", Staff, personal: true, ok: 204, body: Some("Reason"), "接種記録の削除(理由必須・履歴に保存) / delete a dose (reason required, kept in the history)", post(records::delete_dose)),
+    route!(Lgwan PUT "/api/municipalities/{municipality}/persons/{address_number}/flags", Staff, personal: true, ok: 204, body: Some("FlagsInput"), "転出・死亡・利用停止(理由必須) / moved out, deceased, use suspended (reason required)", put(records::set_flags)),
+    route!(Lgwan POST "/api/municipalities/{municipality}/persons/{address_number}/correction", Staff, personal: true, ok: 200, body: Some("PersonCorrection"), "本人情報の訂正(理由必須) / correct identity (reason required)", post(records::correct_person)),
+    route!(Lgwan GET "/api/municipalities/{municipality}/persons/{address_number}/disclosure", Staff, personal: true, ok: 200, body: None, "保有個人情報の開示 / disclosure of everything held", get(records::disclose)),
+    route!(Lgwan GET "/api/municipalities/{municipality}/quality", Staff, personal: false, ok: 200, body: None, "データ品質レポート / data-quality report", get(records::quality)),
+    route!(Lgwan GET "/api/municipalities/{municipality}/ledger.csv", Staff, personal: false, ok: 200, body: None, "予防接種台帳CSV(個人番号なし) / the immunization ledger CSV (no My Number)", get(records::ledger)),
+    route!(Lgwan POST "/api/municipalities/{municipality}/imports/targets", Staff, personal: true, ok: 200, body: None, "接種対象者・接種券CSVの取込(全件か無か) / import a targets CSV (all or nothing)", post(records::upload_targets).layer(DefaultBodyLimit::max(records::MAX_UPLOAD))),
+    route!(Lgwan POST "/api/municipalities/{municipality}/imports/ledger", Staff, personal: false, ok: 200, body: None, "台帳CSVの取込(全件か無か) / import a ledger CSV (all or nothing)", post(records::upload_ledger).layer(DefaultBodyLimit::max(records::MAX_UPLOAD))),
+    route!(Lgwan POST "/api/municipalities/{municipality}/imports/flags", Staff, personal: false, ok: 200, body: None, "転出・死亡・利用停止CSVの取込 / import a flags CSV", post(records::upload_flags).layer(DefaultBodyLimit::max(records::MAX_UPLOAD))),
     route!(Internet GET "/healthz", Public, personal: false, ok: 200, body: None, "稼働確認 / liveness", get(api::healthz)),
     route!(Internet GET "/version", Public, personal: false, ok: 200, body: None, "版 / version", get(api::version_internet)),
     route!(Internet GET "/api/openapi.json", Public, personal: false, ok: 200, body: None, "API 記述 / API description", get(crate::openapi::internet)),
@@ -109,5 +122,5 @@ pub fn router(zone: Zone, state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The largest request body any route accepts (bulk files will have their own routes).
+/// The largest request body of a route without its own limit (uploads have theirs).
 pub const MAX_BODY: usize = 1 << 20;

@@ -626,3 +626,146 @@ async fn malformed_and_oversized_requests_are_refused_and_bursts_noticed() {
         1
     );
 }
+
+#[tokio::test]
+async fn staff_record_doses_with_rules_reasons_and_history() {
+    use openvrs_server::Zone::Lgwan;
+    let w = World::new().await;
+    let staff = w.who(world::Actor::StaffOwn);
+    // A person with no death before the dates used here.
+    let p = w
+        .uruma_people
+        .iter()
+        .find(|p| p.flags.deceased_on.is_none())
+        .unwrap();
+    let base = format!("/api/municipalities/472131/persons/{}", p.address_number);
+    let call = |method: &'static str, path: String, body: Option<String>| {
+        let staff = staff.clone();
+        let w = &w;
+        async move { w.call(Lgwan, method, &path, staff, body.as_deref()).await }
+    };
+    let json = |s: &str| -> serde_json::Value { serde_json::from_str(s).unwrap() };
+
+    // A future date and an unknown product: refused with every finding, nothing written.
+    let (status, body) = call(
+        "POST",
+        format!("{base}/doses"),
+        Some(r#"{"dose_number":1,"date":"2099-01-01","product":"nothing"}"#.into()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let v = json(&body);
+    assert_eq!(v["error"], "quality");
+    let rules: Vec<&str> = v["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["future_date", "unknown_product"]);
+    // Era dates are accepted; an odd lot is a warning.
+    let (status, body) = call(
+        "POST",
+        format!("{base}/doses"),
+        Some(r#"{"dose_number":1,"date":"R3.6.1","product":"comirnaty","lot":"??"}"#.into()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let v = json(&body);
+    assert_eq!(v["warnings"][0]["rule"], "lot_format");
+    let id = v["dose_id"].as_i64().unwrap();
+    // A correction needs a reason.
+    let fixed = r#"{"dose_number":1,"date":"2021-06-02","product":"comirnaty","lot":"FA1234"}"#;
+    let (status, body) = call(
+        "PUT",
+        format!("{base}/doses/{id}"),
+        Some(format!(r#"{{"dose":{fixed},"reason":" "}}"#)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("理由"), "{body}");
+    let (status, body) = call(
+        "PUT",
+        format!("{base}/doses/{id}"),
+        Some(format!(r#"{{"dose":{fixed},"reason":"予診票の確認"}}"#)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = call(
+        "POST",
+        format!("{base}/doses/{id}/delete"),
+        Some(r#"{"reason":"二重登録"}"#.into()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, body) = call("GET", format!("{base}/doses"), None).await;
+    let v = json(&body);
+    assert!(v["doses"].as_array().unwrap().is_empty());
+    let history: Vec<(&str, &str)> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["change"].as_str().unwrap(), h["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        history,
+        [("corrected", "予診票の確認"), ("deleted", "二重登録")]
+    );
+
+    // An upload with bad rows: every row named, nothing written.
+    let (status, body) = call(
+        "POST",
+        "/api/municipalities/472131/imports/ledger".into(),
+        Some(format!(
+            "個別宛名番号,1回目接種日,1回目ワクチンメーカー\n{},2021-13-01,ファイザー\n424242,2021-06-01,ファイザー\n,2021-06-01,謎\n",
+            p.address_number
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let v = json(&body);
+    assert_eq!(v["error"], "rows");
+    let rows = v["details"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows[0].as_str().unwrap().starts_with("2行目 1回目接種日"));
+    // The file's cells pass but a person is unknown: the store names that row.
+    let (status, body) = call(
+        "POST",
+        "/api/municipalities/472131/imports/ledger".into(),
+        Some(
+            "個別宛名番号,1回目接種日,1回目ワクチンメーカー\n424242,2021-06-01,ファイザー\n".into(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("2行目") && body.contains("not registered"),
+        "{body}"
+    );
+    let (_, body) = call("GET", format!("{base}/doses"), None).await;
+    assert!(json(&body)["doses"].as_array().unwrap().is_empty());
+
+    // The ledger download: Shift_JIS, no My Number.
+    call(
+        "POST",
+        format!("{base}/doses"),
+        Some(
+            r#"{"dose_number":1,"date":"2021-06-01","product":"comirnaty","lot":"FA1234"}"#.into(),
+        ),
+    )
+    .await;
+    let (status, text) = call("GET", "/api/municipalities/472131/ledger.csv".into(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains(p.address_number.as_str()));
+    for q in &w.uruma_people {
+        if let Some(n) = &q.my_number {
+            assert!(!text.contains(&n.expose()));
+        }
+    }
+    // Disclosure and the quality report answer.
+    let (status, body) = call("GET", format!("{base}/disclosure"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body)["dose_history"].as_array().unwrap().len(), 2);
+    let (status, _) = call("GET", "/api/municipalities/472131/quality".into(), None).await;
+    assert_eq!(status, StatusCode::OK);
+}

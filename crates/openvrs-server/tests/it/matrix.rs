@@ -9,6 +9,8 @@ use std::{
 use openvrs_domain::{
     account::{Account, Binding, UserId},
     audit::Actor as AuditActor,
+    date::parse_date,
+    dose::{Dose, DoseNumber, DoseSource, DoseStatus, Short},
 };
 use openvrs_server::{Zone, routes::ROUTES};
 use openvrs_store::Credential;
@@ -69,6 +71,98 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
             ),
             [401, 403, 403, 403, 200, 404, 401, 403],
         ),
+        (
+            (
+                Lgwan,
+                "GET",
+                "/api/municipalities/{municipality}/persons/{address_number}/doses",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/api/municipalities/{municipality}/persons/{address_number}/doses",
+            ),
+            [401, 403, 403, 403, 201, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "PUT",
+                "/api/municipalities/{municipality}/persons/{address_number}/doses/{dose_id}",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/api/municipalities/{municipality}/persons/{address_number}/doses/{dose_id}/delete",
+            ),
+            [401, 403, 403, 403, 204, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "PUT",
+                "/api/municipalities/{municipality}/persons/{address_number}/flags",
+            ),
+            [401, 403, 403, 403, 204, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/api/municipalities/{municipality}/persons/{address_number}/correction",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "GET",
+                "/api/municipalities/{municipality}/persons/{address_number}/disclosure",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (Lgwan, "GET", "/api/municipalities/{municipality}/quality"),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "GET",
+                "/api/municipalities/{municipality}/ledger.csv",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/api/municipalities/{municipality}/imports/targets",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/api/municipalities/{municipality}/imports/ledger",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/api/municipalities/{municipality}/imports/flags",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
         ((Internet, "GET", "/healthz"), [200; 8]),
         ((Internet, "GET", "/version"), [200; 8]),
         ((Internet, "GET", "/api/openapi.json"), [200; 8]),
@@ -105,11 +199,72 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
             .unwrap();
         concrete = concrete.replace("{user}", id.as_str());
     }
+    // Doses are dated before any synthetic death and after any synthetic birth; each call
+    // records its own dose number, so no two collide.
+    let number = 1000 + n;
+    let dose = serde_json::json!({
+        "dose_number": number, "date": "2021-03-01", "product": "comirnaty", "lot": "FA1234",
+    });
+    let person = &w.uruma_people[0];
+    if concrete.contains("{dose_id}") {
+        let stored = w
+            .state
+            .store
+            .add_dose(
+                w.uruma,
+                &person.address_number,
+                &Dose {
+                    number: DoseNumber::new(number).unwrap(),
+                    status: DoseStatus::Given,
+                    date: parse_date("2021-03-01").unwrap(),
+                    product: Short::parse("comirnaty").unwrap(),
+                    lot: Short::parse("FA1234").unwrap(),
+                    venue: Short::default(),
+                    doctor: Short::default(),
+                    source: DoseSource::Staff,
+                    voucher: None,
+                    given_in: None,
+                },
+                &AuditActor::console(),
+            )
+            .unwrap();
+        concrete = concrete.replace("{dose_id}", &stored.id.to_string());
+    }
+    let other = w.uruma_people[1].address_number.as_str();
     let body = match path {
         "/api/login" => Some(serde_json::json!({"user": "kuni", "password": PASSWORD}).to_string()),
         "/api/accounts" => {
             Some(serde_json::json!({"user": format!("made-{n}"), "role": "center"}).to_string())
         }
+        p if p.ends_with("/doses") => Some(dose.to_string()),
+        p if p.ends_with("/doses/{dose_id}") => {
+            Some(serde_json::json!({"dose": dose, "reason": "予診票と照合"}).to_string())
+        }
+        p if p.ends_with("/delete") => Some(r#"{"reason": "二重登録"}"#.into()),
+        p if p.ends_with("/flags") && p.contains("persons") => {
+            Some(r#"{"use_suspended": false, "reason": "確認"}"#.into())
+        }
+        p if p.ends_with("/correction") => Some(
+            serde_json::json!({
+                "name": person.name.as_str(),
+                "name_kana": person.name_kana.as_str(),
+                "birth_date": person.birth_date.0.to_string(),
+                "sex": person.sex.iso5218().to_string(),
+                "my_number": person.my_number.as_ref().map(|m| m.expose()),
+                "reason": "訂正請求",
+            })
+            .to_string(),
+        ),
+        p if p.ends_with("/imports/targets") => Some(format!(
+            "自治体コード,宛名番号,券番号,氏名,氏名カナ,生年月日,性別\n\
+             472131,{},99{n:08},試験　太郎,シケン　タロウ,1980-01-01,1\n",
+            900_000 + n
+        )),
+        p if p.ends_with("/imports/ledger") => Some(format!(
+            "個別宛名番号,1回目接種日,1回目ワクチンメーカー,1回目ワクチンロット番号\n\
+             {other},2021-03-01,ファイザー,FA1234\n"
+        )),
+        p if p.ends_with("/imports/flags") => Some(format!("宛名番号,利用停止\n{other},0\n")),
         _ => None,
     };
     (concrete, body)

@@ -307,7 +307,7 @@ impl World {
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
             .await
             .unwrap();
-        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         if zone == Zone::Internet {
             self.assert_no_personal_data(&text);
         }
