@@ -118,6 +118,8 @@ pub struct TargetsReader {
     municipality: MunicipalityCode,
     today: Date,
     pending: Option<(u64, Person)>,
+    /// The row where the person last returned starts.
+    last_row: u64,
     done: bool,
 }
 
@@ -250,6 +252,7 @@ pub fn read_targets<R: Read + Send + 'static>(
         municipality: m,
         today,
         pending: None,
+        last_row: 0,
         done: false,
     })
 }
@@ -424,13 +427,45 @@ fn same_identity(a: &Person, b: &Person) -> bool {
     }
 }
 
+impl TargetsReader {
+    /// The row (line of the file) where the person last returned starts.
+    pub fn last_row(&self) -> u64 {
+        self.last_row
+    }
+}
+
+/// A key for an address number: its digits and its length (`0012` and `12` differ).
+fn address_key(a: &AddressNumber) -> u64 {
+    let s = a.as_str();
+    s.parse::<u64>().unwrap_or(u64::MAX >> 4) << 4 | s.len() as u64
+}
+
+/// A digest of who a row says the person is (vouchers aside).
+fn identity_digest(p: &Person) -> u32 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        p.name.as_str(),
+        p.name_kana.as_str(),
+        p.birth_date.0,
+        p.sex.iso5218(),
+        p.my_number.as_ref().map(MyNumber::expose),
+        format!("{:?}", p.flags),
+    )
+        .hash(&mut h);
+    h.finish() as u32
+}
+
 impl Iterator for TargetsReader {
     type Item = Result<Person, RowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if self.done {
-                return self.pending.take().map(|(_, p)| Ok(p));
+                return self.pending.take().map(|(row, p)| {
+                    self.last_row = row;
+                    Ok(p)
+                });
             }
             let record = match self.records.next() {
                 None => {
@@ -472,9 +507,10 @@ impl Iterator for TargetsReader {
                     prev.vouchers.extend(person.vouchers);
                     self.pending = Some((first, prev));
                 }
-                Some(prev) => {
+                Some((row, prev)) => {
                     self.pending = Some((line, person));
-                    return Some(Ok(prev.1));
+                    self.last_row = row;
+                    return Some(Ok(prev));
                 }
                 None => self.pending = Some((line, person)),
             }
@@ -489,28 +525,61 @@ pub fn validate_targets<R: Read + Send + 'static>(
     m: MunicipalityCode,
     today: Date,
 ) -> Result<u64, Vec<String>> {
-    let reader = read_targets(input, encoding, m, today).map_err(|e| vec![e.to_string()])?;
+    let mut reader = read_targets(input, encoding, m, today).map_err(|e| vec![e.to_string()])?;
     let mut errors = Vec::new();
     let mut persons = 0;
-    // Ten digits fit a u64: 16 bytes a voucher, not a string, so 4 million rows stay small.
-    let mut vouchers = std::collections::HashMap::<u64, u64>::new();
-    for item in reader {
+    // Keys and rows, sorted at the end to find repeats: 16 bytes a row, not strings, so that
+    // millions of rows stay small.
+    let mut vouchers: Vec<(u64, u32)> = Vec::new();
+    let mut addresses: Vec<(u64, u32, u32)> = Vec::new(); // (address, row, identity)
+    // (My Number, row, address hash): the same person may come twice, another may not.
+    let mut my_numbers: Vec<(u64, u32, u32)> = Vec::new();
+    while let Some(item) = reader.next() {
         match item {
             Ok(p) => {
                 persons += 1;
+                let row = u32::try_from(reader.last_row()).unwrap_or(u32::MAX);
+                let address = address_key(&p.address_number);
+                addresses.push((address, row, identity_digest(&p)));
                 for v in &p.vouchers {
-                    // Voucher numbers are unique in the municipality: a repeat is a mistake.
-                    let key = v.number.as_str().parse::<u64>().unwrap_or(u64::MAX);
-                    if let Some(first) = vouchers.insert(key, persons) {
-                        errors.push(format!(
-                            "券番号「{}」が重複しています(人{first}と人{persons}) / voucher {} appears twice (persons {first} and {persons})",
-                            v.number, v.number
-                        ));
-                    }
+                    vouchers.push((v.number.as_str().parse::<u64>().unwrap_or(u64::MAX), row));
+                }
+                if let Some(n) = &p.my_number {
+                    let n = n.expose().parse::<u64>().unwrap_or(0);
+                    let a = (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32;
+                    my_numbers.push((n, row, a));
                 }
             }
             Err(RowError::Cells(cells)) => errors.extend(cells.iter().map(ToString::to_string)),
             Err(RowError::File(e)) => errors.push(e.to_string()),
+        }
+    }
+    vouchers.sort_unstable();
+    for w in vouchers.windows(2) {
+        if w[0].0 == w[1].0 {
+            errors.push(format!(
+                "{}行目 券番号 「{:010}」: {}行目と重複しています / row {}, column 券番号: repeats row {}",
+                w[1].1, w[0].0, w[0].1, w[1].1, w[0].1
+            ));
+        }
+    }
+    // In address then row order: each later row of an address is compared with its first.
+    addresses.sort_unstable();
+    for group in addresses.chunk_by(|a, b| a.0 == b.0) {
+        let (_, first, digest) = group[0];
+        for &(_, row, _) in group.iter().filter(|(_, _, d)| *d != digest) {
+            errors.push(format!(
+                "{row}行目 宛名番号: {first}行目と同じ宛名番号ですが氏名等が異なります / row {row}, column 宛名番号: same address number as row {first}, but a different person"
+            ));
+        }
+    }
+    my_numbers.sort_unstable();
+    for group in my_numbers.chunk_by(|a, b| a.0 == b.0) {
+        let (_, first, address) = group[0];
+        for &(_, row, _) in group.iter().filter(|(_, _, a)| *a != address) {
+            errors.push(format!(
+                "{row}行目 個人番号 (個人情報のため非表示 / personal value hidden): {first}行目の別の宛名番号と同じ個人番号です / row {row}, column 個人番号: the same My Number as another address number in row {first}"
+            ));
         }
     }
     if persons == 0 && errors.is_empty() {
@@ -639,7 +708,28 @@ mod tests {
                 with_rows(
                     "472131,1,1,山田 太郎,ヤマダ タロウ,1970-01-01,1,\n472131,2,1,山田 花子,ヤマダ ハナコ,1971-01-01,2,\n",
                 ),
-                &["券番号「0000000001」が重複"],
+                &["3行目 券番号 「0000000001」: 2行目と重複"],
+            ),
+            (
+                "same address far apart, another person",
+                with_rows(
+                    "472131,1,1,山田 太郎,ヤマダ タロウ,1970-01-01,1,\n472131,2,2,山田 花子,ヤマダ ハナコ,1971-01-01,2,\n472131,1,3,山田 次郎,ヤマダ ジロウ,1972-01-01,1,\n",
+                ),
+                &["4行目 宛名番号: 2行目と同じ宛名番号ですが氏名等が異なります"],
+            ),
+            (
+                "one My Number, two address numbers",
+                with_rows(
+                    "472131,1,1,山田 太郎,ヤマダ タロウ,1970-01-01,1,123456789018\n472131,2,2,山田 花子,ヤマダ ハナコ,1971-01-01,2,\n472131,3,3,山田 次郎,ヤマダ ジロウ,1972-01-01,1,123456789018\n",
+                ),
+                &["4行目 個人番号", "2行目の別の宛名番号と同じ個人番号"],
+            ),
+            (
+                "impossible era date and a future birth",
+                with_rows(
+                    "472131,1,1,山田 太郎,ヤマダ タロウ,平成31年5月1日,1,\n472131,2,2,山田 花子,ヤマダ ハナコ,2099-01-01,2,\n",
+                ),
+                &["2行目 生年月日", "3行目 生年月日", "未来"],
             ),
             (
                 "10 MB field",
