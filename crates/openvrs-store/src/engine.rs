@@ -557,6 +557,124 @@ pub(crate) fn put_chunk(
     Ok(())
 }
 
+/// Rows buffered before each `COPY` of a staged import.
+const STAGE_ROWS: usize = 8192;
+
+/// A whole import through staging tables (PostgreSQL): rows are sealed and `COPY`ed in, then
+/// checked and upserted by a few set-based statements. The last row of a person wins; vouchers
+/// accumulate, as in the statement-by-statement path.
+fn staged_import(
+    tx: &mut dyn Tx,
+    code: &str,
+    keys: &TenantKeys,
+    persons: &mut dyn Iterator<Item = Result<Person, StoreError>>,
+) -> Result<PutSummary, StoreError> {
+    // Kept per connection, emptied at each commit: the statements on them stay prepared.
+    tx.batch(
+        "CREATE TEMP TABLE IF NOT EXISTS stage_persons \
+         (LIKE persons INCLUDING DEFAULTS, seq BIGINT NOT NULL) ON COMMIT DELETE ROWS; \
+         CREATE TEMP TABLE IF NOT EXISTS stage_vouchers \
+         (LIKE vouchers INCLUDING DEFAULTS, seq BIGINT NOT NULL) ON COMMIT DELETE ROWS; \
+         TRUNCATE stage_persons, stage_vouchers",
+    )?;
+    let now = now_micros();
+    let mut person_columns = PERSON_COLUMNS.to_vec();
+    person_columns.push("seq");
+    let mut voucher_columns = VOUCHER_COLUMNS.to_vec();
+    voucher_columns.push("seq");
+    let (mut people, mut vouchers) = (Vec::new(), Vec::new());
+    let mut seq: i64 = 0;
+    for p in persons {
+        let p = p?;
+        seq += 1;
+        people.extend(person_values(code, keys, &p, now));
+        people.push(seq.into());
+        for v in &p.vouchers {
+            vouchers.extend(voucher_values(code, p.address_number.as_str(), v));
+            vouchers.push(seq.into());
+        }
+        if people.len() >= STAGE_ROWS * person_columns.len() {
+            tx.copy_in("stage_persons", &person_columns, &people)?;
+            people.clear();
+        }
+        if vouchers.len() >= STAGE_ROWS * voucher_columns.len() {
+            tx.copy_in("stage_vouchers", &voucher_columns, &vouchers)?;
+            vouchers.clear();
+        }
+    }
+    tx.copy_in("stage_persons", &person_columns, &people)?;
+    tx.copy_in("stage_vouchers", &voucher_columns, &vouchers)?;
+    // A voucher number held by two persons, in the file or against the database.
+    let clash = tx.query_opt(
+        "SELECT 1 FROM stage_vouchers GROUP BY voucher_number \
+         HAVING COUNT(DISTINCT address_number) > 1 LIMIT 1",
+        &[],
+    )?;
+    let taken = tx.query_opt(
+        "SELECT 1 FROM stage_vouchers s JOIN vouchers v ON v.municipality_code = $1 \
+         AND v.voucher_number = s.voucher_number WHERE v.address_number <> s.address_number LIMIT 1",
+        &[code.into()],
+    )?;
+    if clash.is_some() || taken.is_some() {
+        return Err(StoreError::Conflict(crate::error::VOUCHER_TAKEN));
+    }
+    let columns = PERSON_COLUMNS.join(", ");
+    let updates: Vec<String> = PERSON_COLUMNS[2..]
+        .iter()
+        .filter(|c| **c != "created_at")
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let distinct = tx
+        .query_opt("SELECT COUNT(DISTINCT address_number) FROM stage_persons", &[])?
+        .ok_or(StoreError::Corrupt("count"))?
+        .int(0)? as u64;
+    let written = tx.query(
+        &format!(
+            "INSERT INTO persons ({columns}) SELECT DISTINCT ON (address_number) {columns} \
+             FROM stage_persons ORDER BY address_number, seq DESC \
+             ON CONFLICT (municipality_code, address_number) DO UPDATE SET {} \
+             WHERE persons.content_digest <> excluded.content_digest RETURNING created_at",
+            updates.join(", ")
+        ),
+        &[],
+    )?;
+    let mut summary = PutSummary::default();
+    for row in &written {
+        if row.int(0)? == now {
+            summary.inserted += 1;
+        } else {
+            summary.updated += 1;
+        }
+    }
+    summary.unchanged = distinct - written.len() as u64;
+    let columns = VOUCHER_COLUMNS.join(", ");
+    summary.vouchers_written = tx.execute(
+        &format!(
+            "INSERT INTO vouchers ({columns}) SELECT DISTINCT ON (voucher_number) {columns} \
+             FROM stage_vouchers ORDER BY voucher_number, seq DESC \
+             ON CONFLICT (municipality_code, voucher_number) DO UPDATE SET \
+             voucher_type = excluded.voucher_type, dose_number = excluded.dose_number, \
+             issued_on = excluded.issued_on \
+             WHERE vouchers.voucher_type IS DISTINCT FROM excluded.voucher_type \
+             OR vouchers.dose_number IS DISTINCT FROM excluded.dose_number \
+             OR vouchers.issued_on IS DISTINCT FROM excluded.issued_on"
+        ),
+        &[],
+    )?;
+    Ok(summary)
+}
+
+fn voucher_values(code: &str, address: &str, v: &Voucher) -> [Value; 6] {
+    [
+        code.into(),
+        v.number.as_str().into(),
+        address.into(),
+        v.voucher_type.map(i64::from).into(),
+        v.dose_number.map(|d| i64::from(d.get())).into(),
+        v.issued_on.into(),
+    ]
+}
+
 /// Adds vouchers and updates changed ones; a voucher number already held by another person (in
 /// the database or earlier in the same statement) is a conflict.
 fn put_vouchers(
@@ -592,16 +710,7 @@ fn put_vouchers(
     }
     let values: Vec<Value> = chunk
         .iter()
-        .flat_map(|(address, v)| -> [Value; 6] {
-            [
-                code.into(),
-                v.number.as_str().into(),
-                (*address).into(),
-                v.voucher_type.map(i64::from).into(),
-                v.dose_number.map(|d| i64::from(d.get())).into(),
-                v.issued_on.into(),
-            ]
-        })
+        .flat_map(|(address, v)| voucher_values(code, address, v))
         .collect();
     let sql = format!(
         "{} ON CONFLICT (municipality_code, voucher_number) DO UPDATE SET \
@@ -718,6 +827,16 @@ impl<B: Backend> Store for Engine<B> {
         persons: &mut dyn Iterator<Item = Result<Person, StoreError>>,
         actor: &Actor,
     ) -> Result<PutSummary, StoreError> {
+        if B::BULK_COPY {
+            return self.write(m, actor, "persons.put", |tx, tenant| {
+                let summary = staged_import(tx, &m.to_string(), tenant.personal(m)?, persons)?;
+                let object = format!(
+                    "persons inserted={} updated={} unchanged={} vouchers={}",
+                    summary.inserted, summary.updated, summary.unchanged, summary.vouchers_written
+                );
+                Ok((summary, object, Outcome::Ok))
+            });
+        }
         self.write(m, actor, "persons.put", |tx, tenant| {
             let keys = tenant.personal(m)?;
             let code = m.to_string();

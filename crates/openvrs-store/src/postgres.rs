@@ -5,6 +5,7 @@ use std::{collections::HashMap, str::FromStr, sync::Mutex};
 
 use postgres::{
     Client, NoTls, Statement,
+    binary_copy::BinaryCopyInWriter,
     types::{IsNull, ToSql, Type, to_sql_checked},
 };
 
@@ -163,11 +164,37 @@ impl Tx for PgTx<'_, '_> {
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
         Ok(self.tx.batch_execute(sql)?)
     }
+
+    fn copy_in(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        values: &[Value],
+    ) -> Result<(), StoreError> {
+        let columns = columns.join(", ");
+        // The column types, as the binary format needs them (prepared once per connection).
+        let types: Vec<Type> = self
+            .statement(&format!("SELECT {columns} FROM {table}"))?
+            .columns()
+            .iter()
+            .map(|c| c.type_().clone())
+            .collect();
+        let sink = self
+            .tx
+            .copy_in(&format!("COPY {table} ({columns}) FROM STDIN (FORMAT binary)"))?;
+        let mut writer = BinaryCopyInWriter::new(sink, &types);
+        for row in values.chunks(types.len()) {
+            writer.write(&params(row))?;
+        }
+        writer.finish()?;
+        Ok(())
+    }
 }
 
 impl Backend for Postgres {
     const NAME: &'static str = "postgres";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const BULK_COPY: bool = true;
     const MIGRATIONS: &'static [(i64, &'static str)] = &[
         (1, include_str!("../migrations/postgres/0001_init.sql")),
         (2, include_str!("../migrations/postgres/0002_accounts.sql")),

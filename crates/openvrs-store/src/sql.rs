@@ -105,6 +105,10 @@ pub(crate) trait Tx {
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
     /// Several statements without parameters (migrations).
     fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+    /// Appends rows (`values`, `columns.len()` per row) to `table` in bulk: `COPY ... FROM
+    /// STDIN (FORMAT binary)` on PostgreSQL.
+    fn copy_in(&mut self, table: &str, columns: &[&str], values: &[Value])
+    -> Result<(), StoreError>;
 
     fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params)?.into_iter().next())
@@ -116,6 +120,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     const NAME: &'static str;
     /// Row locking for `SELECT`: ` FOR UPDATE` where the database has it.
     const FOR_UPDATE: &'static str;
+    /// Whether bulk loads go through a staging table filled by [`Tx::copy_in`] (PostgreSQL),
+    /// rather than multi-row upserts (SQLite, where statements are cheap).
+    const BULK_COPY: bool;
     /// The embedded migrations, in order; `(version, sql)`.
     const MIGRATIONS: &'static [(i64, &'static str)];
     /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.

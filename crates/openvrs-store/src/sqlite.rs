@@ -95,12 +95,31 @@ impl Tx for SqliteTx<'_> {
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
         Ok(self.0.execute_batch(sql)?)
     }
+
+    fn copy_in(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        values: &[Value],
+    ) -> Result<(), StoreError> {
+        let marks: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            columns.join(", "),
+            marks.join(", ")
+        );
+        for row in values.chunks(columns.len()) {
+            self.execute(&sql, row)?;
+        }
+        Ok(())
+    }
 }
 
 impl Backend for Sqlite {
     const NAME: &'static str = "sqlite";
     // The write transaction (BEGIN IMMEDIATE) already holds the only write lock.
     const FOR_UPDATE: &'static str = "";
+    const BULK_COPY: bool = false;
     const MIGRATIONS: &'static [(i64, &'static str)] = &[
         (1, include_str!("../migrations/sqlite/0001_init.sql")),
         (2, include_str!("../migrations/sqlite/0002_accounts.sql")),
