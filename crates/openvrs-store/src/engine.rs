@@ -575,9 +575,11 @@ fn staged_import(
          (LIKE persons INCLUDING DEFAULTS, seq BIGINT NOT NULL) ON COMMIT DELETE ROWS; \
          CREATE TEMP TABLE IF NOT EXISTS stage_vouchers \
          (LIKE vouchers INCLUDING DEFAULTS, seq BIGINT NOT NULL) ON COMMIT DELETE ROWS; \
-         TRUNCATE stage_persons, stage_vouchers",
+         TRUNCATE stage_persons, stage_vouchers; \
+         SET LOCAL work_mem = '256MB'",
     )?;
     let now = now_micros();
+    let t0 = std::time::Instant::now();
     let mut person_columns = PERSON_COLUMNS.to_vec();
     person_columns.push("seq");
     let mut voucher_columns = VOUCHER_COLUMNS.to_vec();
@@ -604,6 +606,7 @@ fn staged_import(
     }
     tx.copy_in("stage_persons", &person_columns, &people)?;
     tx.copy_in("stage_vouchers", &voucher_columns, &vouchers)?;
+    tracing::debug!(elapsed = ?t0.elapsed(), "import: staged");
     // A voucher number held by two persons, in the file or against the database.
     let clash = tx.query_opt(
         "SELECT 1 FROM stage_vouchers GROUP BY voucher_number \
@@ -638,6 +641,7 @@ fn staged_import(
         ),
         &[],
     )?;
+    tracing::debug!(elapsed = ?t0.elapsed(), "import: persons");
     let mut summary = PutSummary::default();
     for row in &written {
         if row.int(0)? == now {
@@ -661,6 +665,7 @@ fn staged_import(
         ),
         &[],
     )?;
+    tracing::debug!(elapsed = ?t0.elapsed(), "import: vouchers");
     Ok(summary)
 }
 
