@@ -518,6 +518,94 @@ impl Iterator for TargetsReader {
     }
 }
 
+/// The whole-file checks of a targets file, fed person by person as they are read: every bad
+/// row, and repeats anywhere in the file (a voucher, a My Number under two address numbers, an
+/// address number with two identities). Keeps 16 bytes a voucher, a person and a My Number, not
+/// strings.
+#[derive(Debug, Default)]
+pub struct TargetsCheck {
+    errors: Vec<String>,
+    persons: u64,
+    vouchers: Vec<(u64, u32)>,
+    /// (address, row, identity digest)
+    addresses: Vec<(u64, u32, u32)>,
+    /// (My Number, row, address hash): the same person may come twice, another may not.
+    my_numbers: Vec<(u64, u32, u32)>,
+}
+
+impl TargetsCheck {
+    /// A person read from `row`.
+    pub fn person(&mut self, p: &Person, row: u64) {
+        self.persons += 1;
+        let row = u32::try_from(row).unwrap_or(u32::MAX);
+        let address = address_key(&p.address_number);
+        self.addresses.push((address, row, identity_digest(p)));
+        for v in &p.vouchers {
+            self.vouchers
+                .push((v.number.as_str().parse::<u64>().unwrap_or(u64::MAX), row));
+        }
+        if let Some(n) = &p.my_number {
+            let n = n.expose().parse::<u64>().unwrap_or(0);
+            let a = (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32;
+            self.my_numbers.push((n, row, a));
+        }
+    }
+
+    /// A row that could not be read.
+    pub fn error(&mut self, e: &RowError) {
+        match e {
+            RowError::Cells(cells) => self.errors.extend(cells.iter().map(ToString::to_string)),
+            RowError::File(e) => self.errors.push(e.to_string()),
+        }
+    }
+
+    /// Whether every row so far is good (repeats are only known at the end).
+    pub fn clean(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// Every problem of the file; or the number of persons when there is none.
+    pub fn finish(mut self) -> Result<u64, Vec<String>> {
+        let errors = &mut self.errors;
+        self.vouchers.sort_unstable();
+        for w in self.vouchers.windows(2) {
+            if w[0].0 == w[1].0 {
+                errors.push(format!(
+                    "{}行目 券番号 「{:010}」: {}行目と重複しています / row {}, column 券番号: repeats row {}",
+                    w[1].1, w[0].0, w[0].1, w[1].1, w[0].1
+                ));
+            }
+        }
+        // In address then row order: each later row of an address is compared with its first.
+        self.addresses.sort_unstable();
+        for group in self.addresses.chunk_by(|a, b| a.0 == b.0) {
+            let (_, first, digest) = group[0];
+            for &(_, row, _) in group.iter().filter(|(_, _, d)| *d != digest) {
+                errors.push(format!(
+                    "{row}行目 宛名番号: {first}行目と同じ宛名番号ですが氏名等が異なります / row {row}, column 宛名番号: same address number as row {first}, but a different person"
+                ));
+            }
+        }
+        self.my_numbers.sort_unstable();
+        for group in self.my_numbers.chunk_by(|a, b| a.0 == b.0) {
+            let (_, first, address) = group[0];
+            for &(_, row, _) in group.iter().filter(|(_, _, a)| *a != address) {
+                errors.push(format!(
+                    "{row}行目 個人番号 (個人情報のため非表示 / personal value hidden): {first}行目の別の宛名番号と同じ個人番号です / row {row}, column 個人番号: the same My Number as another address number in row {first}"
+                ));
+            }
+        }
+        if self.persons == 0 && errors.is_empty() {
+            errors.push(file_error("データ行がありません", "the file has no data rows").to_string());
+        }
+        if errors.is_empty() {
+            Ok(self.persons)
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
 /// Every bad row of a file, at once; or the count of persons when there is none.
 pub fn validate_targets<R: Read + Send + 'static>(
     input: R,
@@ -526,70 +614,14 @@ pub fn validate_targets<R: Read + Send + 'static>(
     today: Date,
 ) -> Result<u64, Vec<String>> {
     let mut reader = read_targets(input, encoding, m, today).map_err(|e| vec![e.to_string()])?;
-    let mut errors = Vec::new();
-    let mut persons = 0;
-    // Keys and rows, sorted at the end to find repeats: 16 bytes a row, not strings, so that
-    // millions of rows stay small.
-    let mut vouchers: Vec<(u64, u32)> = Vec::new();
-    let mut addresses: Vec<(u64, u32, u32)> = Vec::new(); // (address, row, identity)
-    // (My Number, row, address hash): the same person may come twice, another may not.
-    let mut my_numbers: Vec<(u64, u32, u32)> = Vec::new();
+    let mut check = TargetsCheck::default();
     while let Some(item) = reader.next() {
         match item {
-            Ok(p) => {
-                persons += 1;
-                let row = u32::try_from(reader.last_row()).unwrap_or(u32::MAX);
-                let address = address_key(&p.address_number);
-                addresses.push((address, row, identity_digest(&p)));
-                for v in &p.vouchers {
-                    vouchers.push((v.number.as_str().parse::<u64>().unwrap_or(u64::MAX), row));
-                }
-                if let Some(n) = &p.my_number {
-                    let n = n.expose().parse::<u64>().unwrap_or(0);
-                    let a = (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32;
-                    my_numbers.push((n, row, a));
-                }
-            }
-            Err(RowError::Cells(cells)) => errors.extend(cells.iter().map(ToString::to_string)),
-            Err(RowError::File(e)) => errors.push(e.to_string()),
+            Ok(p) => check.person(&p, reader.last_row()),
+            Err(e) => check.error(&e),
         }
     }
-    vouchers.sort_unstable();
-    for w in vouchers.windows(2) {
-        if w[0].0 == w[1].0 {
-            errors.push(format!(
-                "{}行目 券番号 「{:010}」: {}行目と重複しています / row {}, column 券番号: repeats row {}",
-                w[1].1, w[0].0, w[0].1, w[1].1, w[0].1
-            ));
-        }
-    }
-    // In address then row order: each later row of an address is compared with its first.
-    addresses.sort_unstable();
-    for group in addresses.chunk_by(|a, b| a.0 == b.0) {
-        let (_, first, digest) = group[0];
-        for &(_, row, _) in group.iter().filter(|(_, _, d)| *d != digest) {
-            errors.push(format!(
-                "{row}行目 宛名番号: {first}行目と同じ宛名番号ですが氏名等が異なります / row {row}, column 宛名番号: same address number as row {first}, but a different person"
-            ));
-        }
-    }
-    my_numbers.sort_unstable();
-    for group in my_numbers.chunk_by(|a, b| a.0 == b.0) {
-        let (_, first, address) = group[0];
-        for &(_, row, _) in group.iter().filter(|(_, _, a)| *a != address) {
-            errors.push(format!(
-                "{row}行目 個人番号 (個人情報のため非表示 / personal value hidden): {first}行目の別の宛名番号と同じ個人番号です / row {row}, column 個人番号: the same My Number as another address number in row {first}"
-            ));
-        }
-    }
-    if persons == 0 && errors.is_empty() {
-        errors.push(file_error("データ行がありません", "the file has no data rows").to_string());
-    }
-    if errors.is_empty() {
-        Ok(persons)
-    } else {
-        Err(errors)
-    }
+    check.finish()
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 use std::io::{Read, Write};
 
 use openvrs_csv::{
-    Encoding, LedgerDose, LedgerWriter, RowError, read_flags, read_ledger, read_targets,
-    validate_targets,
+    Encoding, LedgerDose, LedgerWriter, RowError, TargetsCheck, read_flags, read_ledger,
+    read_targets,
 };
 use openvrs_domain::{
     audit::Actor,
@@ -73,8 +73,9 @@ pub fn today() -> time::Date {
     time::OffsetDateTime::now_utc().to_offset(JST).date()
 }
 
-/// The targets-and-vouchers file: every row checked first, then all of it in one transaction,
-/// parsed on its own thread ahead of the writer.
+/// The targets-and-vouchers file, in one pass: a reader thread parses and checks every row while
+/// the store writes the good ones in one transaction; any bad row (or repeat) anywhere rolls the
+/// transaction back, and every problem is reported.
 pub fn import_targets(
     store: &dyn Store,
     open: &Open<'_>,
@@ -82,21 +83,36 @@ pub fn import_targets(
     encoding: Encoding,
     actor: &Actor,
 ) -> Result<PutSummary, Failure> {
-    validate_targets(open().map_err(io)?, encoding, m, today()).map_err(Failure::Rows)?;
-    let reader = read_targets(open().map_err(io)?, encoding, m, today()).map_err(file)?;
+    let mut reader = read_targets(open().map_err(io)?, encoding, m, today()).map_err(file)?;
     let (tx, rx) = std::sync::mpsc::sync_channel(4096);
-    let parser = std::thread::spawn(move || {
-        for r in reader {
-            // An error now means the file changed between the passes.
-            let r = r.map_err(|_| StoreError::Corrupt("the file changed while importing"));
-            if tx.send(r).is_err() {
-                break; // the writer stopped
+    let checker = std::thread::spawn(move || {
+        let mut check = TargetsCheck::default();
+        let mut sending = true;
+        while let Some(item) = reader.next() {
+            match item {
+                Ok(p) => {
+                    check.person(&p, reader.last_row());
+                    // After the first bad row nothing more is written; the rest is only checked.
+                    if sending && check.clean() {
+                        sending = tx.send(Ok(p)).is_ok();
+                    }
+                }
+                Err(e) => check.error(&e),
             }
         }
+        let result = check.finish();
+        if result.is_err() {
+            // Makes the store roll the transaction back.
+            let _ = tx.send(Err(StoreError::Corrupt("the file has bad rows")));
+        }
+        result
     });
-    let summary = store.import_persons(m, &mut rx.into_iter(), actor);
-    let _ = parser.join();
-    Ok(summary?)
+    let written = store.import_persons(m, &mut rx.into_iter(), actor);
+    let checked = checker
+        .join()
+        .map_err(|_| Failure::Io("読み込みが異常終了しました / the reader failed".into()))?;
+    checked.map_err(Failure::Rows)?;
+    Ok(written?)
 }
 
 /// Dose records in the ledger layout: the file's cells first, then the store's rules for every
