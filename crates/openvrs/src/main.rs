@@ -22,6 +22,11 @@ mod user;
 
 use config::{DEFAULT_CONFIG, DataDir};
 
+/// Imports allocate a few small values per cell; mimalloc does that faster than the system
+/// allocator (about a sixth of an import's time went to malloc and free).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// openvrs: an open vaccination record system for municipalities.
 #[derive(Debug, Parser)]
 #[command(version, about)]
