@@ -25,6 +25,7 @@ use time::Date;
 
 mod flags;
 mod ledger;
+mod runs;
 
 pub use flags::{FlagRow, read_flags};
 pub use ledger::{LedgerDose, LedgerReader, LedgerRow, LedgerWriter, read_ledger};
@@ -522,23 +523,57 @@ impl Iterator for TargetsReader {
 /// rows as this number).
 const ROW_MASK: u64 = (1 << 30) - 1;
 
+/// Records of each kind the check keeps in memory before it spills a sorted run to disk.
+const IN_MEMORY: usize = 1 << 21;
+
+/// Error messages kept; past this they are only counted.
+const MAX_ERRORS: usize = 10_000;
+
 /// The whole-file checks of a targets file, fed person by person as they are read: every bad
 /// row, and repeats anywhere in the file (a voucher, a My Number under two address numbers, an
-/// address number with two identities). Keeps 8 bytes a voucher and 16 a person and a My Number,
-/// not strings.
-#[derive(Debug, Default)]
+/// address number with two identities). Memory stays bounded whatever the file's size: what it
+/// must remember (8 bytes a voucher, 16 a person and a My Number) goes to sorted temporary runs
+/// past a few million records, and at most ten thousand messages are kept.
+#[derive(Debug)]
 pub struct TargetsCheck {
     errors: Vec<String>,
+    more_errors: u64,
     persons: u64,
     /// Voucher number (34 bits) and row (30 bits) in one word.
-    vouchers: Vec<u64>,
+    vouchers: runs::Runs<u64>,
     /// (address, row, identity digest)
-    addresses: Vec<(u64, u32, u32)>,
+    addresses: runs::Runs<(u64, u32, u32)>,
     /// (My Number, row, address hash): the same person may come twice, another may not.
-    my_numbers: Vec<(u64, u32, u32)>,
+    my_numbers: runs::Runs<(u64, u32, u32)>,
+}
+
+impl Default for TargetsCheck {
+    fn default() -> Self {
+        Self::with_limit(IN_MEMORY)
+    }
 }
 
 impl TargetsCheck {
+    /// A check that keeps at most `limit` records of each kind in memory.
+    pub fn with_limit(limit: usize) -> Self {
+        Self {
+            errors: Vec::new(),
+            more_errors: 0,
+            persons: 0,
+            vouchers: runs::Runs::new(limit),
+            addresses: runs::Runs::new(limit),
+            my_numbers: runs::Runs::new(limit),
+        }
+    }
+
+    fn push_error(&mut self, e: String) {
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(e);
+        } else {
+            self.more_errors += 1;
+        }
+    }
+
     /// A person read from `row`.
     pub fn person(&mut self, p: &Person, row: u64) {
         self.persons += 1;
@@ -561,8 +596,12 @@ impl TargetsCheck {
     /// A row that could not be read.
     pub fn error(&mut self, e: &RowError) {
         match e {
-            RowError::Cells(cells) => self.errors.extend(cells.iter().map(ToString::to_string)),
-            RowError::File(e) => self.errors.push(e.to_string()),
+            RowError::Cells(cells) => {
+                for c in cells {
+                    self.push_error(c.to_string());
+                }
+            }
+            RowError::File(e) => self.push_error(e.to_string()),
         }
     }
 
@@ -573,39 +612,68 @@ impl TargetsCheck {
 
     /// Every problem of the file; or the number of persons when there is none.
     pub fn finish(mut self) -> Result<u64, Vec<String>> {
-        let errors = &mut self.errors;
-        self.vouchers.sort_unstable();
-        for w in self.vouchers.windows(2) {
-            let (number, first, row) = (w[0] >> 30, w[0] & ROW_MASK, w[1] & ROW_MASK);
-            if number == w[1] >> 30 {
-                errors.push(format!(
+        let io = |e: String| {
+            vec![
+                file_error(
+                    format!("一時ファイルを使えません: {e}"),
+                    format!("cannot use a temporary file: {e}"),
+                )
+                .to_string(),
+            ]
+        };
+        let vouchers = std::mem::replace(&mut self.vouchers, runs::Runs::new(1));
+        let mut previous: Option<u64> = None;
+        for v in vouchers.sorted().map_err(io)? {
+            if let Some(p) = previous
+                && p >> 30 == v >> 30
+            {
+                let (number, first, row) = (v >> 30, p & ROW_MASK, v & ROW_MASK);
+                self.push_error(format!(
                     "{row}行目 券番号 「{number:010}」: {first}行目と重複しています / row {row}, column 券番号: repeats row {first}"
                 ));
             }
+            previous = Some(v);
         }
         // In address then row order: each later row of an address is compared with its first.
-        self.addresses.sort_unstable();
-        for group in self.addresses.chunk_by(|a, b| a.0 == b.0) {
-            let (_, first, digest) = group[0];
-            for &(_, row, _) in group.iter().filter(|(_, _, d)| *d != digest) {
-                errors.push(format!(
-                    "{row}行目 宛名番号: {first}行目と同じ宛名番号ですが氏名等が異なります / row {row}, column 宛名番号: same address number as row {first}, but a different person"
-                ));
+        let addresses = std::mem::replace(&mut self.addresses, runs::Runs::new(1));
+        let mut group: Option<(u64, u32, u32)> = None;
+        for (address, row, digest) in addresses.sorted().map_err(io)? {
+            match group {
+                Some((a, first, d)) if a == address => {
+                    if d != digest {
+                        self.push_error(format!(
+                            "{row}行目 宛名番号: {first}行目と同じ宛名番号ですが氏名等が異なります / row {row}, column 宛名番号: same address number as row {first}, but a different person"
+                        ));
+                    }
+                }
+                _ => group = Some((address, row, digest)),
             }
         }
-        self.my_numbers.sort_unstable();
-        for group in self.my_numbers.chunk_by(|a, b| a.0 == b.0) {
-            let (_, first, address) = group[0];
-            for &(_, row, _) in group.iter().filter(|(_, _, a)| *a != address) {
-                errors.push(format!(
-                    "{row}行目 個人番号 (個人情報のため非表示 / personal value hidden): {first}行目の別の宛名番号と同じ個人番号です / row {row}, column 個人番号: the same My Number as another address number in row {first}"
-                ));
+        let my_numbers = std::mem::replace(&mut self.my_numbers, runs::Runs::new(1));
+        let mut group: Option<(u64, u32, u32)> = None;
+        for (n, row, address) in my_numbers.sorted().map_err(io)? {
+            match group {
+                Some((m, first, a)) if m == n => {
+                    if a != address {
+                        self.push_error(format!(
+                            "{row}行目 個人番号 (個人情報のため非表示 / personal value hidden): {first}行目の別の宛名番号と同じ個人番号です / row {row}, column 個人番号: the same My Number as another address number in row {first}"
+                        ));
+                    }
+                }
+                _ => group = Some((n, row, address)),
             }
         }
-        if self.persons == 0 && errors.is_empty() {
-            errors.push(file_error("データ行がありません", "the file has no data rows").to_string());
+        if self.persons == 0 && self.errors.is_empty() {
+            self.push_error(
+                file_error("データ行がありません", "the file has no data rows").to_string(),
+            );
         }
-        if errors.is_empty() {
+        if self.more_errors > 0 {
+            let n = self.more_errors;
+            self.errors
+                .push(format!("ほか {n} 件の誤り / and {n} more errors"));
+        }
+        if self.errors.is_empty() {
             Ok(self.persons)
         } else {
             Err(self.errors)
@@ -843,5 +911,55 @@ mod tests {
             assert_eq!(r, e);
         }
         assert_eq!(COLUMNS.map(|c| c.0), openvrs_synth::TARGETS_HEADER);
+    }
+}
+
+#[cfg(test)]
+mod spill_tests {
+    use super::*;
+
+    /// The check gives the same answer when it must spill to disk all the time.
+    #[test]
+    fn repeats_are_found_through_temporary_runs() {
+        let m = MunicipalityCode::parse("472131").unwrap();
+        let mut generator = openvrs_synth::Generator::new(m, 3);
+        let mut bytes = Vec::new();
+        openvrs_synth::write_targets_csv(
+            &mut generator,
+            500,
+            openvrs_synth::Encoding::Utf8,
+            &mut bytes,
+        )
+        .unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // Repeat an early row's voucher and address (another person) at the end.
+        let mut far: Vec<String> = lines[1].split(',').map(str::to_owned).collect();
+        far[5] = "別人 花子".into();
+        far[6] = "ベツジン ハナコ".into();
+        let input = format!("{}\r\n{}\r\n", lines.join("\r\n"), far.join(","));
+        let run = |limit: usize| {
+            let mut reader = read_targets(
+                std::io::Cursor::new(input.clone().into_bytes()),
+                Encoding::Auto,
+                m,
+                time::macros::date!(2026 - 01 - 01),
+            )
+            .unwrap();
+            let mut check = TargetsCheck::with_limit(limit);
+            while let Some(item) = reader.next() {
+                match item {
+                    Ok(p) => check.person(&p, reader.last_row()),
+                    Err(e) => check.error(&e),
+                }
+            }
+            check.finish().unwrap_err()
+        };
+        let in_memory = run(1 << 20);
+        assert_eq!(in_memory.len(), 2, "{in_memory:?}");
+        assert!(in_memory[0].contains("券番号") && in_memory[1].contains("宛名番号"));
+        for limit in [1, 7, 64] {
+            assert_eq!(run(limit), in_memory, "limit {limit}");
+        }
     }
 }

@@ -628,7 +628,10 @@ fn staged_import(
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     let distinct = tx
-        .query_opt("SELECT COUNT(DISTINCT address_number) FROM stage_persons", &[])?
+        .query_opt(
+            "SELECT COUNT(DISTINCT address_number) FROM stage_persons",
+            &[],
+        )?
         .ok_or(StoreError::Corrupt("count"))?
         .int(0)? as u64;
     let written = tx.query(

@@ -179,9 +179,9 @@ impl Tx for PgTx<'_, '_> {
             .iter()
             .map(|c| c.type_().clone())
             .collect();
-        let sink = self
-            .tx
-            .copy_in(&format!("COPY {table} ({columns}) FROM STDIN (FORMAT binary)"))?;
+        let sink = self.tx.copy_in(&format!(
+            "COPY {table} ({columns}) FROM STDIN (FORMAT binary)"
+        ))?;
         let mut writer = BinaryCopyInWriter::new(sink, &types);
         for row in values.chunks(types.len()) {
             writer.write(&params(row))?;

@@ -107,8 +107,12 @@ pub(crate) trait Tx {
     fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
     /// Appends rows (`values`, `columns.len()` per row) to `table` in bulk: `COPY ... FROM
     /// STDIN (FORMAT binary)` on PostgreSQL.
-    fn copy_in(&mut self, table: &str, columns: &[&str], values: &[Value])
-    -> Result<(), StoreError>;
+    fn copy_in(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        values: &[Value],
+    ) -> Result<(), StoreError>;
 
     fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params)?.into_iter().next())
