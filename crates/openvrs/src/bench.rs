@@ -23,6 +23,10 @@ pub enum BenchCmd {
         #[arg(long)]
         postgres: Option<String>,
     },
+    /// Streams a targets file from standard input through the whole check of an import (every
+    /// cell, repeats anywhere) and reports bytes per second and this process's peak memory:
+    /// `openvrs gen residents --count 8000000 | openvrs bench check` (about 1 GB, never stored).
+    Check,
     /// Residents per second into the store (sealed fields, keyed index, audit) next to a plain
     /// SQLite insert of the same rows.
     Store {
@@ -38,6 +42,52 @@ pub enum BenchCmd {
     },
 }
 
+/// Peak resident memory of this process so far, from /proc (Linux).
+fn peak_rss_mb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
+fn check() -> Result<()> {
+    struct Counting<R>(R, std::sync::Arc<std::sync::atomic::AtomicU64>);
+    impl<R: std::io::Read> std::io::Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1
+                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok(n)
+        }
+    }
+    let m = MunicipalityCode::parse("472131")?;
+    let bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stream = Counting(std::io::stdin(), bytes.clone());
+    let before = peak_rss_mb();
+    let started = Instant::now();
+    let result = openvrs_csv::validate_targets(
+        stream,
+        openvrs_csv::Encoding::Auto,
+        m,
+        time::macros::date!(2026 - 11 - 27),
+    );
+    let secs = started.elapsed().as_secs_f64();
+    let read = bytes.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "openvrs bench check: {:.2} GB streamed in {secs:.1}s ({:.0} MB/s), {}; \
+         peak RSS {} MB (before: {} MB)",
+        read as f64 / 1e9,
+        read as f64 / 1e6 / secs,
+        match &result {
+            Ok(n) => format!("{n} persons, no errors"),
+            Err(e) => format!("{} errors", e.len()),
+        },
+        peak_rss_mb().unwrap_or(0),
+        before.unwrap_or(0),
+    );
+    Ok(())
+}
+
 fn rate(n: usize, secs: f64) -> String {
     format!("{:>12.0} residents/s  ({n} in {secs:.3}s)", n as f64 / secs)
 }
@@ -50,6 +100,7 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
             postgres,
         } => (count, batch, postgres),
         BenchCmd::Import { count, postgres } => return import(*count, postgres.as_deref()),
+        BenchCmd::Check => return check(),
     };
     if cfg!(debug_assertions) {
         eprintln!(
