@@ -582,10 +582,49 @@ fn import_targets_all_or_nothing_and_idempotent() {
 }
 
 #[test]
-fn ledger_round_trip_flags_quality_and_disclosure() {
+fn ledger_round_trip_flags_quality_and_disclosure_sqlite() {
+    ledger_round_trip_flags_quality_and_disclosure(None);
+}
+
+/// The same on PostgreSQL, in a schema of its own, when `OPENVRS_TEST_DATABASE_URL` is set
+/// (`scripts/test` sets and requires it).
+#[test]
+fn ledger_round_trip_flags_quality_and_disclosure_postgres() {
+    let Ok(base) = std::env::var("OPENVRS_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("OPENVRS_REQUIRE_POSTGRES").is_err(),
+            "OPENVRS_REQUIRE_POSTGRES is set but OPENVRS_TEST_DATABASE_URL is not"
+        );
+        eprintln!("skipped: OPENVRS_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let schema = format!(
+        "cli_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let mut client = postgres::Client::connect(&base, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    ledger_round_trip_flags_quality_and_disclosure(Some(&url));
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}
+
+fn ledger_round_trip_flags_quality_and_disclosure(database_url: Option<&str>) {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    ok(d, &["init"]);
+    match database_url {
+        Some(url) => ok(d, &["--database-url", url, "init"]),
+        None => ok(d, &["init"]),
+    };
     ok(
         d,
         &[
