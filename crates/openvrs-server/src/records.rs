@@ -145,34 +145,21 @@ fn written(w: DoseWritten) -> Json<Value> {
     Json(json!({ "dose_id": w.id, "warnings": findings(&w.warnings) }))
 }
 
-fn dose_json(d: &StoredDose) -> Value {
-    let x = &d.dose;
-    json!({
-        "dose_id": d.id,
-        "version": d.version,
-        "dose_number": x.number.get(),
-        "status": x.status.code(),
-        "date": x.date.to_string(),
-        "product": x.product.as_str(),
-        "lot": x.lot.as_str(),
-        "venue": x.venue.as_str(),
-        "doctor": x.doctor.as_str(),
-        "source": x.source.code(),
-        "voucher_number": x.voucher.map(|v| v.to_string()),
-        "given_in": x.given_in.map(|c| c.to_string()),
-        "recorded_at": d.recorded_at,
-        "recorded_by": d.recorded_by,
-    })
-}
-
 pub async fn doses(
     State(state): State<AppState>,
     Path((m, a)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let (m, a) = target(&m, &a)?;
     let store = state.store.clone();
-    let (current, history) =
-        crate::blocking(move || Ok((store.doses(m, &a)?, store.dose_history(m, &a)?))).await?;
+    let (current, history, catalogue) = crate::blocking(move || {
+        Ok((
+            store.doses(m, &a)?,
+            store.dose_history(m, &a)?,
+            Catalogue::new(store.products()?)?,
+        ))
+    })
+    .await?;
+    let dose_json = |d: &StoredDose| disclosure::dose_json(d, &catalogue);
     Ok(Json(json!({
         "doses": current.iter().map(dose_json).collect::<Vec<_>>(),
         "history": history.iter().map(|h| json!({

@@ -30,7 +30,8 @@ fn sex(s: Sex) -> &'static str {
     }
 }
 
-fn dose_json(d: &StoredDose, catalogue: &Catalogue) -> Value {
+/// One dose as JSON (recorded time in Japan time), with its product's name.
+pub fn dose_json(d: &StoredDose, catalogue: &Catalogue) -> Value {
     let x = &d.dose;
     json!({
         "dose_id": d.id,

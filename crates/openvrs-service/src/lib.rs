@@ -1,7 +1,7 @@
 //! The use cases of openvrs that both the command line and the HTTP API offer: importing and
 //! exporting files, and the disclosure document. Each import is all or nothing and reports every
-//! bad row; each takes a way to open its input twice (one pass to check, one to write) so that
-//! memory does not grow with the file.
+//! bad row; each takes a way to open its input (again, for the imports that check before they
+//! write) so that memory does not grow with the file.
 
 use std::io::{Read, Write};
 
