@@ -1094,6 +1094,19 @@ impl<B: Backend> Store for Engine<B> {
         self.records_quality(m, actor)
     }
 
+    fn record_from_tablet(
+        &self,
+        m: MunicipalityCode,
+        record: &crate::TabletRecord,
+        actor: &Actor,
+    ) -> Result<crate::TabletAnswer, StoreError> {
+        self.tablet_record(m, record, actor)
+    }
+
+    fn dose_conflicts(&self, m: MunicipalityCode) -> Result<Vec<crate::DoseConflict>, StoreError> {
+        self.tablet_conflicts(m)
+    }
+
     fn audit_log(&self, m: MunicipalityCode) -> Result<Vec<AuditEntry>, StoreError> {
         self.db
             .transaction(|tx| read_audit(tx, &m.to_string()))

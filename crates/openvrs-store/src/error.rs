@@ -49,6 +49,8 @@ pub enum StoreError {
     Rejected(Vec<crate::RowFinding>),
     #[error("書き出しに失敗しました / writing failed: {0}")]
     Sink(String),
+    #[error("生年月日が一致しません / the date of birth does not match")]
+    BirthDateMismatch,
 }
 
 fn quality_message(findings: &[openvrs_domain::quality::Finding]) -> String {

@@ -28,6 +28,7 @@ mod postgres;
 mod records;
 mod sql;
 mod sqlite;
+mod tablets;
 
 pub use error::StoreError;
 
@@ -184,6 +185,71 @@ pub struct QualityLine {
     pub dose_id: i64,
     pub dose_number: u32,
     pub finding: Finding,
+}
+
+/// A dose as a venue tablet sends it: the voucher from the OCR line, the date of birth from
+/// the paper form (the second factor a misread cannot fake), the dose (its number from the OCR
+/// line), and the device's idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TabletRecord {
+    pub voucher: VoucherNumber,
+    pub birth_date: time::Date,
+    pub dose: Dose,
+    pub idempotency_key: String,
+}
+
+/// What became of a tablet's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TabletOutcome {
+    /// Written as a new dose.
+    Recorded,
+    /// The same dose was already recorded the same way: nothing written.
+    AlreadyRecorded,
+    /// The dose is recorded differently: queued for the municipality's staff, nothing
+    /// overwritten.
+    Conflict,
+}
+
+impl TabletOutcome {
+    pub fn code(self) -> &'static str {
+        match self {
+            TabletOutcome::Recorded => "recorded",
+            TabletOutcome::AlreadyRecorded => "already_recorded",
+            TabletOutcome::Conflict => "conflict",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Self::Recorded, Self::AlreadyRecorded, Self::Conflict]
+            .into_iter()
+            .find(|o| o.code() == code)
+    }
+}
+
+/// The answer to a tablet: only what the operator needs to confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TabletAnswer {
+    pub outcome: TabletOutcome,
+    /// The dose id, or the conflict id.
+    pub id: i64,
+    pub dose_number: u32,
+    /// `ウ** タ**`: never the full name.
+    pub masked_name: String,
+    pub warnings: Vec<Finding>,
+    /// The same idempotency key was seen before: this is the first answer again.
+    pub replayed: bool,
+}
+
+/// A tablet's record waiting for staff, next to the dose it disagrees with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoseConflict {
+    pub id: i64,
+    pub address: AddressNumber,
+    pub existing_dose_id: i64,
+    pub proposed: Dose,
+    pub device: String,
+    /// Unix time in microseconds.
+    pub at: i64,
 }
 
 /// Everything held about one person (開示): identity, flags, doses with their history, changes,
@@ -400,6 +466,19 @@ pub trait Store: Send + Sync {
         actor: &Actor,
         sink: &mut LedgerSink<'_>,
     ) -> Result<u64, StoreError>;
+    /// Records a dose from a venue tablet into the voucher's municipality `m`: the voucher must
+    /// be `m`'s, the date of birth must match ([`StoreError::BirthDateMismatch`]), a retry with
+    /// the same idempotency key answers the first answer again, and an existing dose is never
+    /// overwritten (a different record of it goes to the conflict queue). Failed attempts are
+    /// audited too.
+    fn record_from_tablet(
+        &self,
+        m: MunicipalityCode,
+        record: &TabletRecord,
+        actor: &Actor,
+    ) -> Result<TabletAnswer, StoreError>;
+    /// The tablet records waiting for staff, oldest first.
+    fn dose_conflicts(&self, m: MunicipalityCode) -> Result<Vec<DoseConflict>, StoreError>;
     /// Every data-quality finding over the municipality's current doses.
     fn quality_report(
         &self,

@@ -199,6 +199,7 @@ impl Backend for Postgres {
         (1, include_str!("../migrations/postgres/0001_init.sql")),
         (2, include_str!("../migrations/postgres/0002_accounts.sql")),
         (3, include_str!("../migrations/postgres/0003_records.sql")),
+        (4, include_str!("../migrations/postgres/0004_tablets.sql")),
     ];
 
     fn transaction<T>(

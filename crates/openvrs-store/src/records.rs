@@ -47,7 +47,7 @@ fn reason(input: &str) -> Result<String, StoreError> {
     Ok(r.as_str().to_owned())
 }
 
-fn dose_from_row(row: &Row, at: usize) -> Result<StoredDose, StoreError> {
+pub(crate) fn dose_from_row(row: &Row, at: usize) -> Result<StoredDose, StoreError> {
     let int = |i: usize| row.int(at + i);
     let text = |i: usize| row.text(at + i);
     Ok(StoredDose {
@@ -100,7 +100,7 @@ fn dose_values(code: &str, address: &str, d: &StoredDose) -> Vec<Value> {
     ]
 }
 
-fn insert_dose(
+pub(crate) fn insert_dose(
     tx: &mut dyn Tx,
     code: &str,
     address: &str,
@@ -144,7 +144,7 @@ fn keep_history(
     Ok(())
 }
 
-fn current_doses(
+pub(crate) fn current_doses(
     tx: &mut dyn Tx,
     code: &str,
     address: &str,
@@ -163,7 +163,7 @@ fn current_doses(
 
 /// The next dose id: ids of deleted doses (kept in the history) are never reused. Called with
 /// the municipality's audit head locked.
-fn next_dose_id(tx: &mut dyn Tx, code: &str) -> Result<i64, StoreError> {
+pub(crate) fn next_dose_id(tx: &mut dyn Tx, code: &str) -> Result<i64, StoreError> {
     let max = |tx: &mut dyn Tx, table: &str| -> Result<i64, StoreError> {
         Ok(tx
             .query_opt(
@@ -206,14 +206,14 @@ pub(crate) fn catalogue(tx: &mut dyn Tx) -> Result<Catalogue, StoreError> {
 }
 
 /// What the rules need of a person: birth date (unsealed), date of death, vouchers.
-struct Facts {
+pub(crate) struct Facts {
     birth: Date,
     deceased_on: Option<Date>,
     vouchers: Vec<VoucherNumber>,
 }
 
 impl Facts {
-    fn subject(&self) -> Subject<'_> {
+    pub(crate) fn subject(&self) -> Subject<'_> {
         Subject {
             birth: self.birth,
             deceased_on: self.deceased_on,
@@ -222,7 +222,7 @@ impl Facts {
     }
 }
 
-fn facts(
+pub(crate) fn facts(
     tx: &mut dyn Tx,
     code: &str,
     keys: &TenantKeys,
@@ -274,7 +274,7 @@ fn checked(
 }
 
 /// Whether two doses say the same in the ledger's terms.
-fn same_record(a: &Dose, b: &Dose) -> bool {
+pub(crate) fn same_record(a: &Dose, b: &Dose) -> bool {
     (
         a.number, a.status, a.date, &a.product, &a.lot, &a.venue, &a.doctor, &a.voucher, a.given_in,
     ) == (
@@ -294,7 +294,7 @@ fn finding_row(row: u64, dose: Option<u32>, f: Finding) -> RowFinding {
 
 type PersonDoses<'a> = dyn FnMut(&mut dyn Tx, &str, Vec<StoredDose>) -> Result<(), StoreError> + 'a;
 
-fn personal(
+pub(crate) fn personal(
     tenant: &crate::engine::Tenant,
     m: MunicipalityCode,
 ) -> Result<&TenantKeys, StoreError> {

@@ -124,6 +124,7 @@ impl Backend for Sqlite {
         (1, include_str!("../migrations/sqlite/0001_init.sql")),
         (2, include_str!("../migrations/sqlite/0002_accounts.sql")),
         (3, include_str!("../migrations/sqlite/0003_records.sql")),
+        (4, include_str!("../migrations/sqlite/0004_tablets.sql")),
     ];
 
     fn transaction<T>(

@@ -51,6 +51,8 @@ conformance!(
     quality_report_lists_findings,
     individual_rights_disclosure_correction_suspension,
     flags_by_file_are_all_or_nothing,
+    tablets_record_once_and_never_overwrite,
+    misread_ocr_lines_never_reach_another_resident,
 );
 
 #[test]

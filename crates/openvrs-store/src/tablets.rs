@@ -1,0 +1,263 @@
+//! Doses from venue tablets: the voucher and the date of birth as the second factor, an
+//! idempotency key per device, and a conflict queue instead of ever overwriting a dose.
+
+use openvrs_domain::{
+    audit::{Actor, Outcome},
+    dose::{Dose, DoseNumber, DoseSource, DoseStatus, Short},
+    ids::{AddressNumber, MunicipalityCode, VoucherNumber},
+    quality,
+};
+
+use crate::{
+    DoseConflict, StoreError, StoredDose, TabletAnswer, TabletOutcome, TabletRecord,
+    engine::{Engine, now_micros},
+    records::{catalogue, current_doses, facts, insert_dose, next_dose_id, personal, same_record},
+    sql::{Backend, Tx},
+};
+
+const KEY_REUSED: &str =
+    "同じ冪等キーで別の内容が送られました / the idempotency key was used for another record";
+
+/// A keyed digest of what a request says, to tell a retry from a reused key.
+fn request_digest(keys: &openvrs_crypto::TenantKeys, r: &TabletRecord) -> Vec<u8> {
+    let d = &r.dose;
+    let canon = format!(
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        r.voucher,
+        r.birth_date,
+        d.number,
+        d.date,
+        d.product.as_str(),
+        d.lot.as_str(),
+        d.venue.as_str(),
+        d.doctor.as_str()
+    );
+    keys.index("tablet_request", canon.as_bytes()).to_vec()
+}
+
+fn next_conflict_id(tx: &mut dyn Tx, code: &str) -> Result<i64, StoreError> {
+    Ok(tx
+        .query_opt(
+            "SELECT COALESCE(MAX(conflict_id), 0) + 1 FROM dose_conflicts WHERE municipality_code = $1",
+            &[code.into()],
+        )?
+        .ok_or(StoreError::Corrupt("conflict id"))?
+        .int(0)?)
+}
+
+impl<B: Backend> Engine<B> {
+    pub(crate) fn tablet_record(
+        &self,
+        m: MunicipalityCode,
+        record: &TabletRecord,
+        actor: &Actor,
+    ) -> Result<TabletAnswer, StoreError> {
+        let code = m.to_string();
+        let dose = Dose {
+            source: DoseSource::Tablet,
+            voucher: Some(record.voucher),
+            given_in: Some(m),
+            status: DoseStatus::Given,
+            ..record.dose.clone()
+        };
+        let key = Short::<64>::parse(&record.idempotency_key)?;
+        if key.as_str().is_empty() {
+            return Err(StoreError::Invalid(openvrs_domain::Invalid {
+                kind: "idempotency_key.required",
+                ja: "冪等キーが必要です",
+                en: "an idempotency key is required",
+            }));
+        }
+        let answer = self.write(m, actor, "tablet.record", |tx, tenant| {
+            let keys = personal(tenant, m)?;
+            let digest = request_digest(keys, record);
+            let device = actor.user.as_str();
+            let voucher = format!("voucher:{}", record.voucher);
+            // A retry: the first answer again.
+            if let Some(row) = tx.query_opt(
+                "SELECT request_digest, outcome, record_id, address_number, dose_number \
+                 FROM tablet_requests WHERE municipality_code = $1 AND device = $2 \
+                 AND idempotency_key = $3",
+                &[code.as_str().into(), device.into(), key.as_str().into()],
+            )? {
+                if row.bytes(0)? != digest.as_slice() {
+                    return Err(StoreError::Conflict(KEY_REUSED));
+                }
+                let address = row.text(3)?.to_owned();
+                let person = self
+                    .read_person(tx, m, keys, &address)?
+                    .ok_or(StoreError::Corrupt("tablet request without person"))?;
+                let answer = TabletAnswer {
+                    outcome: TabletOutcome::from_code(row.text(1)?)
+                        .ok_or(StoreError::Corrupt("tablet outcome"))?,
+                    id: row.int(2)?,
+                    dose_number: u32::try_from(row.int(4)?)
+                        .map_err(|_| StoreError::Corrupt("dose number"))?,
+                    masked_name: person.name_kana.masked(),
+                    warnings: Vec::new(),
+                    replayed: true,
+                };
+                return Ok((
+                    Ok(answer),
+                    format!("person:{address} {voucher} replayed"),
+                    Outcome::Ok,
+                ));
+            }
+            let Some(address) = tx
+                .query_opt(
+                    "SELECT address_number FROM vouchers WHERE municipality_code = $1 AND voucher_number = $2",
+                    &[code.as_str().into(), record.voucher.as_str().into()],
+                )?
+                .map(|r| r.text(0).map(str::to_owned))
+                .transpose()?
+            else {
+                return Ok((
+                    Err(StoreError::NotFound("voucher")),
+                    format!("{voucher} (not found)"),
+                    Outcome::Failed,
+                ));
+            };
+            let person = self
+                .read_person(tx, m, keys, &address)?
+                .ok_or(StoreError::Corrupt("voucher without person"))?;
+            if person.birth_date.0 != record.birth_date {
+                return Ok((
+                    Err(StoreError::BirthDateMismatch),
+                    format!("person:{address} {voucher} (birth date does not match)"),
+                    Outcome::Failed,
+                ));
+            }
+            let current = current_doses(tx, &code, &address)?;
+            let existing = current
+                .iter()
+                .find(|d| d.dose.number == dose.number && d.dose.status == DoseStatus::Given);
+            let (outcome, id, warnings) = match existing {
+                Some(e) if same_record(&e.dose, &dose) => {
+                    (TabletOutcome::AlreadyRecorded, e.id, Vec::new())
+                }
+                Some(e) => {
+                    let id = next_conflict_id(tx, &code)?;
+                    tx.execute(
+                        "INSERT INTO dose_conflicts (municipality_code, conflict_id, address_number, \
+                         existing_dose_id, dose_number, given_on, product, lot, venue, doctor, \
+                         voucher_number, device, at) VALUES \
+                         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                        &[
+                            code.as_str().into(),
+                            id.into(),
+                            address.as_str().into(),
+                            e.id.into(),
+                            i64::from(dose.number.get()).into(),
+                            dose.date.into(),
+                            dose.product.as_str().into(),
+                            dose.lot.as_str().into(),
+                            dose.venue.as_str().into(),
+                            dose.doctor.as_str().into(),
+                            record.voucher.as_str().into(),
+                            device.into(),
+                            now_micros().into(),
+                        ],
+                    )?;
+                    (TabletOutcome::Conflict, id, Vec::new())
+                }
+                None => {
+                    let facts = facts(tx, &code, keys, &address)?
+                        .ok_or(StoreError::Corrupt("voucher without person"))?;
+                    let others: Vec<&Dose> = current.iter().map(|d| &d.dose).collect();
+                    let findings = quality::check(
+                        &facts.subject(),
+                        &others,
+                        &dose,
+                        &catalogue(tx)?,
+                        crate::records::today(),
+                    );
+                    if quality::blocks(&findings) {
+                        return Err(StoreError::Quality(findings));
+                    }
+                    let id = next_dose_id(tx, &code)?;
+                    insert_dose(
+                        tx,
+                        &code,
+                        &address,
+                        &StoredDose {
+                            id,
+                            version: 1,
+                            dose: dose.clone(),
+                            recorded_at: now_micros(),
+                            recorded_by: actor.user.clone(),
+                        },
+                    )?;
+                    (TabletOutcome::Recorded, id, findings)
+                }
+            };
+            tx.execute(
+                "INSERT INTO tablet_requests (municipality_code, device, idempotency_key, \
+                 request_digest, outcome, record_id, address_number, dose_number, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    code.as_str().into(),
+                    device.into(),
+                    key.as_str().into(),
+                    digest.into(),
+                    outcome.code().into(),
+                    id.into(),
+                    address.as_str().into(),
+                    i64::from(dose.number.get()).into(),
+                    now_micros().into(),
+                ],
+            )?;
+            Ok((
+                Ok(TabletAnswer {
+                    outcome,
+                    id,
+                    dose_number: dose.number.get(),
+                    masked_name: person.name_kana.masked(),
+                    warnings,
+                    replayed: false,
+                }),
+                format!("person:{address} {voucher} {} {id}", outcome.code()),
+                Outcome::Ok,
+            ))
+        })?;
+        answer
+    }
+
+    pub(crate) fn tablet_conflicts(
+        &self,
+        m: MunicipalityCode,
+    ) -> Result<Vec<DoseConflict>, StoreError> {
+        self.db.transaction(|tx| {
+            tx.query(
+                "SELECT conflict_id, address_number, existing_dose_id, dose_number, given_on, \
+                 product, lot, venue, doctor, voucher_number, device, at FROM dose_conflicts \
+                 WHERE municipality_code = $1 AND resolved_at IS NULL ORDER BY conflict_id",
+                &[m.to_string().into()],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(DoseConflict {
+                    id: r.int(0)?,
+                    address: AddressNumber::parse(r.text(1)?)?,
+                    existing_dose_id: r.int(2)?,
+                    proposed: Dose {
+                        number: DoseNumber::new(
+                            u32::try_from(r.int(3)?).map_err(|_| StoreError::Corrupt("dose"))?,
+                        )?,
+                        status: DoseStatus::Given,
+                        date: r.date(4)?,
+                        product: Short::parse(r.text(5)?)?,
+                        lot: Short::parse(r.text(6)?)?,
+                        venue: Short::parse(r.text(7)?)?,
+                        doctor: Short::parse(r.text(8)?)?,
+                        source: DoseSource::Tablet,
+                        voucher: r.opt_text(9)?.map(VoucherNumber::parse).transpose()?,
+                        given_in: Some(m),
+                    },
+                    device: r.text(10)?.to_owned(),
+                    at: r.int(11)?,
+                })
+            })
+            .collect()
+        })
+    }
+}
