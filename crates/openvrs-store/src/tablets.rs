@@ -36,13 +36,12 @@ fn request_digest(keys: &openvrs_crypto::TenantKeys, r: &TabletRecord) -> Vec<u8
 }
 
 fn next_conflict_id(tx: &mut dyn Tx, code: &str) -> Result<i64, StoreError> {
-    Ok(tx
-        .query_opt(
-            "SELECT COALESCE(MAX(conflict_id), 0) + 1 FROM dose_conflicts WHERE municipality_code = $1",
-            &[code.into()],
-        )?
-        .ok_or(StoreError::Corrupt("conflict id"))?
-        .int(0)?)
+    tx.query_opt(
+        "SELECT COALESCE(MAX(conflict_id), 0) + 1 FROM dose_conflicts WHERE municipality_code = $1",
+        &[code.into()],
+    )?
+    .ok_or(StoreError::Corrupt("conflict id"))?
+    .int(0)
 }
 
 impl<B: Backend> Engine<B> {
@@ -68,7 +67,9 @@ impl<B: Backend> Engine<B> {
                 en: "an idempotency key is required",
             }));
         }
-        let answer = self.write(m, actor, "tablet.record", |tx, tenant| {
+        // The closure's own result is the answer or why there is none; the failures are
+        // committed with their audit entry.
+        self.write(m, actor, "tablet.record", |tx, tenant| {
             let keys = personal(tenant, m)?;
             let digest = request_digest(keys, record);
             let device = actor.user.as_str();
@@ -218,8 +219,7 @@ impl<B: Backend> Engine<B> {
                 format!("person:{address} {voucher} {} {id}", outcome.code()),
                 Outcome::Ok,
             ))
-        })?;
-        answer
+        })?
     }
 
     pub(crate) fn tablet_conflicts(
