@@ -21,6 +21,7 @@ pub mod notify;
 pub mod openapi;
 pub mod records;
 pub mod routes;
+pub mod venue;
 
 pub use auth::SecurityConfig;
 use error::ApiError;

@@ -22,6 +22,7 @@ use crate::{
     auth::{Access, SESSION_COOKIE},
     records::{DoseCorrection, DoseInput, FlagsInput, PersonCorrection, Reason},
     routes::routes,
+    venue::VenueDose,
 };
 
 /// The request body schemas routes may name.
@@ -36,6 +37,7 @@ pub fn schemas() -> Vec<(String, RefOr<Schema>)> {
         ),
         (Reason::name().into_owned(), Reason::schema()),
         (FlagsInput::name().into_owned(), FlagsInput::schema()),
+        (VenueDose::name().into_owned(), VenueDose::schema()),
         (
             PersonCorrection::name().into_owned(),
             PersonCorrection::schema(),

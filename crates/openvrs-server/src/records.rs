@@ -467,3 +467,37 @@ pub async fn ledger(
     )
         .into_response())
 }
+
+/// The tablet records waiting for this municipality's staff.
+pub async fn conflicts(
+    State(state): State<AppState>,
+    Path(m): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let m = MunicipalityCode::parse(&m).map_err(|_| ApiError::not_found())?;
+    let store = state.store.clone();
+    let (queue, catalogue) =
+        crate::blocking(move || Ok((store.dose_conflicts(m)?, Catalogue::new(store.products()?)?)))
+            .await?;
+    Ok(Json(json!(
+        queue
+            .iter()
+            .map(|c| json!({
+                "conflict_id": c.id,
+                "address_number": c.address.as_str(),
+                "existing_dose_id": c.existing_dose_id,
+                "proposed": disclosure::dose_json(
+                    &StoredDose {
+                        id: 0,
+                        version: 0,
+                        dose: c.proposed.clone(),
+                        recorded_at: c.at,
+                        recorded_by: c.device.clone(),
+                    },
+                    &catalogue,
+                ),
+                "device": c.device,
+                "at": c.at,
+            }))
+            .collect::<Vec<_>>()
+    )))
+}

@@ -20,7 +20,9 @@ pub struct RouteSpec {
     /// The axum path template, e.g. `/api/municipalities/{municipality}/persons/{address_number}`.
     pub path: &'static str,
     pub access: Access,
-    /// Accepts or returns a My Number or other identity data: never on the internet listener.
+    /// Accepts a My Number, or returns a My Number or other identity data: never on the internet
+    /// listener. (The venue route takes a date of birth only to check it, and answers with a
+    /// masked name.)
     pub personal: bool,
     /// The status of a successful call.
     pub ok: u16,
@@ -68,6 +70,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Lgwan PUT "/api/municipalities/{municipality}/persons/{address_number}/flags", Staff, personal: true, ok: 204, body: Some("FlagsInput"), "転出・死亡・利用停止(理由必須) / moved out, deceased, use suspended (reason required)", put(records::set_flags)),
     route!(Lgwan POST "/api/municipalities/{municipality}/persons/{address_number}/correction", Staff, personal: true, ok: 200, body: Some("PersonCorrection"), "本人情報の訂正(理由必須) / correct identity (reason required)", post(records::correct_person)),
     route!(Lgwan GET "/api/municipalities/{municipality}/persons/{address_number}/disclosure", Staff, personal: true, ok: 200, body: None, "保有個人情報の開示 / disclosure of everything held", get(records::disclose)),
+    route!(Lgwan GET "/api/municipalities/{municipality}/dose-conflicts", Staff, personal: false, ok: 200, body: None, "接種会場端末からの競合記録 / tablet records that disagree with a recorded dose", get(records::conflicts)),
     route!(Lgwan GET "/api/municipalities/{municipality}/quality", Staff, personal: false, ok: 200, body: None, "データ品質レポート / data-quality report", get(records::quality)),
     route!(Lgwan GET "/api/municipalities/{municipality}/ledger.csv", Staff, personal: false, ok: 200, body: None, "予防接種台帳CSV(個人番号なし) / the immunization ledger CSV (no My Number)", get(records::ledger)),
     route!(Lgwan POST "/api/municipalities/{municipality}/imports/targets", Staff, personal: true, ok: 200, body: None, "接種対象者・接種券CSVの取込(全件か無か) / import a targets CSV (all or nothing)", post(records::upload_targets).layer(DefaultBodyLimit::max(records::MAX_UPLOAD))),
@@ -76,6 +79,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Internet GET "/healthz", Public, personal: false, ok: 200, body: None, "稼働確認 / liveness", get(api::healthz)),
     route!(Internet GET "/version", Public, personal: false, ok: 200, body: None, "版 / version", get(api::version_internet)),
     route!(Internet GET "/api/openapi.json", Public, personal: false, ok: 200, body: None, "API 記述 / API description", get(crate::openapi::internet)),
+    route!(Internet POST "/api/venue/doses", Venue, personal: false, ok: 201, body: Some("VenueDose"), "接種記録(OCRラインと生年月日、冪等キー) / record a dose (OCR line, date of birth, idempotency key)", post(crate::venue::record)),
     route!(Internet GET "/api/venue/me", Venue, personal: false, ok: 200, body: None, "接種会場端末のアカウント / the venue device's account", get(api::venue_me)),
 ];
 

@@ -769,3 +769,107 @@ async fn staff_record_doses_with_rules_reasons_and_history() {
     let (status, _) = call("GET", "/api/municipalities/472131/quality".into(), None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn venue_tablet_records_by_ocr_line_and_birth_date() {
+    use openvrs_server::Zone::{Internet, Lgwan};
+    let w = World::new().await;
+    let venue = w.who(world::Actor::Venue);
+    let alive = |ps: &[openvrs_domain::person::Person]| {
+        ps.iter()
+            .find(|p| p.flags.deceased_on.is_none())
+            .unwrap()
+            .clone()
+    };
+    let p = alive(&w.uruma_people[3..]);
+    let body = |ocr: String, birth: String, lot: &str, key: &str| {
+        serde_json::json!({
+            "ocr_line": ocr, "birth_date": birth, "product": "comirnaty", "lot": lot,
+            "date": "2021-06-01", "idempotency_key": key,
+        })
+        .to_string()
+    };
+    let ocr = format!("11472131{}", p.vouchers[0].number);
+    let birth = p.birth_date.0.to_string();
+    let call = |b: String| {
+        let venue = venue.clone();
+        let w = &w;
+        async move {
+            let (s, t) = w
+                .call(Internet, "POST", "/api/venue/doses", venue, Some(&b))
+                .await;
+            (s, serde_json::from_str::<serde_json::Value>(&t).unwrap())
+        }
+    };
+    let (status, v) = call(body(ocr.clone(), birth.clone(), "FA1234", "a")).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["outcome"], "recorded");
+    assert_eq!(v["dose_number"], 1);
+    assert_eq!(v["masked_name"], p.name_kana.masked());
+    // A retry after a lost answer: the same answer, nothing new.
+    let (status, again) = call(body(ocr.clone(), birth.clone(), "FA1234", "a")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (again["id"].clone(), again["replayed"].clone()),
+        (v["id"].clone(), true.into())
+    );
+    // Another record of the same dose: the conflict queue, visible to the town's staff.
+    let (_, c) = call(body(ocr.clone(), birth.clone(), "FB9999", "b")).await;
+    assert_eq!(c["outcome"], "conflict");
+    let (status, queue) = w
+        .call(
+            Lgwan,
+            "GET",
+            "/api/municipalities/472131/dose-conflicts",
+            w.who(world::Actor::StaffOwn),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(queue.contains("FB9999"), "{queue}");
+    // A misread check digit, an unknown voucher, the wrong date of birth.
+    let mut bad_digit = ocr.clone().into_bytes();
+    bad_digit[7] = if bad_digit[7] == b'1' { b'2' } else { b'1' };
+    let (status, e) = call(body(
+        String::from_utf8(bad_digit).unwrap(),
+        birth.clone(),
+        "FA1234",
+        "c",
+    ))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["error"], "municipality_code.check_digit");
+    let (status, e) = call(body(
+        "114721319999999999".into(),
+        birth.clone(),
+        "FA1234",
+        "d",
+    ))
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("voucher_not_found"))
+    );
+    let (status, e) = call(body(ocr.clone(), "1900-01-01".into(), "FA1234", "e")).await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("birth_date_mismatch")
+        )
+    );
+    // A voucher of another town: recorded into that town, whichever venue records it.
+    let q = alive(&w.naha_people);
+    let (status, v) = call(body(
+        format!("12472018{}", q.vouchers[0].number),
+        q.birth_date.0.to_string(),
+        "FA1234",
+        "f",
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["dose_number"], 2);
+    let naha = openvrs_domain::ids::MunicipalityCode::parse("472018").unwrap();
+    let naha_doses = w.state.store.doses(naha, &q.address_number).unwrap();
+    assert_eq!(naha_doses.len(), 1);
+}

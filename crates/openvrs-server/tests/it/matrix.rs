@@ -128,6 +128,14 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
             [401, 403, 403, 403, 200, 404, 401, 403],
         ),
         (
+            (
+                Lgwan,
+                "GET",
+                "/api/municipalities/{municipality}/dose-conflicts",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
             (Lgwan, "GET", "/api/municipalities/{municipality}/quality"),
             [401, 403, 403, 403, 200, 404, 401, 403],
         ),
@@ -166,6 +174,10 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         ((Internet, "GET", "/healthz"), [200; 8]),
         ((Internet, "GET", "/version"), [200; 8]),
         ((Internet, "GET", "/api/openapi.json"), [200; 8]),
+        (
+            (Internet, "POST", "/api/venue/doses"),
+            [401, 401, 401, 401, 401, 401, 201, 401],
+        ),
         (
             (Internet, "GET", "/api/venue/me"),
             [401, 401, 401, 401, 401, 401, 200, 401],
@@ -235,6 +247,20 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
         "/api/login" => Some(serde_json::json!({"user": "kuni", "password": PASSWORD}).to_string()),
         "/api/accounts" => {
             Some(serde_json::json!({"user": format!("made-{n}"), "role": "center"}).to_string())
+        }
+        "/api/venue/doses" => {
+            let p = &w.uruma_people[2];
+            Some(
+                serde_json::json!({
+                    "ocr_line": format!("11472131{}", p.vouchers[0].number),
+                    "birth_date": p.birth_date.0.to_string(),
+                    "product": "comirnaty",
+                    "lot": "FA1234",
+                    "date": "2021-03-01",
+                    "idempotency_key": format!("matrix-{n}"),
+                })
+                .to_string(),
+            )
         }
         p if p.ends_with("/doses") => Some(dose.to_string()),
         p if p.ends_with("/doses/{dose_id}") => {
