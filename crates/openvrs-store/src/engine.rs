@@ -42,6 +42,9 @@ pub(crate) struct Engine<B> {
     pub(crate) db: B,
     master: MasterKey,
     tenants: RwLock<HashMap<MunicipalityCode, Arc<Tenant>>>,
+    /// The product catalogue with its lot patterns compiled, loaded once. (Products change only
+    /// through migrations for now; a catalogue editor must clear this.)
+    catalogue: RwLock<Option<Arc<openvrs_domain::product::Catalogue>>>,
 }
 
 impl<B> std::fmt::Debug for Engine<B> {
@@ -72,6 +75,7 @@ impl<B: Backend> Engine<B> {
             db,
             master,
             tenants: RwLock::new(HashMap::new()),
+            catalogue: RwLock::new(None),
         };
         engine.migrate()?;
         Ok(engine)
@@ -163,6 +167,19 @@ impl<B: Backend> Engine<B> {
             .unwrap_or_else(|p| p.into_inner())
             .insert(m, tenant.clone());
         Ok(tenant)
+    }
+
+    /// The product catalogue, from the cache or the database.
+    pub(crate) fn catalogue(
+        &self,
+        tx: &mut dyn Tx,
+    ) -> Result<Arc<openvrs_domain::product::Catalogue>, StoreError> {
+        if let Some(c) = &*self.catalogue.read().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(crate::records::catalogue(tx)?);
+        *self.catalogue.write().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
+        Ok(c)
     }
 
     /// Runs `f` in a write transaction of municipality `m`, then appends the audit entry it

@@ -320,7 +320,7 @@ impl<B: Backend> Engine<B> {
             let keys = personal(tenant, m)?;
             let facts = facts(tx, &code, keys, a)?.ok_or(StoreError::NotFound("person"))?;
             let current = current_doses(tx, &code, a)?;
-            let warnings = checked(&facts, &current, None, dose, &catalogue(tx)?)?;
+            let warnings = checked(&facts, &current, None, dose, &*self.catalogue(tx)?)?;
             let id = next_dose_id(tx, &code)?;
             let stored = StoredDose {
                 id,
@@ -358,7 +358,7 @@ impl<B: Backend> Engine<B> {
                 .iter()
                 .find(|d| d.id == id)
                 .ok_or(StoreError::NotFound("dose"))?;
-            let warnings = checked(&facts, &current, Some(id), dose, &catalogue(tx)?)?;
+            let warnings = checked(&facts, &current, Some(id), dose, &*self.catalogue(tx)?)?;
             keep_history(tx, &code, a, was, DoseChange::Corrected, &why, actor)?;
             let now = StoredDose {
                 id,
@@ -433,7 +433,7 @@ impl<B: Backend> Engine<B> {
         let code = m.to_string();
         self.write(m, actor, "ledger.import", |tx, tenant| {
             let keys = personal(tenant, m)?;
-            let catalogue = catalogue(tx)?;
+            let catalogue = self.catalogue(tx)?;
             let mut summary = LedgerSummary::default();
             let mut problems = Vec::new();
             let mut next_id = next_dose_id(tx, &code)?;
@@ -586,7 +586,7 @@ impl<B: Backend> Engine<B> {
         let code = m.to_string();
         let (keys, catalogue) = self.db.transaction(|tx| {
             let tenant = self.tenant(tx, m)?;
-            Ok((tenant, catalogue(tx)?))
+            Ok((tenant, self.catalogue(tx)?))
         })?;
         let keys = personal(&keys, m)?;
         let today = today();

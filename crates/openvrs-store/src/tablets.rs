@@ -11,7 +11,7 @@ use openvrs_domain::{
 use crate::{
     DoseConflict, StoreError, StoredDose, TabletAnswer, TabletOutcome, TabletRecord,
     engine::{Engine, now_micros},
-    records::{catalogue, current_doses, facts, insert_dose, next_dose_id, personal, same_record},
+    records::{current_doses, facts, insert_dose, next_dose_id, personal, same_record},
     sql::{Backend, Tx},
 };
 
@@ -169,7 +169,7 @@ impl<B: Backend> Engine<B> {
                         &facts.subject(),
                         &others,
                         &dose,
-                        &catalogue(tx)?,
+                        &*self.catalogue(tx)?,
                         crate::records::today(),
                     );
                     if quality::blocks(&findings) {
