@@ -191,31 +191,42 @@ impl<B: Backend> Engine<B> {
         action: &str,
         f: impl FnOnce(&mut dyn Tx, &Tenant) -> Result<(T, String, Outcome), StoreError>,
     ) -> Result<T, StoreError> {
-        self.db.transaction(|tx| {
-            let tenant = self.tenant(tx, m)?;
-            let code = m.to_string();
-            let head = tx
-                .query_opt(
-                    &format!(
-                        "SELECT seq, link FROM audit_heads WHERE municipality_code = $1{}",
-                        B::FOR_UPDATE
-                    ),
-                    &[code.as_str().into()],
-                )?
-                .ok_or(StoreError::Corrupt("missing audit head"))?;
-            let (out, object, outcome) = f(tx, &tenant)?;
-            append_audit(
-                tx,
-                &code,
-                &tenant.audit,
-                (head.int(0)?, head.bytes(1)?),
-                actor,
-                action,
-                &object,
-                outcome,
-            )?;
-            Ok(out)
-        })
+        self.db
+            .transaction(|tx| self.write_in(tx, m, actor, action, f))
+    }
+
+    /// As [`write`](Self::write), inside a transaction the caller holds (group commit).
+    pub(crate) fn write_in<T>(
+        &self,
+        tx: &mut dyn Tx,
+        m: MunicipalityCode,
+        actor: &Actor,
+        action: &str,
+        f: impl FnOnce(&mut dyn Tx, &Tenant) -> Result<(T, String, Outcome), StoreError>,
+    ) -> Result<T, StoreError> {
+        let tenant = self.tenant(tx, m)?;
+        let code = m.to_string();
+        let head = tx
+            .query_opt(
+                &format!(
+                    "SELECT seq, link FROM audit_heads WHERE municipality_code = $1{}",
+                    B::FOR_UPDATE
+                ),
+                &[code.as_str().into()],
+            )?
+            .ok_or(StoreError::Corrupt("missing audit head"))?;
+        let (out, object, outcome) = f(tx, &tenant)?;
+        append_audit(
+            tx,
+            &code,
+            &tenant.audit,
+            (head.int(0)?, head.bytes(1)?),
+            actor,
+            action,
+            &object,
+            outcome,
+        )?;
+        Ok(out)
     }
 
     pub(crate) fn read_person(
@@ -1118,6 +1129,13 @@ impl<B: Backend> Store for Engine<B> {
         actor: &Actor,
     ) -> Result<crate::TabletAnswer, StoreError> {
         self.tablet_record(m, record, actor)
+    }
+
+    fn record_from_tablets(
+        &self,
+        batch: &[(MunicipalityCode, crate::TabletRecord, Actor)],
+    ) -> Result<Vec<Result<crate::TabletAnswer, StoreError>>, StoreError> {
+        self.tablet_records(batch)
     }
 
     fn dose_conflicts(&self, m: MunicipalityCode) -> Result<Vec<crate::DoseConflict>, StoreError> {

@@ -477,6 +477,13 @@ pub trait Store: Send + Sync {
         record: &TabletRecord,
         actor: &Actor,
     ) -> Result<TabletAnswer, StoreError>;
+    /// Group commit: many tablets' records (each with its own municipality and actor) in one
+    /// transaction and one durable commit; each gets its own answer, as
+    /// [`record_from_tablet`](Store::record_from_tablet) would give it.
+    fn record_from_tablets(
+        &self,
+        batch: &[(MunicipalityCode, TabletRecord, Actor)],
+    ) -> Result<Vec<Result<TabletAnswer, StoreError>>, StoreError>;
     /// The tablet records waiting for staff, oldest first.
     fn dose_conflicts(&self, m: MunicipalityCode) -> Result<Vec<DoseConflict>, StoreError>;
     /// Every data-quality finding over the municipality's current doses.

@@ -51,6 +51,47 @@ impl<B: Backend> Engine<B> {
         record: &TabletRecord,
         actor: &Actor,
     ) -> Result<TabletAnswer, StoreError> {
+        let batch = [(m, record.clone(), actor.clone())];
+        self.tablet_records(&batch)?
+            .pop()
+            .ok_or(StoreError::Corrupt("empty batch"))?
+    }
+
+    /// Group commit: many tablets' records in one transaction, each in a savepoint of its own
+    /// (one record's failure leaves the others), each with its own audit entry; one commit
+    /// makes them all durable before any is answered.
+    pub(crate) fn tablet_records(
+        &self,
+        batch: &[(MunicipalityCode, TabletRecord, Actor)],
+    ) -> Result<Vec<Result<TabletAnswer, StoreError>>, StoreError> {
+        self.db.transaction(|tx| {
+            let mut answers = Vec::with_capacity(batch.len());
+            for (m, record, actor) in batch {
+                tx.batch("SAVEPOINT tablet")?;
+                match self.tablet_in(tx, *m, record, actor) {
+                    Ok(answer) => {
+                        tx.batch("RELEASE SAVEPOINT tablet")?;
+                        answers.push(answer);
+                    }
+                    Err(e) => {
+                        tx.batch("ROLLBACK TO SAVEPOINT tablet; RELEASE SAVEPOINT tablet")?;
+                        answers.push(Err(e));
+                    }
+                }
+            }
+            Ok(answers)
+        })
+    }
+
+    /// One record, inside the caller's transaction. The outer `Err` undoes the record (its
+    /// savepoint); an inner `Err` is an answer whose failed attempt stays audited.
+    fn tablet_in(
+        &self,
+        tx: &mut dyn Tx,
+        m: MunicipalityCode,
+        record: &TabletRecord,
+        actor: &Actor,
+    ) -> Result<Result<TabletAnswer, StoreError>, StoreError> {
         let code = m.to_string();
         let dose = Dose {
             source: DoseSource::Tablet,
@@ -69,7 +110,7 @@ impl<B: Backend> Engine<B> {
         }
         // The closure's own result is the answer or why there is none; the failures are
         // committed with their audit entry.
-        self.write(m, actor, "tablet.record", |tx, tenant| {
+        self.write_in(tx, m, actor, "tablet.record", |tx, tenant| {
             let keys = personal(tenant, m)?;
             let digest = request_digest(keys, record);
             let device = actor.user.as_str();
@@ -219,7 +260,7 @@ impl<B: Backend> Engine<B> {
                 format!("person:{address} {voucher} {} {id}", outcome.code()),
                 Outcome::Ok,
             ))
-        })?
+        })
     }
 
     pub(crate) fn tablet_conflicts(

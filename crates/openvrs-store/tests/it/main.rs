@@ -53,6 +53,7 @@ conformance!(
     flags_by_file_are_all_or_nothing,
     tablets_record_once_and_never_overwrite,
     misread_ocr_lines_never_reach_another_resident,
+    tablet_batches_answer_each_record,
 );
 
 #[test]

@@ -1549,3 +1549,77 @@ pub fn misread_ocr_lines_never_reach_another_resident(h: &Harness) {
     );
     assert!(counts["check_digit"] > 0 && counts["not_found"] > 0);
 }
+
+/// Group commit: one transaction, one answer per record, one record's failure leaves the others.
+pub fn tablet_batches_answer_each_record(h: &Harness) {
+    let ps = two_people(h);
+    let nps = people(naha(), 1, 32);
+    let mut nps = nps;
+    nps[0].flags = Flags::default();
+    h.store.put_persons(naha(), &nps, &staff()).unwrap();
+    let mut wrong_birth = tablet_record(&ps[1], "b2");
+    wrong_birth.birth_date = parse_date("1900-01-01").unwrap();
+    let mut future = tablet_record(&ps[1], "b3");
+    future.dose.date = parse_date("2099-01-01").unwrap();
+    let batch = vec![
+        (uruma(), tablet_record(&ps[0], "b1"), tablet()),
+        (uruma(), wrong_birth, tablet()),
+        (uruma(), future, tablet()),
+        (naha(), tablet_record(&nps[0], "b4"), tablet()),
+        (uruma(), tablet_record(&ps[0], "b1"), tablet()),
+        (uruma(), tablet_record(&ps[1], "b5"), tablet()),
+    ];
+    let answers = h.store.record_from_tablets(&batch).unwrap();
+    let kinds: Vec<String> = answers
+        .iter()
+        .map(|a| match a {
+            Ok(a) => format!(
+                "{}{}",
+                a.outcome.code(),
+                if a.replayed { "+replayed" } else { "" }
+            ),
+            Err(StoreError::BirthDateMismatch) => "birth".into(),
+            Err(StoreError::Quality(_)) => "quality".into(),
+            Err(e) => format!("{e}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "recorded",
+            "birth",
+            "quality",
+            "recorded",
+            "recorded+replayed",
+            "recorded"
+        ]
+    );
+    assert_eq!(
+        h.store.doses(uruma(), &ps[0].address_number).unwrap().len(),
+        1
+    );
+    assert_eq!(
+        h.store.doses(uruma(), &ps[1].address_number).unwrap().len(),
+        1
+    );
+    assert_eq!(
+        h.store.doses(naha(), &nps[0].address_number).unwrap().len(),
+        1
+    );
+    h.store.verify_audit(uruma()).unwrap();
+    h.store.verify_audit(naha()).unwrap();
+    let actions: Vec<_> = h
+        .store
+        .audit_log(uruma())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "tablet.record")
+        .map(|e| e.outcome)
+        .collect();
+    use openvrs_domain::audit::Outcome::{Failed, Ok as Done};
+    assert_eq!(
+        actions,
+        [Done, Failed, Done, Done],
+        "the quality failure left no trace"
+    );
+}
