@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod group_commit;
 pub mod monitor;
 pub mod notify;
 pub mod openapi;
@@ -38,11 +39,14 @@ pub struct AppState {
     /// Where security events are sent, if anywhere.
     pub notifier: Option<notify::Notifier>,
     pub monitor: Arc<monitor::Monitor>,
+    /// The writer of tablet records (group commit).
+    pub tablets: group_commit::GroupCommit,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
+            tablets: group_commit::GroupCommit::start(store.clone()),
             store,
             security: SecurityConfig::default(),
             clock: Arc::new(|| {

@@ -69,13 +69,9 @@ pub async fn record(
         role: p.account.binding.role(),
         zone: Zone::Internet,
     };
-    let store = state.store.clone();
-    // The dose goes to the voucher's municipality, whichever venue records it.
-    let answer = match crate::blocking(move || {
-        Ok(store.record_from_tablet(line.municipality, &record, &actor))
-    })
-    .await?
-    {
+    // The dose goes to the voucher's municipality, whichever venue records it; the answer
+    // comes once the transaction holding it is committed (group commit).
+    let answer = match state.tablets.record(line.municipality, record, actor).await {
         Ok(a) => a,
         Err(StoreError::NotFound(_) | StoreError::UnknownMunicipality(_)) => {
             return Err(ApiError::new(
