@@ -207,9 +207,9 @@ pub(crate) fn catalogue(tx: &mut dyn Tx) -> Result<Catalogue, StoreError> {
 
 /// What the rules need of a person: birth date (unsealed), date of death, vouchers.
 pub(crate) struct Facts {
-    birth: Date,
-    deceased_on: Option<Date>,
-    vouchers: Vec<VoucherNumber>,
+    pub(crate) birth: Date,
+    pub(crate) deceased_on: Option<Date>,
+    pub(crate) vouchers: Vec<VoucherNumber>,
 }
 
 impl Facts {

@@ -11,7 +11,7 @@ use openvrs_domain::{
 use crate::{
     DoseConflict, StoreError, StoredDose, TabletAnswer, TabletOutcome, TabletRecord,
     engine::{Engine, now_micros},
-    records::{current_doses, facts, insert_dose, next_dose_id, personal, same_record},
+    records::{Facts, current_doses, insert_dose, next_dose_id, personal, same_record},
     sql::{Backend, Tx},
 };
 
@@ -203,8 +203,11 @@ impl<B: Backend> Engine<B> {
                     (TabletOutcome::Conflict, id, Vec::new())
                 }
                 None => {
-                    let facts = facts(tx, &code, keys, &address)?
-                        .ok_or(StoreError::Corrupt("voucher without person"))?;
+                    let facts = Facts {
+                        birth: person.birth_date.0,
+                        deceased_on: person.flags.deceased_on,
+                        vouchers: person.vouchers.iter().map(|v| v.number).collect(),
+                    };
                     let others: Vec<&Dose> = current.iter().map(|d| &d.dose).collect();
                     let findings = quality::check(
                         &facts.subject(),
