@@ -325,7 +325,9 @@ pub async fn disable_account(
     let id = UserId::parse(&user).map_err(|_| ApiError::not_found())?;
     let store = state.store.clone();
     let actor = actor(&p);
+    let disabled = id.clone();
     blocking(move || store.disable_account(&id, &actor)).await?;
+    state.tokens.forget(&disabled);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -22,9 +22,8 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the writer thread; it ends when the last `GroupCommit` is dropped.
     pub fn start(store: Arc<dyn Store>) -> Self {
-        let (queue, mut jobs) = mpsc::channel::<(MunicipalityCode, TabletRecord, Actor, Reply)>(
-            MAX_BATCH * 8,
-        );
+        let (queue, mut jobs) =
+            mpsc::channel::<(MunicipalityCode, TabletRecord, Actor, Reply)>(MAX_BATCH * 8);
         std::thread::Builder::new()
             .name("group-commit".into())
             .spawn(move || {

@@ -39,6 +39,7 @@ pub struct AppState {
     /// Where security events are sent, if anywhere.
     pub notifier: Option<notify::Notifier>,
     pub monitor: Arc<monitor::Monitor>,
+    pub tokens: Arc<monitor::TokenCache>,
     /// The writer of tablet records (group commit).
     pub tablets: group_commit::GroupCommit,
 }
@@ -56,6 +57,7 @@ impl AppState {
             }),
             notifier: None,
             monitor: Arc::default(),
+            tokens: Arc::default(),
         }
     }
 

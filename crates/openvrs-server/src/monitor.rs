@@ -127,3 +127,41 @@ mod tests {
         assert!(!m.person_read("u", "5".into(), 2, HOUR + 5));
     }
 }
+
+/// Device tokens' accounts, by token digest, with when they were read: so that a tablet's every
+/// request need not read the database. Never a secret: digests only.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<[u8; 32], (openvrs_domain::account::Account, i64)>>,
+}
+
+impl TokenCache {
+    /// The account, if read after `fresh_since`.
+    pub fn get(
+        &self,
+        digest: &[u8; 32],
+        fresh_since: i64,
+    ) -> Option<openvrs_domain::account::Account> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(digest)
+            .filter(|(_, at)| *at > fresh_since)
+            .map(|(a, _)| a.clone())
+    }
+
+    pub fn put(&self, digest: [u8; 32], account: openvrs_domain::account::Account, now: i64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= SWEEP_AT {
+            entries.clear();
+        }
+        entries.insert(digest, (account, now));
+    }
+
+    /// Forgets every token of `user` (it was disabled).
+    pub fn forget(&self, user: &openvrs_domain::account::UserId) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, (a, _)| &a.id != user);
+    }
+}

@@ -65,6 +65,9 @@ requests_per_account_per_minute = 1200
 malformed_per_minute = 20
 # Distinct persons one account may read in an hour before a security event.
 persons_per_hour = 500
+# Seconds a device token's account is kept in memory (0: read it on every request). Disabling an
+# account through this server ends its token at once; through another process, within this time.
+token_cache_seconds = 5
 
 [keys]
 # The master key (64 hexadecimal digits) that wraps every municipality's keys: a file, relative
@@ -99,6 +102,7 @@ pub struct Security {
     pub requests_per_account_per_minute: u64,
     pub malformed_per_minute: u64,
     pub persons_per_hour: usize,
+    pub token_cache_seconds: u32,
 }
 
 /// The server's defaults, in the units of the config file (the one place they are set is
@@ -116,6 +120,7 @@ impl Default for Security {
             requests_per_account_per_minute: s.requests_per_account,
             malformed_per_minute: s.malformed_per_client,
             persons_per_hour: s.persons_per_hour,
+            token_cache_seconds: u32::try_from(s.token_cache / 1_000_000).unwrap_or(u32::MAX),
         }
     }
 }
@@ -135,6 +140,7 @@ impl Security {
             requests_per_account: self.requests_per_account_per_minute,
             malformed_per_client: self.malformed_per_minute,
             persons_per_hour: self.persons_per_hour,
+            token_cache: i64::from(self.token_cache_seconds) * 1_000_000,
         }
     }
 }

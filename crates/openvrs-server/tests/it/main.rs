@@ -873,3 +873,31 @@ async fn venue_tablet_records_by_ocr_line_and_birth_date() {
     let naha_doses = w.state.store.doses(naha, &q.address_number).unwrap();
     assert_eq!(naha_doses.len(), 1);
 }
+
+/// A device token is kept in memory for a few seconds; disabled from elsewhere (another
+/// process), it stops working when that time is up.
+#[tokio::test]
+async fn a_token_disabled_elsewhere_ends_within_the_cache_time() {
+    let w = World::new().await;
+    let venue = w.who(world::Actor::Venue);
+    let me = || {
+        w.call(
+            openvrs_server::Zone::Internet,
+            "GET",
+            "/api/venue/me",
+            venue.clone(),
+            None,
+        )
+    };
+    assert_eq!(me().await.0, StatusCode::OK);
+    w.state
+        .store
+        .disable_account(
+            &openvrs_domain::account::UserId::parse("venue-uruma").unwrap(),
+            &openvrs_domain::audit::Actor::console(),
+        )
+        .unwrap();
+    assert_eq!(me().await.0, StatusCode::OK, "still in memory");
+    w.advance_minutes(1);
+    assert_eq!(me().await.0, StatusCode::UNAUTHORIZED);
+}
