@@ -40,10 +40,11 @@ pub enum Rule {
     IntervalTooShort,
     ForeignVoucher,
     LotFormat,
+    MissingEarlierDose,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 10] = [
         Rule::FutureDate,
         Rule::BeforeBirth,
         Rule::AfterDeath,
@@ -53,6 +54,7 @@ impl Rule {
         Rule::IntervalTooShort,
         Rule::ForeignVoucher,
         Rule::LotFormat,
+        Rule::MissingEarlierDose,
     ];
 
     pub fn code(self) -> &'static str {
@@ -66,6 +68,7 @@ impl Rule {
             Rule::IntervalTooShort => "interval_too_short",
             Rule::ForeignVoucher => "foreign_voucher",
             Rule::LotFormat => "lot_format",
+            Rule::MissingEarlierDose => "missing_earlier_dose",
         }
     }
 
@@ -84,6 +87,7 @@ impl Rule {
             Rule::IntervalTooShort => "前回接種からの間隔が製品の最短間隔より短いです",
             Rule::ForeignVoucher => "この自治体がこの方に発行した接種券ではありません",
             Rule::LotFormat => "ロット番号が製品の書式に合いません",
+            Rule::MissingEarlierDose => "前の接種回の記録がありません(接種回を確認してください)",
         }
     }
 
@@ -102,6 +106,7 @@ impl Rule {
                 "the voucher was not issued to this person by this municipality"
             }
             Rule::LotFormat => "the lot number does not have the product's format",
+            Rule::MissingEarlierDose => "an earlier dose is not recorded (check the dose number)",
         }
     }
 }
@@ -169,6 +174,14 @@ pub fn check(
         });
         if out_of_order {
             fire(Warning, OutOfOrder);
+        }
+        // A dose number is taken as given (from the voucher), never renumbered: a gap is for
+        // staff to look at.
+        let previous_number = dose.number.get().checked_sub(1).filter(|n| *n > 0);
+        if let Some(n) = previous_number
+            && !others.iter().filter(given).any(|o| o.number.get() == n)
+        {
+            fire(Warning, MissingEarlierDose);
         }
         let previous = others
             .iter()
