@@ -1142,6 +1142,17 @@ impl<B: Backend> Store for Engine<B> {
         self.tablet_conflicts(m)
     }
 
+    fn resolve_dose_conflict(
+        &self,
+        m: MunicipalityCode,
+        id: i64,
+        replace: bool,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        self.tablet_resolve(m, id, replace, reason, actor)
+    }
+
     fn audit_log(&self, m: MunicipalityCode) -> Result<Vec<AuditEntry>, StoreError> {
         self.db
             .transaction(|tx| read_audit(tx, &m.to_string()))

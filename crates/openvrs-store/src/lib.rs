@@ -486,6 +486,16 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<Result<TabletAnswer, StoreError>>, StoreError>;
     /// The tablet records waiting for staff, oldest first.
     fn dose_conflicts(&self, m: MunicipalityCode) -> Result<Vec<DoseConflict>, StoreError>;
+    /// Staff decide a conflict: keep the recorded dose, or replace it with the tablet's record
+    /// (a correction: the previous version is kept with the reason).
+    fn resolve_dose_conflict(
+        &self,
+        m: MunicipalityCode,
+        id: i64,
+        replace: bool,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
     /// Every data-quality finding over the municipality's current doses.
     fn quality_report(
         &self,

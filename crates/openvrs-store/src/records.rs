@@ -35,7 +35,7 @@ pub(crate) fn today() -> Date {
         .date()
 }
 
-fn reason(input: &str) -> Result<String, StoreError> {
+pub(crate) fn reason(input: &str) -> Result<String, StoreError> {
     let r = Short::<200>::parse(input)?;
     if r.as_str().is_empty() {
         return Err(StoreError::Invalid(openvrs_domain::Invalid {
@@ -348,36 +348,53 @@ impl<B: Backend> Engine<B> {
         actor: &Actor,
     ) -> Result<DoseWritten, StoreError> {
         let why = reason(why)?;
-        let code = m.to_string();
         let a = address.as_str();
         self.write(m, actor, "dose.correct", |tx, tenant| {
-            let keys = personal(tenant, m)?;
-            let facts = facts(tx, &code, keys, a)?.ok_or(StoreError::NotFound("person"))?;
-            let current = current_doses(tx, &code, a)?;
-            let was = current
-                .iter()
-                .find(|d| d.id == id)
-                .ok_or(StoreError::NotFound("dose"))?;
-            let warnings = checked(&facts, &current, Some(id), dose, &*self.catalogue(tx)?)?;
-            keep_history(tx, &code, a, was, DoseChange::Corrected, &why, actor)?;
-            let now = StoredDose {
-                id,
-                version: was.version + 1,
-                dose: dose.clone(),
-                recorded_at: now_micros(),
-                recorded_by: actor.user.clone(),
-            };
-            tx.execute(
-                "DELETE FROM doses WHERE municipality_code = $1 AND dose_id = $2",
-                &[code.as_str().into(), id.into()],
-            )?;
-            insert_dose(tx, &code, a, &now)?;
+            let (written, version) = self.correct_in(tx, tenant, m, a, id, dose, &why, actor)?;
             Ok((
-                DoseWritten { id, warnings },
-                format!("person:{a} dose:{id} version:{}", now.version),
+                written,
+                format!("person:{a} dose:{id} version:{version}"),
                 Outcome::Ok,
             ))
         })
+    }
+
+    /// A correction inside the caller's write transaction; returns the new version.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn correct_in(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &crate::engine::Tenant,
+        m: MunicipalityCode,
+        a: &str,
+        id: i64,
+        dose: &Dose,
+        why: &str,
+        actor: &Actor,
+    ) -> Result<(DoseWritten, i64), StoreError> {
+        let code = m.to_string();
+        let keys = personal(tenant, m)?;
+        let facts = facts(tx, &code, keys, a)?.ok_or(StoreError::NotFound("person"))?;
+        let current = current_doses(tx, &code, a)?;
+        let was = current
+            .iter()
+            .find(|d| d.id == id)
+            .ok_or(StoreError::NotFound("dose"))?;
+        let warnings = checked(&facts, &current, Some(id), dose, &*self.catalogue(tx)?)?;
+        keep_history(tx, &code, a, was, DoseChange::Corrected, why, actor)?;
+        let now = StoredDose {
+            id,
+            version: was.version + 1,
+            dose: dose.clone(),
+            recorded_at: now_micros(),
+            recorded_by: actor.user.clone(),
+        };
+        tx.execute(
+            "DELETE FROM doses WHERE municipality_code = $1 AND dose_id = $2",
+            &[code.as_str().into(), id.into()],
+        )?;
+        insert_dose(tx, &code, a, &now)?;
+        Ok((DoseWritten { id, warnings }, now.version))
     }
 
     pub(crate) fn records_delete(

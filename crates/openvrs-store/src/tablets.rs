@@ -266,16 +266,75 @@ impl<B: Backend> Engine<B> {
         })
     }
 
+    pub(crate) fn tablet_resolve(
+        &self,
+        m: MunicipalityCode,
+        id: i64,
+        replace: bool,
+        why: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let why = crate::records::reason(why)?;
+        let code = m.to_string();
+        self.write(m, actor, "dose_conflict.resolve", |tx, tenant| {
+            let conflict = self
+                .conflicts_in(tx, m, Some(id))?
+                .pop()
+                .ok_or(StoreError::NotFound("conflict"))?;
+            let a = conflict.address.as_str().to_owned();
+            if replace {
+                self.correct_in(
+                    tx,
+                    tenant,
+                    m,
+                    &a,
+                    conflict.existing_dose_id,
+                    &conflict.proposed,
+                    &why,
+                    actor,
+                )?;
+            }
+            let resolution = if replace { "replaced" } else { "kept" };
+            tx.execute(
+                "UPDATE dose_conflicts SET resolved_at = $3, resolved_by = $4, resolution = $5 \
+                 WHERE municipality_code = $1 AND conflict_id = $2",
+                &[
+                    code.as_str().into(),
+                    id.into(),
+                    now_micros().into(),
+                    actor.user.as_str().into(),
+                    format!("{resolution}: {why}").into(),
+                ],
+            )?;
+            Ok((
+                (),
+                format!("person:{a} conflict:{id} {resolution}"),
+                Outcome::Ok,
+            ))
+        })
+    }
+
     pub(crate) fn tablet_conflicts(
         &self,
         m: MunicipalityCode,
     ) -> Result<Vec<DoseConflict>, StoreError> {
-        self.db.transaction(|tx| {
+        self.db.transaction(|tx| self.conflicts_in(tx, m, None))
+    }
+
+    /// The open conflicts, or the one with `id` if it is open.
+    fn conflicts_in(
+        &self,
+        tx: &mut dyn Tx,
+        m: MunicipalityCode,
+        id: Option<i64>,
+    ) -> Result<Vec<DoseConflict>, StoreError> {
+        {
             tx.query(
                 "SELECT conflict_id, address_number, existing_dose_id, dose_number, given_on, \
                  product, lot, venue, doctor, voucher_number, device, at FROM dose_conflicts \
-                 WHERE municipality_code = $1 AND resolved_at IS NULL ORDER BY conflict_id",
-                &[m.to_string().into()],
+                 WHERE municipality_code = $1 AND resolved_at IS NULL \
+                 AND ($2 = 0 OR conflict_id = $2) ORDER BY conflict_id",
+                &[m.to_string().into(), id.unwrap_or(0).into()],
             )?
             .iter()
             .map(|r| {
@@ -302,6 +361,6 @@ impl<B: Backend> Engine<B> {
                 })
             })
             .collect()
-        })
+        }
     }
 }

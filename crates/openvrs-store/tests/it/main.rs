@@ -54,6 +54,7 @@ conformance!(
     tablets_record_once_and_never_overwrite,
     misread_ocr_lines_never_reach_another_resident,
     tablet_batches_answer_each_record,
+    staff_resolve_tablet_conflicts,
 );
 
 #[test]

@@ -1623,3 +1623,67 @@ pub fn tablet_batches_answer_each_record(h: &Harness) {
         "the quality failure left no trace"
     );
 }
+
+pub fn staff_resolve_tablet_conflicts(h: &Harness) {
+    let ps = two_people(h);
+    let p = &ps[0];
+    let first = h
+        .store
+        .record_from_tablet(uruma(), &tablet_record(p, "r1"), &tablet())
+        .unwrap();
+    let conflict = |key: &str, lot: &str| {
+        let mut other = tablet_record(p, key);
+        other.dose.lot = Short::parse(lot).unwrap();
+        h.store
+            .record_from_tablet(uruma(), &other, &tablet())
+            .unwrap()
+            .id
+    };
+    let keep = conflict("r2", "FB0001");
+    assert!(matches!(
+        h.store
+            .resolve_dose_conflict(uruma(), keep, false, " ", &staff()),
+        Err(StoreError::Invalid(_))
+    ));
+    h.store
+        .resolve_dose_conflict(
+            uruma(),
+            keep,
+            false,
+            "予診票を確認、元の記録が正しい",
+            &staff(),
+        )
+        .unwrap();
+    let doses = h.store.doses(uruma(), &p.address_number).unwrap();
+    assert_eq!(
+        (doses[0].id, doses[0].version),
+        (first.id, 1),
+        "kept as it was"
+    );
+    assert_eq!(doses[0].dose.lot.as_str(), "FF1234");
+    let replace = conflict("r3", "FC0002");
+    h.store
+        .resolve_dose_conflict(uruma(), replace, true, "タブレットの記録が正しい", &staff())
+        .unwrap();
+    let doses = h.store.doses(uruma(), &p.address_number).unwrap();
+    assert_eq!(
+        (doses[0].dose.lot.as_str(), doses[0].version),
+        ("FC0002", 2)
+    );
+    let history = h.store.dose_history(uruma(), &p.address_number).unwrap();
+    assert_eq!(history[0].reason, "タブレットの記録が正しい");
+    assert!(h.store.dose_conflicts(uruma()).unwrap().is_empty());
+    for id in [keep, replace, 999] {
+        assert!(matches!(
+            h.store
+                .resolve_dose_conflict(uruma(), id, true, "再度", &staff()),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+    assert!(matches!(
+        h.store
+            .resolve_dose_conflict(naha(), replace, true, "他団体", &staff()),
+        Err(StoreError::NotFound(_))
+    ));
+    h.store.verify_audit(uruma()).unwrap();
+}
