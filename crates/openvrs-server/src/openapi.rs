@@ -20,7 +20,9 @@ use crate::{
     AppState, Zone,
     api::{Login, NewAccount},
     auth::{Access, SESSION_COOKIE},
-    records::{DoseCorrection, DoseInput, FlagsInput, PersonCorrection, Reason},
+    records::{
+        ConflictResolution, DoseCorrection, DoseInput, FlagsInput, PersonCorrection, Reason,
+    },
     routes::routes,
     venue::VenueDose,
 };
@@ -38,6 +40,10 @@ pub fn schemas() -> Vec<(String, RefOr<Schema>)> {
         (Reason::name().into_owned(), Reason::schema()),
         (FlagsInput::name().into_owned(), FlagsInput::schema()),
         (VenueDose::name().into_owned(), VenueDose::schema()),
+        (
+            ConflictResolution::name().into_owned(),
+            ConflictResolution::schema(),
+        ),
         (
             PersonCorrection::name().into_owned(),
             PersonCorrection::schema(),

@@ -501,3 +501,35 @@ pub async fn conflicts(
             .collect::<Vec<_>>()
     )))
 }
+
+/// Staff's decision on a tablet conflict.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ConflictResolution {
+    /// `keep` the recorded dose, or `replace` it with the tablet's record.
+    pub action: String,
+    pub reason: String,
+}
+
+pub async fn resolve_conflict(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((m, id)): Path<(String, i64)>,
+    Json(input): Json<ConflictResolution>,
+) -> Result<StatusCode, ApiError> {
+    let m = MunicipalityCode::parse(&m).map_err(|_| ApiError::not_found())?;
+    let replace = match input.action.as_str() {
+        "keep" => false,
+        "replace" => true,
+        _ => {
+            return Err(ApiError::bad_request(
+                "action は keep か replace です",
+                "action is keep or replace",
+            ));
+        }
+    };
+    let store = state.store.clone();
+    let actor = actor(&p);
+    crate::blocking(move || store.resolve_dose_conflict(m, id, replace, &input.reason, &actor))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -136,6 +136,14 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
             [401, 403, 403, 403, 200, 404, 401, 403],
         ),
         (
+            (
+                Lgwan,
+                "POST",
+                "/api/municipalities/{municipality}/dose-conflicts/{conflict_id}/resolve",
+            ),
+            [401, 403, 403, 403, 204, 404, 401, 403],
+        ),
+        (
             (Lgwan, "GET", "/api/municipalities/{municipality}/quality"),
             [401, 403, 403, 403, 200, 404, 401, 403],
         ),
@@ -242,6 +250,47 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
             .unwrap();
         concrete = concrete.replace("{dose_id}", &stored.id.to_string());
     }
+    if concrete.contains("{conflict_id}") {
+        // A tablet's record and a different one for the same dose: a conflict to resolve.
+        let p = &w.uruma_people[4];
+        let tablet = AuditActor {
+            user: "venue-uruma".into(),
+            role: openvrs_domain::audit::Role::VenueDevice,
+            zone: openvrs_domain::audit::Zone::Internet,
+        };
+        let record = |lot: &str, key: String| openvrs_store::TabletRecord {
+            voucher: p.vouchers[0].number,
+            birth_date: p.birth_date.0,
+            dose: Dose {
+                number: DoseNumber::new(number).unwrap(),
+                status: DoseStatus::Given,
+                date: parse_date("2021-03-01").unwrap(),
+                product: Short::parse("comirnaty").unwrap(),
+                lot: Short::parse(lot).unwrap(),
+                venue: Short::default(),
+                doctor: Short::default(),
+                source: DoseSource::Tablet,
+                voucher: None,
+                given_in: None,
+            },
+            idempotency_key: key,
+        };
+        for (lot, key) in [("FA1234", format!("m{n}a")), ("FB5678", format!("m{n}b"))] {
+            w.state
+                .store
+                .record_from_tablet(w.uruma, &record(lot, key), &tablet)
+                .unwrap();
+        }
+        let id = w
+            .state
+            .store
+            .dose_conflicts(w.uruma)
+            .unwrap()
+            .last()
+            .unwrap()
+            .id;
+        concrete = concrete.replace("{conflict_id}", &id.to_string());
+    }
     let other = w.uruma_people[1].address_number.as_str();
     let body = match path {
         "/api/login" => Some(serde_json::json!({"user": "kuni", "password": PASSWORD}).to_string()),
@@ -267,6 +316,9 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
             Some(serde_json::json!({"dose": dose, "reason": "予診票と照合"}).to_string())
         }
         p if p.ends_with("/delete") => Some(r#"{"reason": "二重登録"}"#.into()),
+        p if p.ends_with("/resolve") => {
+            Some(r#"{"action": "replace", "reason": "タブレットの記録が正しい"}"#.into())
+        }
         p if p.ends_with("/flags") && p.contains("persons") => {
             Some(r#"{"use_suspended": false, "reason": "確認"}"#.into())
         }
