@@ -204,29 +204,59 @@ impl<B: Backend> Engine<B> {
         action: &str,
         f: impl FnOnce(&mut dyn Tx, &Tenant) -> Result<(T, String, Outcome), StoreError>,
     ) -> Result<T, StoreError> {
+        let (out, (seq, link)) = self.write_chained(tx, None, m, actor, action, f)?;
+        tx.execute(
+            "UPDATE audit_heads SET seq = $2, link = $3 WHERE municipality_code = $1",
+            &[m.to_string().into(), seq.into(), link.to_vec().into()],
+        )?;
+        Ok(out)
+    }
+
+    /// Runs `f` and appends its audit entry after `head` (the municipality's chain end as the
+    /// caller last left it in this transaction, or `None` to lock and read it), without moving
+    /// the stored head: returns the new end for the caller to store once (group commit).
+    pub(crate) fn write_chained<T>(
+        &self,
+        tx: &mut dyn Tx,
+        head: Option<(i64, [u8; 32])>,
+        m: MunicipalityCode,
+        actor: &Actor,
+        action: &str,
+        f: impl FnOnce(&mut dyn Tx, &Tenant) -> Result<(T, String, Outcome), StoreError>,
+    ) -> Result<(T, (i64, [u8; 32])), StoreError> {
         let tenant = self.tenant(tx, m)?;
         let code = m.to_string();
-        let head = tx
-            .query_opt(
-                &format!(
-                    "SELECT seq, link FROM audit_heads WHERE municipality_code = $1{}",
-                    B::FOR_UPDATE
-                ),
-                &[code.as_str().into()],
-            )?
-            .ok_or(StoreError::Corrupt("missing audit head"))?;
+        let head = match head {
+            Some(h) => h,
+            None => {
+                let row = tx
+                    .query_opt(
+                        &format!(
+                            "SELECT seq, link FROM audit_heads WHERE municipality_code = $1{}",
+                            B::FOR_UPDATE
+                        ),
+                        &[code.as_str().into()],
+                    )?
+                    .ok_or(StoreError::Corrupt("missing audit head"))?;
+                let link: [u8; 32] = row
+                    .bytes(1)?
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("audit link length"))?;
+                (row.int(0)?, link)
+            }
+        };
         let (out, object, outcome) = f(tx, &tenant)?;
-        append_audit(
+        let end = insert_entry(
             tx,
             &code,
             &tenant.audit,
-            (head.int(0)?, head.bytes(1)?),
+            head,
             actor,
             action,
             &object,
             outcome,
         )?;
-        Ok(out)
+        Ok((out, end))
     }
 
     pub(crate) fn read_person(
@@ -281,6 +311,7 @@ impl<B: Backend> Engine<B> {
     }
 }
 
+/// Appends an entry after `prev` and moves the stored head to it.
 #[allow(clippy::too_many_arguments)]
 fn append_audit(
     tx: &mut dyn Tx,
@@ -295,6 +326,35 @@ fn append_audit(
     let prev: [u8; 32] = prev_link
         .try_into()
         .map_err(|_| StoreError::Corrupt("audit link length"))?;
+    let (seq, link) = insert_entry(
+        tx,
+        code,
+        key,
+        (prev_seq, prev),
+        actor,
+        action,
+        object,
+        outcome,
+    )?;
+    tx.execute(
+        "UPDATE audit_heads SET seq = $2, link = $3 WHERE municipality_code = $1",
+        &[code.into(), seq.into(), link.to_vec().into()],
+    )?;
+    Ok(())
+}
+
+/// Inserts the entry that follows `prev`; returns the new chain end.
+#[allow(clippy::too_many_arguments)]
+fn insert_entry(
+    tx: &mut dyn Tx,
+    code: &str,
+    key: &Key,
+    (prev_seq, prev): (i64, [u8; 32]),
+    actor: &Actor,
+    action: &str,
+    object: &str,
+    outcome: Outcome,
+) -> Result<(i64, [u8; 32]), StoreError> {
     let entry = AuditEntry {
         seq: prev_seq + 1,
         at: now_micros(),
@@ -322,11 +382,7 @@ fn append_audit(
             link.to_vec().into(),
         ],
     )?;
-    tx.execute(
-        "UPDATE audit_heads SET seq = $2, link = $3 WHERE municipality_code = $1",
-        &[code.into(), entry.seq.into(), link.to_vec().into()],
-    )?;
-    Ok(())
+    Ok((entry.seq, link))
 }
 
 fn entry_link(key: &Key, code: &str, prev: &[u8; 32], e: &AuditEntry) -> [u8; 32] {

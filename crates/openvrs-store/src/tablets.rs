@@ -66,11 +66,15 @@ impl<B: Backend> Engine<B> {
     ) -> Result<Vec<Result<TabletAnswer, StoreError>>, StoreError> {
         self.db.transaction(|tx| {
             let mut answers = Vec::with_capacity(batch.len());
+            // Each municipality's chain end as this batch leaves it: stored once at the end.
+            let mut heads: std::collections::HashMap<MunicipalityCode, (i64, [u8; 32])> =
+                std::collections::HashMap::new();
             for (m, record, actor) in batch {
                 tx.batch("SAVEPOINT tablet")?;
-                match self.tablet_in(tx, *m, record, actor) {
-                    Ok(answer) => {
+                match self.tablet_in(tx, heads.get(m).copied(), *m, record, actor) {
+                    Ok((answer, head)) => {
                         tx.batch("RELEASE SAVEPOINT tablet")?;
+                        heads.insert(*m, head);
                         answers.push(answer);
                     }
                     Err(e) => {
@@ -79,19 +83,27 @@ impl<B: Backend> Engine<B> {
                     }
                 }
             }
+            for (m, (seq, link)) in heads {
+                tx.execute(
+                    "UPDATE audit_heads SET seq = $2, link = $3 WHERE municipality_code = $1",
+                    &[m.to_string().into(), seq.into(), link.to_vec().into()],
+                )?;
+            }
             Ok(answers)
         })
     }
 
     /// One record, inside the caller's transaction. The outer `Err` undoes the record (its
     /// savepoint); an inner `Err` is an answer whose failed attempt stays audited.
+    #[allow(clippy::type_complexity)]
     fn tablet_in(
         &self,
         tx: &mut dyn Tx,
+        head: Option<(i64, [u8; 32])>,
         m: MunicipalityCode,
         record: &TabletRecord,
         actor: &Actor,
-    ) -> Result<Result<TabletAnswer, StoreError>, StoreError> {
+    ) -> Result<(Result<TabletAnswer, StoreError>, (i64, [u8; 32])), StoreError> {
         let code = m.to_string();
         let dose = Dose {
             source: DoseSource::Tablet,
@@ -110,7 +122,7 @@ impl<B: Backend> Engine<B> {
         }
         // The closure's own result is the answer or why there is none; the failures are
         // committed with their audit entry.
-        self.write_in(tx, m, actor, "tablet.record", |tx, tenant| {
+        self.write_chained(tx, head, m, actor, "tablet.record", |tx, tenant| {
             let keys = personal(tenant, m)?;
             let digest = request_digest(keys, record);
             let device = actor.user.as_str();
