@@ -347,11 +347,15 @@ impl Cells<'_> {
     }
 
     fn fail(&mut self, column: String, value: Option<&str>, ja: &str, en: &str) {
+        // A doctor's name is a person's name: never repeated in an error.
+        let personal = column.ends_with(BLOCK[DOCTOR]);
         self.errors.push(CellError {
             row: self.line,
             column,
-            value: value.map(|v| v.chars().take(40).collect()),
-            personal: false,
+            value: value
+                .filter(|_| !personal)
+                .map(|v| v.chars().take(40).collect()),
+            personal,
             ja: ja.into(),
             en: en.into(),
         });
@@ -733,6 +737,10 @@ mod tests {
             (
                 format!("{header}1001,20210601,,{},,,\n", "x".repeat(10_000_000)),
                 vec!["2行目 1回目ワクチンメーカー"],
+            ),
+            (
+                "個別宛名番号,1回目接種日,1回目接種医師名,1回目ワクチンメーカー\n1001,20210601,医師\u{7}太郎,ファイザー\n".into(),
+                vec!["2行目 1回目接種医師名 (個人情報のため非表示 / personal value hidden)"],
             ),
             (
                 format!("{header}1001,20210601,,モデルナ?,,,\n"),

@@ -60,6 +60,20 @@ impl ApiError {
     }
 }
 
+/// Data-quality findings as the API shows them (errors and warnings alike).
+pub fn findings_json(findings: &[openvrs_domain::quality::Finding]) -> serde_json::Value {
+    json!(
+        findings
+            .iter()
+            .map(|f| json!({
+                "rule": f.rule.code(),
+                "severity": f.severity.code(),
+                "message": f.to_string(),
+            }))
+            .collect::<Vec<_>>()
+    )
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -80,16 +94,7 @@ impl From<StoreError> for ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 code: "quality",
                 message: e.to_string(),
-                details: Some(json!(
-                    findings
-                        .iter()
-                        .map(|f| json!({
-                            "rule": f.rule.code(),
-                            "severity": f.severity.code(),
-                            "message": f.to_string(),
-                        }))
-                        .collect::<Vec<_>>()
-                )),
+                details: Some(findings_json(findings)),
             },
             StoreError::Rejected(rows) => {
                 openvrs_service::Failure::Rows(rows.iter().map(ToString::to_string).collect())
@@ -119,7 +124,13 @@ impl From<openvrs_service::Failure> for ApiError {
                 details: Some(json!(rows)),
             },
             openvrs_service::Failure::Store(e) => e.into(),
-            openvrs_service::Failure::Io(e) => Self::bad_request(&e, "the file could not be read"),
+            // Already bilingual.
+            openvrs_service::Failure::Io(message) => Self {
+                status: StatusCode::BAD_REQUEST,
+                code: "unreadable",
+                message,
+                details: None,
+            },
         }
     }
 }

@@ -17,7 +17,6 @@ use openvrs_domain::{
     name::{KanaName, Name},
     person::{BirthDate, Flags, MovedOut},
     product::Catalogue,
-    quality::Finding,
     sex::Sex,
 };
 use openvrs_service::disclosure;
@@ -25,7 +24,12 @@ use openvrs_store::{DoseWritten, StoredDose};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{AppState, api::actor, auth::Principal, error::ApiError};
+use crate::{
+    AppState,
+    api::actor,
+    auth::Principal,
+    error::{ApiError, findings_json},
+};
 
 /// The largest file an upload accepts.
 pub const MAX_UPLOAD: usize = 256 << 20;
@@ -129,20 +133,8 @@ pub struct PersonCorrection {
     pub reason: String,
 }
 
-fn findings(f: &[Finding]) -> Value {
-    json!(
-        f.iter()
-            .map(|f| json!({
-                "rule": f.rule.code(),
-                "severity": f.severity.code(),
-                "message": f.to_string(),
-            }))
-            .collect::<Vec<_>>()
-    )
-}
-
 fn written(w: DoseWritten) -> Json<Value> {
-    Json(json!({ "dose_id": w.id, "warnings": findings(&w.warnings) }))
+    Json(json!({ "dose_id": w.id, "warnings": findings_json(&w.warnings) }))
 }
 
 pub async fn doses(

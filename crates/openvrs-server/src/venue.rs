@@ -14,7 +14,11 @@ use openvrs_store::{StoreError, TabletRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{AppState, auth::Principal, error::ApiError};
+use crate::{
+    AppState,
+    auth::Principal,
+    error::{ApiError, findings_json},
+};
 
 /// A dose as the tablet sends it.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -103,11 +107,7 @@ pub async fn record(
             "dose_number": answer.dose_number,
             "masked_name": answer.masked_name,
             "replayed": answer.replayed,
-            "warnings": answer.warnings.iter().map(|f| json!({
-                "rule": f.rule.code(),
-                "severity": f.severity.code(),
-                "message": f.to_string(),
-            })).collect::<Vec<_>>(),
+            "warnings": findings_json(&answer.warnings),
         })),
     ))
 }

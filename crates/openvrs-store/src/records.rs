@@ -294,13 +294,6 @@ fn finding_row(row: u64, dose: Option<u32>, f: Finding) -> RowFinding {
 
 type PersonDoses<'a> = dyn FnMut(&mut dyn Tx, &str, Vec<StoredDose>) -> Result<(), StoreError> + 'a;
 
-pub(crate) fn personal(
-    tenant: &crate::engine::Tenant,
-    m: MunicipalityCode,
-) -> Result<&TenantKeys, StoreError> {
-    tenant.personal(m)
-}
-
 impl<B: Backend> Engine<B> {
     pub(crate) fn records_products(&self) -> Result<Vec<Product>, StoreError> {
         self.db
@@ -317,7 +310,7 @@ impl<B: Backend> Engine<B> {
         let code = m.to_string();
         let a = address.as_str();
         self.write(m, actor, "dose.add", |tx, tenant| {
-            let keys = personal(tenant, m)?;
+            let keys = tenant.personal(m)?;
             let facts = facts(tx, &code, keys, a)?.ok_or(StoreError::NotFound("person"))?;
             let current = current_doses(tx, &code, a)?;
             let warnings = checked(&facts, &current, None, dose, &*self.catalogue(tx)?)?;
@@ -373,7 +366,7 @@ impl<B: Backend> Engine<B> {
         actor: &Actor,
     ) -> Result<(DoseWritten, i64), StoreError> {
         let code = m.to_string();
-        let keys = personal(tenant, m)?;
+        let keys = tenant.personal(m)?;
         let facts = facts(tx, &code, keys, a)?.ok_or(StoreError::NotFound("person"))?;
         let current = current_doses(tx, &code, a)?;
         let was = current
@@ -449,7 +442,7 @@ impl<B: Backend> Engine<B> {
     ) -> Result<LedgerSummary, StoreError> {
         let code = m.to_string();
         self.write(m, actor, "ledger.import", |tx, tenant| {
-            let keys = personal(tenant, m)?;
+            let keys = tenant.personal(m)?;
             let catalogue = self.catalogue(tx)?;
             let mut summary = LedgerSummary::default();
             let mut problems = Vec::new();
@@ -605,7 +598,7 @@ impl<B: Backend> Engine<B> {
             let tenant = self.tenant(tx, m)?;
             Ok((tenant, self.catalogue(tx)?))
         })?;
-        let keys = personal(&keys, m)?;
+        let keys = keys.personal(m)?;
         let today = today();
         let mut lines = Vec::new();
         let persons = self.each_person_with_doses(m, &mut |tx, a, doses| {
@@ -651,7 +644,7 @@ impl<B: Backend> Engine<B> {
         let code = m.to_string();
         let a = address.as_str();
         self.write(m, actor, "person.flags", |tx, tenant| {
-            let keys = personal(tenant, m)?;
+            let keys = tenant.personal(m)?;
             let person = self
                 .read_person(tx, m, keys, a)?
                 .ok_or(StoreError::NotFound("person"))?;
@@ -676,7 +669,7 @@ impl<B: Backend> Engine<B> {
             .collect::<Result<Vec<_>, _>>()?;
         let code = m.to_string();
         self.write(m, actor, "persons.flags", |tx, tenant| {
-            let keys = personal(tenant, m)?;
+            let keys = tenant.personal(m)?;
             let mut problems = Vec::new();
             let mut changed = 0;
             for (u, why) in updates.iter().zip(&reasons) {
@@ -720,7 +713,7 @@ impl<B: Backend> Engine<B> {
         let code = m.to_string();
         let a = corrected.address_number.as_str();
         self.write(m, actor, "person.correct", |tx, tenant| {
-            let keys = personal(tenant, m)?;
+            let keys = tenant.personal(m)?;
             let mut person = self
                 .read_person(tx, m, keys, a)?
                 .ok_or(StoreError::NotFound("person"))?;
@@ -772,7 +765,7 @@ impl<B: Backend> Engine<B> {
         let code = m.to_string();
         let a = address.as_str();
         self.write(m, actor, "person.disclose", |tx, tenant| {
-            let keys = personal(tenant, m)?;
+            let keys = tenant.personal(m)?;
             let Some(person) = self.read_person(tx, m, keys, a)? else {
                 return Ok((None, format!("person:{a} (not found)"), Outcome::Failed));
             };

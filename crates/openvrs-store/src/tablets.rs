@@ -11,7 +11,7 @@ use openvrs_domain::{
 use crate::{
     DoseConflict, StoreError, StoredDose, TabletAnswer, TabletOutcome, TabletRecord,
     engine::{Engine, now_micros},
-    records::{Facts, current_doses, insert_dose, next_dose_id, personal, same_record},
+    records::{Facts, current_doses, insert_dose, next_dose_id, same_record},
     sql::{Backend, Tx},
 };
 
@@ -123,7 +123,7 @@ impl<B: Backend> Engine<B> {
         // The closure's own result is the answer or why there is none; the failures are
         // committed with their audit entry.
         self.write_chained(tx, head, m, actor, "tablet.record", |tx, tenant| {
-            let keys = personal(tenant, m)?;
+            let keys = tenant.personal(m)?;
             let digest = request_digest(keys, record);
             let device = actor.user.as_str();
             let voucher = format!("voucher:{}", record.voucher);
