@@ -81,6 +81,9 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Internet GET "/version", Public, personal: false, ok: 200, body: None, "版 / version", get(api::version_internet)),
     route!(Internet GET "/api/openapi.json", Public, personal: false, ok: 200, body: None, "API 記述 / API description", get(crate::openapi::internet)),
     route!(Internet POST "/api/venue/doses", Venue, personal: false, ok: 201, body: Some("VenueDose"), "接種記録(OCRラインと生年月日、冪等キー) / record a dose (OCR line, date of birth, idempotency key)", post(crate::venue::record)),
+    route!(Internet GET "/api/venue/products", Venue, personal: false, ok: 200, body: None, "ワクチン製品(コード・名称・ロット書式) / vaccine products (code, name, lot format)", get(crate::venue::products)),
+    route!(Internet GET "/venue/", Public, personal: false, ok: 200, body: None, "接種会場の記録画面 / the venue tablet page", get(crate::venue::page)),
+    route!(Internet GET "/venue/{file}", Public, personal: false, ok: 200, body: None, "記録画面のスクリプト・スタイル・サービスワーカー / the tablet page's script, style and service worker", get(crate::venue::page_file)),
     route!(Internet GET "/api/venue/me", Venue, personal: false, ok: 200, body: None, "接種会場端末のアカウント / the venue device's account", get(api::venue_me)),
 ];
 

@@ -2,7 +2,12 @@
 //! with the date of birth from the paper form as the second factor. The answer says only what
 //! the operator must confirm: the dose number and a masked name.
 
-use axum::{Extension, Json, extract::State, http::StatusCode};
+use axum::{
+    Extension, Json,
+    extract::{Path, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
 use openvrs_domain::{
     account::Binding,
     audit::{Actor, Zone},
@@ -110,4 +115,89 @@ pub async fn record(
             "warnings": findings_json(&answer.warnings),
         })),
     ))
+}
+
+/// The catalogue's products, for the tablet's lot set-up: code, name and lot format.
+pub async fn products(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let store = state.store.clone();
+    let products = crate::blocking(move || store.products()).await?;
+    Ok(Json(json!(
+        products
+            .iter()
+            .map(|p| json!({ "code": p.code, "name": p.name, "lot_pattern": p.lot_pattern }))
+            .collect::<Vec<_>>()
+    )))
+}
+
+/// The tablet page's files, compiled into the binary: (name under `/venue/`, content type, bytes).
+const PAGE: &[(&str, &str, &[u8])] = &[
+    (
+        "",
+        "text/html; charset=utf-8",
+        include_bytes!("../assets/venue/index.html"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/venue/app.js"),
+    ),
+    (
+        "sw.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/venue/sw.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/venue/style.css"),
+    ),
+    (
+        "manifest.webmanifest",
+        "application/manifest+json",
+        include_bytes!("../assets/venue/manifest.webmanifest"),
+    ),
+];
+
+/// Only the page's own files, no inline script, no framing; the camera for the voucher's QR code.
+const PAGE_HEADERS: [(header::HeaderName, &str); 5] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+         media-src 'self' blob:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    // Always revalidated: a new release reaches every tablet (the service worker keeps a copy
+    // only for when there is no connection).
+    (header::CACHE_CONTROL, "no-cache"),
+    (
+        header::HeaderName::from_static("permissions-policy"),
+        "camera=(self), microphone=(), geolocation=()",
+    ),
+];
+
+/// `GET /venue/`: the tablet page.
+pub async fn page() -> Response {
+    page_file(Path(String::new())).await
+}
+
+/// `GET /venue/{file}`: the page's script, style sheet, service worker and manifest.
+pub async fn page_file(Path(file): Path<String>) -> Response {
+    match PAGE.iter().find(|(name, ..)| *name == file) {
+        Some((_, content_type, body)) => {
+            let mut response = (
+                [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+                *body,
+            )
+                .into_response();
+            for (name, value) in PAGE_HEADERS {
+                response
+                    .headers_mut()
+                    .insert(name, HeaderValue::from_static(value));
+            }
+            response
+        }
+        None => ApiError::not_found().into_response(),
+    }
 }

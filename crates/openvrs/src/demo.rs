@@ -133,6 +133,15 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
         }
         say!();
         say!("次に試すこと / what to try next:");
+        if let Some(token) = accounts
+            .lines()
+            .find(|l| l.starts_with("venue "))
+            .and_then(|l| l.split_whitespace().last())
+        {
+            say!(
+                "  接種会場タブレット / venue tablet page: {scheme}://{internet}/venue/#token={token}"
+            );
+        }
         say!("  curl {scheme}://{lgwan}/version");
         say!(
             "  curl -c jar -H 'content-type: application/json' -d '{{\"user\":\"staff-uruma\",\"password\":\"PASSWORD\"}}' {scheme}://{lgwan}/api/login"

@@ -187,6 +187,12 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
             [401, 401, 401, 401, 401, 401, 201, 401],
         ),
         (
+            (Internet, "GET", "/api/venue/products"),
+            [401, 401, 401, 401, 401, 401, 200, 401],
+        ),
+        ((Internet, "GET", "/venue/"), [200; 8]),
+        ((Internet, "GET", "/venue/{file}"), [200; 8]),
+        (
             (Internet, "GET", "/api/venue/me"),
             [401, 401, 401, 401, 401, 401, 200, 401],
         ),
@@ -202,6 +208,7 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
         "{address_number}",
         w.uruma_people[0].address_number.as_str(),
     );
+    concrete = concrete.replace("{file}", "app.js");
     if concrete.contains("{user}") {
         let id = UserId::parse(&format!("throwaway-{n}")).unwrap();
         let account = Account {
