@@ -35,6 +35,21 @@ fn request_digest(keys: &openvrs_crypto::TenantKeys, r: &TabletRecord) -> Vec<u8
     keys.index("tablet_request", canon.as_bytes()).to_vec()
 }
 
+/// The refusals [`Engine::tablet_in`] decides before it writes anything of the record (a
+/// database's constraint violation is a `Conflict` too, but not this one).
+fn refused_before_writing(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict(m) if *m == KEY_REUSED)
+        || matches!(
+            e,
+            StoreError::Invalid(_)
+                | StoreError::Quality(_)
+                | StoreError::NotFound(_)
+                | StoreError::BirthDateMismatch
+                | StoreError::UnknownMunicipality(_)
+                | StoreError::Shredded(_)
+        )
+}
+
 fn next_conflict_id(tx: &mut dyn Tx, code: &str) -> Result<i64, StoreError> {
     tx.query_opt(
         "SELECT COALESCE(MAX(conflict_id), 0) + 1 FROM dose_conflicts WHERE municipality_code = $1",
@@ -57,40 +72,64 @@ impl<B: Backend> Engine<B> {
             .ok_or(StoreError::Corrupt("empty batch"))?
     }
 
-    /// Group commit: many tablets' records in one transaction, each in a savepoint of its own
-    /// (one record's failure leaves the others), each with its own audit entry; one commit
-    /// makes them all durable before any is answered.
+    /// Group commit: many tablets' records in one transaction, each with its own audit entry;
+    /// one commit makes them all durable before any is answered.
+    ///
+    /// A refusal (no such voucher, another date of birth, a reused key, a blocking quality
+    /// finding) is decided before anything of its record is written, so the batch runs without
+    /// savepoints. Only an unexpected error can stop a record half-way: then the whole batch is
+    /// rolled back and run again with each record in a savepoint of its own, so that one
+    /// record's failure leaves the others.
     pub(crate) fn tablet_records(
         &self,
         batch: &[(MunicipalityCode, TabletRecord, Actor)],
     ) -> Result<Vec<Result<TabletAnswer, StoreError>>, StoreError> {
-        self.db.transaction(|tx| {
-            let mut answers = Vec::with_capacity(batch.len());
-            // Each municipality's chain end as this batch leaves it: stored once at the end.
-            let mut heads: std::collections::HashMap<MunicipalityCode, (i64, [u8; 32])> =
-                std::collections::HashMap::new();
-            for (m, record, actor) in batch {
+        match self
+            .db
+            .transaction(|tx| self.tablet_batch(tx, batch, false))
+        {
+            Ok(answers) => Ok(answers),
+            Err(_) => self.db.transaction(|tx| self.tablet_batch(tx, batch, true)),
+        }
+    }
+
+    fn tablet_batch(
+        &self,
+        tx: &mut dyn Tx,
+        batch: &[(MunicipalityCode, TabletRecord, Actor)],
+        savepoints: bool,
+    ) -> Result<Vec<Result<TabletAnswer, StoreError>>, StoreError> {
+        let mut answers = Vec::with_capacity(batch.len());
+        // Each municipality's chain end as this batch leaves it: stored once at the end.
+        let mut heads: std::collections::HashMap<MunicipalityCode, (i64, [u8; 32])> =
+            std::collections::HashMap::new();
+        for (m, record, actor) in batch {
+            if savepoints {
                 tx.batch("SAVEPOINT tablet")?;
-                match self.tablet_in(tx, heads.get(m).copied(), *m, record, actor) {
-                    Ok((answer, head)) => {
+            }
+            match self.tablet_in(tx, heads.get(m).copied(), *m, record, actor) {
+                Ok((answer, head)) => {
+                    if savepoints {
                         tx.batch("RELEASE SAVEPOINT tablet")?;
-                        heads.insert(*m, head);
-                        answers.push(answer);
                     }
-                    Err(e) => {
-                        tx.batch("ROLLBACK TO SAVEPOINT tablet; RELEASE SAVEPOINT tablet")?;
-                        answers.push(Err(e));
-                    }
+                    heads.insert(*m, head);
+                    answers.push(answer);
                 }
+                Err(e) if savepoints => {
+                    tx.batch("ROLLBACK TO SAVEPOINT tablet; RELEASE SAVEPOINT tablet")?;
+                    answers.push(Err(e));
+                }
+                Err(e) if refused_before_writing(&e) => answers.push(Err(e)),
+                Err(e) => return Err(e),
             }
-            for (m, (seq, link)) in heads {
-                tx.execute(
-                    "UPDATE audit_heads SET seq = $2, link = $3 WHERE municipality_code = $1",
-                    &[m.to_string().into(), seq.into(), link.to_vec().into()],
-                )?;
-            }
-            Ok(answers)
-        })
+        }
+        for (m, (seq, link)) in heads {
+            tx.execute(
+                "UPDATE audit_heads SET seq = $2, link = $3 WHERE municipality_code = $1",
+                &[m.to_string().into(), seq.into(), link.to_vec().into()],
+            )?;
+        }
+        Ok(answers)
     }
 
     /// One record, inside the caller's transaction. The outer `Err` undoes the record (its
