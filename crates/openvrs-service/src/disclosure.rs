@@ -93,7 +93,25 @@ pub fn json(d: &Disclosure, catalogue: &Catalogue) -> Value {
         })).collect::<Vec<_>>(),
         // Issued by later parts of the system; empty until they exist.
         "certificates": [],
-        "inquiries_and_provisions": [],
+        "inquiries": d.inquiries.iter().map(|i| json!({
+            "id": i.id,
+            "at": time(i.at),
+            "source_municipality": i.source.map(|s| s.to_string()),
+            "status": i.status.code(),
+            "basis": i.basis,
+            "records": i.doses.len(),
+            "asked_by": i.asked_by,
+            "attached_at": i.attached_at.map(time),
+        })).collect::<Vec<_>>(),
+        "provisions": d.provisions.iter().map(|p| json!({
+            "id": p.id,
+            "at": time(p.at),
+            "to_municipality": p.asked_by_municipality.to_string(),
+            "asked_by": p.asked_by,
+            "status": p.status.code(),
+            "records": p.record_count,
+            "basis": p.basis,
+        })).collect::<Vec<_>>(),
         "audit": d.audit.iter().map(|e| json!({
             "seq": e.seq,
             "at": time(e.at),
@@ -295,6 +313,42 @@ pub fn html(d: &Disclosure, catalogue: &Catalogue, m: MunicipalityCode) -> Strin
             })
             .collect::<Vec<_>>(),
     );
+    let exchanges = table(
+        &[
+            "日時 / at",
+            "種類 / kind",
+            "相手方 / other municipality",
+            "結果 / answer",
+            "件数 / records",
+            "根拠 / basis",
+            "担当 / by",
+        ],
+        &d.inquiries
+            .iter()
+            .map(|i| {
+                vec![
+                    time(i.at),
+                    "照会 / inquiry".to_owned(),
+                    i.source.map(|s| s.to_string()).unwrap_or_default(),
+                    i.status.label().to_owned(),
+                    i.doses.len().to_string(),
+                    i.basis.clone(),
+                    i.asked_by.clone(),
+                ]
+            })
+            .chain(d.provisions.iter().map(|p| {
+                vec![
+                    time(p.at),
+                    "提供 / provision".to_owned(),
+                    p.asked_by_municipality.to_string(),
+                    p.status.label().to_owned(),
+                    p.record_count.to_string(),
+                    p.basis.clone(),
+                    p.asked_by.clone(),
+                ]
+            }))
+            .collect::<Vec<_>>(),
+    );
     let audit = table(
         &[
             "番号 / seq",
@@ -344,7 +398,7 @@ th, td {{ border: 1px solid #444; padding: 0.2em 0.4em; text-align: left; vertic
 {changes}<h2>証明書 / Certificates issued</h2>
 <p>なし / none</p>
 <h2>照会・提供の記録 / Inquiries and provisions</h2>
-<p>なし / none</p>
+{exchanges}
 <h2>操作記録 / Operation log entries about this person</h2>
 {audit}</body>
 </html>

@@ -58,7 +58,7 @@ pub(crate) fn now_micros() -> i64 {
 }
 
 const PERSONS: &str = "persons";
-const MY_NUMBER_INDEX: &str = "my_number";
+pub(crate) const MY_NUMBER_INDEX: &str = "my_number";
 
 fn slot<'a>(m: &'a str, column: &'a str, row: &'a str) -> FieldSlot<'a> {
     FieldSlot {
@@ -1192,6 +1192,87 @@ impl<B: Backend> Store for Engine<B> {
         batch: &[(MunicipalityCode, crate::TabletRecord, Actor)],
     ) -> Result<Vec<Result<crate::TabletAnswer, StoreError>>, StoreError> {
         self.tablet_records(batch)
+    }
+
+    fn inquire(
+        &self,
+        asker: MunicipalityCode,
+        request: &crate::InquiryRequest,
+        actor: &Actor,
+    ) -> Result<crate::Inquiry, StoreError> {
+        self.inquiry_single(asker, request, actor)
+    }
+
+    fn create_inquiry_job(
+        &self,
+        asker: MunicipalityCode,
+        total_rows: u64,
+        actor: &Actor,
+    ) -> Result<i64, StoreError> {
+        self.inquiry_job_create(asker, total_rows, actor)
+    }
+
+    fn inquire_rows(
+        &self,
+        asker: MunicipalityCode,
+        job: i64,
+        rows: &[crate::BulkRow],
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        self.inquiry_rows(asker, job, rows, actor)
+    }
+
+    fn finish_inquiry_job(
+        &self,
+        asker: MunicipalityCode,
+        job: i64,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.inquiry_job_finish(asker, job, error)
+    }
+
+    fn inquiry_job(
+        &self,
+        asker: MunicipalityCode,
+        job: i64,
+    ) -> Result<Option<crate::InquiryJob>, StoreError> {
+        self.inquiry_job_get(asker, job)
+    }
+
+    fn inquiries(
+        &self,
+        asker: MunicipalityCode,
+        job: Option<i64>,
+    ) -> Result<Vec<crate::Inquiry>, StoreError> {
+        self.inquiry_list(asker, job)
+    }
+
+    fn attach_inquiries(
+        &self,
+        asker: MunicipalityCode,
+        ids: &[i64],
+        job: Option<i64>,
+        actor: &Actor,
+    ) -> Result<crate::Attached, StoreError> {
+        self.inquiry_attach(asker, ids, job, actor)
+    }
+
+    fn inquiry_counts(
+        &self,
+        asker: MunicipalityCode,
+        user: &str,
+        my_number: Option<&MyNumber>,
+        since: i64,
+    ) -> Result<crate::InquiryCounts, StoreError> {
+        self.inquiry_counts_since(asker, user, my_number, since)
+    }
+
+    fn provisions(
+        &self,
+        provider: MunicipalityCode,
+        address: Option<&AddressNumber>,
+    ) -> Result<Vec<crate::Provision>, StoreError> {
+        self.provision_list(provider, address)
     }
 
     fn dose_conflicts(&self, m: MunicipalityCode) -> Result<Vec<crate::DoseConflict>, StoreError> {

@@ -24,6 +24,7 @@ mod accounts;
 pub mod bench;
 mod engine;
 mod error;
+mod inquiries;
 mod postgres;
 mod records;
 mod sql;
@@ -260,7 +261,157 @@ pub struct Disclosure {
     pub doses: Vec<StoredDose>,
     pub history: Vec<DoseVersion>,
     pub changes: Vec<PersonChange>,
+    /// Inquiries this municipality made for the person (as it knows them).
+    pub inquiries: Vec<Inquiry>,
+    /// 情報提供等の記録: answers this municipality gave other municipalities about the person.
+    pub provisions: Vec<Provision>,
     pub audit: Vec<AuditEntry>,
+}
+
+/// What an inquiry asks: whose records, of which municipality, on what basis.
+#[derive(Debug, Clone)]
+pub struct InquiryRequest {
+    /// The municipality the person moved from (照会先).
+    pub source: MunicipalityCode,
+    pub my_number: MyNumber,
+    /// The asking municipality's own person (its 宛名番号), to attach the records to.
+    pub address: AddressNumber,
+    /// The legal basis, or the person's consent, as the clerk recorded it.
+    pub basis: String,
+}
+
+/// The answer to one inquiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InquiryStatus {
+    /// 該当あり: the person's doses came back (possibly none).
+    Found,
+    /// 該当なし: nobody with that My Number in that municipality, or no such municipality.
+    NotFound,
+    /// 利用停止: the person's use is suspended; no records.
+    Suspended,
+    /// 形式エラー: a bulk row that could not be read.
+    FormatError,
+}
+
+impl InquiryStatus {
+    pub const ALL: [InquiryStatus; 4] = [
+        InquiryStatus::Found,
+        InquiryStatus::NotFound,
+        InquiryStatus::Suspended,
+        InquiryStatus::FormatError,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            InquiryStatus::Found => "found",
+            InquiryStatus::NotFound => "not_found",
+            InquiryStatus::Suspended => "suspended",
+            InquiryStatus::FormatError => "format_error",
+        }
+    }
+
+    /// As the result file says it.
+    pub fn label(self) -> &'static str {
+        match self {
+            InquiryStatus::Found => "該当あり",
+            InquiryStatus::NotFound => "該当なし",
+            InquiryStatus::Suspended => "利用停止",
+            InquiryStatus::FormatError => "形式エラー",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+}
+
+/// An inquiry as the asking municipality keeps it: never a My Number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inquiry {
+    pub id: i64,
+    /// The bulk job and the row of its file, for a bulk inquiry.
+    pub job: Option<i64>,
+    pub row: Option<u64>,
+    pub source: Option<MunicipalityCode>,
+    pub address: Option<AddressNumber>,
+    pub basis: String,
+    pub status: InquiryStatus,
+    /// Why a bulk row could not be read.
+    pub message: Option<String>,
+    /// The doses as the source provided them.
+    pub doses: Vec<StoredDose>,
+    pub asked_by: String,
+    /// Unix time in microseconds.
+    pub at: i64,
+    pub attached_at: Option<i64>,
+}
+
+/// One row of a bulk inquiry file: a request, or why the row could not be read.
+#[derive(Debug, Clone)]
+pub struct BulkRow {
+    /// The line of the file.
+    pub row: u64,
+    pub input: Result<InquiryRequest, Malformed>,
+}
+
+/// A bulk row that could not be read: its own person if that much was readable, and why.
+#[derive(Debug, Clone)]
+pub struct Malformed {
+    pub address: Option<AddressNumber>,
+    pub message: String,
+}
+
+/// 情報提供等の記録: one answer the providing municipality gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provision {
+    pub id: i64,
+    pub asked_by_municipality: MunicipalityCode,
+    pub asked_by: String,
+    /// The asking municipality's inquiry id.
+    pub inquiry_id: i64,
+    /// The providing municipality's own person.
+    pub address: AddressNumber,
+    pub status: InquiryStatus,
+    pub record_count: u64,
+    pub basis: String,
+    /// Unix time in microseconds.
+    pub at: i64,
+}
+
+/// A bulk inquiry job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InquiryJob {
+    pub id: i64,
+    pub created_by: String,
+    pub created_at: i64,
+    /// `running`, `done`, `failed`.
+    pub state: String,
+    pub total_rows: u64,
+    pub done_rows: u64,
+    pub finished_at: Option<i64>,
+    pub error: Option<String>,
+    /// Rows per status so far.
+    pub counts: Vec<(InquiryStatus, u64)>,
+}
+
+/// How many inquiries were made lately: for the volume limits and the fishing check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InquiryCounts {
+    /// Single inquiries by this user.
+    pub by_user: u64,
+    /// Single inquiries by the whole municipality.
+    pub by_municipality: u64,
+    /// Distinct municipalities asked about this My Number.
+    pub sources_for_person: u64,
+}
+
+/// What attaching inquiries did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Attached {
+    pub doses: u64,
+    /// Doses already recorded the same way.
+    pub unchanged: u64,
+    pub inquiries: u64,
 }
 
 /// One entry of a municipality's operation log. Holds ids and counts, never a personal value.
@@ -406,6 +557,81 @@ pub trait Store: Send + Sync {
         address: &AddressNumber,
         actor: &Actor,
     ) -> Result<Option<Disclosure>, StoreError>;
+
+    /// A single inquiry (他市区町村への照会): looks `request.my_number` up in the source
+    /// municipality through its keyed index and returns only that person's doses; records the
+    /// provision there and the inquiry here, both audited. A source that is not registered
+    /// answers exactly like a person who is not.
+    fn inquire(
+        &self,
+        asker: MunicipalityCode,
+        request: &InquiryRequest,
+        actor: &Actor,
+    ) -> Result<Inquiry, StoreError>;
+
+    /// Starts a bulk inquiry job of `total_rows` rows.
+    fn create_inquiry_job(
+        &self,
+        asker: MunicipalityCode,
+        total_rows: u64,
+        actor: &Actor,
+    ) -> Result<i64, StoreError>;
+
+    /// Answers some rows of a bulk job in one transaction, and counts them done.
+    fn inquire_rows(
+        &self,
+        asker: MunicipalityCode,
+        job: i64,
+        rows: &[BulkRow],
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+
+    /// Marks a job done, or failed with `error`.
+    fn finish_inquiry_job(
+        &self,
+        asker: MunicipalityCode,
+        job: i64,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    fn inquiry_job(
+        &self,
+        asker: MunicipalityCode,
+        job: i64,
+    ) -> Result<Option<InquiryJob>, StoreError>;
+
+    /// A job's rows in file order, or (`None`) the single inquiries, newest first.
+    fn inquiries(
+        &self,
+        asker: MunicipalityCode,
+        job: Option<i64>,
+    ) -> Result<Vec<Inquiry>, StoreError>;
+
+    /// Attaches what the given inquiries (or all found rows of `job`) brought back to the
+    /// asking municipality's persons, keeping where each dose came from. All or nothing.
+    fn attach_inquiries(
+        &self,
+        asker: MunicipalityCode,
+        ids: &[i64],
+        job: Option<i64>,
+        actor: &Actor,
+    ) -> Result<Attached, StoreError>;
+
+    /// Inquiries made lately, for the volume limits and the fishing check.
+    fn inquiry_counts(
+        &self,
+        asker: MunicipalityCode,
+        user: &str,
+        my_number: Option<&MyNumber>,
+        since: i64,
+    ) -> Result<InquiryCounts, StoreError>;
+
+    /// The provision records of a municipality, newest first (`address` for one person's).
+    fn provisions(
+        &self,
+        provider: MunicipalityCode,
+        address: Option<&AddressNumber>,
+    ) -> Result<Vec<Provision>, StoreError>;
 
     /// The vaccine product catalogue.
     fn products(&self) -> Result<Vec<Product>, StoreError>;

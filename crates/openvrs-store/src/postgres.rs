@@ -200,6 +200,7 @@ impl Backend for Postgres {
         (2, include_str!("../migrations/postgres/0002_accounts.sql")),
         (3, include_str!("../migrations/postgres/0003_records.sql")),
         (4, include_str!("../migrations/postgres/0004_tablets.sql")),
+        (5, include_str!("../migrations/postgres/0005_inquiries.sql")),
     ];
 
     fn transaction<T>(

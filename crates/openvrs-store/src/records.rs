@@ -23,7 +23,7 @@ use crate::{
     sql::{Backend, Row, Tx, Value},
 };
 
-const DOSE_COLUMNS: &str = "dose_id, version, dose_number, status, given_on, product, lot, venue, \
+pub(crate) const DOSE_COLUMNS: &str = "dose_id, version, dose_number, status, given_on, product, lot, venue, \
                             doctor, source, voucher_number, given_in, recorded_at, recorded_by";
 /// Persons per page of the ledger export and the quality report.
 const PAGE: i64 = 2000;
@@ -79,10 +79,15 @@ pub(crate) fn dose_from_row(row: &Row, at: usize) -> Result<StoredDose, StoreErr
 }
 
 fn dose_values(code: &str, address: &str, d: &StoredDose) -> Vec<Value> {
+    let mut values = vec![code.into(), address.into()];
+    values.extend(dose_values_only(d));
+    values
+}
+
+/// A dose's values in the order of [`DOSE_COLUMNS`].
+pub(crate) fn dose_values_only(d: &StoredDose) -> Vec<Value> {
     let x = &d.dose;
     vec![
-        code.into(),
-        address.into(),
         d.id.into(),
         d.version.into(),
         i64::from(x.number.get()).into(),
@@ -794,6 +799,13 @@ impl<B: Backend> Engine<B> {
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
+            let inquiries = self.inquiries_in(
+                tx,
+                m,
+                "address_number = $2 ORDER BY inquiry_id",
+                &[a.into()],
+            )?;
+            let provisions = crate::inquiries::provisions_in(tx, m, Some(&person.address_number))?;
             let tag = format!("person:{a}");
             let audit: Vec<AuditEntry> = read_audit(tx, &code)?
                 .into_iter()
@@ -806,6 +818,8 @@ impl<B: Backend> Engine<B> {
                     doses,
                     history,
                     changes,
+                    inquiries,
+                    provisions,
                     audit,
                 }),
                 tag,

@@ -196,6 +196,7 @@ impl Backend for Sqlite {
         (2, include_str!("../migrations/sqlite/0002_accounts.sql")),
         (3, include_str!("../migrations/sqlite/0003_records.sql")),
         (4, include_str!("../migrations/sqlite/0004_tablets.sql")),
+        (5, include_str!("../migrations/sqlite/0005_inquiries.sql")),
     ];
 
     fn transaction<T>(

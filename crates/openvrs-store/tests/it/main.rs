@@ -55,6 +55,10 @@ conformance!(
     misread_ocr_lines_never_reach_another_resident,
     tablet_batches_answer_each_record,
     staff_resolve_tablet_conflicts,
+    inquiries_return_only_that_persons_doses,
+    wrong_municipality_codes_never_match,
+    bulk_inquiries_answer_every_row,
+    inquiry_counts_see_volume_and_fishing,
 );
 
 #[test]
