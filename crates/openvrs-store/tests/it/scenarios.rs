@@ -1722,7 +1722,7 @@ fn movers(h: &Harness) -> (Vec<Person>, Vec<Person>) {
     }
     let mut theirs = people(naha(), 3, 32);
     for (t, p) in theirs.iter_mut().zip(&ps) {
-        t.birth_date = p.birth_date.clone();
+        t.birth_date = p.birth_date;
         t.flags = Flags::default();
     }
     h.store.put_persons(naha(), &theirs, &naha_staff()).unwrap();
@@ -1931,7 +1931,7 @@ pub fn wrong_municipality_codes_never_match(h: &Harness) {
 pub fn bulk_inquiries_answer_every_row(h: &Harness) {
     use openvrs_store::{BulkRow, InquiryStatus::*, Malformed};
     let (ps, ours) = movers(h);
-    let rows = vec![
+    let rows = [
         BulkRow {
             row: 2,
             input: Ok(ask(uruma(), &ps[0], &ours[0])),
