@@ -22,7 +22,7 @@ use openvrs_domain::{
 };
 use time::Date;
 
-use crate::{CellError, Encoding, FileError, RowError, file_error, open_csv};
+use crate::{CellError, Encoding, FileError, RowError, column_index, open_csv};
 
 const COLUMNS: [(&str, &str); 6] = [
     ("宛名番号", "address_number"),
@@ -65,48 +65,7 @@ pub fn read_flags<R: Read + Send + 'static>(
     today: Date,
 ) -> Result<Vec<FlagRow>, Vec<String>> {
     let (csv, headers) = open_csv(input, encoding).map_err(|e| vec![e.to_string()])?;
-    let mut index = [None; 6];
-    for (i, name) in headers.iter().enumerate() {
-        if name.is_empty() {
-            continue;
-        }
-        let Some(c) = COLUMNS
-            .iter()
-            .position(|(ja, en)| ja == name || en.eq_ignore_ascii_case(name))
-        else {
-            return Err(vec![
-                file_error(
-                    format!(
-                        "不明な見出しがあります: {}",
-                        name.chars().take(40).collect::<String>()
-                    ),
-                    format!(
-                        "unknown column: {}",
-                        name.chars().take(40).collect::<String>()
-                    ),
-                )
-                .to_string(),
-            ]);
-        };
-        if index[c].replace(i).is_some() {
-            return Err(vec![
-                file_error(
-                    format!("見出し「{}」が重複しています", COLUMNS[c].0),
-                    format!("the column {} appears twice", COLUMNS[c].1),
-                )
-                .to_string(),
-            ]);
-        }
-    }
-    if index[0].is_none() {
-        return Err(vec![
-            file_error(
-                "必須の見出しがありません: 宛名番号",
-                "required columns missing: 宛名番号",
-            )
-            .to_string(),
-        ]);
-    }
+    let index = column_index(&headers, &COLUMNS, &[0]).map_err(|e| vec![e.to_string()])?;
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for record in csv.into_records() {

@@ -104,6 +104,8 @@ pub struct LedgerWriter<'c, W: Write> {
     catalogue: &'c Catalogue,
     encoding: &'static encoding_rs::Encoding,
     blocks: u32,
+    /// Columns after the dose blocks (the bulk inquiry result's status), none in a ledger.
+    extra: usize,
     row: u64,
 }
 
@@ -123,10 +125,21 @@ impl<'c, W: Write> LedgerWriter<'c, W> {
     /// UTF-8 files get a BOM (spreadsheets need it to see UTF-8); `Auto` means Shift_JIS, what
     /// ledger systems read.
     pub fn new(
+        out: W,
+        encoding: Encoding,
+        blocks: u32,
+        catalogue: &'c Catalogue,
+    ) -> Result<Self, FileError> {
+        Self::with_columns(out, encoding, blocks, catalogue, &[])
+    }
+
+    /// The ledger layout with `extra` columns after the dose blocks.
+    pub fn with_columns(
         mut out: W,
         encoding: Encoding,
         blocks: u32,
         catalogue: &'c Catalogue,
+        extra: &[&str],
     ) -> Result<Self, FileError> {
         let encoding = match encoding {
             Encoding::Utf8 => {
@@ -139,11 +152,13 @@ impl<'c, W: Write> LedgerWriter<'c, W> {
         for n in 1..=blocks {
             header.extend(BLOCK.iter().map(|c| format!("{n}回目{c}")));
         }
+        header.extend(extra.iter().map(|c| (*c).to_owned()));
         let mut w = Self {
             out,
             catalogue,
             encoding,
             blocks,
+            extra: extra.len(),
             row: 1,
         };
         w.record(&header)?;
@@ -185,7 +200,17 @@ impl<'c, W: Write> LedgerWriter<'c, W> {
         address: &AddressNumber,
         doses: &[LedgerDose],
     ) -> Result<(), FileError> {
-        let mut cells = vec![neutralise(address.as_str())];
+        self.write_row(address.as_str(), doses, &[])
+    }
+
+    /// Writes one row with the values of the extra columns (missing ones are empty).
+    pub fn write_row(
+        &mut self,
+        address: &str,
+        doses: &[LedgerDose],
+        extra: &[String],
+    ) -> Result<(), FileError> {
+        let mut cells = vec![neutralise(address)];
         cells.resize(1 + 8 * self.blocks as usize, String::new());
         for LedgerDose {
             dose: d,
@@ -227,6 +252,9 @@ impl<'c, W: Write> LedgerWriter<'c, W> {
                 cells[at + i] = neutralise(&cell);
             }
         }
+        cells.extend(
+            (0..self.extra).map(|i| extra.get(i).map_or_else(String::new, |c| neutralise(c))),
+        );
         self.record(&cells)
     }
 

@@ -24,10 +24,12 @@ use openvrs_domain::{
 use time::Date;
 
 mod flags;
+mod inquiry;
 mod ledger;
 mod runs;
 
 pub use flags::{FlagRow, read_flags};
+pub use inquiry::{InquiryRow, MAX_INQUIRY_ROWS, read_inquiries};
 pub use ledger::{LedgerDose, LedgerReader, LedgerRow, LedgerWriter, read_ledger};
 
 /// The encodings municipal files come in.
@@ -697,6 +699,50 @@ pub fn validate_targets<R: Read + Send + 'static>(
         }
     }
     check.finish()
+}
+
+/// Where each of `columns` (Japanese name, English alias) is in a header; an unknown or
+/// repeated column, or a missing `required` one, is a file error.
+pub(crate) fn column_index<const N: usize>(
+    headers: &[String],
+    columns: &[(&str, &str); N],
+    required: &[usize],
+) -> Result<[Option<usize>; N], FileError> {
+    let mut index = [None; N];
+    for (i, name) in headers.iter().enumerate() {
+        if name.is_empty() {
+            continue;
+        }
+        let short: String = name.chars().take(40).collect();
+        let Some(c) = columns
+            .iter()
+            .position(|(ja, en)| *ja == name || en.eq_ignore_ascii_case(name))
+        else {
+            return Err(file_error(
+                format!("不明な見出しがあります: {short}"),
+                format!("unknown column: {short}"),
+            ));
+        };
+        if index[c].replace(i).is_some() {
+            return Err(file_error(
+                format!("見出し「{}」が重複しています", columns[c].0),
+                format!("the column {} appears twice", columns[c].1),
+            ));
+        }
+    }
+    let missing: Vec<&str> = required
+        .iter()
+        .filter(|&&c| index[c].is_none())
+        .map(|&c| columns[c].0)
+        .collect();
+    if !missing.is_empty() {
+        let missing = missing.join(", ");
+        return Err(file_error(
+            format!("必須の見出しがありません: {missing}"),
+            format!("required columns missing: {missing}"),
+        ));
+    }
+    Ok(index)
 }
 
 #[cfg(test)]

@@ -72,6 +72,8 @@ pub struct SecurityConfig {
     /// How long a device token's account is kept in memory (microseconds); 0 looks every
     /// request up. Disabling through this server ends it at once; elsewhere, within this time.
     pub token_cache: i64,
+    /// Volumes of inquiries between municipalities that are refused or reported.
+    pub inquiry: openvrs_service::inquiry::Limits,
 }
 
 impl Default for SecurityConfig {
@@ -88,6 +90,7 @@ impl Default for SecurityConfig {
             malformed_per_client: 20,
             persons_per_hour: 500,
             token_cache: 5_000_000,
+            inquiry: openvrs_service::inquiry::Limits::default(),
         }
     }
 }

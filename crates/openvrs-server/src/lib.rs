@@ -17,6 +17,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod group_commit;
+pub mod inquiries;
 pub mod monitor;
 pub mod notify;
 pub mod openapi;

@@ -20,6 +20,7 @@ use crate::{
     AppState, Zone,
     api::{Login, NewAccount},
     auth::{Access, SESSION_COOKIE},
+    inquiries::{AttachInput, InquiryInput},
     records::{
         ConflictResolution, DoseCorrection, DoseInput, FlagsInput, PersonCorrection, Reason,
     },
@@ -40,6 +41,8 @@ pub fn schemas() -> Vec<(String, RefOr<Schema>)> {
         (Reason::name().into_owned(), Reason::schema()),
         (FlagsInput::name().into_owned(), FlagsInput::schema()),
         (VenueDose::name().into_owned(), VenueDose::schema()),
+        (InquiryInput::name().into_owned(), InquiryInput::schema()),
+        (AttachInput::name().into_owned(), AttachInput::schema()),
         (
             ConflictResolution::name().into_owned(),
             ConflictResolution::schema(),

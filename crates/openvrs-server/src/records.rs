@@ -319,7 +319,7 @@ pub struct EncodingQuery {
 }
 
 impl EncodingQuery {
-    fn get(&self) -> Result<Encoding, ApiError> {
+    pub(crate) fn get(&self) -> Result<Encoding, ApiError> {
         match self.encoding.as_deref() {
             None | Some("auto") => Ok(Encoding::Auto),
             Some("sjis") => Ok(Encoding::ShiftJis),

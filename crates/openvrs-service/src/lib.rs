@@ -18,6 +18,7 @@ use openvrs_domain::{
 use openvrs_store::{FlagUpdate, LedgerRecord, LedgerSummary, PutSummary, Store, StoreError};
 
 pub mod disclosure;
+pub mod inquiry;
 
 /// Opens the input again from its start.
 pub type Open<'a> = dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + 'a;

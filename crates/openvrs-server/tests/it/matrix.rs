@@ -179,6 +179,66 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
             ),
             [401, 403, 403, 403, 200, 404, 401, 403],
         ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/api/municipalities/{municipality}/inquiries",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (Lgwan, "GET", "/api/municipalities/{municipality}/inquiries"),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/api/municipalities/{municipality}/inquiries/attach",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/api/municipalities/{municipality}/inquiry-jobs",
+            ),
+            [401, 403, 403, 403, 202, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "GET",
+                "/api/municipalities/{municipality}/inquiry-jobs/{job}",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "GET",
+                "/api/municipalities/{municipality}/inquiry-jobs/{job}/result.csv",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/api/municipalities/{municipality}/inquiry-jobs/{job}/attach",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "GET",
+                "/api/municipalities/{municipality}/provisions",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
         ((Internet, "GET", "/healthz"), [200; 8]),
         ((Internet, "GET", "/version"), [200; 8]),
         ((Internet, "GET", "/api/openapi.json"), [200; 8]),
@@ -209,6 +269,21 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
         w.uruma_people[0].address_number.as_str(),
     );
     concrete = concrete.replace("{file}", "app.js");
+    if concrete.contains("{job}") {
+        let job = w
+            .state
+            .store
+            .create_inquiry_job(w.uruma, 0, &AuditActor::console())
+            .unwrap();
+        w.state
+            .store
+            .finish_inquiry_job(w.uruma, job, None)
+            .unwrap();
+        concrete = concrete.replace("{job}", &job.to_string());
+    }
+    if concrete.ends_with("/inquiry-jobs") {
+        concrete.push_str("?basis=matrix");
+    }
     if concrete.contains("{user}") {
         let id = UserId::parse(&format!("throwaway-{n}")).unwrap();
         let account = Account {
@@ -318,6 +393,19 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
                 .to_string(),
             )
         }
+        p if p.ends_with("/inquiries") => Some(
+            serde_json::json!({
+                "source_municipality": "472018",
+                "my_number": w.uruma_people[3].my_number.as_ref().map(|m| m.expose()),
+                "address_number": person.address_number.as_str(),
+                "basis": "番号法第19条第16号",
+            })
+            .to_string(),
+        ),
+        p if p.ends_with("/inquiries/attach") => Some(r#"{"inquiry_ids": []}"#.into()),
+        p if p.ends_with("/inquiry-jobs") => Some(format!(
+            "照会先自治体コード,個人番号,宛名番号\n472018,123456789018,{other}\n"
+        )),
         p if p.ends_with("/doses") => Some(dose.to_string()),
         p if p.ends_with("/doses/{dose_id}") => {
             Some(serde_json::json!({"dose": dose, "reason": "予診票と照合"}).to_string())

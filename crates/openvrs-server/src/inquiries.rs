@@ -1,0 +1,331 @@
+//! Inquiry and provision between municipalities on the LGWAN listener, for staff of the
+//! asking municipality: single inquiries, bulk jobs with progress and a result file, attaching
+//! what came back, and the provision records of the providing side.
+
+use std::net::SocketAddr;
+
+use axum::{
+    Extension, Json,
+    body::Bytes,
+    extract::{ConnectInfo, Path, Query, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use openvrs_csv::Encoding;
+use openvrs_domain::ids::{AddressNumber, MunicipalityCode, MyNumber};
+use openvrs_service::{disclosure::dose_json, inquiry};
+use openvrs_store::{Inquiry, InquiryJob, InquiryRequest, StoreError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    AppState,
+    api::actor,
+    auth::{Principal, security_event},
+    error::ApiError,
+    records::EncodingQuery,
+};
+
+/// A single inquiry: whose records, from which municipality, for which of our residents, and
+/// on what basis.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct InquiryInput {
+    /// 照会先: the municipality the person moved from.
+    pub source_municipality: String,
+    /// The person's My Number (12 digits).
+    pub my_number: String,
+    /// Our own person (宛名番号) the records are for.
+    pub address_number: String,
+    /// The legal basis, or the person's consent.
+    pub basis: String,
+}
+
+/// Which inquiries to attach.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AttachInput {
+    pub inquiry_ids: Vec<i64>,
+}
+
+fn municipality(m: &str) -> Result<MunicipalityCode, ApiError> {
+    MunicipalityCode::parse(m).map_err(|_| ApiError::not_found())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ApiError::from(StoreError::Corrupt("worker failed")))?
+}
+
+fn inquiry_json(i: &Inquiry, catalogue: &openvrs_domain::product::Catalogue) -> Value {
+    json!({
+        "id": i.id,
+        "job": i.job,
+        "row": i.row,
+        "source_municipality": i.source.map(|s| s.to_string()),
+        "address_number": i.address.as_ref().map(AddressNumber::as_str),
+        "basis": i.basis,
+        "status": i.status.code(),
+        "status_label": i.status.label(),
+        "message": i.message,
+        "doses": i.doses.iter().map(|d| dose_json(d, catalogue)).collect::<Vec<_>>(),
+        "asked_by": i.asked_by,
+        "at": openvrs_domain::date::jst_from_micros(i.at).map(|t| t.to_string()),
+        "attached_at": i.attached_at.and_then(openvrs_domain::date::jst_from_micros).map(|t| t.to_string()),
+    })
+}
+
+fn job_json(j: &InquiryJob) -> Value {
+    json!({
+        "id": j.id,
+        "state": j.state,
+        "total_rows": j.total_rows,
+        "done_rows": j.done_rows,
+        "counts": j.counts.iter().map(|(s, n)| (s.code(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+        "summary": inquiry::summary(&j.counts),
+        "error": j.error,
+    })
+}
+
+/// `POST .../inquiries`: one inquiry, answered at once.
+pub async fn ask(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    from: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Path(m): Path<String>,
+    Json(input): Json<InquiryInput>,
+) -> Result<Json<Value>, ApiError> {
+    let asker = municipality(&m)?;
+    let request = InquiryRequest {
+        source: MunicipalityCode::parse_restoring_zero(&input.source_municipality)?,
+        my_number: MyNumber::parse(&input.my_number)?,
+        address: AddressNumber::parse(&input.address_number)?,
+        basis: input.basis,
+    };
+    let actor = actor(&p);
+    let (store, limits, now) = (state.store.clone(), state.security.inquiry, state.now());
+    let (guard, answer) = {
+        let actor = actor.clone();
+        blocking(move || {
+            let guard = inquiry::guard(&*store, asker, &actor, &request.my_number, &limits, now)?;
+            if guard.refuse.is_some() {
+                return Ok((guard, None));
+            }
+            let answer = store.inquire(asker, &request, &actor)?;
+            let catalogue = openvrs_domain::product::Catalogue::new(store.products()?)
+                .map_err(StoreError::from)?;
+            Ok((guard, Some(inquiry_json(&answer, &catalogue))))
+        })
+        .await?
+    };
+    let who = Some(actor.user.clone());
+    for alert in guard.refuse.iter().chain(&guard.alerts) {
+        security_event(
+            &state,
+            alert.kind,
+            Some(asker),
+            who.clone(),
+            from.as_ref().map(|c| c.0.0.ip().to_string()),
+            alert.detail.clone(),
+        )
+        .await;
+    }
+    match answer {
+        Some(a) => Ok(Json(a)),
+        None => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "inquiry_volume",
+            "照会の件数が上限に達しました(セキュリティ担当に通知しました)",
+            "too many inquiries (the security officers were notified)",
+        )),
+    }
+}
+
+/// `GET .../inquiries`: the single inquiries, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    Path(m): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let asker = municipality(&m)?;
+    let store = state.store.clone();
+    blocking(move || {
+        let catalogue =
+            openvrs_domain::product::Catalogue::new(store.products()?).map_err(StoreError::from)?;
+        let all = store.inquiries(asker, None)?;
+        Ok(Json(json!(
+            all.iter()
+                .map(|i| inquiry_json(i, &catalogue))
+                .collect::<Vec<_>>()
+        )))
+    })
+    .await
+}
+
+/// `POST .../inquiries/attach`: attach what the given inquiries brought back.
+pub async fn attach(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(m): Path<String>,
+    Json(input): Json<AttachInput>,
+) -> Result<Json<Value>, ApiError> {
+    let asker = municipality(&m)?;
+    let (store, actor) = (state.store.clone(), actor(&p));
+    let done =
+        blocking(move || Ok(store.attach_inquiries(asker, &input.inquiry_ids, None, &actor)?))
+            .await?;
+    Ok(Json(
+        json!({ "inquiries": done.inquiries, "doses": done.doses, "unchanged": done.unchanged }),
+    ))
+}
+
+/// Query of a bulk upload.
+#[derive(Debug, Deserialize)]
+pub struct BulkQuery {
+    pub basis: String,
+    pub encoding: Option<String>,
+}
+
+/// `POST .../inquiry-jobs?basis=...`: a bulk inquiry file; answered at once with the job,
+/// which runs in the background.
+pub async fn start_job(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(m): Path<String>,
+    Query(q): Query<BulkQuery>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let asker = municipality(&m)?;
+    let encoding = EncodingQuery {
+        encoding: q.encoding,
+    }
+    .get()?;
+    if q.basis.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "照会の根拠(basis)を指定してください",
+            "give the basis of the inquiries",
+        ));
+    }
+    let rows = inquiry::read_bulk(std::io::Cursor::new(body), encoding, &q.basis)?;
+    let (store, actor) = (state.store.clone(), actor(&p));
+    let job = {
+        let (store, actor) = (store.clone(), actor.clone());
+        let total = rows.len() as u64;
+        blocking(move || Ok(store.create_inquiry_job(asker, total, &actor)?)).await?
+    };
+    tokio::task::spawn_blocking(move || {
+        // The job records its own failure; progress is read from the store.
+        let _ = inquiry::run_bulk(&*store, asker, job, &rows, &actor, &mut |_, _| {});
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(
+            json!({ "job": job, "progress": format!("/api/municipalities/{asker}/inquiry-jobs/{job}") }),
+        ),
+    ))
+}
+
+/// `GET .../inquiry-jobs/{job}`: progress and counts.
+pub async fn job(
+    State(state): State<AppState>,
+    Path((m, job)): Path<(String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    let asker = municipality(&m)?;
+    let store = state.store.clone();
+    let j = blocking(move || Ok(store.inquiry_job(asker, job)?))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(job_json(&j)))
+}
+
+/// `GET .../inquiry-jobs/{job}/result.csv`: the result file (Shift_JIS unless `?encoding=utf8`).
+pub async fn result(
+    State(state): State<AppState>,
+    Path((m, job)): Path<(String, i64)>,
+    Query(q): Query<EncodingQuery>,
+) -> Result<Response, ApiError> {
+    let asker = municipality(&m)?;
+    let encoding = match q.get()? {
+        Encoding::Utf8 => Encoding::Utf8,
+        Encoding::Auto | Encoding::ShiftJis => Encoding::ShiftJis,
+    };
+    let store = state.store.clone();
+    let bytes = blocking(move || {
+        let j = store
+            .inquiry_job(asker, job)?
+            .ok_or_else(ApiError::not_found)?;
+        if j.state == "running" {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "job_running",
+                "照会はまだ実行中です",
+                "the job is still running",
+            ));
+        }
+        let mut out = Vec::new();
+        inquiry::bulk_result(&*store, asker, job, encoding, &mut out)?;
+        Ok(out)
+    })
+    .await?;
+    let charset = if encoding == Encoding::Utf8 {
+        "UTF-8"
+    } else {
+        "Shift_JIS"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, format!("text/csv; charset={charset}")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"inquiry-{asker}-{job}.csv\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `POST .../inquiry-jobs/{job}/attach`: attach every found row of a job in one action.
+pub async fn attach_job(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((m, job)): Path<(String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    let asker = municipality(&m)?;
+    let (store, actor) = (state.store.clone(), actor(&p));
+    let done = blocking(move || {
+        store
+            .inquiry_job(asker, job)?
+            .ok_or_else(ApiError::not_found)?;
+        Ok(store.attach_inquiries(asker, &[], Some(job), &actor)?)
+    })
+    .await?;
+    Ok(Json(
+        json!({ "inquiries": done.inquiries, "doses": done.doses, "unchanged": done.unchanged }),
+    ))
+}
+
+/// `GET .../provisions`: 情報提供等の記録, newest first.
+pub async fn provisions(
+    State(state): State<AppState>,
+    Path(m): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let provider = municipality(&m)?;
+    let store = state.store.clone();
+    let all = blocking(move || Ok(store.provisions(provider, None)?)).await?;
+    Ok(Json(json!(
+        all.iter()
+            .map(|p| json!({
+                "id": p.id,
+                "at": openvrs_domain::date::jst_from_micros(p.at).map(|t| t.to_string()),
+                "to_municipality": p.asked_by_municipality.to_string(),
+                "asked_by": p.asked_by,
+                "inquiry_id": p.inquiry_id,
+                "address_number": p.address.as_str(),
+                "status": p.status.code(),
+                "records": p.record_count,
+                "basis": p.basis,
+            }))
+            .collect::<Vec<_>>()
+    )))
+}
