@@ -104,11 +104,11 @@ pub async fn ask(
         basis: input.basis,
     };
     let actor = actor(&p);
-    let (store, limits, now) = (state.store.clone(), state.security.inquiry, state.now());
+    let (store, limits) = (state.store.clone(), state.security.inquiry);
     let (guard, answer) = {
         let actor = actor.clone();
         blocking(move || {
-            let guard = inquiry::guard(&*store, asker, &actor, &request.my_number, &limits, now)?;
+            let guard = inquiry::guard(&*store, asker, &actor, &request.my_number, &limits)?;
             if guard.refuse.is_some() {
                 return Ok((guard, None));
             }

@@ -48,16 +48,18 @@ pub struct Guard {
 const HOUR: i64 = 3_600_000_000;
 const DAY: i64 = 24 * HOUR;
 
-/// The guard rails for one single inquiry by `actor` of `asker` about `my_number`, at `now`
-/// (Unix microseconds). Details name counts, users and municipalities, never the person.
+/// The guard rails for one single inquiry by `actor` of `asker` about `my_number`, now (by the
+/// same clock the store dates inquiries with). Details name counts, users and municipalities,
+/// never the person.
 pub fn guard(
     store: &dyn Store,
     asker: MunicipalityCode,
     actor: &Actor,
     my_number: &MyNumber,
     limits: &Limits,
-    now: i64,
 ) -> Result<Guard, StoreError> {
+    let now = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000)
+        .unwrap_or(i64::MAX);
     let hour = store.inquiry_counts(asker, &actor.user, None, now - HOUR)?;
     let day = store.inquiry_counts(asker, &actor.user, Some(my_number), now - DAY)?;
     let mut g = Guard::default();

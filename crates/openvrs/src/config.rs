@@ -68,6 +68,12 @@ persons_per_hour = 500
 # Seconds a device token's account is kept in memory (0: read it on every request). Disabling an
 # account through this server ends its token at once; through another process, within this time.
 token_cache_seconds = 5
+# Inquiries to other municipalities: single inquiries per user and per municipality in an hour
+# before they are refused (429 and a security event), and municipalities asked about one person
+# in a day before a security event (fishing).
+inquiries_per_user_per_hour = 300
+inquiries_per_municipality_per_hour = 3000
+inquiry_sources_per_person_per_day = 3
 
 [keys]
 # The master key (64 hexadecimal digits) that wraps every municipality's keys: a file, relative
@@ -103,6 +109,9 @@ pub struct Security {
     pub malformed_per_minute: u64,
     pub persons_per_hour: usize,
     pub token_cache_seconds: u32,
+    pub inquiries_per_user_per_hour: u64,
+    pub inquiries_per_municipality_per_hour: u64,
+    pub inquiry_sources_per_person_per_day: u64,
 }
 
 /// The server's defaults, in the units of the config file (the one place they are set is
@@ -121,6 +130,9 @@ impl Default for Security {
             malformed_per_minute: s.malformed_per_client,
             persons_per_hour: s.persons_per_hour,
             token_cache_seconds: u32::try_from(s.token_cache / 1_000_000).unwrap_or(u32::MAX),
+            inquiries_per_user_per_hour: s.inquiry.per_user_per_hour,
+            inquiries_per_municipality_per_hour: s.inquiry.per_municipality_per_hour,
+            inquiry_sources_per_person_per_day: s.inquiry.sources_per_person_per_day,
         }
     }
 }
@@ -141,6 +153,11 @@ impl Security {
             malformed_per_client: self.malformed_per_minute,
             persons_per_hour: self.persons_per_hour,
             token_cache: i64::from(self.token_cache_seconds) * 1_000_000,
+            inquiry: openvrs_service::inquiry::Limits {
+                per_user_per_hour: self.inquiries_per_user_per_hour,
+                per_municipality_per_hour: self.inquiries_per_municipality_per_hour,
+                sources_per_person_per_day: self.inquiry_sources_per_person_per_day,
+            },
         }
     }
 }

@@ -901,3 +901,208 @@ async fn a_token_disabled_elsewhere_ends_within_the_cache_time() {
     w.advance_minutes(1);
     assert_eq!(me().await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn staff_inquire_another_municipality_single_and_bulk() {
+    use openvrs_server::Zone::Lgwan;
+    let mut w = World::new().await;
+    let naha = w.who(world::Actor::StaffForeign);
+    let uruma = w.who(world::Actor::StaffOwn);
+    // A resident of Uruma with a dose, who moved to Naha (where they have a 宛名番号 now).
+    let p = w
+        .uruma_people
+        .iter()
+        .find(|p| !p.flags.use_suspended && p.my_number.is_some())
+        .unwrap()
+        .clone();
+    let ours = w.naha_people[0].address_number.clone();
+    let given = openvrs_domain::dose::Dose {
+        number: openvrs_domain::dose::DoseNumber::new(1).unwrap(),
+        status: openvrs_domain::dose::DoseStatus::Given,
+        date: openvrs_domain::date::parse_date("2021-06-01").unwrap(),
+        product: openvrs_domain::dose::Short::parse("comirnaty").unwrap(),
+        lot: openvrs_domain::dose::Short::parse("FA1234").unwrap(),
+        venue: openvrs_domain::dose::Short::default(),
+        doctor: openvrs_domain::dose::Short::default(),
+        source: openvrs_domain::dose::DoseSource::Staff,
+        voucher: None,
+        given_in: Some(w.uruma),
+    };
+    w.state
+        .store
+        .add_dose(
+            w.uruma,
+            &p.address_number,
+            &given,
+            &openvrs_domain::audit::Actor::console(),
+        )
+        .unwrap();
+    let my_number = p.my_number.as_ref().unwrap().expose();
+    let ask = |source: &str, n: &str| {
+        serde_json::json!({
+            "source_municipality": source, "my_number": n,
+            "address_number": ours.as_str(), "basis": "番号法第19条第16号",
+        })
+        .to_string()
+    };
+    let (s, t) = w
+        .call(
+            Lgwan,
+            "POST",
+            "/api/municipalities/472018/inquiries",
+            naha.clone(),
+            Some(&ask("472131", &my_number)),
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    let answer: serde_json::Value = serde_json::from_str(&t).unwrap();
+    assert_eq!(answer["status"], "found");
+    assert_eq!(answer["doses"].as_array().unwrap().len(), 1);
+    assert!(
+        !t.contains(&my_number),
+        "the answer never repeats the My Number"
+    );
+    assert!(!t.contains(p.name.as_str()), "doses only, no identity");
+    // A wrong municipality code answers like nobody.
+    let (s, t) = w
+        .call(
+            Lgwan,
+            "POST",
+            "/api/municipalities/472018/inquiries",
+            naha.clone(),
+            Some(&ask("131016", &my_number)),
+        )
+        .await;
+    assert_eq!(
+        (
+            s.as_u16(),
+            serde_json::from_str::<serde_json::Value>(&t).unwrap()["status"].clone()
+        ),
+        (200, "not_found".into())
+    );
+    // Malformed input is a clear 400, without the value.
+    let (s, t) = w
+        .call(
+            Lgwan,
+            "POST",
+            "/api/municipalities/472018/inquiries",
+            naha.clone(),
+            Some(&ask("472131", "123")),
+        )
+        .await;
+    assert_eq!(s, 422, "{t}");
+    // Attach, then the provision is visible to Uruma's staff only.
+    let id = answer["id"].as_i64().unwrap();
+    let (s, t) = w
+        .call(
+            Lgwan,
+            "POST",
+            "/api/municipalities/472018/inquiries/attach",
+            naha.clone(),
+            Some(&format!("{{\"inquiry_ids\": [{id}]}}")),
+        )
+        .await;
+    assert_eq!((s.as_u16(), t.contains("\"doses\":1")), (200, true), "{t}");
+    let (s, t) = w
+        .call(
+            Lgwan,
+            "GET",
+            "/api/municipalities/472131/provisions",
+            uruma.clone(),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        t.contains("\"to_municipality\":\"472018\"") && t.contains("\"records\":1"),
+        "{t}"
+    );
+    let (s, _) = w
+        .call(
+            Lgwan,
+            "GET",
+            "/api/municipalities/472131/provisions",
+            naha.clone(),
+            None,
+        )
+        .await;
+    assert_eq!(
+        s, 404,
+        "another municipality's provision records are not found"
+    );
+
+    // Bulk: found, not found, and a malformed row that does not stop the others.
+    let csv = format!(
+        "照会先自治体コード,個人番号,宛名番号\n472131,{my_number},{ours}\n131016,{my_number},{ours}\n472131,12345,{ours}\n"
+    );
+    let (s, t) = w
+        .call(
+            Lgwan,
+            "POST",
+            "/api/municipalities/472018/inquiry-jobs?basis=%E8%BB%A2%E5%85%A5",
+            naha.clone(),
+            Some(&csv),
+        )
+        .await;
+    assert_eq!(s, 202, "{t}");
+    let job = serde_json::from_str::<serde_json::Value>(&t).unwrap()["job"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/municipalities/472018/inquiry-jobs/{job}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let progress = loop {
+        let (_, t) = w.call(Lgwan, "GET", &path, naha.clone(), None).await;
+        let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+        if v["state"] != "running" || std::time::Instant::now() > deadline {
+            break v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(progress["state"], "done", "{progress}");
+    assert_eq!(progress["done_rows"], 3);
+    assert_eq!(progress["counts"]["found"], 1);
+    assert_eq!(progress["counts"]["format_error"], 1);
+    let (s, t) = w
+        .call(
+            Lgwan,
+            "GET",
+            &format!("{path}/result.csv?encoding=utf8"),
+            naha.clone(),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        t.contains("該当あり") && t.contains("該当なし") && t.contains("形式エラー"),
+        "{t}"
+    );
+    assert!(t.contains("4行目 個人番号"), "{t}");
+    assert!(
+        !t.contains(&my_number),
+        "never a My Number in a result file"
+    );
+    let (s, t) = w
+        .call(Lgwan, "POST", &format!("{path}/attach"), naha.clone(), None)
+        .await;
+    assert_eq!(s, 200, "{t}");
+    assert!(
+        t.contains("\"unchanged\":1"),
+        "the dose attached before is not doubled: {t}"
+    );
+
+    // Volume limit: refused with 429 and a security event.
+    w.state.security.inquiry.per_user_per_hour = 2;
+    let (s, _) = w
+        .call(
+            Lgwan,
+            "POST",
+            "/api/municipalities/472018/inquiries",
+            naha.clone(),
+            Some(&ask("472131", &my_number)),
+        )
+        .await;
+    assert_eq!(s, 429);
+    let events = w.state.store.security_events(None, 50).unwrap();
+    assert!(events.iter().any(|e| e.kind == "inquiry_volume"));
+    assert!(events.iter().all(|e| !e.detail.contains(&my_number)));
+}
