@@ -27,6 +27,22 @@ pub enum BenchCmd {
     /// cell, repeats anywhere) and reports bytes per second and this process's peak memory:
     /// `openvrs gen residents --count 8000000 | openvrs bench check` (about 1 GB, never stored).
     Check,
+    /// A bulk inquiry of ROWS rows (90% found) across MUNICIPALITIES municipalities holding
+    /// RESIDENTS residents in all, and the latency of single inquiries.
+    Inquiry {
+        #[arg(long, default_value_t = 1741)]
+        municipalities: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        residents: usize,
+        #[arg(long, default_value_t = 10_000)]
+        rows: usize,
+        /// Single inquiries to time one by one.
+        #[arg(long, default_value_t = 2_000)]
+        singles: usize,
+        /// Also run it on PostgreSQL at this URL (a scratch schema, dropped afterwards).
+        #[arg(long)]
+        postgres: Option<String>,
+    },
     /// Residents per second into the store (sealed fields, keyed index, audit) next to a plain
     /// SQLite insert of the same rows.
     Store {
@@ -101,6 +117,21 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
         } => (count, batch, postgres),
         BenchCmd::Import { count, postgres } => return import(*count, postgres.as_deref()),
         BenchCmd::Check => return check(),
+        BenchCmd::Inquiry {
+            municipalities,
+            residents,
+            rows,
+            singles,
+            postgres,
+        } => {
+            return crate::inquiry::bench(
+                *municipalities,
+                *residents,
+                *rows,
+                *singles,
+                postgres.as_deref(),
+            );
+        }
     };
     if cfg!(debug_assertions) {
         eprintln!(

@@ -17,6 +17,7 @@ mod bench;
 mod config;
 mod demo;
 mod import;
+mod inquiry;
 mod records;
 mod user;
 
@@ -82,7 +83,7 @@ enum ImportCmd {
 }
 
 impl ImportEncoding {
-    fn csv(self) -> openvrs_csv::Encoding {
+    pub(crate) fn csv(self) -> openvrs_csv::Encoding {
         match self {
             ImportEncoding::Auto => openvrs_csv::Encoding::Auto,
             ImportEncoding::Sjis => openvrs_csv::Encoding::ShiftJis,
@@ -92,7 +93,7 @@ impl ImportEncoding {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum ImportEncoding {
+pub(crate) enum ImportEncoding {
     Auto,
     Sjis,
     Utf8,
@@ -136,6 +137,9 @@ enum Command {
     /// Export a municipality's records.
     #[command(subcommand)]
     Export(records::ExportCmd),
+    /// Inquiries to other municipalities (bulk) and the provision records.
+    #[command(subcommand)]
+    Inquiry(inquiry::InquiryCmd),
     /// Data-quality checks of dose records.
     #[command(subcommand)]
     Quality(records::QualityCmd),
@@ -360,6 +364,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Config(ConfigCmd::Default) => print!("{DEFAULT_CONFIG}"),
         Command::User(cmd) => user::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Bench(cmd) => bench::run(cmd)?,
+        Command::Inquiry(cmd) => inquiry::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Import(cmd) => {
             let store = cli.load()?.open_store(false)?;
             match cmd {
