@@ -24,6 +24,7 @@ CREATE TABLE inquiries (
 CREATE INDEX inquiries_job ON inquiries (municipality_code, job_id, row_number);
 CREATE INDEX inquiries_person ON inquiries (municipality_code, my_number_index, at);
 CREATE INDEX inquiries_user ON inquiries (municipality_code, asked_by, at);
+CREATE INDEX inquiries_at ON inquiries (municipality_code, at);
 
 -- The doses an inquiry brought back: the source's dose as it was provided.
 CREATE TABLE inquiry_doses (
