@@ -1102,7 +1102,21 @@ async fn staff_inquire_another_municipality_single_and_bulk() {
         )
         .await;
     assert_eq!(s, 429);
+    // Fishing: one person asked of more municipalities in a day than allowed is reported.
+    w.state.security.inquiry.per_user_per_hour = 1_000;
+    w.state.security.inquiry.sources_per_person_per_day = 2;
+    let (s, _) = w
+        .call(
+            Lgwan,
+            "POST",
+            "/api/municipalities/472018/inquiries",
+            naha.clone(),
+            Some(&ask("271004", &my_number)),
+        )
+        .await;
+    assert_eq!(s, 200);
     let events = w.state.store.security_events(None, 50).unwrap();
     assert!(events.iter().any(|e| e.kind == "inquiry_volume"));
+    assert!(events.iter().any(|e| e.kind == "inquiry_fishing"));
     assert!(events.iter().all(|e| !e.detail.contains(&my_number)));
 }
