@@ -103,11 +103,15 @@ impl<B: Backend> Engine<B> {
         // Each municipality's chain end as this batch leaves it: stored once at the end.
         let mut heads: std::collections::HashMap<MunicipalityCode, (i64, [u8; 32])> =
             std::collections::HashMap::new();
+        // The last dose id handed out per municipality in this batch: looked up once (the audit
+        // head's lock keeps other writers of the municipality out until the commit).
+        let mut dose_ids: std::collections::HashMap<MunicipalityCode, i64> =
+            std::collections::HashMap::new();
         for (m, record, actor) in batch {
             if savepoints {
                 tx.batch("SAVEPOINT tablet")?;
             }
-            match self.tablet_in(tx, heads.get(m).copied(), *m, record, actor) {
+            match self.tablet_in(tx, heads.get(m).copied(), &mut dose_ids, *m, record, actor) {
                 Ok((answer, head)) => {
                     if savepoints {
                         tx.batch("RELEASE SAVEPOINT tablet")?;
@@ -139,6 +143,7 @@ impl<B: Backend> Engine<B> {
         &self,
         tx: &mut dyn Tx,
         head: Option<(i64, [u8; 32])>,
+        dose_ids: &mut std::collections::HashMap<MunicipalityCode, i64>,
         m: MunicipalityCode,
         record: &TabletRecord,
         actor: &Actor,
@@ -270,7 +275,11 @@ impl<B: Backend> Engine<B> {
                     if quality::blocks(&findings) {
                         return Err(StoreError::Quality(findings));
                     }
-                    let id = next_dose_id(tx, &code)?;
+                    let id = match dose_ids.get(&m) {
+                        Some(last) => last + 1,
+                        None => next_dose_id(tx, &code)?,
+                    };
+                    dose_ids.insert(m, id);
                     insert_dose(
                         tx,
                         &code,
