@@ -1,0 +1,223 @@
+//! Certificates against third-party data: the official SMART Health Cards examples
+//! (`../shared/vectors/shc`, unchanged copies), and our own cards read back.
+
+#![allow(clippy::unwrap_used)] // tests panic on purpose: that is how they fail
+
+use std::path::PathBuf;
+
+use openvrs_cert::shc;
+
+fn vectors() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/shc")
+}
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(vectors().join(name)).unwrap()
+}
+
+fn issuer_keys() -> Vec<shc::PublicKey> {
+    shc::parse_jwks(&read("issuer/.well-known/jwks.json")).unwrap()
+}
+
+#[test]
+fn official_examples_decode_and_verify() {
+    let keys = issuer_keys();
+    assert_eq!(keys.len(), 2);
+    for k in &keys {
+        assert_eq!(
+            k.kid,
+            k.thumbprint(),
+            "the examples' kids are JWK thumbprints"
+        );
+    }
+    // (example, QR chunks, signing key, has rid)
+    let table = [
+        ("00", 1, "3Kfdg-XwP-7gXyywtUfUADwBumDOPKMQx-iELL11W9s", true),
+        (
+            "01",
+            1,
+            "EBKOr72QQDcTBUuVzAzkfBTGew0ZA16GuWty64nS-sw",
+            false,
+        ),
+        ("02", 3, "3Kfdg-XwP-7gXyywtUfUADwBumDOPKMQx-iELL11W9s", true),
+    ];
+    for (n, chunks, kid, has_rid) in table {
+        let jws = read(&format!("example-{n}-d-jws.txt"));
+        let jws = jws.trim();
+        // Every QR text (chunks in reverse order, too) gives back the JWS.
+        let texts: Vec<String> = (0..chunks)
+            .map(|i| read(&format!("example-{n}-f-qr-code-numeric-value-{i}.txt")))
+            .collect();
+        let mut refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        assert_eq!(shc::jws_from_qr(&refs).unwrap(), jws, "example {n}");
+        refs.reverse();
+        assert_eq!(
+            shc::jws_from_qr(&refs).unwrap(),
+            jws,
+            "example {n} reversed"
+        );
+        if chunks == 1 {
+            assert_eq!(
+                shc::qr_numeric(jws),
+                texts[0].trim(),
+                "example {n}: our QR text"
+            );
+        }
+        // The file holds the same JWS.
+        let file = shc::jws_from_file(&read(&format!("example-{n}-e-file.smart-health-card")));
+        assert_eq!(file.unwrap(), [jws.to_owned()]);
+        // Decoded: the payload is the minified one, the bundle the example's.
+        let decoded = shc::decode(jws).unwrap();
+        assert_eq!(decoded.kid, kid);
+        let minified: serde_json::Value =
+            serde_json::from_str(&read(&format!("example-{n}-c-jws-payload-minified.json")))
+                .unwrap();
+        assert_eq!(decoded.payload, minified, "example {n}");
+        let bundle: serde_json::Value =
+            serde_json::from_str(&read(&format!("example-{n}-a-fhirBundle.json"))).unwrap();
+        assert_eq!(decoded.card.bundle, bundle);
+        assert_eq!(
+            decoded.card.iss,
+            "https://spec.smarthealth.cards/examples/issuer"
+        );
+        assert_eq!(decoded.card.rid.is_some(), has_rid, "example {n}");
+        decoded.verify(&keys).unwrap();
+        // With only the other key, it does not verify.
+        let others: Vec<_> = keys.iter().filter(|k| k.kid != kid).cloned().collect();
+        assert_eq!(decoded.verify(&others).unwrap_err().kind, "shc.unknown_key");
+    }
+}
+
+#[test]
+fn our_cards_round_trip_and_tampering_is_caught() {
+    let key = shc::SigningKeyPair::generate();
+    let again = shc::SigningKeyPair::from_bytes(&key.to_bytes()).unwrap();
+    assert_eq!(again.kid(), key.kid());
+    let jwks = serde_json::json!({ "keys": [key.public_jwk()] }).to_string();
+    let keys = shc::parse_jwks(&jwks).unwrap();
+    assert_eq!(keys[0].kid, key.kid());
+    let bundle: serde_json::Value =
+        serde_json::from_str(&read("example-00-a-fhirBundle.json")).unwrap();
+    let card = shc::Card {
+        iss: "https://openvrs.example/472131".into(),
+        nbf: 1_764_201_600.0,
+        exp: None,
+        types: vec![
+            "https://smarthealth.cards#health-card".into(),
+            "https://smarthealth.cards#immunization".into(),
+            "https://smarthealth.cards#covid19".into(),
+        ],
+        bundle,
+        rid: Some("MQ".into()),
+    };
+    let jws = shc::sign(&card, &key).unwrap();
+    let qr = shc::qr_numeric(&jws);
+    assert!(
+        qr.len() <= 5 + 2 * 1195,
+        "fits one QR code at version 22 (1195 JWS characters)"
+    );
+    let back = shc::decode(&shc::jws_from_qr(&[&qr]).unwrap()).unwrap();
+    assert_eq!(back.card, card);
+    back.verify(&keys).unwrap();
+    // Any change to the signed parts breaks the signature.
+    let (head, rest) = jws.split_once('.').unwrap();
+    let (body, sig) = rest.split_once('.').unwrap();
+    let mut flipped = sig.as_bytes().to_vec();
+    flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
+    let bad = format!("{head}.{body}.{}", String::from_utf8(flipped).unwrap());
+    assert_eq!(
+        shc::decode(&bad).unwrap().verify(&keys).unwrap_err().kind,
+        "shc.signature"
+    );
+    let later = shc::Card {
+        nbf: card.nbf + 1.0,
+        ..card.clone()
+    };
+    let other = shc::sign(&later, &key).unwrap();
+    let (_, other_rest) = other.split_once('.').unwrap();
+    let (other_body, _) = other_rest.split_once('.').unwrap();
+    let spliced = format!("{head}.{other_body}.{sig}");
+    assert_eq!(
+        shc::decode(&spliced)
+            .unwrap()
+            .verify(&keys)
+            .unwrap_err()
+            .kind,
+        "shc.signature"
+    );
+}
+
+#[test]
+fn broken_input_is_a_clear_error() {
+    let jws = read("example-00-d-jws.txt");
+    let jws = jws.trim();
+    let bomb = {
+        use std::io::Write;
+        let mut d = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        d.write_all(&vec![b' '; 8 << 20]).unwrap();
+        d.finish().unwrap()
+    };
+    let b64 = |b: &[u8]| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    };
+    let header = b64(br#"{"zip":"DEF","alg":"ES256","kid":"x"}"#);
+    let table: Vec<(String, &str)> = vec![
+        (String::new(), "shc.format"),
+        ("a.b".into(), "shc.format"),
+        ("a.b.c.d".into(), "shc.format"),
+        (jws[..jws.len() / 2].into(), "shc.format"),
+        (
+            format!(
+                "{}.{}",
+                b64(br#"{"alg":"none"}"#),
+                &jws[jws.find('.').unwrap() + 1..]
+            ),
+            "shc.header",
+        ),
+        (
+            format!("{header}.{}.AA", b64(b"not deflate at all")),
+            "shc.inflate",
+        ),
+        (format!("{header}.{}.AA", b64(&bomb)), "shc.inflate"),
+        ("x".repeat(2 << 20), "shc.format"),
+    ];
+    for (input, kind) in table {
+        assert_eq!(
+            shc::decode(&input).unwrap_err().kind,
+            kind,
+            "{}",
+            &input[..input.len().min(60)]
+        );
+    }
+    for qr in [
+        "",
+        "shc:/",
+        "shc:/123",
+        "shc:/99",
+        "shc:/1/2/5656",
+        "http://x",
+        "shc:/a1",
+        "shc:/2/1/56",
+    ] {
+        assert!(shc::jws_from_qr(&[qr]).is_err(), "{qr}");
+    }
+    for file in ["", "{}", r#"{"verifiableCredential":[1]}"#, "[]"] {
+        assert!(shc::jws_from_file(file).is_err(), "{file}");
+    }
+    for jwks in ["", "{}", r#"{"keys":[{"kty":"EC","x":"AA","y":"AA"}]}"#] {
+        assert!(shc::parse_jwks(jwks).is_err(), "{jwks}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_qr_text_is_an_answer(text in "\\PC{0,300}") {
+        let _ = shc::jws_from_qr(&[&text]).map(|j| shc::decode(&j));
+    }
+
+    #[test]
+    fn any_jws_is_an_answer(text in "[A-Za-z0-9_.-]{0,400}") {
+        let _ = shc::decode(&text);
+    }
+}
