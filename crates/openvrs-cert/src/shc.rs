@@ -393,3 +393,130 @@ pub fn jws_from_file(text: &str) -> Result<Vec<String>, CertError> {
         .map(|v| v.as_str().map(str::to_owned).ok_or(FORMAT))
         .collect()
 }
+
+/// The person as a card names them (data-minimised: name and date of birth only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Patient {
+    pub family: String,
+    pub given: Vec<String>,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+}
+
+/// One dose as a card carries it: no dose number (the profile forbids `protocolApplied`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shot {
+    /// CVX code of the product.
+    pub cvx: String,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub lot: String,
+    /// `performer[].actor.display` (Japan's cards said `MHLW_Gov_of_JAPAN`).
+    pub performer: String,
+}
+
+/// The data-minimised FHIR bundle of a vaccination card: the patient as `resource:0`, then one
+/// Immunization per dose.
+pub fn immunization_bundle(patient: &Patient, shots: &[Shot]) -> Value {
+    let mut entries = vec![json!({
+        "fullUrl": "resource:0",
+        "resource": {
+            "resourceType": "Patient",
+            "name": [{ "family": patient.family, "given": patient.given }],
+            "birthDate": patient.birth_date,
+        },
+    })];
+    for (i, s) in shots.iter().enumerate() {
+        let mut immunization = json!({
+            "resourceType": "Immunization",
+            "status": "completed",
+            "vaccineCode": { "coding": [{ "system": "http://hl7.org/fhir/sid/cvx", "code": s.cvx }] },
+            "patient": { "reference": "resource:0" },
+            "occurrenceDateTime": s.date,
+            "performer": [{ "actor": { "display": s.performer } }],
+        });
+        if !s.lot.is_empty() {
+            immunization["lotNumber"] = json!(s.lot);
+        }
+        entries.push(json!({ "fullUrl": format!("resource:{}", i + 1), "resource": immunization }));
+    }
+    json!({ "resourceType": "Bundle", "type": "collection", "entry": entries })
+}
+
+/// The revocation id of a certificate: base64url of the first 64 bits of
+/// HMAC-SHA-256(secret || kid, certificate id) - stable per key, unlinkable without the secret.
+pub fn rid(secret: &[u8], kid: &str, certificate_id: &str) -> String {
+    use hmac::Mac as _;
+    let mut key = secret.to_vec();
+    key.extend_from_slice(kid.as_bytes());
+    let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(&key)
+        .expect("HMAC takes a key of any length");
+    mac.update(certificate_id.as_bytes());
+    B64.encode(&mac.finalize().into_bytes()[..8])
+}
+
+/// A revocation list, `<iss>/.well-known/crl/<kid>.json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crl {
+    pub kid: String,
+    pub ctr: u64,
+    /// (rid, revoked only for cards whose `nbf` is before this time).
+    pub rids: Vec<(String, Option<i64>)>,
+}
+
+const CRL: CertError = CertError::new(
+    "shc.crl",
+    "失効リストが不正です",
+    "the revocation list is invalid",
+);
+
+impl Crl {
+    pub fn parse(json: &str) -> Result<Self, CertError> {
+        let doc: Value = serde_json::from_str(json).map_err(|_| CRL)?;
+        if doc.get("method").and_then(Value::as_str) != Some("rid") {
+            return Err(CRL);
+        }
+        let rids = doc
+            .get("rids")
+            .and_then(Value::as_array)
+            .ok_or(CRL)?
+            .iter()
+            .map(|r| {
+                let r = r.as_str().ok_or(CRL)?;
+                Ok(match r.split_once('.') {
+                    Some((rid, ts)) => (rid.to_owned(), Some(ts.parse().map_err(|_| CRL)?)),
+                    None => (r.to_owned(), None),
+                })
+            })
+            .collect::<Result<_, CertError>>()?;
+        Ok(Self {
+            kid: doc
+                .get("kid")
+                .and_then(Value::as_str)
+                .ok_or(CRL)?
+                .to_owned(),
+            ctr: doc.get("ctr").and_then(Value::as_u64).ok_or(CRL)?,
+            rids,
+        })
+    }
+
+    /// The list as published.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "kid": self.kid,
+            "method": "rid",
+            "ctr": self.ctr,
+            "rids": self.rids.iter().map(|(rid, ts)| match ts {
+                Some(t) => format!("{rid}.{t}"),
+                None => rid.clone(),
+            }).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Whether a card with this `rid` and `nbf` is revoked.
+    pub fn revokes(&self, rid: &str, nbf: f64) -> bool {
+        self.rids
+            .iter()
+            .any(|(r, ts)| r == rid && ts.is_none_or(|t| nbf < t as f64))
+    }
+}

@@ -221,3 +221,64 @@ proptest::proptest! {
         let _ = shc::decode(&text);
     }
 }
+
+#[test]
+fn our_bundle_is_the_official_one_for_the_same_person() {
+    let patient = shc::Patient {
+        family: "Anyperson".into(),
+        given: vec!["John".into(), "B.".into()],
+        birth_date: "1951-01-20".into(),
+    };
+    let shot = |cvx: &str, date: &str, lot: &str| shc::Shot {
+        cvx: cvx.into(),
+        date: date.into(),
+        lot: lot.into(),
+        performer: "ABC General Hospital".into(),
+    };
+    let ours = shc::immunization_bundle(
+        &patient,
+        &[
+            shot("207", "2021-01-01", "0000001"),
+            shot("207", "2021-01-29", "0000007"),
+            shot("229", "2022-09-05", "0000001"),
+        ],
+    );
+    let official: serde_json::Value =
+        serde_json::from_str(&read("example-00-a-fhirBundle.json")).unwrap();
+    assert_eq!(ours, official);
+}
+
+#[test]
+fn revocation_lists_and_rids() {
+    let crl = shc::Crl::parse(&read(
+        "issuer/.well-known/crl/3Kfdg-XwP-7gXyywtUfUADwBumDOPKMQx-iELL11W9s.json",
+    ))
+    .unwrap();
+    assert_eq!(crl.kid, "3Kfdg-XwP-7gXyywtUfUADwBumDOPKMQx-iELL11W9s");
+    assert_eq!(shc::Crl::parse(&crl.to_json().to_string()).unwrap(), crl);
+    // None of the examples' rids is in the published list.
+    for n in ["00", "02"] {
+        let card = shc::decode(read(&format!("example-{n}-d-jws.txt")).trim())
+            .unwrap()
+            .card;
+        assert!(!crl.revokes(card.rid.as_deref().unwrap(), card.nbf), "{n}");
+    }
+    // A dated entry revokes only cards issued before its time.
+    let (rid, at) = crl.rids.iter().find(|(_, t)| t.is_some()).unwrap().clone();
+    let at = at.unwrap() as f64;
+    assert!(crl.revokes(&rid, at - 1.0));
+    assert!(!crl.revokes(&rid, at + 1.0));
+    // Our rids: short, stable, different per key and per certificate.
+    let a = shc::rid(b"secret", "kid-1", "JP-472131-000001");
+    assert!(a.len() <= 24 && a == shc::rid(b"secret", "kid-1", "JP-472131-000001"));
+    assert_ne!(a, shc::rid(b"secret", "kid-2", "JP-472131-000001"));
+    assert_ne!(a, shc::rid(b"secret", "kid-1", "JP-472131-000002"));
+    for bad in [
+        "",
+        "{}",
+        r#"{"kid":"k","method":"x","ctr":1,"rids":[]}"#,
+        r#"{"kid":"k","method":"rid","ctr":1,"rids":["a.b"]}"#,
+    ] {
+        assert!(shc::Crl::parse(bad).is_err(), "{bad}");
+    }
+}
