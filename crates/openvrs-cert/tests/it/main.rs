@@ -282,3 +282,47 @@ fn revocation_lists_and_rids() {
         assert!(shc::Crl::parse(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn qr_images_read_back_to_the_exact_text() {
+    use openvrs_cert::qr;
+    // The official example's text, and one of ours at the largest size a card may have.
+    let official = read("example-00-f-qr-code-numeric-value-0.txt");
+    let official = official.trim();
+    let code = qr::shc(official).unwrap();
+    assert!(qr::version(&code) <= 22);
+    let png = qr::png(&code, 4).unwrap();
+    assert_eq!(qr::read_png(&png).unwrap(), [official.to_owned()]);
+    let biggest = format!("shc:/{}", "56".repeat(1195));
+    let code = qr::shc(&biggest).unwrap();
+    assert_eq!(
+        qr::version(&code),
+        22,
+        "1195 JWS characters need version 22"
+    );
+    assert_eq!(
+        qr::read_png(&qr::png(&code, 3).unwrap()).unwrap(),
+        [biggest]
+    );
+    assert!(
+        qr::shc(&format!("shc:/{}", "56".repeat(1196))).is_err(),
+        "too long for 22"
+    );
+    assert!(qr::svg(&qr::shc(official).unwrap()).starts_with("<?xml"));
+    // Not an image, an image without a code, a huge image header.
+    assert_eq!(qr::read_png(b"not a png").unwrap_err().kind, "qr.image");
+    let blank = {
+        let mut out = Vec::new();
+        let mut e = png::Encoder::new(&mut out, 64, 64);
+        e.set_color(png::ColorType::Grayscale);
+        e.write_header()
+            .unwrap()
+            .write_image_data(&[255; 64 * 64])
+            .unwrap();
+        out
+    };
+    assert_eq!(qr::read_png(&blank).unwrap_err().kind, "qr.none");
+    let mut huge = blank.clone();
+    huge[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    assert!(qr::read_png(&huge).is_err());
+}

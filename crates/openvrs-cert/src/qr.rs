@@ -1,0 +1,119 @@
+//! QR codes: made for our payloads (a SMART Health Card in the two segments its spec asks for,
+//! at most version 22, error correction L), drawn as PNG or SVG, and read back from PNG images
+//! (ours or anybody's).
+
+use qrcode::{EcLevel, QrCode, Version, bits::Bits};
+
+use crate::CertError;
+
+const TOO_LONG: CertError = CertError::new(
+    "qr.too_long",
+    "QRコード1つに収まりません",
+    "does not fit one QR code",
+);
+const IMAGE: CertError = CertError::new(
+    "qr.image",
+    "画像を読めません(PNG のみ)",
+    "cannot read the image (PNG only)",
+);
+const NONE_FOUND: CertError = CertError::new(
+    "qr.none",
+    "画像にQRコードが見つかりません",
+    "no QR code found in the image",
+);
+
+/// The largest image read, in pixels per side (bounds the memory a hostile image can take).
+const MAX_SIDE: u32 = 8_000;
+
+/// A SMART Health Card's `shc:/DIGITS` text as its spec asks: a byte segment `shc:/`, then a
+/// numeric segment, the smallest version up to 22, error correction L.
+pub fn shc(text: &str) -> Result<QrCode, CertError> {
+    let digits = text.strip_prefix("shc:/").ok_or(TOO_LONG)?;
+    for v in 1..=22 {
+        let mut bits = Bits::new(Version::Normal(v));
+        let fits = bits.push_byte_data(b"shc:/").is_ok()
+            && bits.push_numeric_data(digits.as_bytes()).is_ok()
+            && bits.push_terminator(EcLevel::L).is_ok();
+        if fits {
+            return QrCode::with_bits(bits, EcLevel::L).map_err(|_| TOO_LONG);
+        }
+    }
+    Err(TOO_LONG)
+}
+
+/// Any text (VDS-NC JSON, `HC1:` Base45), with the encoder's choice of segments.
+pub fn text(text: &str, level: EcLevel) -> Result<QrCode, CertError> {
+    QrCode::with_error_correction_level(text.as_bytes(), level).map_err(|_| TOO_LONG)
+}
+
+/// The QR version (1-40) of a code.
+pub fn version(code: &QrCode) -> i16 {
+    match code.version() {
+        Version::Normal(v) | Version::Micro(v) => v,
+    }
+}
+
+/// A PNG of the code: `scale` pixels per module and the 4-module quiet zone.
+pub fn png(code: &QrCode, scale: u32) -> Result<Vec<u8>, CertError> {
+    let modules = u32::try_from(code.width()).map_err(|_| TOO_LONG)?;
+    let side = (modules + 8) * scale;
+    let colors = code.to_colors();
+    let mut pixels = vec![255u8; (side * side) as usize];
+    for (i, c) in colors.iter().enumerate() {
+        if *c == qrcode::Color::Dark {
+            let (mx, my) = (i as u32 % modules + 4, i as u32 / modules + 4);
+            for y in my * scale..(my + 1) * scale {
+                let row = (y * side) as usize;
+                pixels[row + (mx * scale) as usize..row + ((mx + 1) * scale) as usize].fill(0);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, side, side);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(|_| IMAGE)?;
+        writer.write_image_data(&pixels).map_err(|_| IMAGE)?;
+    }
+    Ok(out)
+}
+
+/// An SVG of the code.
+pub fn svg(code: &QrCode) -> String {
+    code.render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(256, 256)
+        .build()
+}
+
+/// The texts of every QR code found in a PNG image.
+pub fn read_png(bytes: &[u8]) -> Result<Vec<String>, CertError> {
+    let mut decoder = png::Decoder::new(bytes);
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(|_| IMAGE)?;
+    let info = reader.info();
+    if info.width > MAX_SIDE || info.height > MAX_SIDE {
+        return Err(IMAGE);
+    }
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let frame = reader.next_frame(&mut buf).map_err(|_| IMAGE)?;
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let channels = frame.color_type.samples();
+    let grey = |x: usize, y: usize| -> u8 {
+        let p = &buf[(y * w + x) * channels..];
+        match channels {
+            1 | 2 => p[0],
+            _ => ((u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2])) / 3) as u8,
+        }
+    };
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, grey);
+    let texts: Vec<String> = image
+        .detect_grids()
+        .into_iter()
+        .filter_map(|g| g.decode().ok().map(|(_, text)| text))
+        .collect();
+    if texts.is_empty() {
+        return Err(NONE_FOUND);
+    }
+    Ok(texts)
+}
