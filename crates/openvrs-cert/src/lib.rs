@@ -4,6 +4,7 @@
 
 pub mod qr;
 pub mod shc;
+pub mod verify;
 
 /// Why a certificate could not be made or read: Japanese first, then English, never a personal
 /// value.

@@ -20,6 +20,7 @@ mod import;
 mod inquiry;
 mod records;
 mod user;
+mod verify;
 
 use config::{DEFAULT_CONFIG, DataDir};
 
@@ -162,6 +163,9 @@ enum Command {
     /// Accounts (the national administrator's act).
     #[command(subcommand)]
     User(user::UserCmd),
+    /// What a certificate says and whether it verifies (SMART Health Cards for now): a QR PNG,
+    /// a `.smart-health-card` file, a `shc:/` text or a JWS. Exit 0 only when every check passes.
+    Verify(verify::VerifyArgs),
     /// Measure (build with --release).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -364,6 +368,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Config(ConfigCmd::Default) => print!("{DEFAULT_CONFIG}"),
         Command::User(cmd) => user::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Bench(cmd) => bench::run(cmd)?,
+        Command::Verify(args) => verify::run(args)?,
         Command::Inquiry(cmd) => inquiry::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Import(cmd) => {
             let store = cli.load()?.open_store(false)?;

@@ -1006,3 +1006,70 @@ fn acknowledged_tablet_records_survive_kill_9() {
     );
     ok(d, &["audit", "verify", "--municipality", "472131"]);
 }
+
+#[test]
+fn verify_reads_the_official_smart_health_cards() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/shc");
+    let jwks = v.join("issuer/.well-known/jwks.json");
+    let crl = v.join("issuer/.well-known/crl/3Kfdg-XwP-7gXyywtUfUADwBumDOPKMQx-iELL11W9s.json");
+    let (jwks, crl) = (jwks.to_str().unwrap(), crl.to_str().unwrap());
+    for n in ["00", "01", "02"] {
+        let file = v.join(format!("example-{n}-e-file.smart-health-card"));
+        let out = ok(
+            dir.path(),
+            &[
+                "verify",
+                file.to_str().unwrap(),
+                "--jwks",
+                jwks,
+                "--crl",
+                crl,
+            ],
+        );
+        assert!(out.contains("[OK] signature"), "{out}");
+        let jws = std::fs::read_to_string(v.join(format!("example-{n}-d-jws.txt"))).unwrap();
+        let json = ok(
+            dir.path(),
+            &["verify", jws.trim(), "--jwks", jwks, "--json"],
+        );
+        let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(report["passed"], true, "{json}");
+    }
+    // The chunked example, its three QR texts pasted together.
+    let chunks: String = (0..3)
+        .map(|i| {
+            std::fs::read_to_string(v.join(format!("example-02-f-qr-code-numeric-value-{i}.txt")))
+                .unwrap()
+        })
+        .collect();
+    ok(dir.path(), &["verify", &chunks, "--jwks", jwks]);
+    // Without the issuer's keys, with a tampered signature, or garbage: a failure, said once.
+    let jws = std::fs::read_to_string(v.join("example-00-d-jws.txt")).unwrap();
+    let jws = jws.trim();
+    fails(dir.path(), &["verify", jws]);
+    let tampered = format!(
+        "{}{}",
+        &jws[..jws.len() - 2],
+        if jws.ends_with('A') { "BB" } else { "AA" }
+    );
+    fails(dir.path(), &["verify", &tampered, "--jwks", jwks]);
+    fails(dir.path(), &["verify", "shc:/12345", "--jwks", jwks]);
+    // As of a time before the card was issued, it is not valid yet.
+    let early = ok_or_fail_stdout(
+        dir.path(),
+        &[
+            "verify",
+            jws,
+            "--jwks",
+            jwks,
+            "--at",
+            "2020-01-01T00:00:00Z",
+        ],
+    );
+    assert!(early.contains("[NG] expiry"), "{early}");
+}
+
+fn ok_or_fail_stdout(dir: &Path, args: &[&str]) -> String {
+    String::from_utf8(openvrs(dir, args).stdout).unwrap()
+}
