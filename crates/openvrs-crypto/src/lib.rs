@@ -18,7 +18,8 @@ use aes_gcm::{
 use hmac::{Hmac, Mac};
 use rand::{RngCore, thread_rng};
 use sha2::Sha256;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+pub use zeroize::Zeroizing;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// What can go wrong with keys and ciphertexts. Never carries key material or plaintext.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -147,6 +148,25 @@ impl MasterKey {
 
     pub fn unwrap(&self, slot: &KeySlot<'_>, wrapped: &[u8]) -> Result<Key, CryptoError> {
         Key::from_slice(&open(&self.0, &slot.aad(), wrapped)?)
+    }
+
+    /// Seals a deployment secret (a certificate signing key), bound to what it is for (`slot`,
+    /// e.g. `signing/shc/<kid>`), so that it cannot be swapped for another.
+    pub fn seal_secret(&self, slot: &str, secret: &[u8]) -> Vec<u8> {
+        seal(
+            &self.0,
+            0,
+            format!("openvrs/secret/{slot}").as_bytes(),
+            secret,
+        )
+    }
+
+    pub fn open_secret(
+        &self,
+        slot: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        open(&self.0, format!("openvrs/secret/{slot}").as_bytes(), sealed)
     }
 }
 

@@ -70,6 +70,10 @@ fn slot<'a>(m: &'a str, column: &'a str, row: &'a str) -> FieldSlot<'a> {
 }
 
 impl<B: Backend> Engine<B> {
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
     pub fn open(db: B, master: MasterKey) -> Result<Self, StoreError> {
         let engine = Self {
             db,
@@ -1192,6 +1196,27 @@ impl<B: Backend> Store for Engine<B> {
         batch: &[(MunicipalityCode, crate::TabletRecord, Actor)],
     ) -> Result<Vec<Result<crate::TabletAnswer, StoreError>>, StoreError> {
         self.tablet_records(batch)
+    }
+
+    fn add_signing_key(
+        &self,
+        kind: &str,
+        kid: &str,
+        public_jwk: &str,
+        secret: &[u8],
+    ) -> Result<(), StoreError> {
+        self.signing_add(kind, kid, public_jwk, secret)
+    }
+
+    fn signing_keys(&self, kind: &str) -> Result<Vec<crate::SigningKeyInfo>, StoreError> {
+        self.signing_list(kind)
+    }
+
+    fn active_signing_key(
+        &self,
+        kind: &str,
+    ) -> Result<Option<(String, openvrs_crypto::Zeroizing<Vec<u8>>)>, StoreError> {
+        self.signing_active(kind)
     }
 
     fn inquire(

@@ -27,6 +27,7 @@ mod error;
 mod inquiries;
 mod postgres;
 mod records;
+mod signing;
 mod sql;
 mod sqlite;
 mod tablets;
@@ -414,6 +415,18 @@ pub struct Attached {
     pub inquiries: u64,
 }
 
+/// A certificate signing key of the deployment, as published (never the private part).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyInfo {
+    pub kind: String,
+    pub kid: String,
+    pub public_jwk: String,
+    /// Unix microseconds.
+    pub created_at: i64,
+    /// When a newer key took over; retired keys stay published.
+    pub retired_at: Option<i64>,
+}
+
 /// One entry of a municipality's operation log. Holds ids and counts, never a personal value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -632,6 +645,25 @@ pub trait Store: Send + Sync {
         provider: MunicipalityCode,
         address: Option<&AddressNumber>,
     ) -> Result<Vec<Provision>, StoreError>;
+
+    /// Adds the deployment's new signing key of `kind` (`shc`, ...): the private part sealed
+    /// under the master key; the key of that kind in use so far is retired (still published).
+    fn add_signing_key(
+        &self,
+        kind: &str,
+        kid: &str,
+        public_jwk: &str,
+        secret: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// Every signing key of `kind`, newest first.
+    fn signing_keys(&self, kind: &str) -> Result<Vec<SigningKeyInfo>, StoreError>;
+
+    /// The signing key of `kind` in use: its kid and private part.
+    fn active_signing_key(
+        &self,
+        kind: &str,
+    ) -> Result<Option<(String, openvrs_crypto::Zeroizing<Vec<u8>>)>, StoreError>;
 
     /// The vaccine product catalogue.
     fn products(&self) -> Result<Vec<Product>, StoreError>;

@@ -201,6 +201,10 @@ impl Backend for Postgres {
         (3, include_str!("../migrations/postgres/0003_records.sql")),
         (4, include_str!("../migrations/postgres/0004_tablets.sql")),
         (5, include_str!("../migrations/postgres/0005_inquiries.sql")),
+        (
+            6,
+            include_str!("../migrations/postgres/0006_signing_keys.sql"),
+        ),
     ];
 
     fn transaction<T>(

@@ -197,6 +197,10 @@ impl Backend for Sqlite {
         (3, include_str!("../migrations/sqlite/0003_records.sql")),
         (4, include_str!("../migrations/sqlite/0004_tablets.sql")),
         (5, include_str!("../migrations/sqlite/0005_inquiries.sql")),
+        (
+            6,
+            include_str!("../migrations/sqlite/0006_signing_keys.sql"),
+        ),
     ];
 
     fn transaction<T>(

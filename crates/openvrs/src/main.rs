@@ -18,6 +18,7 @@ mod config;
 mod demo;
 mod import;
 mod inquiry;
+mod keys;
 mod records;
 mod user;
 mod verify;
@@ -163,6 +164,9 @@ enum Command {
     /// Accounts (the national administrator's act).
     #[command(subcommand)]
     User(user::UserCmd),
+    /// The deployment's certificate signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
     /// What a certificate says and whether it verifies (SMART Health Cards for now): a QR PNG,
     /// a `.smart-health-card` file, a `shc:/` text or a JWS. Exit 0 only when every check passes.
     Verify(verify::VerifyArgs),
@@ -369,6 +373,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::User(cmd) => user::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Bench(cmd) => bench::run(cmd)?,
         Command::Verify(args) => verify::run(args)?,
+        Command::Keys(cmd) => keys::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Inquiry(cmd) => inquiry::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Import(cmd) => {
             let store = cli.load()?.open_store(false)?;

@@ -59,6 +59,7 @@ conformance!(
     wrong_municipality_codes_never_match,
     bulk_inquiries_answer_every_row,
     inquiry_counts_see_volume_and_fishing,
+    signing_keys_rotate_and_stay_sealed,
 );
 
 #[test]

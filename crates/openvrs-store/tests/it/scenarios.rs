@@ -2058,3 +2058,47 @@ pub fn inquiry_counts_see_volume_and_fishing(h: &Harness) {
         (0, 5, 1)
     );
 }
+
+pub fn signing_keys_rotate_and_stay_sealed(h: &Harness) {
+    assert!(h.store.active_signing_key("shc").unwrap().is_none());
+    h.store
+        .add_signing_key(
+            "shc",
+            "kid-a",
+            r#"{"kid":"kid-a"}"#,
+            b"secret-a-32-bytes-long-000000000",
+        )
+        .unwrap();
+    let (kid, secret) = h.store.active_signing_key("shc").unwrap().unwrap();
+    assert_eq!(
+        (kid.as_str(), secret.as_slice()),
+        ("kid-a", &b"secret-a-32-bytes-long-000000000"[..])
+    );
+    h.store
+        .add_signing_key(
+            "shc",
+            "kid-b",
+            r#"{"kid":"kid-b"}"#,
+            b"secret-b-32-bytes-long-000000000",
+        )
+        .unwrap();
+    let (kid, _) = h.store.active_signing_key("shc").unwrap().unwrap();
+    assert_eq!(kid, "kid-b", "the newest key signs");
+    let all = h.store.signing_keys("shc").unwrap();
+    let kids: Vec<(&str, bool)> = all
+        .iter()
+        .map(|k| (k.kid.as_str(), k.retired_at.is_some()))
+        .collect();
+    assert_eq!(
+        kids,
+        [("kid-b", false), ("kid-a", true)],
+        "retired keys stay published"
+    );
+    assert!(h.store.signing_keys("vds").unwrap().is_empty());
+    // Sealed under the master key: another master key opens nothing.
+    let other = h.reopen(&MasterKey::generate()).unwrap();
+    assert!(matches!(
+        other.active_signing_key("shc"),
+        Err(StoreError::Crypto(_))
+    ));
+}

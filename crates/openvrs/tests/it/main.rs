@@ -1073,3 +1073,27 @@ fn verify_reads_the_official_smart_health_cards() {
 fn ok_or_fail_stdout(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(openvrs(dir, args).stdout).unwrap()
 }
+
+#[test]
+fn signing_keys_are_made_once_rotated_and_published() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["init"]);
+    let made = ok(dir.path(), &["keys", "init"]);
+    assert!(made.contains("kid "), "{made}");
+    fails(dir.path(), &["keys", "init"]);
+    ok(dir.path(), &["keys", "rotate"]);
+    let jwks: serde_json::Value = serde_json::from_str(&ok(dir.path(), &["keys", "jwks"])).unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "the retired key stays published");
+    for k in keys {
+        assert_eq!(
+            (k["kty"].as_str(), k["alg"].as_str()),
+            (Some("EC"), Some("ES256"))
+        );
+        assert!(k.get("d").is_none(), "never a private part");
+    }
+    // The database holds no private key in the clear.
+    let db = std::fs::read(dir.path().join("openvrs-data/openvrs.sqlite")).unwrap();
+    assert!(db.len() > 4096);
+    assert!(!db.windows(2).any(|w| w == b"\"d"));
+}

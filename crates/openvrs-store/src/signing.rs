@@ -1,0 +1,85 @@
+//! The deployment's certificate signing keys: private parts sealed under the master key,
+//! public parts kept (and published) after rotation.
+
+use openvrs_crypto::Zeroizing;
+
+use crate::{
+    SigningKeyInfo, StoreError,
+    engine::{Engine, now_micros},
+    sql::Backend,
+};
+
+fn slot(kind: &str, kid: &str) -> String {
+    format!("signing/{kind}/{kid}")
+}
+
+impl<B: Backend> Engine<B> {
+    pub(crate) fn signing_add(
+        &self,
+        kind: &str,
+        kid: &str,
+        public_jwk: &str,
+        secret: &[u8],
+    ) -> Result<(), StoreError> {
+        let sealed = self.master().seal_secret(&slot(kind, kid), secret);
+        let now = now_micros();
+        self.db.transaction(|tx| {
+            tx.execute(
+                "UPDATE signing_keys SET retired_at = $2 WHERE kind = $1 AND retired_at IS NULL",
+                &[kind.into(), now.into()],
+            )?;
+            tx.execute(
+                "INSERT INTO signing_keys (kind, kid, public_jwk, sealed, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    kind.into(),
+                    kid.into(),
+                    public_jwk.into(),
+                    sealed.clone().into(),
+                    now.into(),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn signing_list(&self, kind: &str) -> Result<Vec<SigningKeyInfo>, StoreError> {
+        self.db.transaction(|tx| {
+            tx.query(
+                "SELECT kind, kid, public_jwk, created_at, retired_at FROM signing_keys \
+                 WHERE kind = $1 ORDER BY created_at DESC, kid",
+                &[kind.into()],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(SigningKeyInfo {
+                    kind: r.text(0)?.to_owned(),
+                    kid: r.text(1)?.to_owned(),
+                    public_jwk: r.text(2)?.to_owned(),
+                    created_at: r.int(3)?,
+                    retired_at: r.opt_int(4)?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    pub(crate) fn signing_active(
+        &self,
+        kind: &str,
+    ) -> Result<Option<(String, Zeroizing<Vec<u8>>)>, StoreError> {
+        let row = self.db.transaction(|tx| {
+            tx.query_opt(
+                "SELECT kid, sealed FROM signing_keys WHERE kind = $1 AND retired_at IS NULL",
+                &[kind.into()],
+            )?
+            .map(|r| Ok((r.text(0)?.to_owned(), r.bytes(1)?.to_vec())))
+            .transpose()
+        })?;
+        row.map(|(kid, sealed)| {
+            let secret = self.master().open_secret(&slot(kind, &kid), &sealed)?;
+            Ok((kid, secret))
+        })
+        .transpose()
+    }
+}
