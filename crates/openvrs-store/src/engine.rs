@@ -1212,10 +1212,7 @@ impl<B: Backend> Store for Engine<B> {
         self.signing_list(kind)
     }
 
-    fn active_signing_key(
-        &self,
-        kind: &str,
-    ) -> Result<Option<(String, openvrs_crypto::Zeroizing<Vec<u8>>)>, StoreError> {
+    fn active_signing_key(&self, kind: &str) -> Result<Option<crate::ActiveKey>, StoreError> {
         self.signing_active(kind)
     }
 

@@ -415,6 +415,9 @@ pub struct Attached {
     pub inquiries: u64,
 }
 
+/// The signing key in use: its kid and private part (wiped from memory when dropped).
+pub type ActiveKey = (String, openvrs_crypto::Zeroizing<Vec<u8>>);
+
 /// A certificate signing key of the deployment, as published (never the private part).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKeyInfo {
@@ -660,10 +663,7 @@ pub trait Store: Send + Sync {
     fn signing_keys(&self, kind: &str) -> Result<Vec<SigningKeyInfo>, StoreError>;
 
     /// The signing key of `kind` in use: its kid and private part.
-    fn active_signing_key(
-        &self,
-        kind: &str,
-    ) -> Result<Option<(String, openvrs_crypto::Zeroizing<Vec<u8>>)>, StoreError>;
+    fn active_signing_key(&self, kind: &str) -> Result<Option<crate::ActiveKey>, StoreError>;
 
     /// The vaccine product catalogue.
     fn products(&self) -> Result<Vec<Product>, StoreError>;

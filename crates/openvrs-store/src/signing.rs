@@ -1,8 +1,6 @@
 //! The deployment's certificate signing keys: private parts sealed under the master key,
 //! public parts kept (and published) after rotation.
 
-use openvrs_crypto::Zeroizing;
-
 use crate::{
     SigningKeyInfo, StoreError,
     engine::{Engine, now_micros},
@@ -67,7 +65,7 @@ impl<B: Backend> Engine<B> {
     pub(crate) fn signing_active(
         &self,
         kind: &str,
-    ) -> Result<Option<(String, Zeroizing<Vec<u8>>)>, StoreError> {
+    ) -> Result<Option<crate::ActiveKey>, StoreError> {
         let row = self.db.transaction(|tx| {
             tx.query_opt(
                 "SELECT kid, sealed FROM signing_keys WHERE kind = $1 AND retired_at IS NULL",
