@@ -178,6 +178,12 @@ impl SigningKeyPair {
         })
     }
 
+    /// A bare ES256 signature (the benchmark's ceiling).
+    pub fn sign_raw(&self, message: &[u8]) -> Vec<u8> {
+        let signature: Signature = self.key.sign(message);
+        signature.to_bytes().to_vec()
+    }
+
     pub fn public_key(&self) -> PublicKey {
         PublicKey {
             kid: self.kid(),

@@ -43,6 +43,12 @@ pub enum BenchCmd {
         #[arg(long)]
         postgres: Option<String>,
     },
+    /// SMART Health Cards per second on one core: issue (bundle, DEFLATE, ES256 JWS), QR
+    /// images (PNG), verification; next to the bare ES256 signature and verification.
+    Cert {
+        #[arg(long, default_value_t = 20_000)]
+        count: usize,
+    },
     /// Residents per second into the store (sealed fields, keyed index, audit) next to a plain
     /// SQLite insert of the same rows.
     Store {
@@ -117,6 +123,7 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
         } => (count, batch, postgres),
         BenchCmd::Import { count, postgres } => return import(*count, postgres.as_deref()),
         BenchCmd::Check => return check(),
+        BenchCmd::Cert { count } => return cert(*count),
         BenchCmd::Inquiry {
             municipalities,
             residents,
@@ -249,5 +256,91 @@ fn import(count: u64, postgres: Option<&str>) -> Result<()> {
         );
         anyhow::ensure!(store.count_persons(m)? == count, "count mismatch");
     }
+    Ok(())
+}
+
+fn cert(count: usize) -> Result<()> {
+    use openvrs_cert::{qr, shc};
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "注意: デバッグビルドです(--release で測定してください) / warning: debug build; measure with --release"
+        );
+    }
+    let key = shc::SigningKeyPair::generate();
+    let keys = vec![key.public_key()];
+    let patient = shc::Patient {
+        family: "ウルマ".into(),
+        given: vec!["タロウ".into()],
+        birth_date: "1980-01-01".into(),
+    };
+    let shot = |date: &str, lot: &str| shc::Shot {
+        cvx: "208".into(),
+        date: date.into(),
+        lot: lot.into(),
+        performer: "MHLW_Gov_of_JAPAN".into(),
+    };
+    let card = |i: usize| shc::Card {
+        iss: "https://openvrs.example/issuer".into(),
+        nbf: 1_764_201_600.0 + i as f64,
+        exp: None,
+        types: vec!["https://smarthealth.cards#health-card".into()],
+        bundle: shc::immunization_bundle(
+            &patient,
+            &[
+                shot("2021-06-01", "FA1234"),
+                shot("2021-06-22", "FA5678"),
+                shot("2022-01-10", "FK0001"),
+            ],
+        ),
+        rid: Some(shc::rid(b"bench", &key.kid(), &i.to_string())),
+    };
+    println!("openvrs bench cert: {count} SMART Health Cards (3 doses each), one core");
+    let per_s = |n: usize, secs: f64| format!("{:>9.0}/s ({n} in {secs:.2}s)", n as f64 / secs);
+    // Ceiling: the bare ES256 signature and verification of a JWS-sized input.
+    let sample = shc::sign(&card(0), &key)?;
+    let started = Instant::now();
+    for i in 0..count {
+        std::hint::black_box(key.sign_raw(format!("{sample}{i}").as_bytes()));
+    }
+    println!(
+        "  bare ES256 signature (ceiling)        {}",
+        per_s(count, started.elapsed().as_secs_f64())
+    );
+    let started = Instant::now();
+    let mut jws = Vec::with_capacity(count);
+    for i in 0..count {
+        jws.push(shc::sign(&card(i), &key)?);
+    }
+    println!(
+        "  issue SHC (bundle, DEFLATE, ES256)    {}",
+        per_s(count, started.elapsed().as_secs_f64())
+    );
+    let images = (count / 10).max(1);
+    let started = Instant::now();
+    for j in jws.iter().take(images) {
+        std::hint::black_box(qr::png(&qr::shc(&shc::qr_numeric(j))?, 4)?);
+    }
+    println!(
+        "  QR image (shc:/ text, PNG)            {}",
+        per_s(images, started.elapsed().as_secs_f64())
+    );
+    let started = Instant::now();
+    for j in &jws {
+        shc::decode(j)?.verify(&keys)?;
+    }
+    println!(
+        "  verify SHC (inflate, ES256)           {}",
+        per_s(count, started.elapsed().as_secs_f64())
+    );
+    let started = Instant::now();
+    for j in jws.iter().take(images) {
+        let png = qr::png(&qr::shc(&shc::qr_numeric(j))?, 4)?;
+        let texts = qr::read_png(&png)?;
+        anyhow::ensure!(shc::jws_from_qr(&[&texts[0]])? == *j, "QR round trip");
+    }
+    println!(
+        "  QR image made and read back (rqrr)    {}",
+        per_s(images, started.elapsed().as_secs_f64())
+    );
     Ok(())
 }
