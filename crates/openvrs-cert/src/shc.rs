@@ -4,9 +4,12 @@
 //! `.smart-health-card` file.
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use p256::{
-    EncodedPoint,
-    ecdsa::{Signature, SigningKey, VerifyingKey, signature::Signer, signature::Verifier},
+use ring::{
+    rand::SystemRandom,
+    signature::{
+        ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
+        UnparsedPublicKey,
+    },
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -70,7 +73,8 @@ const JWK: CertError = CertError::new(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey {
     pub kid: String,
-    key: VerifyingKey,
+    /// The uncompressed point: 0x04, x, y.
+    key: Vec<u8>,
     /// The revocation list version, when the issuer publishes one for this key.
     pub crl_version: Option<u64>,
 }
@@ -82,16 +86,15 @@ impl PublicKey {
     }
 }
 
-fn coordinates(key: &VerifyingKey) -> (String, String) {
-    let point = key.to_encoded_point(false);
-    let (x, y) = (
-        point.x().map(|x| B64.encode(x)).unwrap_or_default(),
-        point.y().map(|y| B64.encode(y)).unwrap_or_default(),
-    );
-    (x, y)
+/// The base64url x and y of an uncompressed point.
+fn coordinates(point: &[u8]) -> (String, String) {
+    match point {
+        [4, xy @ ..] if xy.len() == 64 => (B64.encode(&xy[..32]), B64.encode(&xy[32..])),
+        _ => (String::new(), String::new()),
+    }
 }
 
-fn thumbprint(key: &VerifyingKey) -> String {
+fn thumbprint(key: &[u8]) -> String {
     let (x, y) = coordinates(key);
     // RFC 7638: the required members in lexicographic order, no whitespace.
     let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
@@ -117,8 +120,9 @@ pub fn parse_jwks(json: &str) -> Result<Vec<PublicKey>, CertError> {
                 .map_err(|_| JWK)
         };
         let (x, y) = (coordinate("x")?, coordinate("y")?);
-        let point = EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
-        let key = VerifyingKey::from_encoded_point(&point).map_err(|_| JWK)?;
+        let mut key = vec![4];
+        key.extend_from_slice(&x);
+        key.extend_from_slice(&y);
         let kid = match k.get("kid").and_then(Value::as_str) {
             Some(kid) => kid.to_owned(),
             None => thumbprint(&key),
@@ -132,10 +136,10 @@ pub fn parse_jwks(json: &str) -> Result<Vec<PublicKey>, CertError> {
     Ok(out)
 }
 
-/// An issuer's signing key.
-#[derive(Clone)]
+/// An issuer's signing key (ring's P-256; the private part as PKCS#8).
 pub struct SigningKeyPair {
-    key: SigningKey,
+    key: EcdsaKeyPair,
+    pkcs8: Vec<u8>,
 }
 
 impl std::fmt::Debug for SigningKeyPair {
@@ -148,46 +152,57 @@ impl std::fmt::Debug for SigningKeyPair {
 
 impl SigningKeyPair {
     pub fn generate() -> Self {
-        Self {
-            key: SigningKey::random(&mut rand::rngs::OsRng),
-        }
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .expect("the system's random generator works");
+        Self::from_bytes(pkcs8.as_ref()).expect("a key just made is valid")
     }
 
-    /// From the 32-byte private scalar (as stored, encrypted, by the caller).
-    pub fn from_bytes(secret: &[u8]) -> Result<Self, CertError> {
-        SigningKey::from_slice(secret)
-            .map(|key| Self { key })
-            .map_err(|_| JWK)
+    /// From the PKCS#8 document (as stored, encrypted, by the caller).
+    pub fn from_bytes(pkcs8: &[u8]) -> Result<Self, CertError> {
+        let key = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            pkcs8,
+            &SystemRandom::new(),
+        )
+        .map_err(|_| JWK)?;
+        Ok(Self {
+            key,
+            pkcs8: pkcs8.to_vec(),
+        })
     }
 
-    /// The 32-byte private scalar, for the caller to store encrypted.
+    /// The PKCS#8 document, for the caller to store encrypted.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.key.to_bytes().to_vec()
+        self.pkcs8.clone()
     }
 
     pub fn kid(&self) -> String {
-        thumbprint(self.key.verifying_key())
+        thumbprint(self.key.public_key().as_ref())
     }
 
     /// The public JWK as an issuer publishes it in `/.well-known/jwks.json`.
     pub fn public_jwk(&self) -> Value {
-        let (x, y) = coordinates(self.key.verifying_key());
+        let (x, y) = coordinates(self.key.public_key().as_ref());
         json!({
             "kty": "EC", "kid": self.kid(), "use": "sig", "alg": "ES256", "crv": "P-256",
             "x": x, "y": y,
         })
     }
 
-    /// A bare ES256 signature (the benchmark's ceiling).
+    /// A bare ES256 signature, raw r || s (the benchmark's ceiling; JWS signatures too).
     pub fn sign_raw(&self, message: &[u8]) -> Vec<u8> {
-        let signature: Signature = self.key.sign(message);
-        signature.to_bytes().to_vec()
+        self.key
+            .sign(&SystemRandom::new(), message)
+            .expect("signing with a valid key works")
+            .as_ref()
+            .to_vec()
     }
 
     pub fn public_key(&self) -> PublicKey {
         PublicKey {
             kid: self.kid(),
-            key: *self.key.verifying_key(),
+            key: self.key.public_key().as_ref().to_vec(),
             crl_version: None,
         }
     }
@@ -230,11 +245,8 @@ pub fn sign(card: &Card, key: &SigningKeyPair) -> Result<String, CertError> {
         B64.encode(serde_json::to_vec(&header).map_err(|_| HEADER)?),
         B64.encode(compressed)
     );
-    let signature: Signature = key.key.sign(signing_input.as_bytes());
-    Ok(format!(
-        "{signing_input}.{}",
-        B64.encode(signature.to_bytes())
-    ))
+    let signature = key.sign_raw(signing_input.as_bytes());
+    Ok(format!("{signing_input}.{}", B64.encode(signature)))
 }
 
 /// A JWS taken apart, before its signature is checked.
@@ -318,9 +330,8 @@ impl Decoded {
     /// Checks the signature with the issuer's key of this `kid`.
     pub fn verify(&self, keys: &[PublicKey]) -> Result<(), CertError> {
         let key = keys.iter().find(|k| k.kid == self.kid).ok_or(UNKNOWN_KEY)?;
-        let signature = Signature::from_slice(&self.signature).map_err(|_| SIGNATURE)?;
-        key.key
-            .verify(self.signing_input.as_bytes(), &signature)
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &key.key)
+            .verify(self.signing_input.as_bytes(), &self.signature)
             .map_err(|_| SIGNATURE)
     }
 }
