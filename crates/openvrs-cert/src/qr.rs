@@ -11,6 +11,11 @@ const TOO_LONG: CertError = CertError::new(
     "QRコード1つに収まりません",
     "does not fit one QR code",
 );
+const NOT_SHC: CertError = CertError::new(
+    "qr.not_shc",
+    "shc:/ で始まる数字列ではありません",
+    "not a shc:/ text",
+);
 const IMAGE: CertError = CertError::new(
     "qr.image",
     "画像を読めません(PNG のみ)",
@@ -28,7 +33,7 @@ const MAX_SIDE: u32 = 8_000;
 /// A SMART Health Card's `shc:/DIGITS` text as its spec asks: a byte segment `shc:/`, then a
 /// numeric segment, the smallest version up to 22, error correction L.
 pub fn shc(text: &str) -> Result<QrCode, CertError> {
-    let digits = text.strip_prefix("shc:/").ok_or(TOO_LONG)?;
+    let digits = text.strip_prefix("shc:/").ok_or(NOT_SHC)?;
     for v in 1..=22 {
         let mut bits = Bits::new(Version::Normal(v));
         let fits = bits.push_byte_data(b"shc:/").is_ok()
@@ -39,11 +44,6 @@ pub fn shc(text: &str) -> Result<QrCode, CertError> {
         }
     }
     Err(TOO_LONG)
-}
-
-/// Any text (VDS-NC JSON, `HC1:` Base45), with the encoder's choice of segments.
-pub fn text(text: &str, level: EcLevel) -> Result<QrCode, CertError> {
-    QrCode::with_error_correction_level(text.as_bytes(), level).map_err(|_| TOO_LONG)
 }
 
 /// The QR version (1-40) of a code.

@@ -8,10 +8,9 @@ use axum::{
     Extension, Json,
     body::Bytes,
     extract::{ConnectInfo, Path, Query, State},
-    http::{StatusCode, header},
-    response::{IntoResponse, Response},
+    http::StatusCode,
+    response::Response,
 };
-use openvrs_csv::Encoding;
 use openvrs_domain::ids::{AddressNumber, MunicipalityCode, MyNumber};
 use openvrs_service::{disclosure::dose_json, inquiry};
 use openvrs_store::{Inquiry, InquiryJob, InquiryRequest, StoreError};
@@ -22,8 +21,9 @@ use crate::{
     AppState,
     api::actor,
     auth::{Principal, security_event},
+    blocking,
     error::ApiError,
-    records::EncodingQuery,
+    records::{EncodingQuery, csv_download, municipality},
 };
 
 /// A single inquiry: whose records, from which municipality, for which of our residents, and
@@ -44,18 +44,6 @@ pub struct InquiryInput {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AttachInput {
     pub inquiry_ids: Vec<i64>,
-}
-
-fn municipality(m: &str) -> Result<MunicipalityCode, ApiError> {
-    MunicipalityCode::parse(m).map_err(|_| ApiError::not_found())
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| ApiError::from(StoreError::Corrupt("worker failed")))?
 }
 
 fn inquiry_json(i: &Inquiry, catalogue: &openvrs_domain::product::Catalogue) -> Value {
@@ -172,8 +160,7 @@ pub async fn attach(
     let asker = municipality(&m)?;
     let (store, actor) = (state.store.clone(), actor(&p));
     let done =
-        blocking(move || Ok(store.attach_inquiries(asker, &input.inquiry_ids, None, &actor)?))
-            .await?;
+        blocking(move || store.attach_inquiries(asker, &input.inquiry_ids, None, &actor)).await?;
     Ok(Json(
         json!({ "inquiries": done.inquiries, "doses": done.doses, "unchanged": done.unchanged }),
     ))
@@ -211,7 +198,7 @@ pub async fn start_job(
     let job = {
         let (store, actor) = (store.clone(), actor.clone());
         let total = rows.len() as u64;
-        blocking(move || Ok(store.create_inquiry_job(asker, total, &actor)?)).await?
+        blocking(move || store.create_inquiry_job(asker, total, &actor)).await?
     };
     tokio::task::spawn_blocking(move || {
         // The job records its own failure; progress is read from the store.
@@ -232,7 +219,7 @@ pub async fn job(
 ) -> Result<Json<Value>, ApiError> {
     let asker = municipality(&m)?;
     let store = state.store.clone();
-    let j = blocking(move || Ok(store.inquiry_job(asker, job)?))
+    let j = blocking(move || store.inquiry_job(asker, job))
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(Json(job_json(&j)))
@@ -245,44 +232,33 @@ pub async fn result(
     Query(q): Query<EncodingQuery>,
 ) -> Result<Response, ApiError> {
     let asker = municipality(&m)?;
-    let encoding = match q.get()? {
-        Encoding::Utf8 => Encoding::Utf8,
-        Encoding::Auto | Encoding::ShiftJis => Encoding::ShiftJis,
-    };
+    let encoding = q.download()?;
     let store = state.store.clone();
-    let bytes = blocking(move || {
-        let j = store
-            .inquiry_job(asker, job)?
-            .ok_or_else(ApiError::not_found)?;
-        if j.state == "running" {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "job_running",
-                "照会はまだ実行中です",
-                "the job is still running",
-            ));
-        }
-        let mut out = Vec::new();
-        inquiry::bulk_result(&*store, asker, job, encoding, &mut out)?;
-        Ok(out)
-    })
-    .await?;
-    let charset = if encoding == Encoding::Utf8 {
-        "UTF-8"
-    } else {
-        "Shift_JIS"
+    let j = {
+        let store = store.clone();
+        blocking(move || store.inquiry_job(asker, job))
+            .await?
+            .ok_or_else(ApiError::not_found)?
     };
-    Ok((
-        [
-            (header::CONTENT_TYPE, format!("text/csv; charset={charset}")),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"inquiry-{asker}-{job}.csv\""),
-            ),
-        ],
+    if j.state == "running" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "job_running",
+            "照会はまだ実行中です",
+            "the job is still running",
+        ));
+    }
+    let bytes = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        inquiry::bulk_result(&*store, asker, job, encoding, &mut out).map(|_| out)
+    })
+    .await
+    .map_err(|_| ApiError::from(StoreError::Corrupt("worker failed")))??;
+    Ok(csv_download(
+        encoding,
+        &format!("inquiry-{asker}-{job}.csv"),
         bytes,
-    )
-        .into_response())
+    ))
 }
 
 /// `POST .../inquiry-jobs/{job}/attach`: attach every found row of a job in one action.
@@ -296,10 +272,11 @@ pub async fn attach_job(
     let done = blocking(move || {
         store
             .inquiry_job(asker, job)?
-            .ok_or_else(ApiError::not_found)?;
-        Ok(store.attach_inquiries(asker, &[], Some(job), &actor)?)
+            .map(|_| store.attach_inquiries(asker, &[], Some(job), &actor))
+            .transpose()
     })
-    .await?;
+    .await?
+    .ok_or_else(ApiError::not_found)?;
     Ok(Json(
         json!({ "inquiries": done.inquiries, "doses": done.doses, "unchanged": done.unchanged }),
     ))
@@ -312,7 +289,7 @@ pub async fn provisions(
 ) -> Result<Json<Value>, ApiError> {
     let provider = municipality(&m)?;
     let store = state.store.clone();
-    let all = blocking(move || Ok(store.provisions(provider, None)?)).await?;
+    let all = blocking(move || store.provisions(provider, None)).await?;
     Ok(Json(json!(
         all.iter()
             .map(|p| json!({

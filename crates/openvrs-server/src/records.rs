@@ -34,9 +34,14 @@ use crate::{
 /// The largest file an upload accepts.
 pub const MAX_UPLOAD: usize = 256 << 20;
 
+/// A municipality in a path; one that cannot be is not found, like another municipality's.
+pub(crate) fn municipality(m: &str) -> Result<MunicipalityCode, ApiError> {
+    MunicipalityCode::parse(m).map_err(|_| ApiError::not_found())
+}
+
 fn target(m: &str, a: &str) -> Result<(MunicipalityCode, AddressNumber), ApiError> {
     Ok((
-        MunicipalityCode::parse(m).map_err(|_| ApiError::not_found())?,
+        municipality(m)?,
         AddressNumber::parse(a).map_err(|_| ApiError::not_found())?,
     ))
 }
@@ -293,7 +298,7 @@ pub async fn quality(
     Extension(p): Extension<Principal>,
     Path(m): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let m = MunicipalityCode::parse(&m).map_err(|_| ApiError::not_found())?;
+    let m = municipality(&m)?;
     let store = state.store.clone();
     let actor = actor(&p);
     let lines = crate::blocking(move || store.quality_report(m, &actor)).await?;
@@ -330,6 +335,34 @@ impl EncodingQuery {
             )),
         }
     }
+
+    /// For a file to download: Shift_JIS unless UTF-8 is asked for.
+    pub(crate) fn download(&self) -> Result<Encoding, ApiError> {
+        Ok(match self.get()? {
+            Encoding::Utf8 => Encoding::Utf8,
+            Encoding::Auto | Encoding::ShiftJis => Encoding::ShiftJis,
+        })
+    }
+}
+
+/// A CSV file as a download.
+pub(crate) fn csv_download(encoding: Encoding, filename: &str, bytes: Vec<u8>) -> Response {
+    let charset = if encoding == Encoding::Utf8 {
+        "UTF-8"
+    } else {
+        "Shift_JIS"
+    };
+    (
+        [
+            (header::CONTENT_TYPE, format!("text/csv; charset={charset}")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 /// What kind of file an upload is.
@@ -348,7 +381,7 @@ async fn upload(
     body: Bytes,
     kind: Upload,
 ) -> Result<Json<Value>, ApiError> {
-    let m = MunicipalityCode::parse(&m).map_err(|_| ApiError::not_found())?;
+    let m = municipality(&m)?;
     let store = state.store.clone();
     let actor = actor(&p);
     let result = tokio::task::spawn_blocking(move || {
@@ -429,11 +462,8 @@ pub async fn ledger(
     Path(m): Path<String>,
     Query(q): Query<EncodingQuery>,
 ) -> Result<Response, ApiError> {
-    let m = MunicipalityCode::parse(&m).map_err(|_| ApiError::not_found())?;
-    let encoding = match q.get()? {
-        Encoding::Utf8 => Encoding::Utf8,
-        Encoding::Auto | Encoding::ShiftJis => Encoding::ShiftJis,
-    };
+    let m = municipality(&m)?;
+    let encoding = q.download()?;
     let store = state.store.clone();
     let actor = actor(&p);
     let bytes = tokio::task::spawn_blocking(move || {
@@ -442,22 +472,7 @@ pub async fn ledger(
     })
     .await
     .map_err(|_| ApiError::from(openvrs_store::StoreError::Corrupt("worker failed")))??;
-    let charset = if encoding == Encoding::Utf8 {
-        "UTF-8"
-    } else {
-        "Shift_JIS"
-    };
-    Ok((
-        [
-            (header::CONTENT_TYPE, format!("text/csv; charset={charset}")),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"ledger-{m}.csv\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(csv_download(encoding, &format!("ledger-{m}.csv"), bytes))
 }
 
 /// The tablet records waiting for this municipality's staff.
@@ -465,7 +480,7 @@ pub async fn conflicts(
     State(state): State<AppState>,
     Path(m): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let m = MunicipalityCode::parse(&m).map_err(|_| ApiError::not_found())?;
+    let m = municipality(&m)?;
     let store = state.store.clone();
     let (queue, catalogue) =
         crate::blocking(move || Ok((store.dose_conflicts(m)?, Catalogue::new(store.products()?)?)))
@@ -508,7 +523,7 @@ pub async fn resolve_conflict(
     Path((m, id)): Path<(String, i64)>,
     Json(input): Json<ConflictResolution>,
 ) -> Result<StatusCode, ApiError> {
-    let m = MunicipalityCode::parse(&m).map_err(|_| ApiError::not_found())?;
+    let m = municipality(&m)?;
     let replace = match input.action.as_str() {
         "keep" => false,
         "replace" => true,

@@ -3,8 +3,11 @@
 
 use std::io::{Read, Write};
 
-use openvrs_csv::{Encoding, LedgerDose, LedgerWriter, read_inquiries};
-use openvrs_domain::{audit::Actor, date::jst_from_micros, ids::MunicipalityCode, ids::MyNumber};
+use openvrs_csv::{Encoding, LedgerWriter, read_inquiries};
+use openvrs_domain::{
+    audit::Actor,
+    ids::{MunicipalityCode, MyNumber},
+};
 use openvrs_store::{BulkRow, InquiryRequest, InquiryStatus, Malformed, Store, StoreError};
 
 use crate::Failure;
@@ -48,9 +51,8 @@ pub struct Guard {
 const HOUR: i64 = 3_600_000_000;
 const DAY: i64 = 24 * HOUR;
 
-/// The guard rails for one single inquiry by `actor` of `asker` about `my_number`, now (by the
-/// same clock the store dates inquiries with). Details name counts, users and municipalities,
-/// never the person.
+/// The guard rails for one single inquiry by `actor` of `asker` about `my_number`. Details
+/// name counts, users and municipalities, never the person.
 pub fn guard(
     store: &dyn Store,
     asker: MunicipalityCode,
@@ -58,10 +60,8 @@ pub fn guard(
     my_number: &MyNumber,
     limits: &Limits,
 ) -> Result<Guard, StoreError> {
-    let now = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000)
-        .unwrap_or(i64::MAX);
-    let hour = store.inquiry_counts(asker, &actor.user, None, now - HOUR)?;
-    let day = store.inquiry_counts(asker, &actor.user, Some(my_number), now - DAY)?;
+    let hour = store.inquiry_counts(asker, &actor.user, None, HOUR)?;
+    let day = store.inquiry_counts(asker, &actor.user, Some(my_number), DAY)?;
     let mut g = Guard::default();
     if hour.by_user >= limits.per_user_per_hour {
         g.refuse = Some(Alert {
@@ -171,14 +171,7 @@ pub fn bulk_result(
     )
     .map_err(|e| Failure::Io(e.to_string()))?;
     for i in &answers {
-        let doses: Vec<LedgerDose> = i
-            .doses
-            .iter()
-            .map(|d| LedgerDose {
-                dose: d.dose.clone(),
-                registered_at: jst_from_micros(d.recorded_at),
-            })
-            .collect();
+        let doses = crate::ledger_doses(&i.doses);
         let status = i.status.label().to_owned();
         let row = i.row.map(|r| r.to_string()).unwrap_or_default();
         let source = i.source.map(|s| s.to_string()).unwrap_or_default();

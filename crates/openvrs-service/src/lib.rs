@@ -69,6 +69,17 @@ fn file(e: openvrs_csv::FileError) -> Failure {
     Failure::Rows(vec![e.to_string()])
 }
 
+/// Doses as the ledger layout holds them (registration time in Japan time).
+pub(crate) fn ledger_doses(doses: &[openvrs_store::StoredDose]) -> Vec<LedgerDose> {
+    doses
+        .iter()
+        .map(|d| LedgerDose {
+            dose: d.dose.clone(),
+            registered_at: jst_from_micros(d.recorded_at),
+        })
+        .collect()
+}
+
 /// Today in Japan.
 pub fn today() -> time::Date {
     time::OffsetDateTime::now_utc().to_offset(JST).date()
@@ -192,15 +203,8 @@ pub fn export_ledger(
     let mut writer = LedgerWriter::new(out, encoding, blocks, &catalogue)
         .map_err(|e| Failure::Io(e.to_string()))?;
     let persons = store.export_ledger(m, actor, &mut |a, doses| {
-        let doses: Vec<LedgerDose> = doses
-            .iter()
-            .map(|d| LedgerDose {
-                dose: d.dose.clone(),
-                registered_at: jst_from_micros(d.recorded_at),
-            })
-            .collect();
         writer
-            .write(a, &doses)
+            .write(a, &ledger_doses(doses))
             .map_err(|e| StoreError::Sink(e.to_string()))
     })?;
     writer.finish().map_err(|e| Failure::Io(e.to_string()))?;

@@ -1284,9 +1284,9 @@ impl<B: Backend> Store for Engine<B> {
         asker: MunicipalityCode,
         user: &str,
         my_number: Option<&MyNumber>,
-        since: i64,
+        within: i64,
     ) -> Result<crate::InquiryCounts, StoreError> {
-        self.inquiry_counts_since(asker, user, my_number, since)
+        self.inquiry_counts_within(asker, user, my_number, within)
     }
 
     fn provisions(

@@ -75,10 +75,8 @@ impl Ids {
     }
 }
 
-fn inquiry_columns() -> &'static str {
-    "inquiry_id, job_id, row_number, source_municipality, address_number, basis, status, \
-     message, record_count, asked_by, at, attached_at"
-}
+const INQUIRY_COLUMNS: &str = "inquiry_id, job_id, row_number, source_municipality, \
+     address_number, basis, status, message, record_count, asked_by, at, attached_at";
 
 impl<B: Backend> Engine<B> {
     /// Locks the audit heads of `codes` in code order (so that two transactions never wait on
@@ -515,8 +513,7 @@ impl<B: Backend> Engine<B> {
         all.extend(params.iter().cloned());
         let rows = tx.query(
             &format!(
-                "SELECT {} FROM inquiries WHERE municipality_code = $1 AND {filter}",
-                inquiry_columns()
+                "SELECT {INQUIRY_COLUMNS} FROM inquiries WHERE municipality_code = $1 AND {filter}"
             ),
             &all,
         )?;
@@ -698,14 +695,15 @@ impl<B: Backend> Engine<B> {
         })
     }
 
-    pub(crate) fn inquiry_counts_since(
+    pub(crate) fn inquiry_counts_within(
         &self,
         asker: MunicipalityCode,
         user: &str,
         my_number: Option<&MyNumber>,
-        since: i64,
+        within: i64,
     ) -> Result<InquiryCounts, StoreError> {
         let code = asker.to_string();
+        let since = now_micros().saturating_sub(within);
         self.db.transaction(|tx| {
             let one = |tx: &mut dyn Tx, sql: &str, params: &[Value]| -> Result<u64, StoreError> {
                 Ok(count(

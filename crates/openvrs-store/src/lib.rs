@@ -633,13 +633,14 @@ pub trait Store: Send + Sync {
         actor: &Actor,
     ) -> Result<Attached, StoreError>;
 
-    /// Inquiries made lately, for the volume limits and the fishing check.
+    /// Inquiries made in the last `within` microseconds (by the clock that dates them), for the
+    /// volume limits and the fishing check.
     fn inquiry_counts(
         &self,
         asker: MunicipalityCode,
         user: &str,
         my_number: Option<&MyNumber>,
-        since: i64,
+        within: i64,
     ) -> Result<InquiryCounts, StoreError>;
 
     /// The provision records of a municipality, newest first (`address` for one person's).

@@ -66,6 +66,10 @@ fn official_examples_decode_and_verify() {
         // The file holds the same JWS.
         let file = shc::jws_from_file(&read(&format!("example-{n}-e-file.smart-health-card")));
         assert_eq!(file.unwrap(), [jws.to_owned()]);
+        assert_eq!(
+            shc::jws_from_file(&shc::file(&[jws.to_owned()])).unwrap(),
+            [jws.to_owned()]
+        );
         // Decoded: the payload is the minified one, the bundle the example's.
         let decoded = shc::decode(jws).unwrap();
         assert_eq!(decoded.kid, kid);

@@ -2024,7 +2024,7 @@ pub fn bulk_inquiries_answer_every_row(h: &Harness) {
 
 pub fn inquiry_counts_see_volume_and_fishing(h: &Harness) {
     let (ps, ours) = movers(h);
-    let since = 0;
+    let within = 3_600_000_000;
     for source in ["472131", "131016", "271004", "011002"] {
         h.store
             .inquire(naha(), &ask(code(source), &ps[0], &ours[0]), &naha_staff())
@@ -2035,7 +2035,7 @@ pub fn inquiry_counts_see_volume_and_fishing(h: &Harness) {
         .unwrap();
     let counts = h
         .store
-        .inquiry_counts(naha(), "staff-naha", ps[0].my_number.as_ref(), since)
+        .inquiry_counts(naha(), "staff-naha", ps[0].my_number.as_ref(), within)
         .unwrap();
     assert_eq!(
         (
@@ -2047,7 +2047,7 @@ pub fn inquiry_counts_see_volume_and_fishing(h: &Harness) {
     );
     let other = h
         .store
-        .inquiry_counts(naha(), "someone-else", ps[1].my_number.as_ref(), since)
+        .inquiry_counts(naha(), "someone-else", ps[1].my_number.as_ref(), within)
         .unwrap();
     assert_eq!(
         (
