@@ -46,6 +46,27 @@ pub fn shc(text: &str) -> Result<QrCode, CertError> {
     Err(TOO_LONG)
 }
 
+/// An EU DCC's `HC1:` text (Base45 is the QR alphanumeric alphabet): one alphanumeric
+/// segment, error correction Q as HCERT recommends.
+pub fn dcc(text: &str) -> Result<QrCode, CertError> {
+    let mut bits = None;
+    for v in 1..=40 {
+        let mut b = Bits::new(Version::Normal(v));
+        if b.push_alphanumeric_data(text.as_bytes()).is_ok()
+            && b.push_terminator(EcLevel::Q).is_ok()
+        {
+            bits = Some(b);
+            break;
+        }
+    }
+    QrCode::with_bits(bits.ok_or(TOO_LONG)?, EcLevel::Q).map_err(|_| TOO_LONG)
+}
+
+/// Any text in byte mode (a VDS-NC JSON document), error correction M, the smallest version.
+pub fn bytes(text: &str) -> Result<QrCode, CertError> {
+    QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).map_err(|_| TOO_LONG)
+}
+
 /// The QR version (1-40) of a code.
 pub fn version(code: &QrCode) -> i16 {
     match code.version() {

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use openvrs_cert::shc;
 
+mod dcc;
+
 fn vectors() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/shc")
 }

@@ -1,0 +1,286 @@
+//! X.509 for the seal formats: the deployment's development CSCA and its document signers
+//! (made with rcgen), and the certificates a verifier is told to trust (read with x509-parser,
+//! signatures checked with ring). VDS-NC trusts a CSCA and checks the signer it embeds; EU DCC
+//! trusts signer certificates directly and picks one by `kid`.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyUsagePurpose,
+};
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED, RSA_PSS_2048_8192_SHA256, UnparsedPublicKey, VerificationAlgorithm,
+};
+use sha2::{Digest, Sha256};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::{CertError, shc::SigningKeyPair};
+
+const MAKE: CertError = CertError::new(
+    "pki.make",
+    "証明書を作成できません",
+    "the certificate cannot be made",
+);
+const PARSE: CertError = CertError::new(
+    "pki.certificate",
+    "X.509 証明書として読めません(PEM または DER)",
+    "not an X.509 certificate (PEM or DER)",
+);
+const KEY: CertError = CertError::new(
+    "pki.key",
+    "証明書の公開鍵の種類に対応していません(P-256 または RSA)",
+    "the certificate's public key type is not supported (P-256 or RSA)",
+);
+const SIGNATURE: CertError = CertError::new(
+    "pki.signature",
+    "署名が正しくありません",
+    "the signature does not verify",
+);
+
+/// What a made certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The country signing CA (development: the deployment's own).
+    Csca,
+    /// Signs ICAO VDS-NC documents.
+    VdsSigner,
+    /// Signs EU DCCs; its extended key usage says "vaccination".
+    DccSigner,
+}
+
+/// The HCERT extended key usages: a DCC signer certificate that names any of them may sign
+/// only those kinds of certificate (test, vaccination, recovery).
+pub const DCC_KEY_USAGES: [(&str, char); 6] = [
+    ("1.3.6.1.4.1.1847.2021.1.1", 't'),
+    ("1.3.6.1.4.1.1847.2021.1.2", 'v'),
+    ("1.3.6.1.4.1.1847.2021.1.3", 'r'),
+    ("1.3.6.1.4.1.0.1847.2021.1.1", 't'),
+    ("1.3.6.1.4.1.0.1847.2021.1.2", 'v'),
+    ("1.3.6.1.4.1.0.1847.2021.1.3", 'r'),
+];
+
+/// A certificate the deployment made, with the key it certifies.
+#[derive(Debug)]
+pub struct Issued {
+    pub der: Vec<u8>,
+    pub key: SigningKeyPair,
+}
+
+impl Issued {
+    /// PEM, as `openvrs keys certs` prints it.
+    pub fn pem(&self) -> String {
+        pem(&self.der)
+    }
+}
+
+/// PEM text of a DER certificate.
+pub fn pem(der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new("CERTIFICATE", der))
+}
+
+fn params(role: Role, country: &str, name: &str, now: i64, days: i64) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.distinguished_name.push(DnType::CountryName, country);
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.not_before =
+        time::OffsetDateTime::from_unix_timestamp(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    p.not_after = p.not_before + time::Duration::days(days);
+    // A serial from the name and time: distinct per certificate the deployment makes.
+    let serial = Sha256::digest(format!("{role:?}/{name}/{now}").as_bytes());
+    p.serial_number = Some(rcgen::SerialNumber::from_slice(&serial[..16]));
+    match role {
+        Role::Csca => {
+            p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+            p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        }
+        Role::VdsSigner => {
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            // ICAO 9303-12 document type list: "NV" (non-constrained vaccination)
+            // as a PrintableString inside SET OF, under id-icao-mrtd-security-extensions-documentTypeList.
+            let oid = [2, 23, 136, 1, 1, 6, 2];
+            let doc_types = [
+                0x30, 0x07, 0x02, 0x01, 0x00, 0x31, 0x04, 0x13, 0x02, b'N', b'V',
+            ];
+            p.custom_extensions = vec![CustomExtension::from_oid_content(&oid, doc_types.to_vec())];
+        }
+        Role::DccSigner => {
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::Other(vec![
+                1, 3, 6, 1, 4, 1, 1847, 2021, 1, 2,
+            ])];
+        }
+    }
+    p
+}
+
+fn rcgen_key(key: &SigningKeyPair) -> Result<rcgen::KeyPair, CertError> {
+    rcgen::KeyPair::try_from(key.to_bytes().as_slice()).map_err(|_| MAKE)
+}
+
+/// A development CSCA, self-signed, valid for `days` from `now` (Unix seconds).
+pub fn make_csca(country: &str, name: &str, now: i64, days: i64) -> Result<Issued, CertError> {
+    let key = SigningKeyPair::generate();
+    let cert = params(Role::Csca, country, name, now, days)
+        .self_signed(&rcgen_key(&key)?)
+        .map_err(|_| MAKE)?;
+    Ok(Issued {
+        der: cert.der().to_vec(),
+        key,
+    })
+}
+
+/// A document signer certified by `csca` (whose certificate and key are given).
+pub fn make_signer(
+    csca: &Issued,
+    role: Role,
+    country: &str,
+    name: &str,
+    now: i64,
+    days: i64,
+) -> Result<Issued, CertError> {
+    let key = SigningKeyPair::generate();
+    let ca_key = rcgen_key(&csca.key)?;
+    let issuer =
+        rcgen::Issuer::from_ca_cert_der(&csca.der.as_slice().into(), ca_key).map_err(|_| MAKE)?;
+    let cert = params(role, country, name, now, days)
+        .signed_by(&rcgen_key(&key)?, &issuer)
+        .map_err(|_| MAKE)?;
+    Ok(Issued {
+        der: cert.der().to_vec(),
+        key,
+    })
+}
+
+/// Every certificate in a PEM file (one or more blocks), or the one DER certificate.
+pub fn read_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, CertError> {
+    if bytes.starts_with(b"-----") || bytes.trim_ascii_start().starts_with(b"-----") {
+        let mut out = Vec::new();
+        for pem in x509_parser::pem::Pem::iter_from_buffer(bytes) {
+            let pem = pem.map_err(|_| PARSE)?;
+            if pem.label == "CERTIFICATE" {
+                out.push(pem.contents);
+            }
+        }
+        if out.is_empty() {
+            return Err(PARSE);
+        }
+        Ok(out)
+    } else {
+        Ok(vec![bytes.to_vec()])
+    }
+}
+
+/// A certificate a verifier trusts or meets, read once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    pub der: Vec<u8>,
+    /// The EU DCC key id: the first 8 bytes of SHA-256 of the DER.
+    pub kid: [u8; 8],
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    /// The extended key usage extension: its OIDs, dotted, and whether it is critical;
+    /// `None` when the certificate has none.
+    pub key_usages: Option<KeyUsages>,
+    key: PublicKeyInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PublicKeyInfo {
+    /// Uncompressed P-256 point.
+    P256(Vec<u8>),
+    /// RSAPublicKey DER.
+    Rsa(Vec<u8>),
+    Other,
+}
+
+impl Certificate {
+    pub fn parse(der: &[u8]) -> Result<Self, CertError> {
+        let (_, cert) = X509Certificate::from_der(der).map_err(|_| PARSE)?;
+        let spki = cert.public_key();
+        let algorithm = spki.algorithm.algorithm.to_id_string();
+        let bits = spki.subject_public_key.data.to_vec();
+        let key = match algorithm.as_str() {
+            // id-ecPublicKey on prime256v1
+            "1.2.840.10045.2.1"
+                if spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.as_oid().ok())
+                    .is_some_and(|o| o.to_id_string() == "1.2.840.10045.3.1.7") =>
+            {
+                PublicKeyInfo::P256(bits)
+            }
+            "1.2.840.113549.1.1.1" => PublicKeyInfo::Rsa(bits),
+            _ => PublicKeyInfo::Other,
+        };
+        let key_usages = match cert.extended_key_usage() {
+            Ok(Some(eku)) => Some(KeyUsages {
+                critical: eku.critical,
+                oids: eku.value.other.iter().map(|o| o.to_id_string()).collect(),
+            }),
+            Ok(None) => None,
+            Err(_) => return Err(PARSE),
+        };
+        let digest = Sha256::digest(der);
+        Ok(Self {
+            der: der.to_vec(),
+            kid: digest[..8].try_into().map_err(|_| PARSE)?,
+            subject: cert.subject().to_string(),
+            issuer: cert.issuer().to_string(),
+            not_before: cert.validity().not_before.timestamp(),
+            not_after: cert.validity().not_after.timestamp(),
+            key_usages,
+            key,
+        })
+    }
+
+    /// Checks an ES256 (raw r || s) or PS256 signature with this certificate's key.
+    pub fn verify(
+        &self,
+        algorithm: Algorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CertError> {
+        let (alg, key): (&dyn VerificationAlgorithm, &[u8]) = match (&self.key, algorithm) {
+            (PublicKeyInfo::P256(k), Algorithm::Es256) => (&ECDSA_P256_SHA256_FIXED, k),
+            (PublicKeyInfo::Rsa(k), Algorithm::Ps256) => (&RSA_PSS_2048_8192_SHA256, k),
+            _ => return Err(KEY),
+        };
+        UnparsedPublicKey::new(alg, key)
+            .verify(message, signature)
+            .map_err(|_| SIGNATURE)
+    }
+
+    /// Whether `self` was signed by `ca` (the signature over its TBS, checked with ring).
+    pub fn is_signed_by(&self, ca: &Certificate) -> bool {
+        let Ok((_, cert)) = X509Certificate::from_der(&self.der) else {
+            return false;
+        };
+        let Ok((_, ca_cert)) = X509Certificate::from_der(&ca.der) else {
+            return false;
+        };
+        cert.verify_signature(Some(ca_cert.public_key())).is_ok()
+    }
+
+    /// Whether the time (Unix seconds) is within the certificate's validity.
+    pub fn valid_at(&self, at: i64) -> bool {
+        self.not_before <= at && at <= self.not_after
+    }
+}
+
+/// A certificate's extended key usages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUsages {
+    pub critical: bool,
+    /// The OIDs other than the well-known TLS and code-signing ones, dotted.
+    pub oids: Vec<String>,
+}
+
+/// The signature algorithms the seal formats use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Es256,
+    Ps256,
+}
