@@ -6,6 +6,7 @@ pub mod dcc;
 pub mod pki;
 pub mod qr;
 pub mod shc;
+pub mod vds;
 pub mod verify;
 
 /// Why a certificate could not be made or read: Japanese first, then English, never a personal

@@ -94,6 +94,10 @@ fn params(role: Role, country: &str, name: &str, now: i64, days: i64) -> Certifi
         }
         Role::VdsSigner => {
             p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            // id-icao-mrtd-security-extensions-healthCertificateSigning (as Australia's signers).
+            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::Other(vec![
+                2, 23, 136, 1, 1, 14, 2,
+            ])];
             // ICAO 9303-12 document type list: "NV" (non-constrained vaccination)
             // as a PrintableString inside SET OF, under id-icao-mrtd-security-extensions-documentTypeList.
             let oid = [2, 23, 136, 1, 1, 6, 2];

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use openvrs_cert::shc;
 
 mod dcc;
+mod vds;
 
 fn vectors() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/shc")
