@@ -1,14 +1,16 @@
-//! One verdict per check for whatever a verifier is handed: a QR image, a QR text, a
-//! `.smart-health-card` file or a JWS. Exit status and presentation are the caller's.
+//! One verdict per check for whatever a verifier is handed: a QR image, a QR text
+//! (`shc:/...`, `HC1:...`), a `.smart-health-card` file, a JWS or a VDS-NC document. Exit
+//! status and presentation are the caller's.
 
+use base64::{Engine as _, engine::general_purpose::STANDARD};
 use serde_json::{Value, json};
 
-use crate::{CertError, qr, shc};
+use crate::{CertError, dcc, pki, qr, shc, vds};
 
 /// One check and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
-    /// `decode`, `signature`, `expiry`, `revocation`.
+    /// `decode`, `signature`, `trust`, `schema`, `key_usage`, `expiry`, `revocation`.
     pub name: &'static str,
     pub ok: bool,
     /// Why, in Japanese and English.
@@ -18,16 +20,19 @@ pub struct Check {
 /// Everything the verifier found out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
+    /// How the input came: `qr-png`, `shc-qr-text`, `smart-health-card-file`, `jws`,
+    /// `eu-dcc`, `vds-nc`.
     pub format: &'static str,
     pub checks: Vec<Check>,
-    /// The decoded cards (a `.smart-health-card` file may hold several).
-    pub cards: Vec<shc::Card>,
+    /// What each decoded certificate says (a `.smart-health-card` file may hold several):
+    /// `{"kind": "shc"|"dcc"|"vds", ...}`.
+    pub content: Vec<Value>,
 }
 
 impl Report {
-    /// Every check passed (and there was at least one card).
+    /// Every check passed (and something was decoded).
     pub fn passed(&self) -> bool {
-        !self.cards.is_empty() && self.checks.iter().all(|c| c.ok)
+        !self.content.is_empty() && self.checks.iter().all(|c| c.ok)
     }
 
     pub fn to_json(&self) -> Value {
@@ -35,10 +40,7 @@ impl Report {
             "format": self.format,
             "passed": self.passed(),
             "checks": self.checks.iter().map(|c| json!({"check": c.name, "ok": c.ok, "detail": c.detail})).collect::<Vec<_>>(),
-            "cards": self.cards.iter().map(|c| json!({
-                "iss": c.iss, "nbf": c.nbf, "exp": c.exp, "type": c.types, "rid": c.rid,
-                "fhirBundle": c.bundle,
-            })).collect::<Vec<_>>(),
+            "content": self.content,
         })
     }
 }
@@ -50,6 +52,8 @@ pub struct Trust {
     pub jwks: Vec<shc::PublicKey>,
     /// Revocation lists for SMART Health Cards.
     pub crls: Vec<shc::Crl>,
+    /// X.509 certificates: CSCAs for VDS-NC, signer certificates for EU DCC.
+    pub certificates: Vec<pki::Certificate>,
     /// The time to check as of (Unix seconds).
     pub at: f64,
 }
@@ -70,51 +74,95 @@ fn pass(name: &'static str, detail: impl Into<String>) -> Check {
     }
 }
 
+fn verdict(name: &'static str, r: Result<String, CertError>) -> Check {
+    match r {
+        Ok(d) => pass(name, d),
+        Err(e) => fail(name, &e),
+    }
+}
+
+const NO_TEXT: CertError = CertError::new(
+    "verify.unknown",
+    "証明書として読めません(shc:/・HC1:・JWS・VDS-NC・QR画像のいずれでもありません)",
+    "not a certificate (none of shc:/, HC1:, a JWS, a VDS-NC document, a QR image)",
+);
+
 /// Verifies `input` (bytes of a file, or a pasted string).
 pub fn verify(input: &[u8], trust: &Trust) -> Report {
     let mut report = Report {
         format: "unknown",
         checks: Vec::new(),
-        cards: Vec::new(),
+        content: Vec::new(),
     };
-    // What is it? A PNG, a file, a QR text, a JWS.
-    let jws: Result<Vec<String>, CertError> = if input.starts_with(b"\x89PNG") {
+    if input.starts_with(b"\x89PNG") {
         report.format = "qr-png";
-        qr::read_png(input).and_then(|texts| {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            shc::jws_from_qr(&refs).map(|j| vec![j])
-        })
+        match qr::read_png(input) {
+            Ok(texts) => {
+                let joined = texts.join("");
+                match texts.first() {
+                    // Chunked SMART Health Card QR codes may share one image.
+                    Some(t) if t.starts_with("shc:/") => {
+                        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                        match shc::jws_from_qr(&refs) {
+                            Ok(jws) => verify_shc(&mut report, &[jws], trust),
+                            Err(e) => report.checks.push(fail("decode", &e)),
+                        }
+                    }
+                    _ => verify_text(&mut report, &joined, trust),
+                }
+            }
+            Err(e) => report.checks.push(fail("decode", &e)),
+        }
+        return report;
+    }
+    let text = String::from_utf8_lossy(input);
+    let text = text.trim();
+    report.format = match text {
+        t if t.starts_with("shc:/") => "shc-qr-text",
+        t if t.starts_with(dcc::PREFIX) => "eu-dcc",
+        t if t.starts_with('{') && t.contains("\"verifiableCredential\"") => {
+            "smart-health-card-file"
+        }
+        t if t.starts_with('{') => "vds-nc",
+        _ => "jws",
+    };
+    verify_text(&mut report, text, trust);
+    report
+}
+
+fn verify_text(report: &mut Report, text: &str, trust: &Trust) {
+    if text.starts_with("shc:/") {
+        // One or more QR texts, however they were pasted together.
+        let texts: Vec<String> = text
+            .split("shc:/")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| format!("shc:/{t}"))
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        match shc::jws_from_qr(&refs) {
+            Ok(jws) => verify_shc(report, &[jws], trust),
+            Err(e) => report.checks.push(fail("decode", &e)),
+        }
+    } else if text.starts_with(dcc::PREFIX) {
+        verify_dcc(report, text, trust);
+    } else if text.starts_with('{') && text.contains("\"verifiableCredential\"") {
+        match shc::jws_from_file(text) {
+            Ok(jws) => verify_shc(report, &jws, trust),
+            Err(e) => report.checks.push(fail("decode", &e)),
+        }
+    } else if text.starts_with('{') {
+        verify_vds(report, text, trust);
+    } else if text.split('.').count() == 3 {
+        verify_shc(report, &[text.to_owned()], trust);
     } else {
-        let text = String::from_utf8_lossy(input);
-        let text = text.trim();
-        if text.starts_with('{') {
-            report.format = "smart-health-card-file";
-            shc::jws_from_file(text)
-        } else if text.starts_with("shc:/") {
-            report.format = "shc-qr-text";
-            // One or more QR texts, however they were pasted together.
-            let texts: Vec<String> = text
-                .split("shc:/")
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(|t| format!("shc:/{t}"))
-                .collect();
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            shc::jws_from_qr(&refs).map(|j| vec![j])
-        } else {
-            report.format = "jws";
-            Ok(vec![text.to_owned()])
-        }
-    };
-    let jws = match jws {
-        Ok(j) => j,
-        Err(e) => {
-            report.checks.push(fail("decode", &e));
-            return report;
-        }
-    };
+        report.checks.push(fail("decode", &NO_TEXT));
+    }
+}
+
+fn verify_shc(report: &mut Report, jws: &[String], trust: &Trust) {
     for j in jws {
-        let decoded = match shc::decode(&j) {
+        let decoded = match shc::decode(j) {
             Ok(d) => d,
             Err(e) => {
                 report.checks.push(fail("decode", &e));
@@ -168,7 +216,114 @@ pub fn verify(input: &[u8], trust: &Trust) -> Report {
                 "失効リストが与えられていません / no revocation list given",
             ),
         });
-        report.cards.push(decoded.card);
+        report.content.push(json!({
+            "kind": "shc", "iss": card.iss, "nbf": card.nbf, "exp": card.exp, "type": card.types,
+            "rid": card.rid, "fhirBundle": card.bundle,
+        }));
     }
+}
+
+fn verify_dcc(report: &mut Report, text: &str, trust: &Trust) {
+    let signed = match dcc::decode(text) {
+        Ok(s) => s,
+        Err(e) => {
+            report.checks.push(fail("decode", &e));
+            return;
+        }
+    };
+    let json = match signed.dcc_json() {
+        Ok(j) => j,
+        Err(e) => {
+            report.checks.push(fail("decode", &e));
+            return;
+        }
+    };
+    let kid = signed.kid.map(|k| STANDARD.encode(k));
+    report.checks.push(pass(
+        "decode",
+        format!(
+            "EU DCC ({} / kid {})",
+            signed.claims.iss.as_deref().unwrap_or("-"),
+            kid.as_deref().unwrap_or("-")
+        ),
+    ));
+    let signer = signed.verify(&trust.certificates);
+    report.checks.push(match &signer {
+        Ok(cert) => pass(
+            "signature",
+            format!("署名は正しい / signature verified ({})", cert.subject),
+        ),
+        Err(e) if trust.certificates.is_empty() => Check {
+            detail: format!(
+                "{e}(署名者証明書が与えられていません --trust / no signer certificates given: --trust)"
+            ),
+            ..fail("signature", e)
+        },
+        Err(e) => fail("signature", e),
+    });
+    report.checks.push(verdict(
+        "schema",
+        dcc::check_schema(&json)
+            .map(|()| "DCC スキーマ 1.3.3 に適合 / conforms to DCC schema 1.3.3".into()),
+    ));
+    if let Ok(cert) = signer {
+        report.checks.push(verdict(
+            "key_usage",
+            dcc::check_key_usage(cert, &json)
+                .map(|()| "署名者の用途に合致 / allowed by the signer's key usage".into()),
+        ));
+    }
+    report.checks.push(verdict(
+        "expiry",
+        signed
+            .check_time(trust.at as i64)
+            .map(|()| "有効期間内 / within its validity".into()),
+    ));
+    report.checks.push(pass(
+        "revocation",
+        "失効リストは参照していません / no revocation list consulted",
+    ));
+    report.content.push(json!({
+        "kind": "dcc", "iss": signed.claims.iss, "iat": signed.claims.iat,
+        "exp": signed.claims.exp, "kid": kid, "dcc": json,
+    }));
+}
+
+fn verify_vds(report: &mut Report, text: &str, trust: &Trust) {
+    let seal = match vds::parse(text) {
+        Ok(s) => s,
+        Err(e) => {
+            report.checks.push(fail("decode", &e));
+            return;
+        }
+    };
+    report.checks.push(pass(
+        "decode",
+        format!("ICAO VDS-NC ({})", seal.signer.subject),
+    ));
+    report.checks.push(verdict(
+        "signature",
+        seal.verify_signature()
+            .map(|()| "署名は正しい / signature verified".into()),
+    ));
+    let csca = seal.verify_chain(&trust.certificates);
+    report.checks.push(verdict(
+        "trust",
+        csca.clone()
+            .map(|ca| format!("CSCA が発行 / issued by the CSCA {}", ca.subject)),
+    ));
+    if let Ok(ca) = csca {
+        report.checks.push(verdict(
+            "expiry",
+            seal.check_validity(ca, trust.at as i64)
+                .map(|()| "証明書の有効期間内 / within the certificates' validity".into()),
+        ));
+    }
+    report.checks.push(pass(
+        "revocation",
+        "失効リストは参照していません / no revocation list consulted",
+    ));
     report
+        .content
+        .push(json!({ "kind": "vds", "data": seal.data }));
 }

@@ -1070,6 +1070,59 @@ fn verify_reads_the_official_smart_health_cards() {
     assert!(early.contains("[NG] expiry"), "{early}");
 }
 
+#[test]
+fn verify_reads_eu_dccs_and_icao_seals_against_trusted_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // A real Australian VDS-NC and Australia's CSCA (DER).
+    let au = here.join("../openvrs-cert/tests/data/vds-au");
+    let (seal, csca) = (au.join("valid.json"), au.join("csca.der"));
+    let (seal, csca) = (seal.to_str().unwrap(), csca.to_str().unwrap());
+    let out = ok(d, &["verify", seal, "--trust", csca]);
+    assert!(
+        out.contains("[OK] trust") && out.contains("CITIZEN"),
+        "{out}"
+    );
+    // Without a trusted CSCA the chain cannot be checked: not a pass.
+    assert!(ok_or_fail_stdout(d, &["verify", seal]).contains("[NG] trust"));
+
+    // EU DCCs from the EU test data (ES256 and PS256), the signer certificate given as PEM.
+    let eu = here.join("../../../shared/vectors/dcc/testdata");
+    for file in ["common/CO3.json", "CH/1.json"] {
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(eu.join(file)).unwrap()).unwrap();
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            doc["TESTCTX"]["CERTIFICATE"].as_str().unwrap()
+        );
+        std::fs::write(d.join("signer.pem"), pem).unwrap();
+        let text = doc["PREFIX"].as_str().unwrap();
+        let at = doc["TESTCTX"]["VALIDATIONCLOCK"].as_str().unwrap();
+        let json = ok(
+            d,
+            &[
+                "verify",
+                text,
+                "--trust",
+                "signer.pem",
+                "--at",
+                at,
+                "--json",
+            ],
+        );
+        let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(report["passed"], true, "{file}: {json}");
+        assert_eq!(report["content"][0]["kind"], "dcc");
+        // Today, years later, the same certificate has expired.
+        assert!(
+            ok_or_fail_stdout(d, &["verify", text, "--trust", "signer.pem"])
+                .contains("[NG] expiry")
+        );
+    }
+    fails(d, &["verify", "HC1:not-base45~"]);
+}
+
 fn ok_or_fail_stdout(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(openvrs(dir, args).stdout).unwrap()
 }
