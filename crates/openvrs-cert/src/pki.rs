@@ -154,23 +154,22 @@ pub fn make_signer(
     })
 }
 
-/// Every certificate in a PEM file (one or more blocks), or the one DER certificate.
+/// Every certificate in a PEM file (one or more blocks, text around them allowed), or the one
+/// DER certificate.
 pub fn read_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, CertError> {
-    if bytes.starts_with(b"-----") || bytes.trim_ascii_start().starts_with(b"-----") {
-        let mut out = Vec::new();
-        for pem in x509_parser::pem::Pem::iter_from_buffer(bytes) {
-            let pem = pem.map_err(|_| PARSE)?;
-            if pem.label == "CERTIFICATE" {
-                out.push(pem.contents);
-            }
-        }
-        if out.is_empty() {
-            return Err(PARSE);
-        }
-        Ok(out)
-    } else {
-        Ok(vec![bytes.to_vec()])
+    if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Ok(vec![bytes.to_vec()]);
     }
+    let out: Vec<Vec<u8>> = pem::parse_many(bytes)
+        .map_err(|_| PARSE)?
+        .into_iter()
+        .filter(|p| p.tag() == "CERTIFICATE")
+        .map(|p| p.into_contents())
+        .collect();
+    if out.is_empty() {
+        return Err(PARSE);
+    }
+    Ok(out)
 }
 
 /// A certificate a verifier trusts or meets, read once.

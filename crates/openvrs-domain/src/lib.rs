@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod certificate;
 pub mod date;
 pub mod dose;
 mod error;

@@ -1202,10 +1202,41 @@ impl<B: Backend> Store for Engine<B> {
         &self,
         kind: &str,
         kid: &str,
-        public_jwk: &str,
+        public_part: &str,
         secret: &[u8],
     ) -> Result<(), StoreError> {
-        self.signing_add(kind, kid, public_jwk, secret)
+        self.signing_add(kind, kid, public_part, secret)
+    }
+
+    fn record_certificate(
+        &self,
+        m: MunicipalityCode,
+        certificate: &crate::CertificateRecord,
+        actor: &Actor,
+    ) -> Result<crate::CertificateRecord, StoreError> {
+        self.certificate_record(m, certificate, actor)
+    }
+
+    fn certificates(
+        &self,
+        m: MunicipalityCode,
+        address: Option<&AddressNumber>,
+    ) -> Result<Vec<crate::CertificateRecord>, StoreError> {
+        self.certificate_list(m, address)
+    }
+
+    fn revoke_certificate(
+        &self,
+        m: MunicipalityCode,
+        id: &str,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<crate::CertificateRecord, StoreError> {
+        self.certificate_revoke(m, id, reason, actor)
+    }
+
+    fn revocations(&self, kid: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        self.revocation_list(kid)
     }
 
     fn signing_keys(&self, kind: &str) -> Result<Vec<crate::SigningKeyInfo>, StoreError> {

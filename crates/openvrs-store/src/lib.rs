@@ -22,6 +22,7 @@ use openvrs_domain::{
 
 mod accounts;
 pub mod bench;
+mod certificates;
 mod engine;
 mod error;
 mod inquiries;
@@ -423,11 +424,33 @@ pub type ActiveKey = (String, openvrs_crypto::Zeroizing<Vec<u8>>);
 pub struct SigningKeyInfo {
     pub kind: String,
     pub kid: String,
-    pub public_jwk: String,
+    /// A JWK (SMART Health Cards) or a PEM certificate (CSCA, VDS-NC and EU DCC signers).
+    pub public_part: String,
     /// Unix microseconds.
     pub created_at: i64,
     /// When a newer key took over; retired keys stay published.
     pub retired_at: Option<i64>,
+}
+
+/// A certificate as the issuing municipality recorded it (never its content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRecord {
+    /// The certificate id printed on it (VDS-NC `uvci`, in the EU DCC's UVCI).
+    pub id: String,
+    pub address_number: AddressNumber,
+    pub kind: openvrs_domain::certificate::Kind,
+    pub format: openvrs_domain::certificate::Format,
+    pub channel: openvrs_domain::certificate::Channel,
+    /// The signing key used.
+    pub kid: String,
+    /// The SMART Health Card revocation id.
+    pub rid: Option<String>,
+    /// Unix microseconds; set by the store.
+    pub issued_at: i64,
+    pub issued_by: String,
+    pub revoked_at: Option<i64>,
+    pub revoked_by: Option<String>,
+    pub revocation_reason: Option<String>,
 }
 
 /// One entry of a municipality's operation log. Holds ids and counts, never a personal value.
@@ -656,7 +679,7 @@ pub trait Store: Send + Sync {
         &self,
         kind: &str,
         kid: &str,
-        public_jwk: &str,
+        public_part: &str,
         secret: &[u8],
     ) -> Result<(), StoreError>;
 
@@ -665,6 +688,35 @@ pub trait Store: Send + Sync {
 
     /// The signing key of `kind` in use: its kid and private part.
     fn active_signing_key(&self, kind: &str) -> Result<Option<crate::ActiveKey>, StoreError>;
+
+    /// Records an issued certificate for a person of `m` (audited `certificate.issue`); the
+    /// store sets when and by whom. Returns the record as stored.
+    fn record_certificate(
+        &self,
+        m: MunicipalityCode,
+        certificate: &CertificateRecord,
+        actor: &Actor,
+    ) -> Result<CertificateRecord, StoreError>;
+
+    /// The certificates `m` issued (to one person, when given), newest first.
+    fn certificates(
+        &self,
+        m: MunicipalityCode,
+        address: Option<&AddressNumber>,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+
+    /// Revokes a certificate of `m` with the reason (audited); its revocation id, if it has
+    /// one, joins the published list of its key.
+    fn revoke_certificate(
+        &self,
+        m: MunicipalityCode,
+        id: &str,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<CertificateRecord, StoreError>;
+
+    /// The revoked ids of a SMART Health Card key, with when (Unix microseconds), oldest first.
+    fn revocations(&self, kid: &str) -> Result<Vec<(String, i64)>, StoreError>;
 
     /// The vaccine product catalogue.
     fn products(&self) -> Result<Vec<Product>, StoreError>;

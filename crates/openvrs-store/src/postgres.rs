@@ -205,6 +205,10 @@ impl Backend for Postgres {
             6,
             include_str!("../migrations/postgres/0006_signing_keys.sql"),
         ),
+        (
+            7,
+            include_str!("../migrations/postgres/0007_certificates.sql"),
+        ),
     ];
 
     fn transaction<T>(

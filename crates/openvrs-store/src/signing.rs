@@ -16,7 +16,7 @@ impl<B: Backend> Engine<B> {
         &self,
         kind: &str,
         kid: &str,
-        public_jwk: &str,
+        public_part: &str,
         secret: &[u8],
     ) -> Result<(), StoreError> {
         let sealed = self.master().seal_secret(&slot(kind, kid), secret);
@@ -27,12 +27,12 @@ impl<B: Backend> Engine<B> {
                 &[kind.into(), now.into()],
             )?;
             tx.execute(
-                "INSERT INTO signing_keys (kind, kid, public_jwk, sealed, created_at) \
+                "INSERT INTO signing_keys (kind, kid, public_part, sealed, created_at) \
                  VALUES ($1, $2, $3, $4, $5)",
                 &[
                     kind.into(),
                     kid.into(),
-                    public_jwk.into(),
+                    public_part.into(),
                     sealed.clone().into(),
                     now.into(),
                 ],
@@ -44,7 +44,7 @@ impl<B: Backend> Engine<B> {
     pub(crate) fn signing_list(&self, kind: &str) -> Result<Vec<SigningKeyInfo>, StoreError> {
         self.db.transaction(|tx| {
             tx.query(
-                "SELECT kind, kid, public_jwk, created_at, retired_at FROM signing_keys \
+                "SELECT kind, kid, public_part, created_at, retired_at FROM signing_keys \
                  WHERE kind = $1 ORDER BY created_at DESC, kid",
                 &[kind.into()],
             )?
@@ -53,7 +53,7 @@ impl<B: Backend> Engine<B> {
                 Ok(SigningKeyInfo {
                     kind: r.text(0)?.to_owned(),
                     kid: r.text(1)?.to_owned(),
-                    public_jwk: r.text(2)?.to_owned(),
+                    public_part: r.text(2)?.to_owned(),
                     created_at: r.int(3)?,
                     retired_at: r.opt_int(4)?,
                 })

@@ -201,6 +201,10 @@ impl Backend for Sqlite {
             6,
             include_str!("../migrations/sqlite/0006_signing_keys.sql"),
         ),
+        (
+            7,
+            include_str!("../migrations/sqlite/0007_certificates.sql"),
+        ),
     ];
 
     fn transaction<T>(

@@ -75,6 +75,14 @@ inquiries_per_user_per_hour = 300
 inquiries_per_municipality_per_hour = 3000
 inquiry_sources_per_person_per_day = 3
 
+[certificates]
+# The SMART Health Card issuer (`iss`): https, no trailing "/". Verifiers fetch
+# <issuer>/.well-known/jwks.json, so it must be where the internet listener is reachable.
+issuer = "https://localhost:8080/issuer"
+# Named as the performer of every dose and as the administering authority in the seals (Japan's
+# certificates said "MHLW_Gov_of_JAPAN").
+authority = "openvrs"
+
 [keys]
 # The master key (64 hexadecimal digits) that wraps every municipality's keys: a file, relative
 # to the data directory, readable by its owner only (mode 0600). `openvrs init` creates it.
@@ -94,7 +102,25 @@ pub struct Config {
     pub notify: Notify,
     #[serde(default)]
     pub security: Security,
+    #[serde(default)]
+    pub certificates: Certificates,
     pub keys: Keys,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Certificates {
+    pub issuer: String,
+    pub authority: String,
+}
+
+impl Default for Certificates {
+    fn default() -> Self {
+        Self {
+            issuer: "https://localhost:8080/issuer".into(),
+            authority: "openvrs".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

@@ -1,65 +1,73 @@
 //! `openvrs keys ...`: the deployment's certificate signing keys. Private parts are stored
 //! sealed under the master key; public parts are published, retired ones too.
 
-use anyhow::{Result, bail};
-use clap::Subcommand;
-use openvrs_cert::shc::SigningKeyPair;
+use anyhow::Result;
+use clap::{Subcommand, ValueEnum};
+use openvrs_service::certificate::{self as certs, NewKey};
 use openvrs_store::Store;
 
-/// The SMART Health Card key's kind in the store.
-pub const SHC: &str = "shc";
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyKind {
+    /// The SMART Health Card key.
+    Shc,
+    /// The development CSCA (and, with it, new VDS-NC and EU DCC signers).
+    Csca,
+    /// The ICAO VDS-NC document signer.
+    Vds,
+    /// The EU DCC document signer.
+    Dcc,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCmd {
-    /// Create the SMART Health Card signing key (once).
+    /// Create the SMART Health Card key, a development CSCA and the VDS-NC and EU DCC signers it
+    /// certifies (those that do not exist yet).
     Init,
-    /// A new SMART Health Card signing key; the old one is retired and stays published.
-    Rotate,
+    /// A new key of a kind; the old one is retired and stays published.
+    Rotate {
+        #[arg(value_enum)]
+        kind: KeyKind,
+    },
     /// The public JWKS (`/.well-known/jwks.json`): every key, retired ones too.
     Jwks,
+    /// The CSCA and the VDS-NC and EU DCC signer certificates, as PEM (retired ones too).
+    Certs,
 }
 
-fn add(store: &dyn Store) -> Result<String> {
-    let key = SigningKeyPair::generate();
-    store.add_signing_key(
-        SHC,
-        &key.kid(),
-        &key.public_jwk().to_string(),
-        &openvrs_crypto::Zeroizing::new(key.to_bytes()),
-    )?;
-    Ok(key.kid())
-}
-
-/// The public JWKS of the deployment's SMART Health Card keys.
-pub fn jwks(store: &dyn Store) -> Result<serde_json::Value> {
-    let keys = store
-        .signing_keys(SHC)?
-        .iter()
-        .map(|k| serde_json::from_str(&k.public_jwk))
-        .collect::<Result<Vec<serde_json::Value>, _>>()?;
-    Ok(serde_json::json!({ "keys": keys }))
+fn print(made: &[NewKey]) {
+    for k in made {
+        println!("作成しました / created: {} kid {}", k.kind, k.kid);
+    }
 }
 
 pub fn run(store: &dyn Store, cmd: &KeysCmd) -> Result<()> {
     match cmd {
         KeysCmd::Init => {
-            if store.active_signing_key(SHC)?.is_some() {
-                bail!(
-                    "署名鍵は作成済みです(更新は openvrs keys rotate) / the signing key exists already (to replace it: openvrs keys rotate)"
+            let made = certs::init_keys(store)?;
+            if made.is_empty() {
+                anyhow::bail!(
+                    "署名鍵はすべて作成済みです(更新は openvrs keys rotate) / every signing key exists already (to replace one: openvrs keys rotate)"
                 );
             }
-            let kid = add(store)?;
-            println!(
-                "SMART Health Card 署名鍵を作成しました / created the SMART Health Card signing key: kid {kid}"
-            );
+            print(&made);
         }
-        KeysCmd::Rotate => {
-            let kid = add(store)?;
-            println!(
-                "新しい署名鍵 / new signing key: kid {kid} (旧鍵は公開を継続 / retired keys stay published)"
-            );
+        KeysCmd::Rotate { kind } => {
+            let kind = match kind {
+                KeyKind::Shc => certs::SHC,
+                KeyKind::Csca => certs::CSCA,
+                KeyKind::Vds => certs::VDS,
+                KeyKind::Dcc => certs::DCC,
+            };
+            print(&certs::rotate(store, kind)?);
+            println!("旧鍵は公開を継続します / retired keys stay published");
         }
-        KeysCmd::Jwks => println!("{}", serde_json::to_string_pretty(&jwks(store)?)?),
+        KeysCmd::Jwks => println!("{}", serde_json::to_string_pretty(&certs::jwks(store)?)?),
+        KeysCmd::Certs => {
+            for (kind, pem) in certs::certificates_pem(store)? {
+                println!("# {kind}");
+                print!("{pem}");
+            }
+        }
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use openvrs_domain::{audit::Actor, ids::MunicipalityCode};
 use openvrs_synth::{Encoding, Generator};
 
 mod bench;
+mod certificate;
 mod config;
 mod demo;
 mod import;
@@ -164,11 +165,15 @@ enum Command {
     /// Accounts (the national administrator's act).
     #[command(subcommand)]
     User(user::UserCmd),
+    /// Vaccination certificates: issue, revoke, list, revocation list.
+    #[command(subcommand)]
+    Certificate(certificate::CertificateCmd),
     /// The deployment's certificate signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCmd),
-    /// What a certificate says and whether it verifies (SMART Health Cards for now): a QR PNG,
-    /// a `.smart-health-card` file, a `shc:/` text or a JWS. Exit 0 only when every check passes.
+    /// What a certificate says and whether it verifies: a QR PNG, a `.smart-health-card` file,
+    /// a `shc:/` or `HC1:` text, a JWS or a VDS-NC document. Exit 0 only when every check
+    /// passes.
     Verify(verify::VerifyArgs),
     /// Measure (build with --release).
     #[command(subcommand)]
@@ -373,6 +378,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::User(cmd) => user::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Bench(cmd) => bench::run(cmd)?,
         Command::Verify(args) => verify::run(args)?,
+        Command::Certificate(cmd) => {
+            let dir = cli.load()?;
+            certificate::run(&dir, &*dir.open_store(false)?, cmd)?;
+        }
         Command::Keys(cmd) => keys::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Inquiry(cmd) => inquiry::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Import(cmd) => {

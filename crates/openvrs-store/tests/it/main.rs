@@ -60,6 +60,7 @@ conformance!(
     bulk_inquiries_answer_every_row,
     inquiry_counts_see_volume_and_fishing,
     signing_keys_rotate_and_stay_sealed,
+    certificates_are_recorded_listed_and_revoked_once,
 );
 
 #[test]

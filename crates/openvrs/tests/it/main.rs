@@ -1134,7 +1134,7 @@ fn signing_keys_are_made_once_rotated_and_published() {
     let made = ok(dir.path(), &["keys", "init"]);
     assert!(made.contains("kid "), "{made}");
     fails(dir.path(), &["keys", "init"]);
-    ok(dir.path(), &["keys", "rotate"]);
+    ok(dir.path(), &["keys", "rotate", "shc"]);
     let jwks: serde_json::Value = serde_json::from_str(&ok(dir.path(), &["keys", "jwks"])).unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2, "the retired key stays published");
@@ -1145,4 +1145,324 @@ fn signing_keys_are_made_once_rotated_and_published() {
         );
         assert!(k.get("d").is_none(), "never a private part");
     }
+}
+
+/// A town with residents and their vaccination histories, and the deployment's keys.
+fn town_with_keys(d: &Path) -> (Vec<String>, Vec<String>) {
+    ok(d, &["init"]);
+    ok(
+        d,
+        &[
+            "municipality",
+            "add",
+            "--code",
+            "472131",
+            "--name",
+            "うるま市",
+        ],
+    );
+    for (what, out) in [("residents", "t.csv"), ("ledger", "l.csv")] {
+        ok(
+            d,
+            &[
+                "gen",
+                what,
+                "--municipality",
+                "472131",
+                "--count",
+                "40",
+                "--seed",
+                "7",
+                "--out",
+                out,
+            ],
+        );
+    }
+    ok(
+        d,
+        &["import", "targets", "t.csv", "--municipality", "472131"],
+    );
+    ok(
+        d,
+        &["import", "ledger", "l.csv", "--municipality", "472131"],
+    );
+    let column = |file: &str, col: usize| -> Vec<String> {
+        std::fs::read_to_string(d.join(file))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(col).unwrap().to_owned())
+            .collect()
+    };
+    let vaccinated = column("l.csv", 0);
+    let unvaccinated = column("t.csv", 1)
+        .into_iter()
+        .filter(|a| !vaccinated.contains(a))
+        .collect();
+    let made = ok(d, &["keys", "init"]);
+    for kind in ["shc", "csca", "vds", "dcc"] {
+        assert!(made.contains(&format!("created: {kind} kid")), "{made}");
+    }
+    (vaccinated, unvaccinated)
+}
+
+#[test]
+fn certificates_are_issued_verified_by_their_formats_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (vaccinated, unvaccinated) = town_with_keys(d);
+    let a = vaccinated[0].as_str();
+    std::fs::write(d.join("jwks.json"), ok(d, &["keys", "jwks"])).unwrap();
+    let certs = ok(d, &["keys", "certs"]);
+    assert_eq!(certs.matches("BEGIN CERTIFICATE").count(), 3, "{certs}");
+    std::fs::write(d.join("trust.pem"), &certs).unwrap();
+    let issue = |extra: &[&str]| -> String {
+        let mut args = vec![
+            "certificate",
+            "issue",
+            "--municipality",
+            "472131",
+            "--address-number",
+        ];
+        args.extend_from_slice(extra);
+        ok(d, &args)
+    };
+    let passport = "TANAKA HANAKO,JPN,TR1234567";
+
+    // Domestic SMART Health Card, its QR image too; both verify against the published keys.
+    let out = issue(&[
+        a,
+        "--kind",
+        "domestic",
+        "--format",
+        "shc",
+        "--out",
+        "c.smart-health-card",
+        "--qr-png",
+        "c.png",
+    ]);
+    assert!(out.contains("issued: certificate "), "{out}");
+    let shc_id = out.split_whitespace().nth(4).unwrap().to_owned();
+    for file in ["c.smart-health-card", "c.png"] {
+        let report: serde_json::Value =
+            serde_json::from_str(&ok(d, &["verify", file, "--jwks", "jwks.json", "--json"]))
+                .unwrap();
+        assert_eq!(report["passed"], true, "{report}");
+        let bundle = &report["content"][0]["fhirBundle"];
+        assert_eq!(bundle["entry"][0]["resource"]["resourceType"], "Patient");
+        assert!(
+            bundle["entry"].as_array().unwrap().len() >= 2,
+            "at least one dose"
+        );
+    }
+    // Overseas: ICAO VDS-NC and EU DCC, with the passport's name, chained to our CSCA / signer.
+    issue(&[
+        a,
+        "--kind",
+        "overseas",
+        "--passport",
+        passport,
+        "--format",
+        "vds",
+        "--out",
+        "c.vds.json",
+        "--qr-png",
+        "vds.png",
+    ]);
+    issue(&[
+        a,
+        "--kind",
+        "overseas",
+        "--passport",
+        passport,
+        "--format",
+        "dcc",
+        "--out",
+        "c.dcc.txt",
+        "--qr-png",
+        "dcc.png",
+    ]);
+    for (file, kind) in [
+        ("c.vds.json", "vds"),
+        ("vds.png", "vds"),
+        ("c.dcc.txt", "dcc"),
+        ("dcc.png", "dcc"),
+    ] {
+        let json = ok(d, &["verify", file, "--trust", "trust.pem", "--json"]);
+        let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(report["passed"], true, "{file}: {json}");
+        assert_eq!(report["content"][0]["kind"], kind);
+        assert!(json.contains("TANAKA"), "{json}");
+    }
+    // Refusals, each clear, nothing recorded.
+    let refused = |extra: &[&str]| -> String {
+        let mut args = vec![
+            "certificate",
+            "issue",
+            "--municipality",
+            "472131",
+            "--address-number",
+        ];
+        args.extend_from_slice(extra);
+        fails(d, &args)
+    };
+    let e = refused(&[a, "--kind", "domestic", "--format", "vds", "--out", "x"]);
+    assert!(e.contains("passport"), "{e}");
+    let e = refused(&[
+        &unvaccinated[0],
+        "--kind",
+        "domestic",
+        "--format",
+        "shc",
+        "--out",
+        "x",
+    ]);
+    assert!(
+        e.contains("接種済みの記録がない") && e.contains("completed dose"),
+        "{e}"
+    );
+    let e = refused(&[
+        a,
+        "--kind",
+        "overseas",
+        "--passport",
+        "TANAKA,JPN,TR1234567",
+        "--format",
+        "vds",
+        "--out",
+        "x",
+    ]);
+    assert!(e.contains("romanized name"), "{e}");
+    let e = refused(&[
+        "0000000001",
+        "--kind",
+        "domestic",
+        "--format",
+        "shc",
+        "--out",
+        "x",
+    ]);
+    assert!(e.contains("no such person"), "{e}");
+    for (flag, value, why) in [
+        ("--deceased", Some("20230101"), "deceased"),
+        ("--suspend", None, "suspended"),
+    ] {
+        let b = vaccinated[1].as_str();
+        let mut args = vec![
+            "person",
+            "flags",
+            "--municipality",
+            "472131",
+            "--address-number",
+            b,
+            flag,
+        ];
+        args.extend(value);
+        args.extend(["--reason", "テスト"]);
+        ok(d, &args);
+        let e = refused(&[b, "--kind", "domestic", "--format", "shc", "--out", "x"]);
+        assert!(e.contains(why), "{e}");
+        let mut clear = vec![
+            "person",
+            "flags",
+            "--municipality",
+            "472131",
+            "--address-number",
+            b,
+        ];
+        clear.extend(if flag == "--deceased" {
+            vec!["--deceased", "clear"]
+        } else {
+            vec!["--lift-suspension"]
+        });
+        clear.extend(["--reason", "テスト"]);
+        ok(d, &clear);
+    }
+    assert!(!d.join("x").exists());
+    let list = ok(d, &["certificate", "list", "--municipality", "472131"]);
+    assert_eq!(
+        list.lines().count(),
+        4,
+        "a header and the three issued: {list}"
+    );
+    assert!(
+        !list.contains("TANAKA"),
+        "no personal value in the list: {list}"
+    );
+
+    // Revocation: the card's rid joins the published list and verification says revoked.
+    ok(
+        d,
+        &[
+            "certificate",
+            "revoke",
+            "--municipality",
+            "472131",
+            "--id",
+            &shc_id,
+            "--reason",
+            "再発行のため",
+        ],
+    );
+    fails(
+        d,
+        &[
+            "certificate",
+            "revoke",
+            "--municipality",
+            "472131",
+            "--id",
+            &shc_id,
+            "--reason",
+            "again",
+        ],
+    );
+    fails(
+        d,
+        &[
+            "certificate",
+            "revoke",
+            "--municipality",
+            "472131",
+            "--id",
+            "NOSUCHID0000",
+            "--reason",
+            "x",
+        ],
+    );
+    let crl = ok(d, &["certificate", "crl"]);
+    std::fs::write(d.join("crl.json"), &crl).unwrap();
+    let crl: serde_json::Value = serde_json::from_str(&crl).unwrap();
+    assert_eq!(
+        (crl["ctr"].as_u64(), crl["rids"].as_array().map(Vec::len)),
+        (Some(1), Some(1))
+    );
+    let jwks: serde_json::Value = serde_json::from_str(&ok(d, &["keys", "jwks"])).unwrap();
+    assert_eq!(jwks["keys"][0]["crlVersion"], 1);
+    let out = ok_or_fail_stdout(
+        d,
+        &[
+            "verify",
+            "c.smart-health-card",
+            "--jwks",
+            "jwks.json",
+            "--crl",
+            "crl.json",
+        ],
+    );
+    assert!(out.contains("[NG] revocation"), "{out}");
+    fails(
+        d,
+        &[
+            "verify",
+            "c.smart-health-card",
+            "--jwks",
+            "jwks.json",
+            "--crl",
+            "crl.json",
+        ],
+    );
+
+    // Every act is in the municipality's chain, which still verifies.
+    ok(d, &["audit", "verify", "--municipality", "472131"]);
 }
