@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 
 pub mod api;
 pub mod auth;
+pub mod certificates;
 pub mod error;
 pub mod group_commit;
 pub mod inquiries;

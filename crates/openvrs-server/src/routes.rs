@@ -85,6 +85,8 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Lgwan GET "/api/municipalities/{municipality}/inquiry-jobs/{job}/result.csv", Staff, personal: false, ok: 200, body: None, "一括照会の結果CSV(個人番号なし) / a bulk inquiry's result file (no My Number)", get(crate::inquiries::result)),
     route!(Lgwan POST "/api/municipalities/{municipality}/inquiry-jobs/{job}/attach", Staff, personal: false, ok: 200, body: None, "一括照会の該当ありを一括で取り込む / attach every found row of a bulk inquiry", post(crate::inquiries::attach_job)),
     route!(Lgwan GET "/api/municipalities/{municipality}/provisions", Staff, personal: false, ok: 200, body: None, "情報提供等の記録 / provision records", get(crate::inquiries::provisions)),
+    route!(Lgwan GET "/api/municipalities/{municipality}/certificates", Staff, personal: false, ok: 200, body: None, "発行した証明書の一覧 / certificates issued", get(crate::certificates::list)),
+    route!(Lgwan POST "/api/municipalities/{municipality}/certificates/{certificate_id}/revoke", Staff, personal: false, ok: 200, body: Some("Reason"), "証明書の失効(理由必須) / revoke a certificate (reason required)", post(crate::certificates::revoke)),
     route!(Internet GET "/healthz", Public, personal: false, ok: 200, body: None, "稼働確認 / liveness", get(api::healthz)),
     route!(Internet GET "/version", Public, personal: false, ok: 200, body: None, "版 / version", get(api::version_internet)),
     route!(Internet GET "/api/openapi.json", Public, personal: false, ok: 200, body: None, "API 記述 / API description", get(crate::openapi::internet)),
@@ -92,6 +94,13 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Internet GET "/api/venue/products", Venue, personal: false, ok: 200, body: None, "ワクチン製品(コード・名称・ロット書式) / vaccine products (code, name, lot format)", get(crate::venue::products)),
     route!(Internet GET "/venue/", Public, personal: false, ok: 200, body: None, "接種会場の記録画面 / the venue tablet page", get(crate::venue::page)),
     route!(Internet GET "/venue/{file}", Public, personal: false, ok: 200, body: None, "記録画面のスクリプト・スタイル・サービスワーカー / the tablet page's script, style and service worker", get(crate::venue::page_file)),
+    route!(Internet GET "/.well-known/jwks.json", Public, personal: false, ok: 200, body: None, "発行者の公開鍵(JWKS、CORS) / the issuer's public keys (JWKS, CORS)", get(crate::certificates::jwks)),
+    route!(Internet GET "/issuer/.well-known/jwks.json", Public, personal: false, ok: 200, body: None, "発行者の公開鍵(JWKS、CORS) / the issuer's public keys (JWKS, CORS)", get(crate::certificates::jwks)),
+    route!(Internet GET "/.well-known/crl/{file}", Public, personal: false, ok: 200, body: None, "失効リスト(CORS) / a key's revocation list (CORS)", get(crate::certificates::crl)),
+    route!(Internet GET "/issuer/.well-known/crl/{file}", Public, personal: false, ok: 200, body: None, "失効リスト(CORS) / a key's revocation list (CORS)", get(crate::certificates::crl)),
+    route!(Internet POST "/api/verify", Public, personal: false, ok: 200, body: None, "証明書の検証(氏名・生年月日は返さない) / verify a certificate (no name or birth date in the answer)", post(crate::certificates::verify_payload)),
+    route!(Internet GET "/verify/", Public, personal: false, ok: 200, body: None, "証明書の検証画面 / the verifier page", get(crate::certificates::page)),
+    route!(Internet GET "/verify/{file}", Public, personal: false, ok: 200, body: None, "検証画面のスクリプト・スタイル / the verifier page's script and style", get(crate::certificates::page_file)),
     route!(Internet GET "/api/venue/me", Venue, personal: false, ok: 200, body: None, "接種会場端末のアカウント / the venue device's account", get(api::venue_me)),
 ];
 

@@ -12,7 +12,7 @@ use std::{
 };
 
 use axum::http::StatusCode;
-use openvrs_server::{AppState, Listeners, serve};
+use openvrs_server::{AppState, Listeners, internet_router, serve};
 use world::{Who, World};
 
 #[tokio::test]
@@ -1119,4 +1119,167 @@ async fn staff_inquire_another_municipality_single_and_bulk() {
     assert!(events.iter().any(|e| e.kind == "inquiry_volume"));
     assert!(events.iter().any(|e| e.kind == "inquiry_fishing"));
     assert!(events.iter().all(|e| !e.detail.contains(&my_number)));
+}
+
+#[tokio::test]
+async fn certificates_are_published_verified_and_revoked_over_http() {
+    use openvrs_server::Zone::{Internet, Lgwan};
+    use openvrs_service::certificate as certs;
+    use tower::ServiceExt as _;
+    let w = World::new().await;
+    let store = w.state.store.clone();
+    let console = openvrs_domain::audit::Actor::console();
+    let p = w
+        .uruma_people
+        .iter()
+        .find(|p| p.flags == openvrs_domain::person::Flags::default())
+        .unwrap()
+        .clone();
+    let dose = openvrs_domain::dose::Dose {
+        number: openvrs_domain::dose::DoseNumber::new(1).unwrap(),
+        status: openvrs_domain::dose::DoseStatus::Given,
+        date: openvrs_domain::date::parse_date("2021-06-01").unwrap(),
+        product: openvrs_domain::dose::Short::parse("comirnaty").unwrap(),
+        lot: openvrs_domain::dose::Short::parse("FA1234").unwrap(),
+        venue: openvrs_domain::dose::Short::default(),
+        doctor: openvrs_domain::dose::Short::default(),
+        source: openvrs_domain::dose::DoseSource::Staff,
+        voucher: None,
+        given_in: None,
+    };
+    store
+        .add_dose(w.uruma, &p.address_number, &dose, &console)
+        .unwrap();
+    let signers = certs::Signers::load(&*store).unwrap();
+    let issuer = certs::Issuer::new("https://localhost:8080/issuer", "openvrs").unwrap();
+    let request = certs::Request {
+        address: p.address_number.clone(),
+        kind: openvrs_domain::certificate::Kind::Domestic,
+        format: openvrs_domain::certificate::Format::Shc,
+        passport: None,
+        channel: openvrs_domain::certificate::Channel::Counter,
+    };
+    let card = certs::issue(&*store, &signers, &issuer, w.uruma, &request, &console).unwrap();
+
+    // The keys and the list, to anyone, from any origin.
+    let resp = internet_router(w.state.clone())
+        .oneshot(
+            axum::http::Request::get("/issuer/.well-known/jwks.json")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let (s, jwks) = w
+        .call(
+            Internet,
+            "GET",
+            "/.well-known/jwks.json",
+            Who::Anonymous,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let jwks: serde_json::Value = serde_json::from_str(&jwks).unwrap();
+    let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+    assert!(jwks["keys"][0].get("d").is_none());
+    let (s, _) = w
+        .call(
+            Internet,
+            "GET",
+            "/.well-known/crl/unknown.json",
+            Who::Anonymous,
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+
+    // Anyone may verify: every check passes, and the answer holds initials, not the name.
+    let verify = |body: String| {
+        let w = &w;
+        async move {
+            let (s, t) = w
+                .call(Internet, "POST", "/api/verify", Who::Anonymous, Some(&body))
+                .await;
+            assert_eq!(s, 200, "{t}");
+            serde_json::from_str::<serde_json::Value>(&t).unwrap()
+        }
+    };
+    let report = verify(card.payload.clone()).await;
+    assert_eq!(report["passed"], true, "{report}");
+    assert_eq!(report["certificates"][0]["kind"], "shc");
+    assert_eq!(report["certificates"][0]["doses"][0]["lot"], "FA1234");
+    let holder = report["certificates"][0]["holder"]["name"]
+        .as_str()
+        .unwrap();
+    assert!(holder.contains("**"), "{holder}");
+    let report = verify(card.qr_text.clone()).await;
+    assert_eq!(report["passed"], true, "the QR text too");
+    assert_eq!(verify("garbage".into()).await["passed"], false);
+
+    // Staff revoke it over LGWAN; the list and the JWKS show it, the verifier says revoked.
+    let staff = w.who(world::Actor::StaffOwn);
+    let path = format!(
+        "/api/municipalities/472131/certificates/{}/revoke",
+        card.record.id
+    );
+    let (s, t) = w
+        .call(
+            Lgwan,
+            "POST",
+            &path,
+            staff.clone(),
+            Some(r#"{"reason": "誤発行"}"#),
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    let (s, _) = w
+        .call(
+            Lgwan,
+            "POST",
+            &path,
+            staff.clone(),
+            Some(r#"{"reason": "誤発行"}"#),
+        )
+        .await;
+    assert_eq!(s, 409, "once");
+    let (_, crl) = w
+        .call(
+            Internet,
+            "GET",
+            &format!("/.well-known/crl/{kid}.json"),
+            Who::Anonymous,
+            None,
+        )
+        .await;
+    let crl: serde_json::Value = serde_json::from_str(&crl).unwrap();
+    assert_eq!(crl["rids"].as_array().unwrap().len(), 1);
+    let report = verify(card.payload.clone()).await;
+    assert_eq!(report["passed"], false);
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["check"] == "revocation" && c["ok"] == false),
+        "{report}"
+    );
+    let (_, list) = w
+        .call(
+            Lgwan,
+            "GET",
+            "/api/municipalities/472131/certificates",
+            staff,
+            None,
+        )
+        .await;
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list[0]["revocation_reason"], "誤発行");
+
+    let (s, page) = w
+        .call(Internet, "GET", "/verify/", Who::Anonymous, None)
+        .await;
+    assert!(s == 200 && page.contains("接種証明書の検証"), "{page}");
 }

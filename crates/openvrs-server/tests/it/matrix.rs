@@ -239,6 +239,32 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
             ),
             [401, 403, 403, 403, 200, 404, 401, 403],
         ),
+        (
+            (
+                Lgwan,
+                "GET",
+                "/api/municipalities/{municipality}/certificates",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/api/municipalities/{municipality}/certificates/{certificate_id}/revoke",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        ((Internet, "GET", "/.well-known/jwks.json"), [200; 8]),
+        ((Internet, "GET", "/issuer/.well-known/jwks.json"), [200; 8]),
+        ((Internet, "GET", "/.well-known/crl/{file}"), [200; 8]),
+        (
+            (Internet, "GET", "/issuer/.well-known/crl/{file}"),
+            [200; 8],
+        ),
+        ((Internet, "POST", "/api/verify"), [200; 8]),
+        ((Internet, "GET", "/verify/"), [200; 8]),
+        ((Internet, "GET", "/verify/{file}"), [200; 8]),
         ((Internet, "GET", "/healthz"), [200; 8]),
         ((Internet, "GET", "/version"), [200; 8]),
         ((Internet, "GET", "/api/openapi.json"), [200; 8]),
@@ -268,7 +294,39 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
         "{address_number}",
         w.uruma_people[0].address_number.as_str(),
     );
-    concrete = concrete.replace("{file}", "app.js");
+    let kid = || w.state.store.active_signing_key("shc").unwrap().unwrap().0;
+    concrete = if concrete.contains("/crl/") {
+        concrete.replace("{file}", &format!("{}.json", kid()))
+    } else if concrete.starts_with("/verify/") {
+        concrete.replace("{file}", "verify.js")
+    } else {
+        concrete.replace("{file}", "app.js")
+    };
+    if concrete.contains("{certificate_id}") {
+        let id = format!("MATRIX{n:06}");
+        w.state
+            .store
+            .record_certificate(
+                w.uruma,
+                &openvrs_store::CertificateRecord {
+                    id: id.clone(),
+                    address_number: w.uruma_people[0].address_number.clone(),
+                    kind: openvrs_domain::certificate::Kind::Domestic,
+                    format: openvrs_domain::certificate::Format::Shc,
+                    channel: openvrs_domain::certificate::Channel::Counter,
+                    kid: kid(),
+                    rid: Some(format!("rid{n}")),
+                    issued_at: 0,
+                    issued_by: String::new(),
+                    revoked_at: None,
+                    revoked_by: None,
+                    revocation_reason: None,
+                },
+                &AuditActor::console(),
+            )
+            .unwrap();
+        concrete = concrete.replace("{certificate_id}", &id);
+    }
     if concrete.contains("{job}") {
         let job = w
             .state
@@ -411,6 +469,8 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
             Some(serde_json::json!({"dose": dose, "reason": "予診票と照合"}).to_string())
         }
         p if p.ends_with("/delete") => Some(r#"{"reason": "二重登録"}"#.into()),
+        p if p.ends_with("/revoke") => Some(r#"{"reason": "誤発行"}"#.into()),
+        "/api/verify" => Some("shc:/5676290952432060346029243740446031222959532654603460292540772804336028702864716745222809286133314564376531415906402203064504590856435503414245413640370636654171372412363803043756220467374075323239254334433260573601064529380905".into()),
         p if p.ends_with("/resolve") => {
             Some(r#"{"action": "replace", "reason": "タブレットの記録が正しい"}"#.into())
         }

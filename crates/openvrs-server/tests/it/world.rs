@@ -200,6 +200,7 @@ impl World {
             };
             store.add_account(&account, &credential, &console).unwrap();
         }
+        openvrs_service::certificate::init_keys(&*store).unwrap();
         let clock = Arc::new(AtomicI64::new(1_800_000_000_000_000));
         let mut state = AppState::new(store);
         let c = clock.clone();

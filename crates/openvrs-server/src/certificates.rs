@@ -1,0 +1,327 @@
+//! Certificates over HTTP. Internet: the issuer's public keys and revocation lists (any
+//! verifier fetches them, so CORS is open), and a verifier anyone can use. LGWAN: a
+//! municipality's certificates and their revocation.
+
+use axum::{
+    Extension, Json,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use openvrs_cert::{pki, shc, verify};
+use openvrs_domain::ids::AddressNumber;
+use openvrs_service::certificate::{self as certs, CertificateError};
+use openvrs_store::{CertificateRecord, Store, StoreError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{AppState, api::actor, auth::Principal, error::ApiError, records::Reason};
+
+impl From<CertificateError> for ApiError {
+    fn from(e: CertificateError) -> Self {
+        match e {
+            CertificateError::Refused(i) => i.into(),
+            CertificateError::Store(s) => s.into(),
+            CertificateError::NoPerson => Self::not_found(),
+            CertificateError::Cert(c) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, c.kind, c.ja, c.en)
+            }
+            other => {
+                tracing::error!(error = %other, "certificate configuration");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "certificates_unavailable",
+                    "証明書の署名鍵が設定されていません",
+                    "certificate signing keys are not set up",
+                )
+            }
+        }
+    }
+}
+
+/// Public JSON any verifier may fetch from any origin.
+fn public_json(body: &Value) -> Response {
+    let mut r = Json(body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    r
+}
+
+/// `GET /.well-known/jwks.json` (and under `/issuer`): every SMART Health Card key, retired
+/// ones too.
+pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let store = state.store.clone();
+    let jwks = crate::blocking(move || certs::jwks(&*store).map_err(store_error)).await?;
+    Ok(public_json(&jwks))
+}
+
+fn store_error(e: CertificateError) -> StoreError {
+    match e {
+        CertificateError::Store(s) => s,
+        _ => StoreError::Corrupt("certificate keys"),
+    }
+}
+
+/// `GET /.well-known/crl/{kid}.json`: the revocation list of a key the issuer published.
+pub async fn crl(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let kid = file
+        .strip_suffix(".json")
+        .ok_or_else(ApiError::not_found)?
+        .to_owned();
+    let store = state.store.clone();
+    let list = crate::blocking(move || {
+        if !store.signing_keys(certs::SHC)?.iter().any(|k| k.kid == kid) {
+            return Ok(None);
+        }
+        certs::crl(&*store, &kid).map(Some).map_err(store_error)
+    })
+    .await?
+    .ok_or_else(ApiError::not_found)?;
+    Ok(public_json(&list.to_json()))
+}
+
+/// What this deployment trusts: its own keys, revocation lists, CSCAs and DCC signers.
+fn own_trust(store: &dyn Store, at: f64) -> Result<verify::Trust, StoreError> {
+    let mut trust = verify::Trust {
+        at,
+        ..Default::default()
+    };
+    let jwks = certs::jwks(store).map_err(store_error)?;
+    trust.jwks = shc::parse_jwks(&jwks.to_string()).map_err(|_| StoreError::Corrupt("jwks"))?;
+    for key in &trust.jwks {
+        trust
+            .crls
+            .push(certs::crl(store, &key.kid).map_err(store_error)?);
+    }
+    for (kind, pem) in certs::certificates_pem(store).map_err(store_error)? {
+        if kind == certs::CSCA || kind == certs::DCC {
+            for der in pki::read_certificates(pem.as_bytes())
+                .map_err(|_| StoreError::Corrupt("certificate"))?
+            {
+                trust.certificates.push(
+                    pki::Certificate::parse(&der)
+                        .map_err(|_| StoreError::Corrupt("certificate"))?,
+                );
+            }
+        }
+    }
+    Ok(trust)
+}
+
+/// Names as the internet side may show them: the first letter of each word.
+fn masked(name: &str) -> String {
+    name.split_whitespace()
+        .filter_map(|w| w.chars().next())
+        .map(|c| format!("{c}**"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What a certificate says, without the holder's full name or date of birth: the internet
+/// listener never returns those, not even the caller's own.
+fn summary(content: &Value) -> Value {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let year = |v: &Value| text(v).get(..4).unwrap_or_default().to_owned();
+    match content["kind"].as_str() {
+        Some("shc") => {
+            let mut holder = Value::Null;
+            let mut doses = Vec::new();
+            for e in content["fhirBundle"]["entry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let r = &e["resource"];
+                match r["resourceType"].as_str() {
+                    Some("Patient") => {
+                        let family = text(&r["name"][0]["family"]);
+                        let given = r["name"][0]["given"]
+                            .as_array()
+                            .map(|g| g.iter().map(text).collect::<Vec<_>>().join(" "))
+                            .unwrap_or_default();
+                        holder = json!({ "name": masked(&format!("{family} {given}")), "birth_year": year(&r["birthDate"]) });
+                    }
+                    Some("Immunization") => doses.push(json!({
+                        "date": text(&r["occurrenceDateTime"]),
+                        "product": format!("CVX {}", text(&r["vaccineCode"]["coding"][0]["code"])),
+                        "lot": text(&r["lotNumber"]),
+                        "by": text(&r["performer"][0]["actor"]["display"]),
+                    })),
+                    _ => {}
+                }
+            }
+            json!({ "kind": "shc", "issuer": content["iss"], "holder": holder, "doses": doses })
+        }
+        Some("dcc") => {
+            let d = &content["dcc"];
+            let doses: Vec<Value> = d["v"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| json!({ "date": text(&v["dt"]), "product": text(&v["mp"]), "dose": format!("{}/{}", v["dn"], v["sd"]), "by": text(&v["is"]) }))
+                .collect();
+            json!({
+                "kind": "dcc", "issuer": content["iss"],
+                "holder": { "name": masked(&format!("{} {}", text(&d["nam"]["fnt"]), text(&d["nam"]["gnt"])).replace('<', " ")), "birth_year": year(&d["dob"]) },
+                "doses": doses,
+            })
+        }
+        Some("vds") => {
+            let m = &content["data"]["msg"];
+            let mut doses = Vec::new();
+            for ve in m["ve"].as_array().into_iter().flatten() {
+                for vd in ve["vd"].as_array().into_iter().flatten() {
+                    doses.push(json!({ "date": text(&vd["dvc"]), "product": text(&ve["nam"]), "dose": vd["seq"], "lot": text(&vd["lot"]), "by": text(&vd["adm"]) }));
+                }
+            }
+            json!({
+                "kind": "vds", "issuer": content["data"]["hdr"]["is"],
+                "holder": { "name": masked(&text(&m["pid"]["n"])), "birth_year": year(&m["pid"]["dob"]) },
+                "doses": doses,
+            })
+        }
+        _ => Value::Null,
+    }
+}
+
+/// `POST /api/verify`: a payload (text) or a QR image (PNG) in the body; the verdict of each
+/// check against this deployment's keys, and a summary without the holder's identity.
+pub async fn verify_payload(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "証明書の内容かQRコード画像を送ってください",
+            "send a certificate's content or a QR code image",
+        ));
+    }
+    let store = state.store.clone();
+    let at = state.now() as f64 / 1e6;
+    let report = crate::blocking(move || {
+        let trust = own_trust(&*store, at)?;
+        Ok(verify::verify(&body, &trust))
+    })
+    .await?;
+    Ok(Json(json!({
+        "format": report.format,
+        "passed": report.passed(),
+        "checks": report.checks.iter().map(|c| json!({ "check": c.name, "ok": c.ok, "detail": c.detail })).collect::<Vec<_>>(),
+        "certificates": report.content.iter().map(summary).collect::<Vec<_>>(),
+    })))
+}
+
+const PAGE: &[(&str, &str, &[u8])] = &[
+    (
+        "",
+        "text/html; charset=utf-8",
+        include_bytes!("../assets/verify/index.html"),
+    ),
+    (
+        "verify.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/verify/verify.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/verify/style.css"),
+    ),
+];
+
+/// `GET /verify/` and its files.
+pub async fn page() -> Response {
+    page_file(Path(String::new())).await
+}
+
+pub async fn page_file(Path(file): Path<String>) -> Response {
+    match PAGE.iter().find(|(name, ..)| *name == file) {
+        Some((_, content_type, body)) => {
+            let mut r = (
+                [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+                *body,
+            )
+                .into_response();
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+                     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+                ),
+            );
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            r
+        }
+        None => ApiError::not_found().into_response(),
+    }
+}
+
+fn record_json(c: &CertificateRecord) -> Value {
+    json!({
+        "id": c.id, "address_number": c.address_number.as_str(), "kind": c.kind.code(),
+        "format": c.format.code(), "channel": c.channel.code(), "kid": c.kid,
+        "issued_at": c.issued_at, "issued_by": c.issued_by, "revoked_at": c.revoked_at,
+        "revoked_by": c.revoked_by, "revocation_reason": c.revocation_reason,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub address_number: Option<String>,
+}
+
+/// `GET /api/municipalities/{m}/certificates`: what the municipality issued (one person's with
+/// `?address_number=`), newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    Path(m): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let m = crate::records::municipality(&m)?;
+    let address = q
+        .address_number
+        .as_deref()
+        .map(AddressNumber::parse)
+        .transpose()?;
+    let store = state.store.clone();
+    let list = crate::blocking(move || store.certificates(m, address.as_ref())).await?;
+    Ok(Json(json!(
+        list.iter().map(record_json).collect::<Vec<_>>()
+    )))
+}
+
+/// `POST /api/municipalities/{m}/certificates/{id}/revoke`: revoke by id with a reason.
+pub async fn revoke(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((m, id)): Path<(String, String)>,
+    Json(input): Json<Reason>,
+) -> Result<Json<Value>, ApiError> {
+    let m = crate::records::municipality(&m)?;
+    let store = state.store.clone();
+    let actor = actor(&p);
+    let r = crate::blocking(move || {
+        certs::revoke(&*store, m, &id, &input.reason, &actor).map_err(store_error)
+    })
+    .await?;
+    Ok(Json(record_json(&r)))
+}
