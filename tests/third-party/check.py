@@ -10,9 +10,13 @@
 - ICAO VDS-NC: `cryptography` checks the signer certificate against our CSCA and the signature
   over the RFC 8785 canonical JSON (`rfc8785`) of `data`.
 - QR images: `zxing-cpp` decodes each PNG back to the exact payload.
+- Paper certificate: Poppler's `pdftoppm` renders the PDF (page.png, made by the calling script)
+  and `zxing-cpp` reads both of its QR codes, which verify as above; `pdftotext` finds its
+  Japanese and English headings.
 
 Usage: check.py DIR SCHEMA, where DIR holds card.smart-health-card, card.png, seal.json,
-seal.png, dcc.txt, dcc.png, csca.pem and dcc-signer.pem. Exits non-zero on the first failure.
+seal.png, dcc.txt, dcc.png, page-1.png and page.txt (the PDF rendered and its text), jwks.json,
+csca.pem and dcc-signer.pem. Exits non-zero on the first failure.
 """
 
 import base64
@@ -132,16 +136,37 @@ ok("the UVCI's Luhn mod N check character is right")
 seal_text = (d / "seal.json").read_text()
 assert qr(d / "seal.png") == seal_text
 ok("zxing-cpp reads the VDS-NC QR back to the exact JSON")
-seal = json.loads(seal_text)
-assert seal["data"]["hdr"] == {"t": "icao.vacc", "v": 1, "is": "JPN"}
-bsc = x509.load_der_x509_certificate(b64url(seal["sig"]["cer"]))
 csca = x509.load_pem_x509_certificate((d / "csca.pem").read_bytes())
-csca.public_key().verify(bsc.signature, bsc.tbs_certificate_bytes, ec.ECDSA(bsc.signature_hash_algorithm))
-assert bsc.issuer == csca.subject
+
+
+def check_vds(text):
+    seal = json.loads(text)
+    assert seal["data"]["hdr"] == {"t": "icao.vacc", "v": 1, "is": "JPN"}
+    bsc = x509.load_der_x509_certificate(b64url(seal["sig"]["cer"]))
+    csca.public_key().verify(bsc.signature, bsc.tbs_certificate_bytes, ec.ECDSA(bsc.signature_hash_algorithm))
+    assert bsc.issuer == csca.subject
+    raw = b64url(seal["sig"]["sigvl"])
+    signature = utils.encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    bsc.public_key().verify(signature, rfc8785.dumps(seal["data"]), ec.ECDSA(hashes.SHA256()))
+
+
+check_vds(seal_text)
 ok("cryptography: the embedded signer certificate was issued by our CSCA")
-raw = b64url(seal["sig"]["sigvl"])
-signature = utils.encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
-bsc.public_key().verify(signature, rfc8785.dumps(seal["data"]), ec.ECDSA(hashes.SHA256()))
 ok("cryptography + rfc8785: ES256 over the canonical JSON of data verifies")
+
+# The paper certificate
+codes = [r.text for r in zxingcpp.read_barcodes(Image.open(d / "page-1.png"))]
+assert len(codes) == 2, f"the PDF shows {len(codes)} readable QR codes"
+shc_code = next(c for c in codes if c.startswith("shc:/"))
+printed_jws = parser.decode_qr_to_jws(shc_code)
+printed = jws.JWS()
+printed.deserialize(printed_jws)
+printed.verify(keys.get_key(json.loads(b64url(printed_jws.split(".")[0]))["kid"]), alg="ES256")
+check_vds(next(c for c in codes if c.startswith("{")))
+ok("pdftoppm renders the PDF; zxing-cpp reads its SHC and VDS-NC codes, which verify")
+page_text = (d / "page.txt").read_text()
+for heading in ["新型コロナウイルス感染症予防接種証明書", "Vaccination Certificate for COVID-19", "TR1234567"]:
+    assert heading in page_text, heading
+ok("pdftotext finds the Japanese and English headings (the embedded font maps back to Unicode)")
 
 print(f"third-party checks: {len(checked)} passed")

@@ -3,6 +3,7 @@
 //! ours or anybody's. Formats: SMART Health Cards ([`shc`]); ICAO VDS-NC and EU DCC follow.
 
 pub mod dcc;
+pub mod pdf;
 pub mod pki;
 pub mod qr;
 pub mod shc;

@@ -2,7 +2,8 @@
 //! at most version 22, error correction L), drawn as PNG or SVG, and read back from PNG images
 //! (ours or anybody's).
 
-use qrcode::{EcLevel, QrCode, Version, bits::Bits};
+pub use qrcode::QrCode;
+use qrcode::{EcLevel, Version, bits::Bits};
 
 use crate::CertError;
 
@@ -74,27 +75,39 @@ pub fn version(code: &QrCode) -> i16 {
     }
 }
 
-/// A PNG of the code: `scale` pixels per module and the 4-module quiet zone.
+/// A PNG of the code: `scale` pixels per module and the 4-module quiet zone, one bit per pixel
+/// (two colours need no more; it makes the image eight times smaller to compress).
 pub fn png(code: &QrCode, scale: u32) -> Result<Vec<u8>, CertError> {
-    let modules = u32::try_from(code.width()).map_err(|_| TOO_LONG)?;
+    let modules = code.width();
+    let scale = scale.max(1) as usize;
     let side = (modules + 8) * scale;
+    let stride = side.div_ceil(8);
     let colors = code.to_colors();
-    let mut pixels = vec![255u8; (side * side) as usize];
-    for (i, c) in colors.iter().enumerate() {
-        if *c == qrcode::Color::Dark {
-            let (mx, my) = (i as u32 % modules + 4, i as u32 / modules + 4);
-            for y in my * scale..(my + 1) * scale {
-                let row = (y * side) as usize;
-                pixels[row + (mx * scale) as usize..row + ((mx + 1) * scale) as usize].fill(0);
+    // 1 is white; a dark module clears its bits.
+    let mut row = vec![0u8; stride];
+    let mut pixels = Vec::with_capacity(stride * side);
+    for my in 0..modules + 8 {
+        row.fill(0xff);
+        if (4..modules + 4).contains(&my) {
+            let line = &colors[(my - 4) * modules..(my - 3) * modules];
+            for (mx, c) in line.iter().enumerate() {
+                if *c == qrcode::Color::Dark {
+                    for x in (mx + 4) * scale..(mx + 5) * scale {
+                        row[x / 8] &= !(0x80 >> (x % 8));
+                    }
+                }
             }
         }
+        for _ in 0..scale {
+            pixels.extend_from_slice(&row);
+        }
     }
+    let side = u32::try_from(side).map_err(|_| TOO_LONG)?;
     let mut out = Vec::new();
     {
         let mut encoder = png::Encoder::new(&mut out, side, side);
         encoder.set_color(png::ColorType::Grayscale);
-        encoder.set_depth(png::BitDepth::Eight);
-        // Two colours compress well at any level: the fast one saves most of the time.
+        encoder.set_depth(png::BitDepth::One);
         encoder.set_compression(png::Compression::Fast);
         let mut writer = encoder.write_header().map_err(|_| IMAGE)?;
         writer.write_image_data(&pixels).map_err(|_| IMAGE)?;

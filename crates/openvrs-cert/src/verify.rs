@@ -172,7 +172,7 @@ fn verify_shc(report: &mut Report, jws: &[String], trust: &Trust) {
         report.checks.push(pass(
             "decode",
             format!(
-                "SMART Health Card ({} / kid {})",
+                "SMART Health Card を読み取りました / decoded a SMART Health Card ({}, kid {})",
                 decoded.card.iss, decoded.kid
             ),
         ));
@@ -242,7 +242,7 @@ fn verify_dcc(report: &mut Report, text: &str, trust: &Trust) {
     report.checks.push(pass(
         "decode",
         format!(
-            "EU DCC ({} / kid {})",
+            "EU DCC を読み取りました / decoded an EU DCC ({}, kid {})",
             signed.claims.iss.as_deref().unwrap_or("-"),
             kid.as_deref().unwrap_or("-")
         ),
@@ -299,7 +299,10 @@ fn verify_vds(report: &mut Report, text: &str, trust: &Trust) {
     };
     report.checks.push(pass(
         "decode",
-        format!("ICAO VDS-NC ({})", seal.signer.subject),
+        format!(
+            "VDS-NC を読み取りました / decoded an ICAO VDS-NC ({})",
+            seal.signer.subject
+        ),
     ));
     report.checks.push(verdict(
         "signature",

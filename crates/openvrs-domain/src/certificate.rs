@@ -25,6 +25,9 @@ pub enum Format {
     Vds,
     /// EU DCC `HC1:` text.
     Dcc,
+    /// The paper certificate: A4 PDF with the SMART Health Card's QR code (and the VDS-NC's,
+    /// overseas).
+    Pdf,
 }
 
 /// Where it was issued.
@@ -53,7 +56,7 @@ macro_rules! codes {
     };
 }
 codes!(Kind { Domestic => "domestic", Overseas => "overseas" });
-codes!(Format { Shc => "shc", Vds => "vds", Dcc => "dcc" });
+codes!(Format { Shc => "shc", Vds => "vds", Dcc => "dcc", Pdf => "pdf" });
 codes!(Channel { Console => "console", Counter => "counter", App => "app", Kiosk => "kiosk" });
 
 impl Format {
@@ -220,7 +223,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for f in [Format::Shc, Format::Vds, Format::Dcc] {
+        for f in [Format::Shc, Format::Vds, Format::Dcc, Format::Pdf] {
             assert_eq!(Format::from_code(f.code()), Some(f));
         }
         for c in [

@@ -138,9 +138,9 @@ pub struct Request {
 #[derive(Debug, Clone)]
 pub struct Certificate {
     pub record: CertificateRecord,
-    /// The `.smart-health-card` file, the VDS-NC JSON or the `HC1:` text.
-    pub payload: String,
-    /// What its QR code holds (`shc:/...`, the VDS-NC JSON, `HC1:...`).
+    /// The `.smart-health-card` file, the VDS-NC JSON, the `HC1:` text or the PDF.
+    pub payload: Vec<u8>,
+    /// What its (first) QR code holds (`shc:/...`, the VDS-NC JSON, `HC1:...`).
     pub qr_text: String,
 }
 
@@ -148,7 +148,7 @@ impl Certificate {
     /// The QR image of the certificate, as PNG.
     pub fn qr_png(&self) -> Result<Vec<u8>, CertificateError> {
         let code = match self.record.format {
-            Format::Shc => openvrs_cert::qr::shc(&self.qr_text)?,
+            Format::Shc | Format::Pdf => openvrs_cert::qr::shc(&self.qr_text)?,
             Format::Vds => openvrs_cert::qr::bytes(&self.qr_text)?,
             Format::Dcc => openvrs_cert::qr::dcc(&self.qr_text)?,
         };
@@ -210,42 +210,80 @@ pub fn issue(
     let catalogue = store.products()?;
     let id = new_certificate_id();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let shc_card = |rid: &str| -> Result<String, CertificateError> {
+        let card = shc_card(
+            &person,
+            request.passport.as_ref(),
+            &given,
+            &catalogue,
+            issuer,
+            now,
+            rid,
+        )?;
+        Ok(shc::sign(&card, &signers.shc)?)
+    };
+    let vds_seal = |passport: &Passport| -> Result<(String, String), CertificateError> {
+        let signer = signers.vds.as_ref().ok_or(CertificateError::NoKey(VDS))?;
+        let data = vds::document(&vds_content(
+            &person, passport, &given, &catalogue, issuer, &id,
+        )?);
+        Ok((pki_kid(signer)?, vds::sign(&data, signer)?))
+    };
     let (kid, rid, payload, qr_text) = match request.format {
         Format::Shc => {
             let kid = signers.shc.kid();
             let rid = shc::rid(&signers.rid_secret, &kid, &id);
-            let card = shc_card(
-                &person,
-                request.passport.as_ref(),
-                &given,
-                &catalogue,
-                issuer,
-                now,
-                &rid,
-            )?;
-            let jws = shc::sign(&card, &signers.shc)?;
-            (
-                kid,
-                Some(rid),
-                shc::file(std::slice::from_ref(&jws)),
-                shc::qr_numeric(&jws),
-            )
+            let jws = shc_card(&rid)?;
+            let file = shc::file(std::slice::from_ref(&jws)).into_bytes();
+            (kid, Some(rid), file, shc::qr_numeric(&jws))
         }
         Format::Vds => {
-            let signer = signers.vds.as_ref().ok_or(CertificateError::NoKey(VDS))?;
             let passport = request.passport.as_ref().ok_or(rules::PASSPORT_NEEDED)?;
-            let data = vds::document(&vds_content(
-                &person, passport, &given, &catalogue, issuer, &id,
-            )?);
-            let seal = vds::sign(&data, signer)?;
-            (pki_kid(signer)?, None, seal.clone(), seal)
+            let (kid, seal) = vds_seal(passport)?;
+            (kid, None, seal.clone().into_bytes(), seal)
         }
         Format::Dcc => {
             let signer = signers.dcc.as_ref().ok_or(CertificateError::NoKey(DCC))?;
             let passport = request.passport.as_ref().ok_or(rules::PASSPORT_NEEDED)?;
             let json = dcc_content(&person, passport, &given, &catalogue, issuer, &id)?;
             let text = dcc::sign(&json, "JP", now, now + DCC_SECONDS, signer)?;
-            (pki_kid(signer)?, None, text.clone(), text)
+            (pki_kid(signer)?, None, text.clone().into_bytes(), text)
+        }
+        Format::Pdf => {
+            // The SMART Health Card, and overseas the VDS-NC too, printed as QR codes.
+            let kid = signers.shc.kid();
+            let rid = shc::rid(&signers.rid_secret, &kid, &id);
+            let jws = shc_card(&rid)?;
+            let qr_text = shc::qr_numeric(&jws);
+            let mut codes = vec![(
+                "SMART Health Card".to_owned(),
+                openvrs_cert::qr::shc(&qr_text)?,
+            )];
+            if let Some(passport) = request.passport.as_ref() {
+                let (_, seal) = vds_seal(passport)?;
+                codes.push(("ICAO VDS-NC".to_owned(), openvrs_cert::qr::bytes(&seal)?));
+            }
+            let town = store
+                .municipalities()?
+                .into_iter()
+                .find(|t| t.code == m)
+                .map(|t| format!("{}長", t.name))
+                .unwrap_or_default();
+            let doc = paper(
+                &person,
+                request.passport.as_ref(),
+                &given,
+                &catalogue,
+                &id,
+                town,
+                codes,
+            )?;
+            (
+                kid,
+                Some(rid),
+                openvrs_cert::pdf::certificate(&doc)?,
+                qr_text,
+            )
         }
     };
     let record = store.record_certificate(
@@ -270,6 +308,58 @@ pub fn issue(
         record,
         payload,
         qr_text,
+    })
+}
+
+/// The paper certificate's content: the person as registered (overseas: as in the passport,
+/// with its number and nationality), every given dose, the QR codes.
+fn paper(
+    person: &Person,
+    passport: Option<&Passport>,
+    given: &[&Dose],
+    catalogue: &[Product],
+    id: &str,
+    issuer: String,
+    codes: Vec<(String, openvrs_cert::qr::QrCode)>,
+) -> Result<openvrs_cert::pdf::Document, CertificateError> {
+    let field = |ja: &str, en: &str, v: String| (ja.to_owned(), en.to_owned(), v);
+    let mut fields = match passport {
+        Some(p) => vec![
+            field("氏名", "Name", p.full_name()),
+            field("生年月日", "Date of birth", person.birth_date.0.to_string()),
+            field("旅券番号", "Passport No.", p.number.clone()),
+            field("国籍", "Nationality", p.nationality.clone()),
+        ],
+        None => vec![
+            field("氏名", "Name", person.name.as_str().to_owned()),
+            field("生年月日", "Date of birth", person.birth_date.0.to_string()),
+        ],
+    };
+    fields.push(field(
+        "対象疾病",
+        "Disease",
+        "新型コロナウイルス感染症 / COVID-19".into(),
+    ));
+    let doses = given
+        .iter()
+        .map(|d| {
+            let p = product(catalogue, d.product.as_str())?;
+            Ok([
+                d.number.get().to_string(),
+                d.date.to_string(),
+                format!("{} / {}", p.name, product_name(p)),
+                d.lot.as_str().to_owned(),
+                "日本 / JPN".to_owned(),
+            ])
+        })
+        .collect::<Result<Vec<_>, CertificateError>>()?;
+    Ok(openvrs_cert::pdf::Document {
+        fields,
+        doses,
+        codes,
+        certificate_id: id.to_owned(),
+        issued_on: crate::today().to_string(),
+        issuer,
     })
 }
 

@@ -342,5 +342,112 @@ fn cert(count: usize) -> Result<()> {
         "  QR image made and read back (rqrr)    {}",
         per_s(images, started.elapsed().as_secs_f64())
     );
+    seals(count, images)
+}
+
+/// The overseas formats: EU DCC and ICAO VDS-NC, issued and verified, with their QR images.
+fn seals(count: usize, images: usize) -> Result<()> {
+    use openvrs_cert::{dcc, pki, qr, vds};
+    let per_s = |n: usize, secs: f64| format!("{:>9.0}/s ({n} in {secs:.2}s)", n as f64 / secs);
+    let now = 1_764_201_600;
+    let csca = pki::make_csca("JP", "bench CSCA", now, 3650)?;
+    let dcc_signer = pki::make_signer(&csca, pki::Role::DccSigner, "JP", "bench DCC", now, 730)?;
+    let vds_signer = pki::make_signer(&csca, pki::Role::VdsSigner, "JP", "bench VDS", now, 730)?;
+    let dcc_trust = vec![pki::Certificate::parse(&dcc_signer.der)?];
+    let csca_trust = vec![pki::Certificate::parse(&csca.der)?];
+    let dcc_json = |i: usize| {
+        serde_json::json!({
+            "ver": "1.3.0",
+            "nam": {"fn": "URUMA", "fnt": "URUMA", "gn": "TARO", "gnt": "TARO"},
+            "dob": "1980-01-01",
+            "v": [{"tg": "840539006", "vp": "1119349007", "mp": "EU/1/20/1528", "ma": "ORG-100030215",
+                   "dn": 3, "sd": 3, "dt": "2022-01-10", "co": "JP", "is": "openvrs",
+                   "ci": dcc::uvci(&format!("{i:012}"))}],
+        })
+    };
+    let started = Instant::now();
+    let mut texts = Vec::with_capacity(count);
+    for i in 0..count {
+        texts.push(dcc::sign(
+            &dcc_json(i),
+            "JP",
+            now,
+            now + 31_536_000,
+            &dcc_signer,
+        )?);
+    }
+    println!(
+        "  issue EU DCC (CBOR, COSE, zlib, B45)  {}",
+        per_s(count, started.elapsed().as_secs_f64())
+    );
+    let started = Instant::now();
+    for t in &texts {
+        let signed = dcc::decode(t)?;
+        let cert = signed.verify(&dcc_trust)?;
+        let json = signed.dcc_json()?;
+        dcc::check_schema(&json)?;
+        dcc::check_key_usage(cert, &json)?;
+    }
+    println!(
+        "  verify EU DCC (+ schema, key usage)   {}",
+        per_s(count, started.elapsed().as_secs_f64())
+    );
+    let started = Instant::now();
+    for t in texts.iter().take(images) {
+        std::hint::black_box(qr::png(&qr::dcc(t)?, 4)?);
+    }
+    println!(
+        "  QR image (HC1: text, PNG)             {}",
+        per_s(images, started.elapsed().as_secs_f64())
+    );
+    let content = |i: usize| vds::Vaccination {
+        issuing_country: "JPN".into(),
+        uvci: format!("{i:012}"),
+        name: "URUMA TARO".into(),
+        birth_date: "1980-01-01".into(),
+        sex: None,
+        passport: "TR1234567".into(),
+        products: vec![vds::Product {
+            des: "XM0GQ8".into(),
+            name: "COMIRNATY".into(),
+            disease: "RA01.0".into(),
+            doses: (1..=3)
+                .map(|seq| vds::Dose {
+                    date: format!("2021-0{}-01", seq + 5),
+                    seq,
+                    country: "JPN".into(),
+                    administered_by: "openvrs".into(),
+                    lot: "FA1234".into(),
+                })
+                .collect(),
+        }],
+    };
+    let started = Instant::now();
+    let mut seals = Vec::with_capacity(count);
+    for i in 0..count {
+        seals.push(vds::sign(&vds::document(&content(i)), &vds_signer)?);
+    }
+    println!(
+        "  issue VDS-NC (RFC 8785 JSON, ES256)   {}",
+        per_s(count, started.elapsed().as_secs_f64())
+    );
+    let started = Instant::now();
+    for t in &seals {
+        let seal = vds::parse(t)?;
+        seal.verify_signature()?;
+        seal.verify_chain(&csca_trust)?;
+    }
+    println!(
+        "  verify VDS-NC (+ chain to the CSCA)   {}",
+        per_s(count, started.elapsed().as_secs_f64())
+    );
+    let started = Instant::now();
+    for t in seals.iter().take(images) {
+        std::hint::black_box(qr::png(&qr::bytes(t)?, 4)?);
+    }
+    println!(
+        "  QR image (VDS-NC JSON, PNG)           {}",
+        per_s(images, started.elapsed().as_secs_f64())
+    );
     Ok(())
 }

@@ -30,6 +30,8 @@ pub enum FormatArg {
     Vds,
     /// EU DCC `HC1:` text.
     Dcc,
+    /// The paper certificate (A4 PDF, Japanese and English, with the QR codes).
+    Pdf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,13 +125,14 @@ pub fn run(dir: &DataDir, store: &dyn Store, cmd: &CertificateCmd) -> Result<()>
                     FormatArg::Shc => Format::Shc,
                     FormatArg::Vds => Format::Vds,
                     FormatArg::Dcc => Format::Dcc,
+                    FormatArg::Pdf => Format::Pdf,
                 },
                 passport: pass.as_deref().map(passport).transpose()?,
                 channel: Channel::Console,
             };
             let signers = Signers::load(store)?;
             let issued = certs::issue(store, &signers, &issuer, m, &request, &actor)?;
-            write(out, issued.payload.as_bytes())?;
+            write(out, &issued.payload)?;
             if let Some(path) = qr_png {
                 write(path, &issued.qr_png()?)?;
             }

@@ -1207,7 +1207,7 @@ async fn certificates_are_published_verified_and_revoked_over_http() {
             serde_json::from_str::<serde_json::Value>(&t).unwrap()
         }
     };
-    let report = verify(card.payload.clone()).await;
+    let report = verify(String::from_utf8(card.payload.clone()).unwrap()).await;
     assert_eq!(report["passed"], true, "{report}");
     assert_eq!(report["certificates"][0]["kind"], "shc");
     assert_eq!(report["certificates"][0]["doses"][0]["lot"], "FA1234");
@@ -1256,7 +1256,7 @@ async fn certificates_are_published_verified_and_revoked_over_http() {
         .await;
     let crl: serde_json::Value = serde_json::from_str(&crl).unwrap();
     assert_eq!(crl["rids"].as_array().unwrap().len(), 1);
-    let report = verify(card.payload.clone()).await;
+    let report = verify(String::from_utf8(card.payload.clone()).unwrap()).await;
     assert_eq!(report["passed"], false);
     assert!(
         report["checks"]

@@ -1294,6 +1294,28 @@ fn certificates_are_issued_verified_by_their_formats_and_revoked() {
         assert_eq!(report["content"][0]["kind"], kind);
         assert!(json.contains("TANAKA"), "{json}");
     }
+    // The paper certificate: a PDF with the font subset embedded.
+    issue(&[
+        a,
+        "--kind",
+        "overseas",
+        "--passport",
+        passport,
+        "--format",
+        "pdf",
+        "--out",
+        "c.pdf",
+    ]);
+    let pdf = std::fs::read(d.join("c.pdf")).unwrap();
+    assert!(
+        pdf.starts_with(b"%PDF-") && pdf.len() < 300_000,
+        "{} bytes",
+        pdf.len()
+    );
+    assert!(
+        pdf.windows(9).any(|w| w == b"FontFile2"),
+        "the font is embedded"
+    );
     // Refusals, each clear, nothing recorded.
     let refused = |extra: &[&str]| -> String {
         let mut args = vec![
@@ -1382,8 +1404,8 @@ fn certificates_are_issued_verified_by_their_formats_and_revoked() {
     let list = ok(d, &["certificate", "list", "--municipality", "472131"]);
     assert_eq!(
         list.lines().count(),
-        4,
-        "a header and the three issued: {list}"
+        5,
+        "a header and the four issued: {list}"
     );
     assert!(
         !list.contains("TANAKA"),
