@@ -5,11 +5,11 @@
 
 use std::sync::OnceLock;
 
+use crate::qr::{self, QrCode};
 use pdf_writer::{
     Content, Filter, Name, Pdf, Rect, Ref, Str,
     types::{CidFontType, FontFlags, SystemInfo, UnicodeCmap},
 };
-use qrcode::QrCode;
 
 use crate::CertError;
 
@@ -120,16 +120,15 @@ impl Writer<'_> {
 
     /// A QR code as filled squares (runs of dark modules merged), bottom-left at (x, y).
     fn qr(&mut self, code: &QrCode, x: f32, y: f32, size: f32) {
-        let n = code.width();
+        let n = qr::width(code);
         let module = size / n as f32;
-        let colors = code.to_colors();
         self.content.set_fill_gray(0.0);
         for row in 0..n {
             let mut col = 0;
             while col < n {
-                if colors[row * n + col] == qrcode::Color::Dark {
+                if qr::dark(code, col, row) {
                     let start = col;
-                    while col < n && colors[row * n + col] == qrcode::Color::Dark {
+                    while col < n && qr::dark(code, col, row) {
                         col += 1;
                     }
                     self.content.rect(

@@ -2,8 +2,8 @@
 //! at most version 22, error correction L), drawn as PNG or SVG, and read back from PNG images
 //! (ours or anybody's).
 
-pub use qrcode::QrCode;
-use qrcode::{EcLevel, Version, bits::Bits};
+pub use qrcodegen::QrCode;
+use qrcodegen::{QrCodeEcc, QrSegment, Version};
 
 use crate::CertError;
 
@@ -31,67 +31,82 @@ const NONE_FOUND: CertError = CertError::new(
 /// The largest image read, in pixels per side (bounds the memory a hostile image can take).
 const MAX_SIDE: u32 = 8_000;
 
+fn encode(segments: &[QrSegment], ecc: QrCodeEcc, max: u8) -> Result<QrCode, CertError> {
+    // The smallest version that fits, the error correction asked for (not boosted), and the
+    // mask the standard's penalty rules choose (Nayuki's qrcodegen).
+    QrCode::encode_segments_advanced(segments, ecc, Version::MIN, Version::new(max), None, false)
+        .map_err(|_| TOO_LONG)
+}
+
 /// A SMART Health Card's `shc:/DIGITS` text as its spec asks: a byte segment `shc:/`, then a
 /// numeric segment, the smallest version up to 22, error correction L.
 pub fn shc(text: &str) -> Result<QrCode, CertError> {
     let digits = text.strip_prefix("shc:/").ok_or(NOT_SHC)?;
-    for v in 1..=22 {
-        let mut bits = Bits::new(Version::Normal(v));
-        let fits = bits.push_byte_data(b"shc:/").is_ok()
-            && bits.push_numeric_data(digits.as_bytes()).is_ok()
-            && bits.push_terminator(EcLevel::L).is_ok();
-        if fits {
-            return QrCode::with_bits(bits, EcLevel::L).map_err(|_| TOO_LONG);
-        }
+    if !QrSegment::is_numeric(digits) {
+        return Err(NOT_SHC);
     }
-    Err(TOO_LONG)
+    encode(
+        &[
+            QrSegment::make_bytes(b"shc:/"),
+            QrSegment::make_numeric(digits),
+        ],
+        QrCodeEcc::Low,
+        22,
+    )
 }
 
 /// An EU DCC's `HC1:` text (Base45 is the QR alphanumeric alphabet): one alphanumeric
 /// segment, error correction Q as HCERT recommends.
 pub fn dcc(text: &str) -> Result<QrCode, CertError> {
-    let mut bits = None;
-    for v in 1..=40 {
-        let mut b = Bits::new(Version::Normal(v));
-        if b.push_alphanumeric_data(text.as_bytes()).is_ok()
-            && b.push_terminator(EcLevel::Q).is_ok()
-        {
-            bits = Some(b);
-            break;
-        }
+    if !QrSegment::is_alphanumeric(text) {
+        return Err(TOO_LONG);
     }
-    QrCode::with_bits(bits.ok_or(TOO_LONG)?, EcLevel::Q).map_err(|_| TOO_LONG)
+    encode(
+        &[QrSegment::make_alphanumeric(text)],
+        QrCodeEcc::Quartile,
+        40,
+    )
 }
 
 /// Any text in byte mode (a VDS-NC JSON document), error correction M, the smallest version.
 pub fn bytes(text: &str) -> Result<QrCode, CertError> {
-    QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).map_err(|_| TOO_LONG)
+    encode(
+        &[QrSegment::make_bytes(text.as_bytes())],
+        QrCodeEcc::Medium,
+        40,
+    )
 }
 
 /// The QR version (1-40) of a code.
-pub fn version(code: &QrCode) -> i16 {
-    match code.version() {
-        Version::Normal(v) | Version::Micro(v) => v,
-    }
+pub fn version(code: &QrCode) -> u8 {
+    code.version().value()
+}
+
+/// Whether the module at column `x`, row `y` is dark.
+pub fn dark(code: &QrCode, x: usize, y: usize) -> bool {
+    code.get_module(x as i32, y as i32)
+}
+
+/// The modules per side (without the quiet zone).
+pub fn width(code: &QrCode) -> usize {
+    code.size().max(0) as usize
 }
 
 /// A PNG of the code: `scale` pixels per module and the 4-module quiet zone, one bit per pixel
 /// (two colours need no more; it makes the image eight times smaller to compress).
 pub fn png(code: &QrCode, scale: u32) -> Result<Vec<u8>, CertError> {
-    let modules = code.width();
+    let modules = width(code);
     let scale = scale.max(1) as usize;
     let side = (modules + 8) * scale;
     let stride = side.div_ceil(8);
-    let colors = code.to_colors();
     // 1 is white; a dark module clears its bits.
     let mut row = vec![0u8; stride];
     let mut pixels = Vec::with_capacity(stride * side);
     for my in 0..modules + 8 {
         row.fill(0xff);
         if (4..modules + 4).contains(&my) {
-            let line = &colors[(my - 4) * modules..(my - 3) * modules];
-            for (mx, c) in line.iter().enumerate() {
-                if *c == qrcode::Color::Dark {
+            for mx in 0..modules {
+                if dark(code, mx, my - 4) {
                     for x in (mx + 4) * scale..(mx + 5) * scale {
                         row[x / 8] &= !(0x80 >> (x % 8));
                     }
@@ -115,11 +130,24 @@ pub fn png(code: &QrCode, scale: u32) -> Result<Vec<u8>, CertError> {
     Ok(out)
 }
 
-/// An SVG of the code.
+/// An SVG of the code: one path of unit squares, with the 4-module quiet zone.
 pub fn svg(code: &QrCode) -> String {
-    code.render::<qrcode::render::svg::Color<'_>>()
-        .min_dimensions(256, 256)
-        .build()
+    let n = width(code);
+    let mut path = String::new();
+    for y in 0..n {
+        for x in 0..n {
+            if dark(code, x, y) {
+                path.push_str(&format!("M{},{}h1v1h-1z", x + 4, y + 4));
+            }
+        }
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" \
+         viewBox=\"0 0 {s} {s}\" width=\"{px}\" height=\"{px}\" shape-rendering=\"crispEdges\">\
+         <rect width=\"{s}\" height=\"{s}\" fill=\"#fff\"/><path fill=\"#000\" d=\"{path}\"/></svg>\n",
+        s = n + 8,
+        px = (n + 8) * 4,
+    )
 }
 
 /// The texts of every QR code found in a PNG image.
