@@ -92,7 +92,16 @@ pub fn json(d: &Disclosure, catalogue: &Catalogue) -> Value {
             "reason": c.reason,
         })).collect::<Vec<_>>(),
         // Issued by later parts of the system; empty until they exist.
-        "certificates": [],
+        "certificates": d.certificates.iter().map(|c| json!({
+            "id": c.id,
+            "kind": c.kind.code(),
+            "format": c.format.code(),
+            "channel": c.channel.code(),
+            "issued_at": time(c.issued_at),
+            "issued_by": c.issued_by,
+            "revoked_at": c.revoked_at.map(time),
+            "revocation_reason": c.revocation_reason,
+        })).collect::<Vec<_>>(),
         "inquiries": d.inquiries.iter().map(|i| json!({
             "id": i.id,
             "at": time(i.at),
@@ -349,6 +358,39 @@ pub fn html(d: &Disclosure, catalogue: &Catalogue, m: MunicipalityCode) -> Strin
             }))
             .collect::<Vec<_>>(),
     );
+    let certificates = table(
+        &[
+            "証明書ID / id",
+            "種類 / kind",
+            "形式 / format",
+            "経路 / channel",
+            "発行日時 / issued",
+            "発行者 / by",
+            "失効 / revoked",
+        ],
+        &d.certificates
+            .iter()
+            .map(|c| {
+                vec![
+                    c.id.clone(),
+                    c.kind.code().to_owned(),
+                    c.format.code().to_owned(),
+                    c.channel.code().to_owned(),
+                    time(c.issued_at),
+                    c.issued_by.clone(),
+                    c.revoked_at
+                        .map(|t| {
+                            format!(
+                                "{} ({})",
+                                time(t),
+                                c.revocation_reason.clone().unwrap_or_default()
+                            )
+                        })
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
     let audit = table(
         &[
             "番号 / seq",
@@ -396,7 +438,7 @@ th, td {{ border: 1px solid #444; padding: 0.2em 0.4em; text-align: left; vertic
 {doses}<h2>接種記録の変更履歴 / Earlier versions of records</h2>
 {history}<h2>本人情報の訂正・利用停止 / Corrections and suspensions</h2>
 {changes}<h2>証明書 / Certificates issued</h2>
-<p>なし / none</p>
+{certificates}
 <h2>照会・提供の記録 / Inquiries and provisions</h2>
 {exchanges}
 <h2>操作記録 / Operation log entries about this person</h2>

@@ -47,6 +47,27 @@ fn one(tx: &mut dyn Tx, code: &str, id: &str) -> Result<Option<CertificateRecord
     .transpose()
 }
 
+/// The certificates `m` issued (to one person, when given), newest first.
+pub(crate) fn certificates_in(
+    tx: &mut dyn Tx,
+    m: MunicipalityCode,
+    address: Option<&AddressNumber>,
+) -> Result<Vec<CertificateRecord>, StoreError> {
+    tx.query(
+        &format!(
+            "SELECT {COLUMNS} FROM certificates WHERE municipality_code = $1 \
+             AND ($2 = '' OR address_number = $2) ORDER BY issued_at DESC, certificate_id"
+        ),
+        &[
+            m.to_string().into(),
+            address.map_or("", AddressNumber::as_str).into(),
+        ],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
 impl<B: Backend> Engine<B> {
     pub(crate) fn certificate_record(
         &self,
@@ -111,21 +132,7 @@ impl<B: Backend> Engine<B> {
         m: MunicipalityCode,
         address: Option<&AddressNumber>,
     ) -> Result<Vec<CertificateRecord>, StoreError> {
-        self.db.transaction(|tx| {
-            tx.query(
-                &format!(
-                    "SELECT {COLUMNS} FROM certificates WHERE municipality_code = $1 \
-                     AND ($2 = '' OR address_number = $2) ORDER BY issued_at DESC, certificate_id"
-                ),
-                &[
-                    m.to_string().into(),
-                    address.map_or("", AddressNumber::as_str).into(),
-                ],
-            )?
-            .iter()
-            .map(from_row)
-            .collect()
-        })
+        self.db.transaction(|tx| certificates_in(tx, m, address))
     }
 
     pub(crate) fn certificate_revoke(

@@ -267,6 +267,8 @@ pub struct Disclosure {
     pub inquiries: Vec<Inquiry>,
     /// 情報提供等の記録: answers this municipality gave other municipalities about the person.
     pub provisions: Vec<Provision>,
+    /// The certificates issued to the person, newest first.
+    pub certificates: Vec<CertificateRecord>,
     pub audit: Vec<AuditEntry>,
 }
 

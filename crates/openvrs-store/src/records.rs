@@ -806,6 +806,8 @@ impl<B: Backend> Engine<B> {
                 &[a.into()],
             )?;
             let provisions = crate::inquiries::provisions_in(tx, m, Some(&person.address_number))?;
+            let certificates =
+                crate::certificates::certificates_in(tx, m, Some(&person.address_number))?;
             let tag = format!("person:{a}");
             let audit: Vec<AuditEntry> = read_audit(tx, &code)?
                 .into_iter()
@@ -820,6 +822,7 @@ impl<B: Backend> Engine<B> {
                     changes,
                     inquiries,
                     provisions,
+                    certificates,
                     audit,
                 }),
                 tag,

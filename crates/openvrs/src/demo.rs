@@ -102,6 +102,15 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
         args.serve.plain_http || (lgwan.ip().is_loopback() && internet.ip().is_loopback());
     let store = dir.open_store(false)?;
     let registered = store.municipalities()?;
+    // A vaccinated resident of the first town, for the certificate example.
+    let first = Generator::new(MunicipalityCode::parse(TOWNS[0].0)?, TOWNS[0].2);
+    let example = Generator::new(MunicipalityCode::parse(TOWNS[0].0)?, TOWNS[0].2)
+        .take(args.residents as usize)
+        .find(|p| p.flags == openvrs_domain::person::Flags::default() && !first.doses(p).is_empty())
+        .map_or_else(
+            || "ADDRESS".to_owned(),
+            |p| p.address_number.as_str().to_owned(),
+        );
     for (code, name, seed) in TOWNS {
         let code = MunicipalityCode::parse(code)?;
         if registered.iter().any(|m| m.code == code) {
@@ -109,12 +118,25 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
         }
         let started = Instant::now();
         store.add_municipality(code, name, &Actor::console())?;
+        let generator = Generator::new(code, seed);
         let people: Vec<_> = Generator::new(code, seed)
             .take(args.residents as usize)
             .collect();
         for chunk in people.chunks(1000) {
             store.put_persons(code, chunk, &Actor::console())?;
         }
+        // Their vaccination histories, so that certificates can be issued.
+        let mut histories = people.iter().enumerate().filter_map(|(i, p)| {
+            let doses = generator.doses(p);
+            (!doses.is_empty()).then(|| {
+                Ok(openvrs_store::LedgerRecord {
+                    row: i as u64 + 2,
+                    address: p.address_number.clone(),
+                    doses: doses.into_iter().map(|d| (d, None)).collect(),
+                })
+            })
+        });
+        store.import_ledger(code, &mut histories, &Actor::console())?;
         say!(
             "{code} {name}: 住民 {} 人を登録 / {} synthetic residents loaded in {:.2}s",
             people.len(),
@@ -122,6 +144,8 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
             started.elapsed().as_secs_f64()
         );
     }
+    // The certificate signing keys (SHC, a development CSCA, the VDS-NC and EU DCC signers).
+    openvrs_service::certificate::init_keys(&*store)?;
     let accounts = demo_accounts(path, &*store)?;
     let exe = std::env::args().next().unwrap_or_else(|| "openvrs".into());
     let data = path.display();
@@ -149,6 +173,12 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
         say!("  curl -b jar {scheme}://{lgwan}/api/me");
         say!("  curl -H 'authorization: Bearer TOKEN' {scheme}://{internet}/api/venue/me");
         say!("  curl {scheme}://{internet}/healthz");
+        say!("  証明書の検証 / verify a certificate: {scheme}://{internet}/verify/");
+        say!("  curl {scheme}://{internet}/.well-known/jwks.json");
+        say!(
+            "  {exe} --data-dir {data} certificate issue --municipality 472131 --address-number {example} --kind domestic --format pdf --out certificate.pdf"
+        );
+        say!("  {exe} --data-dir {data} certificate list --municipality 472131");
         say!("  {exe} --data-dir {data} municipality list");
         say!("  {exe} --data-dir {data} audit verify --municipality 472131");
         say!("  {exe} gen residents --municipality 472131 --count 10 --seed 7");

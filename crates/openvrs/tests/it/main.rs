@@ -330,7 +330,20 @@ fn demo_creates_two_towns_and_serves() {
     }
     assert!(http_get(internet, "/healthz").ends_with("ok"));
     assert!(http_get(lgwan, "/version").contains("sqlite"));
+    assert!(http_get(internet, "/.well-known/jwks.json").contains(r#""alg":"ES256""#));
     drop(server);
+    // The certificate the demo suggests can be issued: its resident has doses.
+    let suggested = lines
+        .iter()
+        .find(|l| l.contains("certificate issue"))
+        .unwrap_or_else(|| panic!("no certificate example: {text}"));
+    let args: Vec<&str> = suggested.split_whitespace().skip(1).collect();
+    ok(d, &args);
+    assert!(
+        std::fs::read(d.join("certificate.pdf"))
+            .unwrap()
+            .starts_with(b"%PDF-")
+    );
     // The demo's data directory is ordinary: the other commands work on it.
     let list = ok(d, &["--data-dir", "openvrs-demo", "municipality", "list"]);
     assert_eq!(list.lines().count(), 2);
@@ -1483,6 +1496,32 @@ fn certificates_are_issued_verified_by_their_formats_and_revoked() {
             "--crl",
             "crl.json",
         ],
+    );
+
+    // The person's disclosure lists what was issued to them, and the revocation.
+    ok(
+        d,
+        &[
+            "person",
+            "disclose",
+            "--municipality",
+            "472131",
+            "--address-number",
+            a,
+            "--format",
+            "json",
+            "--out",
+            "me.json",
+        ],
+    );
+    let me: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("me.json")).unwrap()).unwrap();
+    let issued = me["certificates"].as_array().unwrap();
+    assert_eq!(issued.len(), 4, "{me}");
+    assert!(
+        issued
+            .iter()
+            .any(|c| c["id"] == shc_id.as_str() && c["revocation_reason"] == "再発行のため")
     );
 
     // Every act is in the municipality's chain, which still verifies.
