@@ -170,6 +170,54 @@ pub fn read_png(bytes: &[u8]) -> Result<Vec<String>, CertError> {
             _ => ((u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2])) / 3) as u8,
         }
     };
+    read_grey(w, h, grey)
+}
+
+/// The largest SVG read (bytes), and the side of the raster it is drawn at.
+const MAX_SVG: usize = 4 << 20;
+const SVG_SIDE: f32 = 1200.0;
+
+const SVG: CertError = CertError::new(
+    "qr.svg",
+    "SVG 画像を読めません",
+    "cannot read the SVG image",
+);
+
+/// The texts of every QR code found in an SVG image (rendered with resvg, then read as a PNG
+/// would be): the official SMART Health Card examples come as SVG.
+pub fn read_svg(bytes: &[u8]) -> Result<Vec<String>, CertError> {
+    use resvg::{tiny_skia, usvg};
+    if bytes.len() > MAX_SVG {
+        return Err(SVG);
+    }
+    let options = usvg::Options::default();
+    let tree = usvg::Tree::from_data(bytes, &options).map_err(|_| SVG)?;
+    let size = tree.size();
+    let scale = SVG_SIDE / size.width().max(size.height());
+    let (w, h) = (
+        (size.width() * scale).ceil() as u32,
+        (size.height() * scale).ceil() as u32,
+    );
+    let mut pixmap = tiny_skia::Pixmap::new(w.max(1), h.max(1)).ok_or(SVG)?;
+    pixmap.fill(tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        tiny_skia::Transform::from_scale(scale, scale),
+        &mut pixmap.as_mut(),
+    );
+    let (w, h) = (pixmap.width() as usize, pixmap.height() as usize);
+    let data = pixmap.data();
+    read_grey(w, h, |x, y| {
+        let p = &data[(y * w + x) * 4..];
+        ((u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2])) / 3) as u8
+    })
+}
+
+fn read_grey(
+    w: usize,
+    h: usize,
+    grey: impl Fn(usize, usize) -> u8,
+) -> Result<Vec<String>, CertError> {
     let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, grey);
     let texts: Vec<String> = image
         .detect_grids()

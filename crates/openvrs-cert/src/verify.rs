@@ -20,7 +20,7 @@ pub struct Check {
 /// Everything the verifier found out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    /// How the input came: `qr-png`, `shc-qr-text`, `smart-health-card-file`, `jws`,
+    /// How the input came: `qr-png`, `qr-svg`, `shc-qr-text`, `smart-health-card-file`, `jws`,
     /// `eu-dcc`, `vds-nc`.
     pub format: &'static str,
     pub checks: Vec<Check>,
@@ -94,9 +94,23 @@ pub fn verify(input: &[u8], trust: &Trust) -> Report {
         checks: Vec::new(),
         content: Vec::new(),
     };
-    if input.starts_with(b"\x89PNG") {
+    let is_svg = || {
+        let head = &input[..input.len().min(512)];
+        let head = String::from_utf8_lossy(head);
+        let head = head.trim_start();
+        head.starts_with("<svg") || (head.starts_with("<?xml") && head.contains("<svg"))
+    };
+    let image = if input.starts_with(b"\x89PNG") {
         report.format = "qr-png";
-        match qr::read_png(input) {
+        Some(qr::read_png(input))
+    } else if is_svg() {
+        report.format = "qr-svg";
+        Some(qr::read_svg(input))
+    } else {
+        None
+    };
+    if let Some(texts) = image {
+        match texts {
             Ok(texts) => {
                 let joined = texts.join("");
                 match texts.first() {

@@ -171,7 +171,8 @@ enum Command {
     /// The deployment's certificate signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCmd),
-    /// What a certificate says and whether it verifies: a QR PNG, a `.smart-health-card` file,
+    /// What a certificate says and whether it verifies: a QR image (PNG, SVG), a
+    /// `.smart-health-card` file,
     /// a `shc:/` or `HC1:` text, a JWS or a VDS-NC document. Exit 0 only when every check
     /// passes.
     Verify(verify::VerifyArgs),

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// A file (QR PNG, `.smart-health-card`, text) or the payload itself (`shc:/...`,
+    /// A file (QR PNG or SVG, `.smart-health-card`, text) or the payload itself (`shc:/...`,
     /// `HC1:...`, a JWS, a VDS-NC document).
     pub input: String,
     /// Issuer keys (JWKS) for SMART Health Cards; repeatable.

@@ -333,3 +333,42 @@ fn qr_images_read_back_to_the_exact_text() {
     huge[16..20].copy_from_slice(&100_000u32.to_be_bytes());
     assert!(qr::read_png(&huge).is_err());
 }
+
+#[test]
+fn official_svg_qr_codes_read_back_to_the_examples_jws() {
+    use openvrs_cert::qr;
+    for (n, chunks) in [("00", 1), ("01", 1), ("02", 3)] {
+        let texts: Vec<String> = (0..chunks)
+            .map(|i| {
+                let svg = std::fs::read(vectors().join(format!("example-{n}-g-qr-code-{i}.svg")))
+                    .unwrap();
+                let mut t = qr::read_svg(&svg).unwrap();
+                assert_eq!(t.len(), 1);
+                t.remove(0)
+            })
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        assert_eq!(
+            shc::jws_from_qr(&refs).unwrap(),
+            read(&format!("example-{n}-d-jws.txt")).trim(),
+            "example {n}"
+        );
+    }
+    // Ours too, and what is not an SVG of a QR code.
+    let ours = qr::svg(&qr::shc("shc:/5676290952432060346029243740446031222959").unwrap());
+    assert_eq!(
+        qr::read_svg(ours.as_bytes()).unwrap(),
+        ["shc:/5676290952432060346029243740446031222959"]
+    );
+    for (bad, kind) in [
+        (&b"<svg"[..], "qr.svg"),
+        (
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 10 10\"/>",
+            "qr.none",
+        ),
+    ] {
+        assert_eq!(qr::read_svg(bad).unwrap_err().kind, kind);
+    }
+    let huge = vec![b' '; 5 << 20];
+    assert_eq!(qr::read_svg(&huge).unwrap_err().kind, "qr.svg");
+}

@@ -57,7 +57,7 @@ async function submit(event) {
   try {
     const res = await fetch("/api/verify", {
       method: "POST",
-      headers: { "content-type": file ? "image/png" : "text/plain; charset=utf-8" },
+      headers: { "content-type": file ? (file.type || "application/octet-stream") : "text/plain; charset=utf-8" },
       body,
     });
     const json = await res.json();

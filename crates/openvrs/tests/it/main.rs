@@ -1049,6 +1049,16 @@ fn verify_reads_the_official_smart_health_cards() {
         let report: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(report["passed"], true, "{json}");
     }
+    // The official QR image (SVG).
+    let svg = v.join("example-00-g-qr-code-0.svg");
+    let out = ok(
+        dir.path(),
+        &["verify", svg.to_str().unwrap(), "--jwks", jwks],
+    );
+    assert!(
+        out.contains("qr-svg") && out.contains("[OK] signature"),
+        "{out}"
+    );
     // The chunked example, its three QR texts pasted together.
     let chunks: String = (0..3)
         .map(|i| {
