@@ -275,6 +275,95 @@ pub async fn page_file(Path(file): Path<String>) -> Response {
     }
 }
 
+/// A certificate asked for at the counter; overseas ones with the passport's data as typed.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CertificateRequest {
+    /// `domestic` or `overseas`.
+    pub kind: String,
+    /// `pdf` (to print), `shc`, `vds` or `dcc`.
+    pub format: String,
+    /// Overseas: the romanized name as in the passport, `FAMILY GIVEN`, A-Z.
+    pub passport_name: Option<String>,
+    /// Overseas: ISO 3166 alpha-3, e.g. `JPN`.
+    pub nationality: Option<String>,
+    /// Overseas: the passport number.
+    pub passport_number: Option<String>,
+}
+
+/// `POST /api/municipalities/{m}/persons/{a}/certificates`: staff issue a certificate at the
+/// counter (窓口) after checking the person's identity. A PDF comes back as `application/pdf`
+/// to print; the other formats as JSON with the payload and the QR image (PNG, base64).
+pub async fn issue_at_counter(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((m, a)): Path<(String, String)>,
+    Json(input): Json<CertificateRequest>,
+) -> Result<Response, ApiError> {
+    use openvrs_domain::certificate::{Channel, Format, Kind, Passport};
+    let m = crate::records::municipality(&m)?;
+    let address = AddressNumber::parse(&a).map_err(|_| ApiError::not_found())?;
+    let bad = |what: &str| {
+        ApiError::bad_request(&format!("{what} が不正です"), &format!("invalid {what}"))
+    };
+    let kind = Kind::from_code(&input.kind).ok_or_else(|| bad("kind"))?;
+    let format = Format::from_code(&input.format).ok_or_else(|| bad("format"))?;
+    let passport = match (
+        &input.passport_name,
+        &input.nationality,
+        &input.passport_number,
+    ) {
+        (None, None, None) => None,
+        (name, nationality, number) => Some(Passport::parse(
+            name.as_deref().unwrap_or_default(),
+            nationality.as_deref().unwrap_or_default(),
+            number.as_deref().unwrap_or_default(),
+        )?),
+    };
+    let request = certs::Request {
+        address,
+        kind,
+        format,
+        passport,
+        channel: Channel::Counter,
+    };
+    let store = state.store.clone();
+    let issuer = state.issuer.clone();
+    let actor = actor(&p);
+    let issued = tokio::task::spawn_blocking(move || {
+        let signers = certs::Signers::load(&*store)?;
+        let c = certs::issue(&*store, &signers, &issuer, m, &request, &actor)?;
+        let png = match c.record.format {
+            Format::Pdf => None,
+            _ => Some(c.qr_png()?),
+        };
+        Ok::<_, CertificateError>((c, png))
+    })
+    .await
+    .map_err(|_| StoreError::Corrupt("worker failed"))??;
+    let (c, png) = issued;
+    if c.record.format == Format::Pdf {
+        let mut r = c.payload.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/pdf"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "inline; filename=\"certificate-{}.pdf\"",
+            c.record.id
+        )) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok((StatusCode::CREATED, r).into_response());
+    }
+    use base64::Engine as _;
+    let mut body = record_json(&c.record);
+    body["payload"] = json!(String::from_utf8_lossy(&c.payload));
+    body["qr_png"] = json!(png.map(|p| base64::engine::general_purpose::STANDARD.encode(p)));
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
 fn record_json(c: &CertificateRecord) -> Value {
     json!({
         "id": c.id, "address_number": c.address_number.as_str(), "kind": c.kind.code(),

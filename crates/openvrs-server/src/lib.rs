@@ -44,6 +44,8 @@ pub struct AppState {
     pub tokens: Arc<monitor::TokenCache>,
     /// The writer of tablet records (group commit).
     pub tablets: group_commit::GroupCommit,
+    /// Who issues certificates, and as what (`[certificates]` in the config).
+    pub issuer: openvrs_service::certificate::Issuer,
 }
 
 impl AppState {
@@ -60,6 +62,10 @@ impl AppState {
             notifier: None,
             monitor: Arc::default(),
             tokens: Arc::default(),
+            issuer: openvrs_service::certificate::Issuer {
+                url: "https://localhost:8080/issuer".into(),
+                authority: "openvrs".into(),
+            },
         }
     }
 

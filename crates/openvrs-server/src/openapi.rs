@@ -20,6 +20,7 @@ use crate::{
     AppState, Zone,
     api::{Login, NewAccount},
     auth::{Access, SESSION_COOKIE},
+    certificates::CertificateRequest,
     inquiries::{AttachInput, InquiryInput},
     records::{
         ConflictResolution, DoseCorrection, DoseInput, FlagsInput, PersonCorrection, Reason,
@@ -50,6 +51,10 @@ pub fn schemas() -> Vec<(String, RefOr<Schema>)> {
         (
             PersonCorrection::name().into_owned(),
             PersonCorrection::schema(),
+        ),
+        (
+            CertificateRequest::name().into_owned(),
+            CertificateRequest::schema(),
         ),
     ]
 }

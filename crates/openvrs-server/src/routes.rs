@@ -85,6 +85,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Lgwan GET "/api/municipalities/{municipality}/inquiry-jobs/{job}/result.csv", Staff, personal: false, ok: 200, body: None, "一括照会の結果CSV(個人番号なし) / a bulk inquiry's result file (no My Number)", get(crate::inquiries::result)),
     route!(Lgwan POST "/api/municipalities/{municipality}/inquiry-jobs/{job}/attach", Staff, personal: false, ok: 200, body: None, "一括照会の該当ありを一括で取り込む / attach every found row of a bulk inquiry", post(crate::inquiries::attach_job)),
     route!(Lgwan GET "/api/municipalities/{municipality}/provisions", Staff, personal: false, ok: 200, body: None, "情報提供等の記録 / provision records", get(crate::inquiries::provisions)),
+    route!(Lgwan POST "/api/municipalities/{municipality}/persons/{address_number}/certificates", Staff, personal: true, ok: 201, body: Some("CertificateRequest"), "窓口での証明書発行(PDF は印刷用) / issue a certificate at the counter (PDF to print)", post(crate::certificates::issue_at_counter)),
     route!(Lgwan GET "/api/municipalities/{municipality}/certificates", Staff, personal: false, ok: 200, body: None, "発行した証明書の一覧 / certificates issued", get(crate::certificates::list)),
     route!(Lgwan POST "/api/municipalities/{municipality}/certificates/{certificate_id}/revoke", Staff, personal: false, ok: 200, body: Some("Reason"), "証明書の失効(理由必須) / revoke a certificate (reason required)", post(crate::certificates::revoke)),
     route!(Internet GET "/healthz", Public, personal: false, ok: 200, body: None, "稼働確認 / liveness", get(api::healthz)),

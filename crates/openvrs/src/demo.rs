@@ -50,6 +50,8 @@ pub fn serve(
         say!("停止するには Ctrl-C / press Ctrl-C to stop");
         let mut state = AppState::new(store);
         state.security = dir.config.security.server(tls.is_some());
+        let c = &dir.config.certificates;
+        state.issuer = openvrs_service::certificate::Issuer::new(&c.issuer, &c.authority)?;
         if !dir.config.notify.webhook_url.is_empty() {
             state.notifier = Some(Notifier::start(dir.config.notify.webhook_url.clone()));
         }

@@ -12,7 +12,7 @@ use std::{
 };
 
 use axum::http::StatusCode;
-use openvrs_server::{AppState, Listeners, internet_router, serve};
+use openvrs_server::{AppState, Listeners, internet_router, lgwan_router, serve};
 use world::{Who, World};
 
 #[tokio::test]
@@ -1282,4 +1282,74 @@ async fn certificates_are_published_verified_and_revoked_over_http() {
         .call(Internet, "GET", "/verify/", Who::Anonymous, None)
         .await;
     assert!(s == 200 && page.contains("接種証明書の検証"), "{page}");
+
+    // At the counter: staff issue over LGWAN; a PDF to print, or the payload and its QR image.
+    let counter = format!(
+        "/api/municipalities/472131/persons/{}/certificates",
+        p.address_number
+    );
+    let staff = w.who(world::Actor::StaffOwn);
+    let (s, t) = w
+        .call(
+            Lgwan,
+            "POST",
+            &counter,
+            staff.clone(),
+            Some(r#"{"kind": "domestic", "format": "shc"}"#),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let issued: serde_json::Value = serde_json::from_str(&t).unwrap();
+    assert_eq!(issued["channel"], "counter");
+    assert!(issued["qr_png"].as_str().unwrap().len() > 100);
+    assert!(
+        issued["payload"]
+            .as_str()
+            .unwrap()
+            .contains("verifiableCredential")
+    );
+    let overseas = r#"{"kind": "overseas", "format": "pdf", "passport_name": "TANAKA HANAKO",
+        "nationality": "JPN", "passport_number": "TR1234567"}"#;
+    let resp = lgwan_router(w.state.clone())
+        .oneshot(
+            axum::http::Request::post(&counter)
+                .header(
+                    "cookie",
+                    match &staff {
+                        Who::Raw { cookie, .. } => cookie.clone(),
+                        _ => unreachable!(),
+                    },
+                )
+                .header(
+                    "x-csrf-token",
+                    match &staff {
+                        Who::Raw { csrf, .. } => csrf.clone().unwrap(),
+                        _ => unreachable!(),
+                    },
+                )
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(overseas))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    let pdf = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    for (body, status) in [
+        (r#"{"kind": "overseas", "format": "vds"}"#, 422),
+        (r#"{"kind": "domestic", "format": "gif"}"#, 400),
+        (
+            r#"{"kind": "overseas", "format": "vds", "passport": {"name": "田中", "nationality": "JPN", "number": "TR1234567"}}"#,
+            422,
+        ),
+    ] {
+        let (s, t) = w
+            .call(Lgwan, "POST", &counter, staff.clone(), Some(body))
+            .await;
+        assert_eq!(s, status, "{body}: {t}");
+    }
 }

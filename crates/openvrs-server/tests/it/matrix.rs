@@ -242,6 +242,14 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         (
             (
                 Lgwan,
+                "POST",
+                "/api/municipalities/{municipality}/persons/{address_number}/certificates",
+            ),
+            [401, 403, 403, 403, 201, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
                 "GET",
                 "/api/municipalities/{municipality}/certificates",
             ),
@@ -470,6 +478,9 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
         }
         p if p.ends_with("/delete") => Some(r#"{"reason": "二重登録"}"#.into()),
         p if p.ends_with("/revoke") => Some(r#"{"reason": "誤発行"}"#.into()),
+        p if p.ends_with("/persons/{address_number}/certificates") => {
+            Some(r#"{"kind": "domestic", "format": "shc"}"#.into())
+        }
         "/api/verify" => Some("shc:/5676290952432060346029243740446031222959532654603460292540772804336028702864716745222809286133314564376531415906402203064504590856435503414245413640370636654171372412363803043756220467374075323239254334433260573601064529380905".into()),
         p if p.ends_with("/resolve") => {
             Some(r#"{"action": "replace", "reason": "タブレットの記録が正しい"}"#.into())
