@@ -46,8 +46,11 @@ pub enum CertificateCmd {
         #[arg(long, value_enum)]
         kind: KindArg,
         /// Overseas: `ROMAN_NAME,NATIONALITY,PASSPORT_NO`, e.g. `TANAKA HANAKO,JPN,TR1234567`.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "passport_mrz")]
         passport: Option<String>,
+        /// Overseas: a file with the passport's two MRZ lines (TD3); check digits are verified.
+        #[arg(long)]
+        passport_mrz: Option<PathBuf>,
         #[arg(long, value_enum)]
         format: FormatArg,
         #[arg(long)]
@@ -90,6 +93,25 @@ fn passport(text: &str) -> Result<Passport> {
     Ok(Passport::parse(name, nationality, number)?)
 }
 
+fn mrz(path: &PathBuf) -> Result<Passport> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "{} を読めません / cannot read {}",
+            path.display(),
+            path.display()
+        )
+    })?;
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let [l1, l2] = lines.as_slice() else {
+        bail!("MRZ は2行です / the MRZ is two lines");
+    };
+    Ok(Passport::from_mrz(l1, l2)?)
+}
+
 fn write(path: &PathBuf, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| {
         format!(
@@ -108,6 +130,7 @@ pub fn run(dir: &DataDir, store: &dyn Store, cmd: &CertificateCmd) -> Result<()>
             address_number,
             kind,
             passport: pass,
+            passport_mrz,
             format,
             out,
             qr_png,
@@ -127,7 +150,11 @@ pub fn run(dir: &DataDir, store: &dyn Store, cmd: &CertificateCmd) -> Result<()>
                     FormatArg::Dcc => Format::Dcc,
                     FormatArg::Pdf => Format::Pdf,
                 },
-                passport: pass.as_deref().map(passport).transpose()?,
+                passport: match (pass, passport_mrz) {
+                    (Some(p), _) => Some(passport(p)?),
+                    (None, Some(file)) => Some(mrz(file)?),
+                    (None, None) => None,
+                },
                 channel: Channel::Console,
             };
             let signers = Signers::load(store)?;

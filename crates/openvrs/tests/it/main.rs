@@ -1351,6 +1351,45 @@ fn certificates_are_issued_verified_by_their_formats_and_revoked() {
         args.extend_from_slice(extra);
         fails(d, &args)
     };
+    // The passport's MRZ instead of typed fields (the ICAO specimen), check digits verified.
+    std::fs::write(
+        d.join("mrz.txt"),
+        "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10\n",
+    )
+    .unwrap();
+    issue(&[
+        a,
+        "--kind",
+        "overseas",
+        "--passport-mrz",
+        "mrz.txt",
+        "--format",
+        "vds",
+        "--out",
+        "mrz.vds.json",
+    ]);
+    assert!(
+        std::fs::read_to_string(d.join("mrz.vds.json"))
+            .unwrap()
+            .contains("ERIKSSON ANNA MARIA")
+    );
+    std::fs::write(
+        d.join("bad-mrz.txt"),
+        "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C46UTO7408122F1204159ZE184226B<<<<<10\n",
+    )
+    .unwrap();
+    let e = refused(&[
+        a,
+        "--kind",
+        "overseas",
+        "--passport-mrz",
+        "bad-mrz.txt",
+        "--format",
+        "vds",
+        "--out",
+        "x",
+    ]);
+    assert!(e.contains("check digit"), "{e}");
     let e = refused(&[a, "--kind", "domestic", "--format", "vds", "--out", "x"]);
     assert!(e.contains("passport"), "{e}");
     let e = refused(&[
@@ -1427,8 +1466,8 @@ fn certificates_are_issued_verified_by_their_formats_and_revoked() {
     let list = ok(d, &["certificate", "list", "--municipality", "472131"]);
     assert_eq!(
         list.lines().count(),
-        5,
-        "a header and the four issued: {list}"
+        6,
+        "a header and the five issued: {list}"
     );
     assert!(
         !list.contains("TANAKA"),
@@ -1527,7 +1566,7 @@ fn certificates_are_issued_verified_by_their_formats_and_revoked() {
     let me: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("me.json")).unwrap()).unwrap();
     let issued = me["certificates"].as_array().unwrap();
-    assert_eq!(issued.len(), 4, "{me}");
+    assert_eq!(issued.len(), 5, "{me}");
     assert!(
         issued
             .iter()
