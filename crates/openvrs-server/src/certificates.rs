@@ -246,34 +246,19 @@ pub async fn page() -> Response {
 }
 
 pub async fn page_file(Path(file): Path<String>) -> Response {
-    match PAGE.iter().find(|(name, ..)| *name == file) {
-        Some((_, content_type, body)) => {
-            let mut r = (
-                [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-                *body,
-            )
-                .into_response();
-            let h = r.headers_mut();
-            h.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(
-                    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-                     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-                ),
-            );
-            h.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            h.insert(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            );
-            r
-        }
-        None => ApiError::not_found().into_response(),
-    }
+    crate::venue::asset(PAGE, &PAGE_HEADERS, &file)
 }
+
+/// Only the page's own files, no inline script, no framing.
+const PAGE_HEADERS: [(header::HeaderName, &str); 3] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+         connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
 
 /// A certificate asked for at the counter; overseas ones with the passport's data as typed.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

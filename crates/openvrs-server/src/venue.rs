@@ -184,17 +184,27 @@ pub async fn page() -> Response {
 
 /// `GET /venue/{file}`: the page's script, style sheet, service worker and manifest.
 pub async fn page_file(Path(file): Path<String>) -> Response {
-    match PAGE.iter().find(|(name, ..)| *name == file) {
+    asset(PAGE, &PAGE_HEADERS, &file)
+}
+
+/// One of a page's files compiled into the binary, with the page's security headers; any other
+/// name is not found.
+pub(crate) fn asset(
+    files: &[(&str, &'static str, &'static [u8])],
+    headers: &[(header::HeaderName, &'static str)],
+    file: &str,
+) -> Response {
+    match files.iter().find(|(name, ..)| *name == file) {
         Some((_, content_type, body)) => {
             let mut response = (
                 [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
                 *body,
             )
                 .into_response();
-            for (name, value) in PAGE_HEADERS {
+            for (name, value) in headers {
                 response
                     .headers_mut()
-                    .insert(name, HeaderValue::from_static(value));
+                    .insert(name.clone(), HeaderValue::from_static(value));
             }
             response
         }
