@@ -2,6 +2,7 @@
 //! what is to be certified into signed payloads and QR texts, and reads and verifies them,
 //! ours or anybody's. Formats: SMART Health Cards ([`shc`]); ICAO VDS-NC and EU DCC follow.
 
+pub mod card;
 pub mod dcc;
 pub mod pdf;
 pub mod pki;

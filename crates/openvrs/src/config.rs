@@ -83,6 +83,12 @@ issuer = "https://localhost:8080/issuer"
 # certificates said "MHLW_Gov_of_JAPAN").
 authority = "openvrs"
 
+[cards]
+# The My Number card issuer's certificate (PEM), relative to the data directory: card data is
+# trusted only when its signature verifies with it. `openvrs card issuer-init` makes a test issuer
+# here for development; put the real issuer's certificate in its place in production.
+issuer_certificate = "card-issuer.pem"
+
 [keys]
 # The master key (64 hexadecimal digits) that wraps every municipality's keys: a file, relative
 # to the data directory, readable by its owner only (mode 0600). `openvrs init` creates it.
@@ -104,7 +110,24 @@ pub struct Config {
     pub security: Security,
     #[serde(default)]
     pub certificates: Certificates,
+    #[serde(default)]
+    pub cards: Cards,
     pub keys: Keys,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Cards {
+    /// The card issuer's certificate (PEM), relative to the data directory.
+    pub issuer_certificate: PathBuf,
+}
+
+impl Default for Cards {
+    fn default() -> Self {
+        Self {
+            issuer_certificate: "card-issuer.pem".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

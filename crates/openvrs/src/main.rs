@@ -14,6 +14,7 @@ use openvrs_domain::{audit::Actor, ids::MunicipalityCode};
 use openvrs_synth::{Encoding, Generator};
 
 mod bench;
+mod card;
 mod certificate;
 mod config;
 mod demo;
@@ -165,6 +166,9 @@ enum Command {
     /// Accounts (the national administrator's act).
     #[command(subcommand)]
     User(user::UserCmd),
+    /// A simulated My Number card (development and tests).
+    #[command(subcommand)]
+    Card(card::CardCmd),
     /// Vaccination certificates: issue, revoke, list, revocation list.
     #[command(subcommand)]
     Certificate(certificate::CertificateCmd),
@@ -379,6 +383,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::User(cmd) => user::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Bench(cmd) => bench::run(cmd)?,
         Command::Verify(args) => verify::run(args)?,
+        Command::Card(cmd) => card::run(&cli.load()?, cmd)?,
         Command::Certificate(cmd) => {
             let dir = cli.load()?;
             certificate::run(&dir, &*dir.open_store(false)?, cmd)?;

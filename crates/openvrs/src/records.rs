@@ -285,8 +285,8 @@ pub fn person(store: &dyn Store, cmd: &PersonCmd) -> Result<()> {
     Ok(())
 }
 
-/// Writes a file only its owner can read.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes a file only its owner can read (replacing it).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)

@@ -372,3 +372,42 @@ fn official_svg_qr_codes_read_back_to_the_examples_jws() {
     let huge = vec![b' '; 5 << 20];
     assert_eq!(qr::read_svg(&huge).unwrap_err().kind, "qr.svg");
 }
+
+#[test]
+fn card_data_is_trusted_only_with_its_issuers_signature() {
+    use openvrs_cert::{card, pki};
+    let now = 1_790_000_000;
+    let issuer = pki::make_csca("JP", "test card issuer", now, 365).unwrap();
+    let trusted = vec![pki::Certificate::parse(&issuer.der).unwrap()];
+    let data = card::CardData {
+        my_number: "123456789018".into(),
+        name: "宇留間　花子".into(),
+        address: "沖縄県うるま市みどり町一丁目1番1号".into(),
+        birth_date: "1980-04-01".into(),
+        sex: "2".into(),
+    };
+    let signed = card::sign(&data, &issuer).unwrap();
+    assert_eq!(card::verify(&signed, &trusted).unwrap(), data);
+    assert_eq!(format!("{data:?}"), "CardData(..)");
+    // Altered, signed by another issuer, or not card data at all.
+    let altered = signed.replace("1980-04-01", "1970-04-01");
+    assert_eq!(
+        card::verify(&altered, &trusted).unwrap_err().kind,
+        "card.signature"
+    );
+    let stranger = pki::make_csca("JP", "test card issuer", now, 365).unwrap();
+    let forged = card::sign(&data, &stranger).unwrap();
+    assert_eq!(
+        card::verify(&forged, &trusted).unwrap_err().kind,
+        "card.signature"
+    );
+    assert_eq!(
+        card::verify(&signed, &[]).unwrap_err().kind,
+        "card.signature"
+    );
+    for bad in ["", "{}", r#"{"data": {}, "sig": "!!"}"#, "[1,2]"] {
+        assert_eq!(card::verify(bad, &trusted).unwrap_err().kind, "card.format");
+    }
+    let err = card::verify(&altered, &trusted).unwrap_err().to_string();
+    assert!(!err.contains("123456789018") && err.contains(" / "));
+}

@@ -1576,3 +1576,180 @@ fn certificates_are_issued_verified_by_their_formats_and_revoked() {
     // Every act is in the municipality's chain, which still verifies.
     ok(d, &["audit", "verify", "--municipality", "472131"]);
 }
+
+#[test]
+fn a_simulated_card_gives_its_signed_data_for_the_pin_and_locks_after_three_wrong_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    fails(
+        d,
+        &[
+            "card",
+            "new",
+            "--my-number",
+            "123456789018",
+            "--name",
+            "宇留間 花子",
+            "--birth-date",
+            "1980-04-01",
+            "--pin",
+            "1234",
+            "--out",
+            "card.json",
+        ],
+    );
+    ok(d, &["card", "issuer-init"]);
+    fails(d, &["card", "issuer-init"]);
+    // Bad face data is refused before a card is made.
+    let e = fails(
+        d,
+        &[
+            "card",
+            "new",
+            "--my-number",
+            "123456789012",
+            "--name",
+            "宇留間 花子",
+            "--birth-date",
+            "1980-04-01",
+            "--pin",
+            "1234",
+            "--out",
+            "bad.json",
+        ],
+    );
+    assert!(!e.contains("123456789012"), "{e}");
+    fails(
+        d,
+        &[
+            "card",
+            "new",
+            "--my-number",
+            "123456789018",
+            "--name",
+            "宇留間 花子",
+            "--birth-date",
+            "1980-04-01",
+            "--pin",
+            "12",
+            "--out",
+            "bad.json",
+        ],
+    );
+    assert!(!d.join("bad.json").exists());
+    ok(
+        d,
+        &[
+            "card",
+            "new",
+            "--my-number",
+            "123456789018",
+            "--name",
+            "宇留間 花子",
+            "--birth-date",
+            "昭和55年4月1日",
+            "--sex",
+            "2",
+            "--address",
+            "沖縄県うるま市",
+            "--pin",
+            "1234",
+            "--out",
+            "card.json",
+        ],
+    );
+    let file = std::fs::read_to_string(d.join("card.json")).unwrap();
+    assert!(
+        !file.contains("123456789018") && !file.contains("宇留間"),
+        "sealed: {file}"
+    );
+
+    let e = fails(
+        d,
+        &[
+            "card",
+            "read",
+            "--card",
+            "card.json",
+            "--pin",
+            "0000",
+            "--out",
+            "data.json",
+        ],
+    );
+    assert!(e.contains("2 tries left"), "{e}");
+    ok(
+        d,
+        &[
+            "card",
+            "read",
+            "--card",
+            "card.json",
+            "--pin",
+            "1234",
+            "--out",
+            "data.json",
+        ],
+    );
+    let data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("data.json")).unwrap()).unwrap();
+    assert_eq!(data["data"]["my_number"], "123456789018");
+    assert_eq!(data["data"]["birth_date"], "1980-04-01");
+    ok(d, &["card", "verify", "--data", "data.json"]);
+    // Altered data does not verify.
+    let text = std::fs::read_to_string(d.join("data.json")).unwrap();
+    std::fs::write(
+        d.join("altered.json"),
+        text.replace("1980-04-01", "1990-04-01"),
+    )
+    .unwrap();
+    let e = fails(d, &["card", "verify", "--data", "altered.json"]);
+    assert!(e.contains("signature"), "{e}");
+    // Three wrong PINs in a row lock it for good.
+    for left in ["2 tries left", "1 tries left"] {
+        let e = fails(
+            d,
+            &[
+                "card",
+                "read",
+                "--card",
+                "card.json",
+                "--pin",
+                "9999",
+                "--out",
+                "x.json",
+            ],
+        );
+        assert!(e.contains(left), "{e}");
+    }
+    let e = fails(
+        d,
+        &[
+            "card",
+            "read",
+            "--card",
+            "card.json",
+            "--pin",
+            "9999",
+            "--out",
+            "x.json",
+        ],
+    );
+    assert!(e.contains("locked"), "{e}");
+    let e = fails(
+        d,
+        &[
+            "card",
+            "read",
+            "--card",
+            "card.json",
+            "--pin",
+            "1234",
+            "--out",
+            "x.json",
+        ],
+    );
+    assert!(e.contains("locked"), "{e}");
+    assert!(!d.join("x.json").exists());
+}
