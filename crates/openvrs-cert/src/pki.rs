@@ -154,6 +154,12 @@ pub fn make_signer(
     })
 }
 
+/// A certificate's key id as text (standard base64 of its 8 bytes, as EU trust lists write it).
+pub fn kid_text(kid: &[u8; 8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(kid)
+}
+
 /// Every certificate in a PEM file (one or more blocks, text around them allowed), or the one
 /// DER certificate.
 pub fn read_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, CertError> {

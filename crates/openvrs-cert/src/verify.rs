@@ -2,7 +2,6 @@
 //! (`shc:/...`, `HC1:...`), a `.smart-health-card` file, a JWS or a VDS-NC document. Exit
 //! status and presentation are the caller's.
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
 use serde_json::{Value, json};
 
 use crate::{CertError, dcc, pki, qr, shc, vds};
@@ -252,7 +251,7 @@ fn verify_dcc(report: &mut Report, text: &str, trust: &Trust) {
             return;
         }
     };
-    let kid = signed.kid.map(|k| STANDARD.encode(k));
+    let kid = signed.kid.as_ref().map(pki::kid_text);
     report.checks.push(pass(
         "decode",
         format!(
@@ -343,4 +342,120 @@ fn verify_vds(report: &mut Report, text: &str, trust: &Trust) {
     report
         .content
         .push(json!({ "kind": "vds", "data": seal.data }));
+}
+
+/// One dose as a certificate lists it, whatever the format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoseLine {
+    pub date: String,
+    /// The product as the format names it (`CVX 208`, `EU/1/20/1528`, `COMIRNATY`).
+    pub product: String,
+    /// The dose number, where the format has one (`2`, or `2/2` in a DCC).
+    pub dose: Option<String>,
+    pub lot: String,
+    /// The performer or administering authority.
+    pub by: String,
+}
+
+/// What a decoded certificate says, format aside (one entry of [`Report::content`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// `shc`, `dcc` or `vds`.
+    pub kind: String,
+    pub issuer: String,
+    /// As written: family then given names, separated by spaces.
+    pub name: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    pub doses: Vec<DoseLine>,
+}
+
+impl std::fmt::Debug for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Summary")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The summary of one entry of [`Report::content`].
+pub fn summary(content: &Value) -> Option<Summary> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let kind = text(&content["kind"]);
+    let mut s = Summary {
+        kind: kind.clone(),
+        issuer: String::new(),
+        name: String::new(),
+        birth_date: String::new(),
+        doses: Vec::new(),
+    };
+    match kind.as_str() {
+        "shc" => {
+            s.issuer = text(&content["iss"]);
+            for e in content["fhirBundle"]["entry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let r = &e["resource"];
+                match r["resourceType"].as_str() {
+                    Some("Patient") => {
+                        let given = r["name"][0]["given"]
+                            .as_array()
+                            .map(|g| g.iter().map(text).collect::<Vec<_>>().join(" "))
+                            .unwrap_or_default();
+                        s.name = format!("{} {given}", text(&r["name"][0]["family"]))
+                            .trim()
+                            .to_owned();
+                        s.birth_date = text(&r["birthDate"]);
+                    }
+                    Some("Immunization") => s.doses.push(DoseLine {
+                        date: text(&r["occurrenceDateTime"]),
+                        product: format!("CVX {}", text(&r["vaccineCode"]["coding"][0]["code"])),
+                        dose: None,
+                        lot: text(&r["lotNumber"]),
+                        by: text(&r["performer"][0]["actor"]["display"]),
+                    }),
+                    _ => {}
+                }
+            }
+        }
+        "dcc" => {
+            let d = &content["dcc"];
+            s.issuer = text(&content["iss"]);
+            s.name = format!("{} {}", text(&d["nam"]["fnt"]), text(&d["nam"]["gnt"]))
+                .replace('<', " ")
+                .trim()
+                .to_owned();
+            s.birth_date = text(&d["dob"]);
+            for v in d["v"].as_array().into_iter().flatten() {
+                s.doses.push(DoseLine {
+                    date: text(&v["dt"]),
+                    product: text(&v["mp"]),
+                    dose: Some(format!("{}/{}", v["dn"], v["sd"])),
+                    lot: String::new(),
+                    by: text(&v["is"]),
+                });
+            }
+        }
+        "vds" => {
+            let m = &content["data"]["msg"];
+            s.issuer = text(&content["data"]["hdr"]["is"]);
+            s.name = text(&m["pid"]["n"]);
+            s.birth_date = text(&m["pid"]["dob"]);
+            for ve in m["ve"].as_array().into_iter().flatten() {
+                for vd in ve["vd"].as_array().into_iter().flatten() {
+                    s.doses.push(DoseLine {
+                        date: text(&vd["dvc"]),
+                        product: text(&ve["nam"]),
+                        dose: Some(vd["seq"].to_string()),
+                        lot: text(&vd["lot"]),
+                        by: text(&vd["adm"]),
+                    });
+                }
+            }
+        }
+        _ => return None,
+    }
+    Some(s)
 }

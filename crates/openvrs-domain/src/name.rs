@@ -84,12 +84,7 @@ impl KanaName {
 
     /// What a venue operator may see: the first character of each part, e.g. `ウ** タ**`.
     pub fn masked(&self) -> String {
-        self.0
-            .split('\u{3000}')
-            .filter_map(|part| part.chars().next())
-            .map(|c| format!("{c}**"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        initials(&self.0)
     }
 }
 
@@ -105,8 +100,25 @@ impl fmt::Debug for KanaName {
     }
 }
 
+/// A name as those who must not see it may: the first character of each part (parts split at
+/// any space, the full-width one too), e.g. `ウ** タ**` or `T** H**`.
+pub fn initials(name: &str) -> String {
+    name.split_whitespace()
+        .filter_map(|part| part.chars().next())
+        .map(|c| format!("{c}**"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn initials_keep_one_character_of_each_part() {
+        assert_eq!(super::initials("宇留間\u{3000}花子"), "宇** 花**");
+        assert_eq!(super::initials("TANAKA HANAKO MARIA"), "T** H** M**");
+        assert_eq!(super::initials("  "), "");
+    }
+
     use super::*;
 
     #[test]

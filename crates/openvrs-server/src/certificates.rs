@@ -119,80 +119,23 @@ fn own_trust(store: &dyn Store, at: f64) -> Result<verify::Trust, StoreError> {
     Ok(trust)
 }
 
-/// Names as the internet side may show them: the first letter of each word.
-fn masked(name: &str) -> String {
-    name.split_whitespace()
-        .filter_map(|w| w.chars().next())
-        .map(|c| format!("{c}**"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// What a certificate says, without the holder's full name or date of birth: the internet
 /// listener never returns those, not even the caller's own.
 fn summary(content: &Value) -> Value {
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let year = |v: &Value| text(v).get(..4).unwrap_or_default().to_owned();
-    match content["kind"].as_str() {
-        Some("shc") => {
-            let mut holder = Value::Null;
-            let mut doses = Vec::new();
-            for e in content["fhirBundle"]["entry"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                let r = &e["resource"];
-                match r["resourceType"].as_str() {
-                    Some("Patient") => {
-                        let family = text(&r["name"][0]["family"]);
-                        let given = r["name"][0]["given"]
-                            .as_array()
-                            .map(|g| g.iter().map(text).collect::<Vec<_>>().join(" "))
-                            .unwrap_or_default();
-                        holder = json!({ "name": masked(&format!("{family} {given}")), "birth_year": year(&r["birthDate"]) });
-                    }
-                    Some("Immunization") => doses.push(json!({
-                        "date": text(&r["occurrenceDateTime"]),
-                        "product": format!("CVX {}", text(&r["vaccineCode"]["coding"][0]["code"])),
-                        "lot": text(&r["lotNumber"]),
-                        "by": text(&r["performer"][0]["actor"]["display"]),
-                    })),
-                    _ => {}
-                }
-            }
-            json!({ "kind": "shc", "issuer": content["iss"], "holder": holder, "doses": doses })
-        }
-        Some("dcc") => {
-            let d = &content["dcc"];
-            let doses: Vec<Value> = d["v"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|v| json!({ "date": text(&v["dt"]), "product": text(&v["mp"]), "dose": format!("{}/{}", v["dn"], v["sd"]), "by": text(&v["is"]) }))
-                .collect();
-            json!({
-                "kind": "dcc", "issuer": content["iss"],
-                "holder": { "name": masked(&format!("{} {}", text(&d["nam"]["fnt"]), text(&d["nam"]["gnt"])).replace('<', " ")), "birth_year": year(&d["dob"]) },
-                "doses": doses,
-            })
-        }
-        Some("vds") => {
-            let m = &content["data"]["msg"];
-            let mut doses = Vec::new();
-            for ve in m["ve"].as_array().into_iter().flatten() {
-                for vd in ve["vd"].as_array().into_iter().flatten() {
-                    doses.push(json!({ "date": text(&vd["dvc"]), "product": text(&ve["nam"]), "dose": vd["seq"], "lot": text(&vd["lot"]), "by": text(&vd["adm"]) }));
-                }
-            }
-            json!({
-                "kind": "vds", "issuer": content["data"]["hdr"]["is"],
-                "holder": { "name": masked(&text(&m["pid"]["n"])), "birth_year": year(&m["pid"]["dob"]) },
-                "doses": doses,
-            })
-        }
-        _ => Value::Null,
-    }
+    let Some(s) = verify::summary(content) else {
+        return Value::Null;
+    };
+    json!({
+        "kind": s.kind,
+        "issuer": s.issuer,
+        "holder": {
+            "name": openvrs_domain::name::initials(&s.name),
+            "birth_year": s.birth_date.get(..4).unwrap_or_default(),
+        },
+        "doses": s.doses.iter().map(|d| json!({
+            "date": d.date, "product": d.product, "dose": d.dose, "lot": d.lot, "by": d.by,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// `POST /api/verify`: a payload (text) or a QR image (PNG) in the body; the verdict of each
@@ -393,9 +336,7 @@ pub async fn revoke(
     let m = crate::records::municipality(&m)?;
     let store = state.store.clone();
     let actor = actor(&p);
-    let r = crate::blocking(move || {
-        certs::revoke(&*store, m, &id, &input.reason, &actor).map_err(store_error)
-    })
-    .await?;
+    let r =
+        crate::blocking(move || store.revoke_certificate(m, &id, &input.reason, &actor)).await?;
     Ok(Json(record_json(&r)))
 }

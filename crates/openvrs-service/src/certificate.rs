@@ -210,7 +210,7 @@ pub fn issue(
     let catalogue = store.products()?;
     let id = new_certificate_id();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let shc_card = |rid: &str| -> Result<String, CertificateError> {
+    let sign_shc = |rid: &str| -> Result<String, CertificateError> {
         let card = shc_card(
             &person,
             request.passport.as_ref(),
@@ -233,7 +233,7 @@ pub fn issue(
         Format::Shc => {
             let kid = signers.shc.kid();
             let rid = shc::rid(&signers.rid_secret, &kid, &id);
-            let jws = shc_card(&rid)?;
+            let jws = sign_shc(&rid)?;
             let file = shc::file(std::slice::from_ref(&jws)).into_bytes();
             (kid, Some(rid), file, shc::qr_numeric(&jws))
         }
@@ -253,7 +253,7 @@ pub fn issue(
             // The SMART Health Card, and overseas the VDS-NC too, printed as QR codes.
             let kid = signers.shc.kid();
             let rid = shc::rid(&signers.rid_secret, &kid, &id);
-            let jws = shc_card(&rid)?;
+            let jws = sign_shc(&rid)?;
             let qr_text = shc::qr_numeric(&jws);
             let mut codes = vec![(
                 "SMART Health Card".to_owned(),
@@ -364,8 +364,7 @@ fn paper(
 }
 
 fn pki_kid(signer: &pki::Issued) -> Result<String, CertificateError> {
-    use base64::Engine as _;
-    Ok(base64::engine::general_purpose::STANDARD.encode(pki::Certificate::parse(&signer.der)?.kid))
+    Ok(pki::kid_text(&pki::Certificate::parse(&signer.der)?.kid))
 }
 
 fn shc_card(
@@ -492,17 +491,6 @@ fn dcc_content(
             "is": issuer.authority, "ci": dcc::uvci(id),
         }],
     }))
-}
-
-/// Revokes a certificate of `m` (audited); an SHC's revocation id joins its key's list.
-pub fn revoke(
-    store: &dyn Store,
-    m: MunicipalityCode,
-    id: &str,
-    reason: &str,
-    actor: &Actor,
-) -> Result<CertificateRecord, CertificateError> {
-    Ok(store.revoke_certificate(m, id, reason, actor)?)
 }
 
 /// The published revocation list of a SMART Health Card key.

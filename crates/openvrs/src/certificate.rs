@@ -177,7 +177,7 @@ pub fn run(dir: &DataDir, store: &dyn Store, cmd: &CertificateCmd) -> Result<()>
             reason,
         } => {
             let m = crate::municipality(municipality)?;
-            let r = certs::revoke(store, m, id, reason, &actor)?;
+            let r = store.revoke_certificate(m, id, reason, &actor)?;
             println!(
                 "失効させました / revoked: certificate {}{}",
                 r.id,

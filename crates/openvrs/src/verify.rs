@@ -104,78 +104,31 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     Ok(())
 }
 
-fn text(v: &Value) -> &str {
-    v.as_str().unwrap_or("")
-}
-
 /// What a decoded certificate says, in a few lines.
 fn print_content(c: &Value) {
-    match text(&c["kind"]) {
-        "shc" => {
-            println!("発行者 / issuer: {}", text(&c["iss"]));
-            for e in c["fhirBundle"]["entry"].as_array().into_iter().flatten() {
-                let r = &e["resource"];
-                match text(&r["resourceType"]) {
-                    "Patient" => println!(
-                        "  氏名 / name: {} {}  生年月日 / born: {}",
-                        text(&r["name"][0]["family"]),
-                        r["name"][0]["given"]
-                            .as_array()
-                            .map(|g| g.iter().map(text).collect::<Vec<_>>().join(" "))
-                            .unwrap_or_default(),
-                        text(&r["birthDate"])
-                    ),
-                    "Immunization" => println!(
-                        "  接種 / dose: {}  CVX {}  lot {}",
-                        text(&r["occurrenceDateTime"]),
-                        text(&r["vaccineCode"]["coding"][0]["code"]),
-                        text(&r["lotNumber"])
-                    ),
-                    _ => {}
-                }
-            }
-        }
-        "dcc" => {
-            let d = &c["dcc"];
-            println!("発行国 / issuer: {}", text(&c["iss"]));
-            println!(
-                "  氏名 / name: {} {}  生年月日 / born: {}",
-                text(&d["nam"]["fnt"]),
-                text(&d["nam"]["gnt"]),
-                text(&d["dob"])
-            );
-            for v in d["v"].as_array().into_iter().flatten() {
-                println!(
-                    "  接種 / dose {}/{}: {}  {}  {}",
-                    v["dn"],
-                    v["sd"],
-                    text(&v["dt"]),
-                    text(&v["mp"]),
-                    text(&v["ci"])
-                );
-            }
-        }
-        "vds" => {
-            let m = &c["data"]["msg"];
-            println!("発行国 / issuer: {}", text(&c["data"]["hdr"]["is"]));
-            println!(
-                "  氏名 / name: {}  旅券番号 / passport: {}  証明書ID / uvci: {}",
-                text(&m["pid"]["n"]),
-                text(&m["pid"]["i"]),
-                text(&m["uvci"])
-            );
-            for ve in m["ve"].as_array().into_iter().flatten() {
-                for vd in ve["vd"].as_array().into_iter().flatten() {
-                    println!(
-                        "  接種 / dose {}: {}  {}  lot {}",
-                        vd["seq"],
-                        text(&vd["dvc"]),
-                        text(&ve["nam"]),
-                        text(&vd["lot"])
-                    );
-                }
-            }
-        }
-        _ => {}
+    let Some(s) = verify::summary(c) else {
+        return;
+    };
+    println!("発行者 / issuer: {} ({})", s.issuer, s.kind);
+    println!(
+        "  氏名 / name: {}  生年月日 / born: {}",
+        s.name, s.birth_date
+    );
+    if c["kind"] == "vds" {
+        println!(
+            "  旅券番号 / passport: {}  証明書ID / uvci: {}",
+            c["data"]["msg"]["pid"]["i"].as_str().unwrap_or_default(),
+            c["data"]["msg"]["uvci"].as_str().unwrap_or_default()
+        );
+    }
+    for d in &s.doses {
+        println!(
+            "  接種 / dose {}: {}  {}  lot {}  {}",
+            d.dose.as_deref().unwrap_or("-"),
+            d.date,
+            d.product,
+            d.lot,
+            d.by
+        );
     }
 }
