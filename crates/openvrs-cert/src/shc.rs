@@ -199,6 +199,11 @@ impl SigningKeyPair {
             .to_vec()
     }
 
+    /// The uncompressed public point: 0x04, x, y.
+    pub fn public_point(&self) -> Vec<u8> {
+        self.key.public_key().as_ref().to_vec()
+    }
+
     pub fn public_key(&self) -> PublicKey {
         PublicKey {
             kid: self.kid(),

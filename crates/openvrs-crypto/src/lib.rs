@@ -7,6 +7,7 @@
 //! Destroying a tenant's data and index keys makes its personal data unreadable.
 
 pub mod credentials;
+pub mod envelope;
 pub mod pin;
 pub mod pki;
 

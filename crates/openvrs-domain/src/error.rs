@@ -13,7 +13,7 @@ pub struct Invalid {
 }
 
 impl Invalid {
-    pub(crate) const fn new(kind: &'static str, ja: &'static str, en: &'static str) -> Self {
+    pub const fn new(kind: &'static str, ja: &'static str, en: &'static str) -> Self {
         Self { kind, ja, en }
     }
 }

@@ -253,6 +253,7 @@ pub async fn issue_at_counter(
         format,
         passport,
         channel: Channel::Counter,
+        application: None,
     };
     let store = state.store.clone();
     let issuer = state.issuer.clone();

@@ -15,9 +15,12 @@ use tokio::net::TcpListener;
 
 pub mod api;
 pub mod auth;
+pub mod center;
 pub mod certificates;
+pub mod channels;
 pub mod error;
 pub mod group_commit;
+pub mod http_client;
 pub mod inquiries;
 pub mod monitor;
 pub mod notify;
@@ -46,6 +49,8 @@ pub struct AppState {
     pub tablets: group_commit::GroupCommit,
     /// Who issues certificates, and as what (`[certificates]` in the config).
     pub issuer: openvrs_service::certificate::Issuer,
+    /// The card issuers whose signature on My Number card data is trusted (`[cards]`).
+    pub card_issuers: Arc<Vec<openvrs_cert::pki::Certificate>>,
 }
 
 impl AppState {
@@ -66,6 +71,7 @@ impl AppState {
                 url: "https://localhost:8080/issuer".into(),
                 authority: "openvrs".into(),
             },
+            card_issuers: Arc::default(),
         }
     }
 

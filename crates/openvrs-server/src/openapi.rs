@@ -21,6 +21,7 @@ use crate::{
     api::{Login, NewAccount},
     auth::{Access, SESSION_COOKIE},
     certificates::CertificateRequest,
+    channels::{KioskApplication, KioskSetting, SealedApplication},
     inquiries::{AttachInput, InquiryInput},
     records::{
         ConflictResolution, DoseCorrection, DoseInput, FlagsInput, PersonCorrection, Reason,
@@ -56,6 +57,15 @@ pub fn schemas() -> Vec<(String, RefOr<Schema>)> {
             CertificateRequest::name().into_owned(),
             CertificateRequest::schema(),
         ),
+        (
+            SealedApplication::name().into_owned(),
+            SealedApplication::schema(),
+        ),
+        (
+            KioskApplication::name().into_owned(),
+            KioskApplication::schema(),
+        ),
+        (KioskSetting::name().into_owned(), KioskSetting::schema()),
     ]
 }
 

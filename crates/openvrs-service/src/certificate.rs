@@ -132,6 +132,8 @@ pub struct Request {
     pub format: Format,
     pub passport: Option<Passport>,
     pub channel: Channel,
+    /// The digest of the app or kiosk application this answers (see [`crate::application`]).
+    pub application: Option<String>,
 }
 
 /// An issued certificate: its record and its content.
@@ -301,6 +303,7 @@ pub fn issue(
             revoked_at: None,
             revoked_by: None,
             revocation_reason: None,
+            application: request.application.clone(),
         },
         actor,
     )?;
@@ -596,7 +599,8 @@ fn add_csca(store: &dyn Store) -> Result<(pki::Issued, NewKey), CertificateError
 }
 
 /// Creates whichever of the deployment's keys do not exist yet: the SMART Health Card key, a
-/// development CSCA, and the VDS-NC and EU DCC signers it certifies.
+/// development CSCA, the VDS-NC and EU DCC signers it certifies, and the resident app's intake
+/// key.
 pub fn init_keys(store: &dyn Store) -> Result<Vec<NewKey>, CertificateError> {
     let mut made = Vec::new();
     if store.active_signing_key(SHC)?.is_none() {
@@ -615,6 +619,7 @@ pub fn init_keys(store: &dyn Store) -> Result<Vec<NewKey>, CertificateError> {
             made.push(add_signer(store, &csca, kind)?);
         }
     }
+    made.extend(crate::application::init_intake(store)?);
     Ok(made)
 }
 
@@ -635,6 +640,7 @@ pub fn rotate(store: &dyn Store, kind: &str) -> Result<Vec<NewKey>, CertificateE
             let csca = signer(store, CSCA)?.ok_or(CertificateError::NoKey(CSCA))?;
             Ok(vec![add_signer(store, &csca, kind)?])
         }
-        _ => Err(CertificateError::NoKey("shc|csca|vds|dcc")),
+        crate::application::INTAKE => Ok(vec![crate::application::rotate_intake(store)?]),
+        _ => Err(CertificateError::NoKey("shc|csca|vds|dcc|intake")),
     }
 }

@@ -17,6 +17,7 @@ use openvrs_domain::{
 };
 use openvrs_store::{FlagUpdate, LedgerRecord, LedgerSummary, PutSummary, Store, StoreError};
 
+pub mod application;
 pub mod certificate;
 pub mod disclosure;
 pub mod inquiry;

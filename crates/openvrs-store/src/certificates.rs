@@ -15,7 +15,8 @@ use crate::{
 };
 
 const COLUMNS: &str = "certificate_id, address_number, kind, format, channel, kid, rid, \
-                       issued_at, issued_by, revoked_at, revoked_by, revocation_reason";
+                       issued_at, issued_by, revoked_at, revoked_by, revocation_reason, \
+                       application";
 
 fn from_row(r: &Row) -> Result<CertificateRecord, StoreError> {
     Ok(CertificateRecord {
@@ -32,6 +33,7 @@ fn from_row(r: &Row) -> Result<CertificateRecord, StoreError> {
         revoked_at: r.opt_int(9)?,
         revoked_by: r.opt_text(10)?.map(str::to_owned),
         revocation_reason: r.opt_text(11)?.map(str::to_owned),
+        application: r.opt_text(12)?.map(str::to_owned),
     })
 }
 
@@ -90,6 +92,15 @@ impl<B: Backend> Engine<B> {
             if one(tx, &code, &c.id)?.is_some() {
                 return Err(StoreError::Conflict("certificate id"));
             }
+            if let Some(application) = &c.application {
+                let seen = tx.query_opt(
+                    "SELECT 1 FROM certificates WHERE municipality_code = $1 AND application = $2",
+                    &[code.as_str().into(), application.as_str().into()],
+                )?;
+                if seen.is_some() {
+                    return Err(StoreError::Conflict(crate::error::REPLAYED_APPLICATION));
+                }
+            }
             let stored = CertificateRecord {
                 issued_at: now_micros(),
                 issued_by: actor.user.clone(),
@@ -101,7 +112,7 @@ impl<B: Backend> Engine<B> {
             tx.execute(
                 &format!(
                     "INSERT INTO certificates (municipality_code, {COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL)"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL, $11)"
                 ),
                 &[
                     code.as_str().into(),
@@ -114,6 +125,7 @@ impl<B: Backend> Engine<B> {
                     stored.rid.clone().into(),
                     stored.issued_at.into(),
                     stored.issued_by.as_str().into(),
+                    stored.application.clone().into(),
                 ],
             )?;
             let object = format!(

@@ -890,7 +890,8 @@ impl<B: Backend> Store for Engine<B> {
     fn municipalities(&self) -> Result<Vec<Municipality>, StoreError> {
         self.db.transaction(|tx| {
             tx.query(
-                "SELECT municipality_code, name FROM municipalities ORDER BY municipality_code",
+                "SELECT municipality_code, name, kiosk FROM municipalities \
+                 ORDER BY municipality_code",
                 &[],
             )?
             .iter()
@@ -898,9 +899,22 @@ impl<B: Backend> Store for Engine<B> {
                 Ok(Municipality {
                     code: MunicipalityCode::parse(r.text(0)?)?,
                     name: r.text(1)?.to_owned(),
+                    kiosk: r.int(2)? != 0,
                 })
             })
             .collect()
+        })
+    }
+
+    fn set_kiosk(&self, m: MunicipalityCode, on: bool, actor: &Actor) -> Result<(), StoreError> {
+        let code = m.to_string();
+        self.write(m, actor, "municipality.kiosk", |tx, _| {
+            tx.execute(
+                "UPDATE municipalities SET kiosk = $2 WHERE municipality_code = $1",
+                &[code.as_str().into(), i64::from(on).into()],
+            )?;
+            let object = format!("municipality:{code} kiosk:{}", if on { "on" } else { "off" });
+            Ok(((), object, Outcome::Ok))
         })
     }
 

@@ -68,11 +68,12 @@ pub(crate) const MY_NUMBER_TAKEN: &str =
 pub(crate) const VOUCHER_TAKEN: &str = "この券番号は別の宛名番号に登録済みです / this voucher number belongs to another address number";
 pub(crate) const DUPLICATE_PERSON: &str =
     "同じ宛名番号が一度に複数回あります / the same address number appears twice in one batch";
+pub const REPLAYED_APPLICATION: &str = "この申請は処理済みです(同じ申請の再送) / this application was answered already (a replay)";
 const DUPLICATE_ROW: &str =
     "同じキーの行が一度に複数回あります / the same key appears twice in one batch";
 
 /// Unique constraints, as each backend names them, and what a user should read.
-const UNIQUE: [(&str, &str, &str); 3] = [
+const UNIQUE: [(&str, &str, &str); 4] = [
     (
         "persons_my_number",
         "persons.my_number_index",
@@ -80,6 +81,11 @@ const UNIQUE: [(&str, &str, &str); 3] = [
     ),
     ("vouchers_pkey", "vouchers.voucher_number", VOUCHER_TAKEN),
     ("persons_pkey", "persons.address_number", DUPLICATE_PERSON),
+    (
+        "certificates_application",
+        "certificates.application",
+        REPLAYED_APPLICATION,
+    ),
 ];
 
 impl From<rusqlite::Error> for StoreError {

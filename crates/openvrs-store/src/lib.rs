@@ -33,13 +33,15 @@ mod sql;
 mod sqlite;
 mod tablets;
 
-pub use error::StoreError;
+pub use error::{REPLAYED_APPLICATION, StoreError};
 
 /// A registered municipality (national reference data).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Municipality {
     pub code: MunicipalityCode,
     pub name: String,
+    /// Offers certificates at convenience-store kiosks (コンビニ交付).
+    pub kiosk: bool,
 }
 
 /// What [`Store::put_persons`] did.
@@ -453,6 +455,8 @@ pub struct CertificateRecord {
     pub revoked_at: Option<i64>,
     pub revoked_by: Option<String>,
     pub revocation_reason: Option<String>,
+    /// The app or kiosk application it answered (a digest); the store refuses the same twice.
+    pub application: Option<String>,
 }
 
 /// One entry of a municipality's operation log. Holds ids and counts, never a personal value.
@@ -525,6 +529,8 @@ pub trait Store: Send + Sync {
         actor: &Actor,
     ) -> Result<(), StoreError>;
     fn municipalities(&self) -> Result<Vec<Municipality>, StoreError>;
+    /// Turns kiosk issuance on or off for `m` (audited in `m`).
+    fn set_kiosk(&self, m: MunicipalityCode, on: bool, actor: &Actor) -> Result<(), StoreError>;
 
     /// Inserts or updates persons and their vouchers in one transaction, all or nothing.
     /// A person whose content is unchanged is left alone; vouchers are added, never removed.

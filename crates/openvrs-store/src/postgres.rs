@@ -209,6 +209,7 @@ impl Backend for Postgres {
             7,
             include_str!("../migrations/postgres/0007_certificates.sql"),
         ),
+        (8, include_str!("../migrations/postgres/0008_channels.sql")),
     ];
 
     fn transaction<T>(

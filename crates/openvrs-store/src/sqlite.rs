@@ -205,6 +205,7 @@ impl Backend for Sqlite {
             7,
             include_str!("../migrations/sqlite/0007_certificates.sql"),
         ),
+        (8, include_str!("../migrations/sqlite/0008_channels.sql")),
     ];
 
     fn transaction<T>(

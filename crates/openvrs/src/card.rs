@@ -2,6 +2,8 @@
 //! (key and certificate in the data directory) signs the card's face data; a card is a file that
 //! gives that signed data only for its 4-digit PIN and locks after three wrong ones. The system
 //! trusts card data only after checking the signature against `[cards] issuer_certificate`.
+//! The card also keeps an authentication key, usable with the PIN only, that signs what the
+//! holder applies for (the resident app, a kiosk).
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +14,7 @@ use openvrs_cert::{card, pki, shc::SigningKeyPair};
 use openvrs_crypto::pin::{self, PinSealed};
 use openvrs_domain::{date::parse_date, ids::MyNumber, name::Name, sex::Sex};
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use crate::{config::DataDir, records::write_private};
 
@@ -87,6 +90,30 @@ fn card_from_json(v: &Value) -> Option<PinSealed> {
     })
 }
 
+/// Reads a card with its PIN, as the chip does: the issuer-signed data and the card's
+/// authentication key. A wrong PIN counts on the card (the file); three lock it.
+pub fn open_card(file: &Path, pin: &str) -> Result<(String, SigningKeyPair)> {
+    let not_a_card = "カードのファイルではありません / not a card file";
+    let doc: Value = serde_json::from_slice(&read(file)?)
+        .ok()
+        .filter(|v: &Value| v.is_object())
+        .context(not_a_card)?;
+    let mut sealed = card_from_json(&doc).context(not_a_card)?;
+    let result = pin::open(&mut sealed, pin);
+    // The failure count lives on the card, as in the chip.
+    write_private(
+        file,
+        serde_json::to_string_pretty(&card_json(&sealed))?.as_bytes(),
+    )?;
+    let chip: Value = serde_json::from_slice(&result?).context(not_a_card)?;
+    let signed = chip["card"].as_str().context(not_a_card)?.to_owned();
+    let key = Zeroizing::new(
+        B64.decode(chip["key"].as_str().context(not_a_card)?)
+            .context(not_a_card)?,
+    );
+    Ok((signed, SigningKeyPair::from_bytes(&key)?))
+}
+
 /// The card issuer's certificates the system trusts.
 pub fn trusted_issuers(dir: &DataDir) -> Result<Vec<pki::Certificate>> {
     let path = dir.path.join(&dir.config.cards.issuer_certificate);
@@ -135,15 +162,20 @@ pub fn run(dir: &DataDir, cmd: &CardCmd) -> Result<()> {
                 der: cert.into_iter().next().context("card issuer certificate")?,
                 key,
             };
+            let holder = SigningKeyPair::generate();
             let data = card::CardData {
                 my_number: MyNumber::parse(my_number)?.expose(),
                 name: Name::parse(name)?.as_str().to_owned(),
                 address: address.clone(),
                 birth_date: parse_date(birth_date)?.to_string(),
                 sex: Sex::parse(sex)?.iso5218().to_string(),
+                auth_key: card::auth_key(&holder),
             };
             let signed = card::sign(&data, &issuer)?;
-            let sealed = pin::seal(signed.as_bytes(), pin)?;
+            let chip = Zeroizing::new(serde_json::to_vec(
+                &json!({ "card": signed, "key": B64.encode(holder.to_bytes()) }),
+            )?);
+            let sealed = pin::seal(&chip, pin)?;
             write_private(
                 out,
                 serde_json::to_string_pretty(&card_json(&sealed))?.as_bytes(),
@@ -155,20 +187,8 @@ pub fn run(dir: &DataDir, cmd: &CardCmd) -> Result<()> {
             pin,
             out,
         } => {
-            let doc: Value = serde_json::from_slice(&read(file)?)
-                .ok()
-                .filter(|v: &Value| v.is_object())
-                .context("カードのファイルではありません / not a card file")?;
-            let mut sealed =
-                card_from_json(&doc).context("カードのファイルではありません / not a card file")?;
-            let result = pin::open(&mut sealed, pin);
-            // The failure count lives on the card, as in the chip.
-            write_private(
-                file,
-                serde_json::to_string_pretty(&card_json(&sealed))?.as_bytes(),
-            )?;
-            let data = result?;
-            write_private(out, &data)?;
+            let (signed, _) = open_card(file, pin)?;
+            write_private(out, signed.as_bytes())?;
             println!("読み取りました / read the card: {}", out.display());
         }
         CardCmd::Verify { data } => {

@@ -83,7 +83,7 @@ pub enum CertificateCmd {
     },
 }
 
-fn passport(text: &str) -> Result<Passport> {
+pub(crate) fn passport(text: &str) -> Result<Passport> {
     let parts: Vec<&str> = text.split(',').collect();
     let [name, nationality, number] = parts.as_slice() else {
         bail!(
@@ -93,7 +93,7 @@ fn passport(text: &str) -> Result<Passport> {
     Ok(Passport::parse(name, nationality, number)?)
 }
 
-fn mrz(path: &PathBuf) -> Result<Passport> {
+pub(crate) fn mrz(path: &PathBuf) -> Result<Passport> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "{} を読めません / cannot read {}",
@@ -156,6 +156,7 @@ pub fn run(dir: &DataDir, store: &dyn Store, cmd: &CertificateCmd) -> Result<()>
                     (None, None) => None,
                 },
                 channel: Channel::Console,
+                application: None,
             };
             let signers = Signers::load(store)?;
             let issued = certs::issue(store, &signers, &issuer, m, &request, &actor)?;

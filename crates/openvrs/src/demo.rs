@@ -52,6 +52,13 @@ pub fn serve(
         state.security = dir.config.security.server(tls.is_some());
         let c = &dir.config.certificates;
         state.issuer = openvrs_service::certificate::Issuer::new(&c.issuer, &c.authority)?;
+        if dir.path.join(&dir.config.cards.issuer_certificate).exists() {
+            state.card_issuers = std::sync::Arc::new(crate::card::trusted_issuers(dir)?);
+        } else {
+            say!(
+                "注意: カード発行者の証明書がないため、アプリとコンビニの申請は受け付けません / warning: no card-issuer certificate, so app and kiosk applications are refused"
+            );
+        }
         if !dir.config.notify.webhook_url.is_empty() {
             state.notifier = Some(Notifier::start(dir.config.notify.webhook_url.clone()));
         }

@@ -16,12 +16,15 @@ pub enum KeyKind {
     Vds,
     /// The EU DCC document signer.
     Dcc,
+    /// The key the resident app seals its applications to (not a signing key; applications
+    /// sealed to the old one are refused once it is replaced).
+    Intake,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCmd {
-    /// Create the SMART Health Card key, a development CSCA and the VDS-NC and EU DCC signers it
-    /// certifies (those that do not exist yet).
+    /// Create the SMART Health Card key, a development CSCA, the VDS-NC and EU DCC signers it
+    /// certifies and the resident app's intake key (those that do not exist yet).
     Init,
     /// A new key of a kind; the old one is retired and stays published.
     Rotate {
@@ -57,6 +60,7 @@ pub fn run(store: &dyn Store, cmd: &KeysCmd) -> Result<()> {
                 KeyKind::Csca => certs::CSCA,
                 KeyKind::Vds => certs::VDS,
                 KeyKind::Dcc => certs::DCC,
+                KeyKind::Intake => openvrs_service::application::INTAKE,
             };
             print(&certs::rotate(store, kind)?);
             println!("旧鍵は公開を継続します / retired keys stay published");

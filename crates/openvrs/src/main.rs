@@ -16,6 +16,7 @@ use openvrs_synth::{Encoding, Generator};
 mod bench;
 mod card;
 mod certificate;
+mod channels;
 mod config;
 mod demo;
 mod import;
@@ -172,6 +173,14 @@ enum Command {
     /// Vaccination certificates: issue, revoke, list, revocation list.
     #[command(subcommand)]
     Certificate(certificate::CertificateCmd),
+    /// The reference resident app: apply for one's own certificate with the card.
+    #[command(subcommand)]
+    App(channels::AppCmd),
+    /// A simulated convenience-store kiosk: apply through the issuance center, print the PDF.
+    Kiosk(channels::KioskArgs),
+    /// The certificate issuance center (its own process; stores nothing).
+    #[command(subcommand)]
+    Center(channels::CenterCmd),
     /// The deployment's certificate signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCmd),
@@ -196,8 +205,15 @@ enum MunicipalityCmd {
         #[arg(long)]
         name: String,
     },
-    /// List registered municipalities.
+    /// List registered municipalities (with whether they issue at kiosks).
     List,
+    /// Turn certificate issuance at convenience-store kiosks on or off (audited).
+    Kiosk {
+        #[arg(long)]
+        code: String,
+        #[arg(long, value_parser = ["on", "off"])]
+        set: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -316,8 +332,25 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Municipality(MunicipalityCmd::List) => {
             for m in cli.load()?.open_store(false)?.municipalities()? {
-                println!("{}\t{}\t{}", m.code, m.name, m.code.prefecture().name_ja());
+                let kiosk = if m.kiosk { "kiosk" } else { "" };
+                println!(
+                    "{}\t{}\t{}\t{kiosk}",
+                    m.code,
+                    m.name,
+                    m.code.prefecture().name_ja()
+                );
             }
+        }
+        Command::Municipality(MunicipalityCmd::Kiosk { code, set }) => {
+            let code = municipality(code)?;
+            let on = set == "on";
+            cli.load()?
+                .open_store(false)?
+                .set_kiosk(code, on, &Actor::console())?;
+            println!(
+                "{code}: コンビニ交付 {} / kiosk issuance {set}",
+                if on { "実施" } else { "停止" }
+            );
         }
         Command::Gen(cmd) => {
             let (GenCmd::Residents {
@@ -384,6 +417,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(cmd) => bench::run(cmd)?,
         Command::Verify(args) => verify::run(args)?,
         Command::Card(cmd) => card::run(&cli.load()?, cmd)?,
+        Command::App(cmd) => channels::app(cmd)?,
+        Command::Kiosk(args) => channels::kiosk(args)?,
+        Command::Center(cmd) => channels::center(cmd)?,
         Command::Certificate(cmd) => {
             let dir = cli.load()?;
             certificate::run(&dir, &*dir.open_store(false)?, cmd)?;

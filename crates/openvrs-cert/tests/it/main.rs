@@ -379,12 +379,14 @@ fn card_data_is_trusted_only_with_its_issuers_signature() {
     let now = 1_790_000_000;
     let issuer = pki::make_csca("JP", "test card issuer", now, 365).unwrap();
     let trusted = vec![pki::Certificate::parse(&issuer.der).unwrap()];
+    let holder = openvrs_cert::shc::SigningKeyPair::generate();
     let data = card::CardData {
         my_number: "123456789018".into(),
         name: "宇留間　花子".into(),
         address: "沖縄県うるま市みどり町一丁目1番1号".into(),
         birth_date: "1980-04-01".into(),
         sex: "2".into(),
+        auth_key: card::auth_key(&holder),
     };
     let signed = card::sign(&data, &issuer).unwrap();
     assert_eq!(card::verify(&signed, &trusted).unwrap(), data);
@@ -410,4 +412,33 @@ fn card_data_is_trusted_only_with_its_issuers_signature() {
     }
     let err = card::verify(&altered, &trusted).unwrap_err().to_string();
     assert!(!err.contains("123456789018") && err.contains(" / "));
+
+    // An application: the card data and the request, signed by the card's own key.
+    let request = serde_json::json!({"municipality": "472131", "nonce": "n1", "time": now});
+    let app = card::application(&signed, &request, &holder).unwrap();
+    let opened = card::open_application(&app, &trusted).unwrap();
+    assert_eq!((&opened.card, &opened.request), (&data, &request));
+    // The same request again has the same digest (a replay); another request another one.
+    let again = card::application(&signed, &request, &holder).unwrap();
+    assert_ne!(again, app, "ECDSA signatures are randomised");
+    assert_eq!(card::open_application(&again, &trusted).unwrap().digest, opened.digest);
+    let other = serde_json::json!({"municipality": "472131", "nonce": "n2", "time": now});
+    let other = card::application(&signed, &other, &holder).unwrap();
+    assert_ne!(card::open_application(&other, &trusted).unwrap().digest, opened.digest);
+    // Captured card data signed by another key, an altered request, altered or forged card
+    // data inside, and broken documents are refused.
+    let thief = openvrs_cert::shc::SigningKeyPair::generate();
+    let stolen = card::application(&signed, &request, &thief).unwrap();
+    let refused = |text: &str| card::open_application(text, &trusted).unwrap_err().kind;
+    assert_eq!(refused(&stolen), "card.holder");
+    assert_eq!(refused(&app.replace("472131", "472140")), "card.holder");
+    let inside_altered = card::application(&altered, &request, &holder).unwrap();
+    assert_eq!(refused(&inside_altered), "card.signature");
+    let inside_forged = card::application(&forged, &request, &holder).unwrap();
+    assert_eq!(refused(&inside_forged), "card.signature");
+    let huge = format!(r#"{{"card": "{}"}}"#, "x".repeat(1 << 20));
+    for bad in ["", "{}", "[]", r#"{"card": 1, "request": {}, "sig": "AA"}"#, &huge] {
+        assert_eq!(refused(bad), "card.application", "{bad:.40}");
+    }
+    assert!(card::application(&signed, &serde_json::json!([1]), &holder).is_err());
 }

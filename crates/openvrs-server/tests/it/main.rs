@@ -1158,6 +1158,7 @@ async fn certificates_are_published_verified_and_revoked_over_http() {
         format: openvrs_domain::certificate::Format::Shc,
         passport: None,
         channel: openvrs_domain::certificate::Channel::Counter,
+        application: None,
     };
     let card = certs::issue(&*store, &signers, &issuer, w.uruma, &request, &console).unwrap();
 

@@ -329,6 +329,7 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
                     revoked_at: None,
                     revoked_by: None,
                     revocation_reason: None,
+                    application: None,
                 },
                 &AuditActor::console(),
             )

@@ -2122,6 +2122,7 @@ pub fn certificates_are_recorded_listed_and_revoked_once(h: &Harness) {
             revoked_at: Some(1),
             revoked_by: None,
             revocation_reason: None,
+            application: None,
         }
     };
     let a = h
