@@ -137,13 +137,19 @@ fn application_message(card: &str, request: &Value) -> Result<Vec<u8>, CertError
 
 /// An application: `signed` card data and the `request` (a JSON object), signed with the
 /// card's authentication key `auth` after the PIN.
-pub fn application(signed: &str, request: &Value, auth: &SigningKeyPair) -> Result<String, CertError> {
+pub fn application(
+    signed: &str,
+    request: &Value,
+    auth: &SigningKeyPair,
+) -> Result<String, CertError> {
     if !request.is_object() {
         return Err(ENCODE);
     }
     let signature = auth.sign_raw(&application_message(signed, request)?);
-    serde_json::to_string(&json!({ "card": signed, "request": request, "sig": B64.encode(signature) }))
-        .map_err(|_| ENCODE)
+    serde_json::to_string(
+        &json!({ "card": signed, "request": request, "sig": B64.encode(signature) }),
+    )
+    .map_err(|_| ENCODE)
 }
 
 /// Opens an application: the card data must carry a trusted issuer's signature and the

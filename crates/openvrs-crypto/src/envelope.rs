@@ -19,7 +19,9 @@ const ENC: usize = 65;
 /// Why an envelope could not be sealed or opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
-    #[error("暗号化された申請を開けません(鍵の違いまたは改ざん) / cannot open the sealed envelope (another key, or altered)")]
+    #[error(
+        "暗号化された申請を開けません(鍵の違いまたは改ざん) / cannot open the sealed envelope (another key, or altered)"
+    )]
     Open,
     #[error("公開鍵が不正です / the public key is invalid")]
     Key,
@@ -67,7 +69,8 @@ impl Receiver {
             return Err(EnvelopeError::Open);
         }
         let (enc, ciphertext) = envelope.split_at(ENC);
-        let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| EnvelopeError::Open)?;
+        let enc =
+            <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| EnvelopeError::Open)?;
         hpke::single_shot_open::<AesGcm256, HkdfSha256, Kem>(
             &OpModeR::Base,
             &self.secret,
@@ -117,14 +120,20 @@ mod tests {
         assert!(again.open(&sealed, b"openvrs app").is_ok());
         // Another key, another purpose, a flipped bit, a cut, nothing.
         let other = Receiver::generate();
-        assert_eq!(other.open(&sealed, b"openvrs app"), Err(EnvelopeError::Open));
+        assert_eq!(
+            other.open(&sealed, b"openvrs app"),
+            Err(EnvelopeError::Open)
+        );
         assert_eq!(r.open(&sealed, b"other"), Err(EnvelopeError::Open));
         for i in [0, 70, sealed.len() - 1] {
             let mut bad = sealed.clone();
             bad[i] ^= 1;
             assert_eq!(r.open(&bad, b"openvrs app"), Err(EnvelopeError::Open));
         }
-        assert_eq!(r.open(&sealed[..60], b"openvrs app"), Err(EnvelopeError::Open));
+        assert_eq!(
+            r.open(&sealed[..60], b"openvrs app"),
+            Err(EnvelopeError::Open)
+        );
         assert_eq!(r.open(&[], b"openvrs app"), Err(EnvelopeError::Open));
         assert_eq!(seal(b"not a key", b"", b"x"), Err(EnvelopeError::Key));
         assert!(Receiver::from_bytes(&[0u8; 32]).is_err());

@@ -289,12 +289,19 @@ pub fn seal_application(intake: &Value, application: &str) -> Result<(Value, Rec
     let inner = json!({ "application": application, "reply_key": b64(&reply.public()) });
     let sealed = envelope::seal(&key, TO_SYSTEM, inner.to_string().as_bytes())
         .map_err(|_| Refusal::Request(SEALED))?;
-    Ok((json!({ "kid": intake["kid"], "sealed": b64(&sealed) }), reply))
+    Ok((
+        json!({ "kid": intake["kid"], "sealed": b64(&sealed) }),
+        reply,
+    ))
 }
 
 /// The system's side: opens what the app sent with the active intake key; gives the
 /// application and the key to seal the answer to.
-pub fn open_sealed(store: &dyn Store, kid: &str, sealed: &str) -> Result<(String, Vec<u8>), Refusal> {
+pub fn open_sealed(
+    store: &dyn Store,
+    kid: &str,
+    sealed: &str,
+) -> Result<(String, Vec<u8>), Refusal> {
     let sealed_kid = kid;
     let (kid, secret) = store
         .active_signing_key(INTAKE)?
@@ -307,7 +314,9 @@ pub fn open_sealed(store: &dyn Store, kid: &str, sealed: &str) -> Result<(String
         .and_then(unb64)
         .ok_or(Refusal::Request(SEALED))?;
     let key = Receiver::from_bytes(&secret).map_err(|_| Refusal::Request(SEALED))?;
-    let inner = key.open(&sealed, TO_SYSTEM).map_err(|_| Refusal::Request(SEALED))?;
+    let inner = key
+        .open(&sealed, TO_SYSTEM)
+        .map_err(|_| Refusal::Request(SEALED))?;
     let inner: Value = serde_json::from_slice(&inner).map_err(|_| Refusal::Request(SEALED))?;
     match (
         inner["application"].as_str(),
@@ -331,7 +340,9 @@ pub fn open_answer(reply: &Receiver, body: &Value) -> Result<Value, Refusal> {
         .as_str()
         .and_then(unb64)
         .ok_or(Refusal::Request(SEALED))?;
-    let plain = reply.open(&sealed, TO_APP).map_err(|_| Refusal::Request(SEALED))?;
+    let plain = reply
+        .open(&sealed, TO_APP)
+        .map_err(|_| Refusal::Request(SEALED))?;
     serde_json::from_slice(&plain).map_err(|_| Refusal::Request(SEALED))
 }
 

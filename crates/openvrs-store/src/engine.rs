@@ -913,7 +913,10 @@ impl<B: Backend> Store for Engine<B> {
                 "UPDATE municipalities SET kiosk = $2 WHERE municipality_code = $1",
                 &[code.as_str().into(), i64::from(on).into()],
             )?;
-            let object = format!("municipality:{code} kiosk:{}", if on { "on" } else { "off" });
+            let object = format!(
+                "municipality:{code} kiosk:{}",
+                if on { "on" } else { "off" }
+            );
             Ok(((), object, Outcome::Ok))
         })
     }

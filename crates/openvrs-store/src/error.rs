@@ -68,7 +68,8 @@ pub(crate) const MY_NUMBER_TAKEN: &str =
 pub(crate) const VOUCHER_TAKEN: &str = "この券番号は別の宛名番号に登録済みです / this voucher number belongs to another address number";
 pub(crate) const DUPLICATE_PERSON: &str =
     "同じ宛名番号が一度に複数回あります / the same address number appears twice in one batch";
-pub const REPLAYED_APPLICATION: &str = "この申請は処理済みです(同じ申請の再送) / this application was answered already (a replay)";
+pub const REPLAYED_APPLICATION: &str =
+    "この申請は処理済みです(同じ申請の再送) / this application was answered already (a replay)";
 const DUPLICATE_ROW: &str =
     "同じキーの行が一度に複数回あります / the same key appears twice in one batch";
 

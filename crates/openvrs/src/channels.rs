@@ -175,7 +175,9 @@ fn token(file: Option<&PathBuf>, var: &str) -> Result<String> {
     let token = match file {
         Some(f) => String::from_utf8(read(f)?).context("token")?,
         None => std::env::var(var).with_context(|| {
-            format!("トークンがありません(--token-file または {var}) / no token (--token-file or {var})")
+            format!(
+                "トークンがありません(--token-file または {var}) / no token (--token-file or {var})"
+            )
         })?,
     };
     Ok(token.trim().to_owned())
@@ -191,9 +193,12 @@ pub fn app(cmd: &AppCmd) -> Result<()> {
     let server = server.trim_end_matches('/');
     let roots = roots(server_ca.as_ref())?;
     let unreachable = || format!("{server} に接続できません / cannot reach {server}");
-    let key = http_client::get(&format!("{server}/.well-known/openvrs-app-key.json"), &roots)
-        .map_err(anyhow::Error::msg)
-        .with_context(unreachable)?;
+    let key = http_client::get(
+        &format!("{server}/.well-known/openvrs-app-key.json"),
+        &roots,
+    )
+    .map_err(anyhow::Error::msg)
+    .with_context(unreachable)?;
     if key.status != 200 {
         return Err(refusal(&key));
     }

@@ -421,10 +421,16 @@ fn card_data_is_trusted_only_with_its_issuers_signature() {
     // The same request again has the same digest (a replay); another request another one.
     let again = card::application(&signed, &request, &holder).unwrap();
     assert_ne!(again, app, "ECDSA signatures are randomised");
-    assert_eq!(card::open_application(&again, &trusted).unwrap().digest, opened.digest);
+    assert_eq!(
+        card::open_application(&again, &trusted).unwrap().digest,
+        opened.digest
+    );
     let other = serde_json::json!({"municipality": "472131", "nonce": "n2", "time": now});
     let other = card::application(&signed, &other, &holder).unwrap();
-    assert_ne!(card::open_application(&other, &trusted).unwrap().digest, opened.digest);
+    assert_ne!(
+        card::open_application(&other, &trusted).unwrap().digest,
+        opened.digest
+    );
     // Captured card data signed by another key, an altered request, altered or forged card
     // data inside, and broken documents are refused.
     let thief = openvrs_cert::shc::SigningKeyPair::generate();
@@ -437,7 +443,13 @@ fn card_data_is_trusted_only_with_its_issuers_signature() {
     let inside_forged = card::application(&forged, &request, &holder).unwrap();
     assert_eq!(refused(&inside_forged), "card.signature");
     let huge = format!(r#"{{"card": "{}"}}"#, "x".repeat(1 << 20));
-    for bad in ["", "{}", "[]", r#"{"card": 1, "request": {}, "sig": "AA"}"#, &huge] {
+    for bad in [
+        "",
+        "{}",
+        "[]",
+        r#"{"card": 1, "request": {}, "sig": "AA"}"#,
+        &huge,
+    ] {
         assert_eq!(refused(bad), "card.application", "{bad:.40}");
     }
     assert!(card::application(&signed, &serde_json::json!([1]), &holder).is_err());

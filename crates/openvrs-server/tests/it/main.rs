@@ -1354,3 +1354,396 @@ async fn certificates_are_published_verified_and_revoked_over_http() {
         assert_eq!(s, status, "{body}: {t}");
     }
 }
+
+/// The card of a registered person, as its issuer signed it, and the card's own key.
+fn card_of(
+    p: &openvrs_domain::person::Person,
+    issuer: &openvrs_cert::pki::Issued,
+) -> (String, openvrs_cert::shc::SigningKeyPair) {
+    use openvrs_cert::{card, shc::SigningKeyPair};
+    let key = SigningKeyPair::generate();
+    let data = card::CardData {
+        my_number: p.my_number.as_ref().unwrap().expose(),
+        name: p.name.as_str().to_owned(),
+        address: String::new(),
+        birth_date: p.birth_date.0.to_string(),
+        sex: "1".into(),
+        auth_key: card::auth_key(&key),
+    };
+    (card::sign(&data, issuer).unwrap(), key)
+}
+
+#[tokio::test]
+async fn residents_apply_by_app_and_kiosk_and_every_refusal_is_clear() {
+    use openvrs_domain::{
+        audit::Actor as AuditActor,
+        certificate::{Kind, Passport},
+        person::Flags,
+    };
+    use openvrs_server::Zone::{Internet, Lgwan};
+    use openvrs_service::application::{self as app, Ask};
+    use serde_json::{Value, json};
+    let mut w = World::new().await;
+    let store = w.state.store.clone();
+    let console = AuditActor::console();
+    let now = w.state.now() / 1_000_000;
+    let issuer = openvrs_cert::pki::make_csca("JP", "test card issuer", now - 60, 365).unwrap();
+    w.state.card_issuers = std::sync::Arc::new(vec![
+        openvrs_cert::pki::Certificate::parse(&issuer.der).unwrap(),
+    ]);
+    let with_number: Vec<_> = w
+        .uruma_people
+        .iter()
+        .filter(|p| p.my_number.is_some() && p.flags == Flags::default())
+        .cloned()
+        .collect();
+    assert!(
+        with_number.len() >= 2,
+        "the seed gives two residents with a My Number"
+    );
+    let (vaccinated, unvaccinated) = (&with_number[0], &with_number[1]);
+    let dose = openvrs_domain::dose::Dose {
+        number: openvrs_domain::dose::DoseNumber::new(1).unwrap(),
+        status: openvrs_domain::dose::DoseStatus::Given,
+        date: openvrs_domain::date::parse_date("2021-06-01").unwrap(),
+        product: openvrs_domain::dose::Short::parse("comirnaty").unwrap(),
+        lot: openvrs_domain::dose::Short::parse("FA1234").unwrap(),
+        venue: openvrs_domain::dose::Short::default(),
+        doctor: openvrs_domain::dose::Short::default(),
+        source: openvrs_domain::dose::DoseSource::Staff,
+        voucher: None,
+        given_in: None,
+    };
+    store
+        .add_dose(w.uruma, &vaccinated.address_number, &dose, &console)
+        .unwrap();
+    let ask = |kind: Kind| Ask {
+        municipality: w.uruma,
+        kind,
+        passport: (kind == Kind::Overseas)
+            .then(|| Passport::parse("TANAKA HANAKO", "JPN", "TR1234567").unwrap()),
+    };
+    let (card, key) = card_of(vaccinated, &issuer);
+    let application = |card: &str, ask: &Ask| {
+        openvrs_cert::card::application(card, &app::request(ask, now), &key).unwrap()
+    };
+    let (s, intake) = w
+        .call(
+            Internet,
+            "GET",
+            "/.well-known/openvrs-app-key.json",
+            Who::Anonymous,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{intake}");
+    let intake: Value = serde_json::from_str(&intake).unwrap();
+    let send = |text: String| {
+        let (body, reply) = app::seal_application(&intake, &text).unwrap();
+        (body.to_string(), reply)
+    };
+    let post_app = |body: String| {
+        let w = &w;
+        async move {
+            w.call(
+                Internet,
+                "POST",
+                "/api/app/certificates",
+                Who::Anonymous,
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let code = |text: &str| -> String {
+        serde_json::from_str::<Value>(text).unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // The app: only ciphertext on the internet listener, both ways (the router checks that no
+    // seeded name, birth date or My Number passes); the answer opens with the app's key.
+    let (body, reply) = send(application(&card, &ask(Kind::Domestic)));
+    assert!(!body.contains(&vaccinated.my_number.as_ref().unwrap().expose()));
+    let (s, answer) = post_app(body.clone()).await;
+    assert_eq!(s, 201, "{answer}");
+    let answer = app::open_answer(&reply, &serde_json::from_str(&answer).unwrap()).unwrap();
+    let certs = answer["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 1);
+    assert_eq!(certs[0]["format"], "shc");
+    let jwks = openvrs_service::certificate::jwks(&*store)
+        .unwrap()
+        .to_string();
+    let trust = openvrs_cert::verify::Trust {
+        jwks: openvrs_cert::shc::parse_jwks(&jwks).unwrap(),
+        at: (now + 1) as f64,
+        ..Default::default()
+    };
+    let report =
+        openvrs_cert::verify::verify(certs[0]["payload"].as_str().unwrap().as_bytes(), &trust);
+    assert!(report.passed(), "{report:?}");
+    // Overseas: the SMART Health Card and the ICAO VDS-NC, each recorded with channel app.
+    let (body, reply) = send(application(&card, &ask(Kind::Overseas)));
+    let (s, answer) = post_app(body).await;
+    assert_eq!(s, 201, "{answer}");
+    let answer = app::open_answer(&reply, &serde_json::from_str(&answer).unwrap()).unwrap();
+    let formats: Vec<_> = answer["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["format"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(formats, ["shc", "vds"]);
+    let records = store.certificates(w.uruma, None).unwrap();
+    assert_eq!(records.len(), 3);
+    assert!(
+        records
+            .iter()
+            .all(|r| r.channel.code() == "app" && r.application.is_some())
+    );
+
+    // A replay of the captured request is refused, and is a security event.
+    let captured = {
+        let (body, _) = send(application(&card, &ask(Kind::Domestic)));
+        let (s, _) = post_app(body.clone()).await;
+        assert_eq!(s, 201);
+        body
+    };
+    let (s, text) = post_app(captured).await;
+    assert_eq!(
+        (s, code(&text).as_str()),
+        (StatusCode::CONFLICT, "application.replay"),
+        "{text}"
+    );
+    assert!(kinds(&w).contains(&"replayed_application".to_owned()));
+    assert_eq!(store.certificates(w.uruma, None).unwrap().len(), 4);
+
+    // Refusals, each with its code; nothing recorded.
+    let forger = openvrs_cert::pki::make_csca("JP", "test card issuer", now - 60, 365).unwrap();
+    let (forged, forged_key) = card_of(vaccinated, &forger);
+    let altered = card.replace(&vaccinated.birth_date.0.to_string(), "1900-01-01");
+    let (other_card, _) = card_of(unvaccinated, &issuer);
+    let (naha_card, naha_key) = card_of(
+        w.naha_people
+            .iter()
+            .find(|p| p.my_number.is_some())
+            .unwrap(),
+        &issuer,
+    );
+    let stale = openvrs_cert::card::application(
+        &card,
+        &app::request(&ask(Kind::Domestic), now - 3600),
+        &key,
+    )
+    .unwrap();
+    let cases: Vec<(&str, String, StatusCode, &str)> = vec![
+        (
+            "forged card",
+            openvrs_cert::card::application(
+                &forged,
+                &app::request(&ask(Kind::Domestic), now),
+                &forged_key,
+            )
+            .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "card.signature",
+        ),
+        (
+            "altered card data",
+            application(&altered, &ask(Kind::Domestic)),
+            StatusCode::BAD_REQUEST,
+            "card.signature",
+        ),
+        (
+            "captured card data signed by another key",
+            application(&other_card, &ask(Kind::Domestic)),
+            StatusCode::BAD_REQUEST,
+            "card.holder",
+        ),
+        (
+            "an old application",
+            stale,
+            StatusCode::CONFLICT,
+            "application.expired",
+        ),
+        (
+            "not registered in the chosen municipality",
+            openvrs_cert::card::application(
+                &naha_card,
+                &app::request(&ask(Kind::Domestic), now),
+                &naha_key,
+            )
+            .unwrap(),
+            StatusCode::NOT_FOUND,
+            "application.not_registered",
+        ),
+        (
+            "not an application",
+            "{}".into(),
+            StatusCode::BAD_REQUEST,
+            "card.application",
+        ),
+    ];
+    for (what, text, status, expected) in cases {
+        let (s, answer) = post_app(send(text).0).await;
+        assert_eq!(
+            (s, code(&answer).as_str()),
+            (status, expected),
+            "{what}: {answer}"
+        );
+        assert!(answer.contains(" / "), "bilingual: {answer}");
+    }
+    let (unvaccinated_card, unvaccinated_key) = card_of(unvaccinated, &issuer);
+    let text = openvrs_cert::card::application(
+        &unvaccinated_card,
+        &app::request(&ask(Kind::Domestic), now),
+        &unvaccinated_key,
+    )
+    .unwrap();
+    let (s, answer) = post_app(send(text).0).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "no dose: {answer}");
+    for (flags, why) in [
+        (
+            Flags {
+                deceased_on: Some(openvrs_domain::date::parse_date("2023-01-01").unwrap()),
+                ..Flags::default()
+            },
+            "deceased",
+        ),
+        (
+            Flags {
+                use_suspended: true,
+                ..Flags::default()
+            },
+            "suspended",
+        ),
+    ] {
+        store
+            .set_flags(
+                w.uruma,
+                &vaccinated.address_number,
+                flags,
+                "テスト",
+                &console,
+            )
+            .unwrap();
+        let (s, answer) = post_app(send(application(&card, &ask(Kind::Domestic))).0).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{why}: {answer}");
+        assert!(answer.contains(why), "{answer}");
+        store
+            .set_flags(
+                w.uruma,
+                &vaccinated.address_number,
+                Flags::default(),
+                "テスト",
+                &console,
+            )
+            .unwrap();
+    }
+    // Sealed to another key, or not sealed at all.
+    let other_intake = json!({"kid": intake["kid"], "key": base64_point()});
+    let (body, _) =
+        app::seal_application(&other_intake, &application(&card, &ask(Kind::Domestic))).unwrap();
+    let (s, answer) = post_app(body.to_string()).await;
+    assert_eq!(
+        (s, code(&answer).as_str()),
+        (StatusCode::BAD_REQUEST, "application.sealed")
+    );
+    let (s, _) = post_app(json!({"kid": "x", "sealed": "!!"}).to_string()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        store.certificates(w.uruma, None).unwrap().len(),
+        4,
+        "nothing recorded"
+    );
+    let forged_events = kinds(&w).iter().filter(|k| *k == "forged_card").count();
+    assert_eq!(forged_events, 3, "forged, altered, another card's key");
+
+    // The kiosk, through the center's credential only, for a municipality that offers it.
+    let kiosk_body = |text: String| json!({"kiosk": "kiosk-1", "application": text}).to_string();
+    let (s, _) = w
+        .call(
+            Lgwan,
+            "POST",
+            "/api/center/certificates",
+            w.who(world::Actor::StaffOwn),
+            Some(&kiosk_body(application(&card, &ask(Kind::Domestic)))),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "staff are not the center");
+    let (s, answer) = w
+        .call(
+            Lgwan,
+            "POST",
+            "/api/center/certificates",
+            w.who(world::Actor::Center),
+            Some(&kiosk_body(application(&card, &ask(Kind::Domestic)))),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&answer).as_str()),
+        (StatusCode::FORBIDDEN, "kiosk.disabled"),
+        "{answer}"
+    );
+    let (s, _) = w
+        .call(
+            Lgwan,
+            "PUT",
+            "/api/municipalities/472131/kiosk",
+            w.who(world::Actor::StaffForeign),
+            Some(r#"{"enabled": true}"#),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "only the municipality's own staff"
+    );
+    let (s, _) = w
+        .call(
+            Lgwan,
+            "PUT",
+            "/api/municipalities/472131/kiosk",
+            w.who(world::Actor::StaffOwn),
+            Some(r#"{"enabled": true}"#),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let kiosk_app = kiosk_body(application(&card, &ask(Kind::Overseas)));
+    let (s, pdf) = w
+        .call(
+            Lgwan,
+            "POST",
+            "/api/center/certificates",
+            w.who(world::Actor::Center),
+            Some(&kiosk_app),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(pdf.starts_with("%PDF-"));
+    let (s, answer) = w
+        .call(
+            Lgwan,
+            "POST",
+            "/api/center/certificates",
+            w.who(world::Actor::Center),
+            Some(&kiosk_app),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&answer).as_str()),
+        (StatusCode::CONFLICT, "application.replay")
+    );
+    let records = store.certificates(w.uruma, None).unwrap();
+    assert_eq!(records[0].channel.code(), "kiosk");
+    assert_eq!(records[0].format.code(), "pdf");
+    assert_eq!(records.len(), 5);
+}
+
+/// A valid public key nobody holds the private part of (in this test).
+fn base64_point() -> String {
+    use base64::Engine as _;
+    let other = openvrs_crypto::envelope::Receiver::generate();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(other.public())
+}

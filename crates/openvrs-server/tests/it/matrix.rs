@@ -263,6 +263,21 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
             ),
             [401, 403, 403, 403, 200, 404, 401, 403],
         ),
+        (
+            (Lgwan, "PUT", "/api/municipalities/{municipality}/kiosk"),
+            [401, 403, 403, 403, 204, 404, 401, 403],
+        ),
+        // Past the guard only the center; an application that is not one is refused.
+        (
+            (Lgwan, "POST", "/api/center/certificates"),
+            [401, 403, 403, 403, 403, 403, 401, 400],
+        ),
+        (
+            (Internet, "GET", "/.well-known/openvrs-app-key.json"),
+            [200; 8],
+        ),
+        // Open to anyone (the card is the credential); a sealed box that does not open is refused.
+        ((Internet, "POST", "/api/app/certificates"), [400; 8]),
         ((Internet, "GET", "/.well-known/jwks.json"), [200; 8]),
         ((Internet, "GET", "/issuer/.well-known/jwks.json"), [200; 8]),
         ((Internet, "GET", "/.well-known/crl/{file}"), [200; 8]),
@@ -482,6 +497,9 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
         p if p.ends_with("/persons/{address_number}/certificates") => {
             Some(r#"{"kind": "domestic", "format": "shc"}"#.into())
         }
+        p if p.ends_with("/kiosk") => Some(r#"{"enabled": true}"#.into()),
+        "/api/center/certificates" => Some(r#"{"kiosk": "k1", "application": "{}"}"#.into()),
+        "/api/app/certificates" => Some(r#"{"kid": "k", "sealed": "AAAA"}"#.into()),
         "/api/verify" => Some("shc:/5676290952432060346029243740446031222959532654603460292540772804336028702864716745222809286133314564376531415906402203064504590856435503414245413640370636654171372412363803043756220467374075323239254334433260573601064529380905".into()),
         p if p.ends_with("/resolve") => {
             Some(r#"{"action": "replace", "reason": "タブレットの記録が正しい"}"#.into())
