@@ -170,3 +170,54 @@ pub async fn set_kiosk(
     crate::blocking(move || store.set_kiosk(m, input.enabled, &actor)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The reference resident app page, its script and style, and the vendored HPKE and Argon2id
+/// (see `assets/app/THIRD-PARTY-LICENSES.txt`).
+const PAGE: &[(&str, &str, &[u8])] = &[
+    (
+        "",
+        "text/html; charset=utf-8",
+        include_bytes!("../assets/app/index.html"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/app/app.js"),
+    ),
+    (
+        "hpke.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/app/hpke.js"),
+    ),
+    (
+        "argon2.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/app/argon2.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/app/style.css"),
+    ),
+];
+
+/// Only the page's own files; WebAssembly for Argon2id; no framing.
+const PAGE_HEADERS: [(header::HeaderName, &str); 3] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; \
+         base-uri 'none'; form-action 'none'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
+
+/// `GET /app/` and its files.
+pub async fn page() -> Response {
+    page_file(Path(String::new())).await
+}
+
+pub async fn page_file(Path(file): Path<String>) -> Response {
+    crate::venue::asset(PAGE, &PAGE_HEADERS, &file)
+}

@@ -99,6 +99,8 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Internet GET "/venue/{file}", Public, personal: false, ok: 200, body: None, "記録画面のスクリプト・スタイル・サービスワーカー / the tablet page's script, style and service worker", get(crate::venue::page_file)),
     route!(Internet GET "/.well-known/openvrs-app-key.json", Public, personal: false, ok: 200, body: None, "電子交付アプリが申請を暗号化する鍵(CORS) / the key the resident app seals its application to (CORS)", get(crate::channels::intake_key)),
     route!(Internet POST "/api/app/certificates", Public, personal: false, ok: 201, body: Some("SealedApplication"), "電子交付アプリからの申請(暗号化された申請と回答のみが通る) / the resident app's application (only sealed application and answer pass)", post(crate::channels::app_apply)),
+    route!(Internet GET "/app/", Public, personal: false, ok: 200, body: None, "電子交付アプリ(参照実装) / the reference resident app page", get(crate::channels::page)),
+    route!(Internet GET "/app/{file}", Public, personal: false, ok: 200, body: None, "電子交付アプリのスクリプト・スタイル / the resident app page's script and style", get(crate::channels::page_file)),
     route!(Internet GET "/.well-known/jwks.json", Public, personal: false, ok: 200, body: None, "発行者の公開鍵(JWKS、CORS) / the issuer's public keys (JWKS, CORS)", get(crate::certificates::jwks)),
     route!(Internet GET "/issuer/.well-known/jwks.json", Public, personal: false, ok: 200, body: None, "発行者の公開鍵(JWKS、CORS) / the issuer's public keys (JWKS, CORS)", get(crate::certificates::jwks)),
     route!(Internet GET "/.well-known/crl/{file}", Public, personal: false, ok: 200, body: None, "失効リスト(CORS) / a key's revocation list (CORS)", get(crate::certificates::crl)),

@@ -278,6 +278,8 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         ),
         // Open to anyone (the card is the credential); a sealed box that does not open is refused.
         ((Internet, "POST", "/api/app/certificates"), [400; 8]),
+        ((Internet, "GET", "/app/"), [200; 8]),
+        ((Internet, "GET", "/app/{file}"), [200; 8]),
         ((Internet, "GET", "/.well-known/jwks.json"), [200; 8]),
         ((Internet, "GET", "/issuer/.well-known/jwks.json"), [200; 8]),
         ((Internet, "GET", "/.well-known/crl/{file}"), [200; 8]),
