@@ -113,13 +113,17 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
     let registered = store.municipalities()?;
     // A vaccinated resident of the first town, for the certificate example.
     let first = Generator::new(MunicipalityCode::parse(TOWNS[0].0)?, TOWNS[0].2);
-    let example = Generator::new(MunicipalityCode::parse(TOWNS[0].0)?, TOWNS[0].2)
+    let example_person = Generator::new(MunicipalityCode::parse(TOWNS[0].0)?, TOWNS[0].2)
         .take(args.residents as usize)
-        .find(|p| p.flags == openvrs_domain::person::Flags::default() && !first.doses(p).is_empty())
-        .map_or_else(
-            || "ADDRESS".to_owned(),
-            |p| p.address_number.as_str().to_owned(),
-        );
+        .find(|p| {
+            p.flags == openvrs_domain::person::Flags::default()
+                && p.my_number.is_some()
+                && !first.doses(p).is_empty()
+        });
+    let example = example_person.as_ref().map_or_else(
+        || "ADDRESS".to_owned(),
+        |p| p.address_number.as_str().to_owned(),
+    );
     for (code, name, seed) in TOWNS {
         let code = MunicipalityCode::parse(code)?;
         if registered.iter().any(|m| m.code == code) {
@@ -155,6 +159,31 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
     }
     // The certificate signing keys (SHC, a development CSCA, the VDS-NC and EU DCC signers).
     openvrs_service::certificate::init_keys(&*store)?;
+    // A test card issuer and one resident's card (PIN 1234) for the app and the kiosk; the
+    // first town issues at kiosks.
+    let card = path.join(DEMO_CARD);
+    if !path.join(&dir.config.cards.issuer_certificate).exists() {
+        crate::card::run(&dir, &crate::card::CardCmd::IssuerInit)?;
+    }
+    if let (false, Some(p)) = (card.exists(), &example_person) {
+        crate::card::run(
+            &dir,
+            &crate::card::CardCmd::New {
+                my_number: p.my_number.as_ref().map(|n| n.expose()).unwrap_or_default(),
+                name: p.name.as_str().to_owned(),
+                birth_date: p.birth_date.0.to_string(),
+                address: String::new(),
+                sex: p.sex.iso5218().to_string(),
+                pin: "1234".into(),
+                out: card.clone(),
+            },
+        )?;
+        store.set_kiosk(
+            MunicipalityCode::parse(TOWNS[0].0)?,
+            true,
+            &Actor::console(),
+        )?;
+    }
     let accounts = demo_accounts(path, &*store)?;
     let exe = std::env::args().next().unwrap_or_else(|| "openvrs".into());
     let data = path.display();
@@ -185,6 +214,12 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
         say!("  証明書の検証 / verify a certificate: {scheme}://{internet}/verify/");
         say!("  curl {scheme}://{internet}/.well-known/jwks.json");
         say!(
+            "  電子交付アプリ / resident app page: {scheme}://{internet}/app/ (カード / card {data}/{DEMO_CARD}, 暗証番号 / PIN 1234, 472131)"
+        );
+        say!(
+            "  {exe} app request --server {scheme}://{internet} --card {data}/{DEMO_CARD} --pin 1234 --municipality 472131 --out mine.smart-health-card"
+        );
+        say!(
             "  {exe} --data-dir {data} certificate issue --municipality 472131 --address-number {example} --kind domestic --format pdf --out certificate.pdf"
         );
         say!("  {exe} --data-dir {data} certificate list --municipality 472131");
@@ -203,6 +238,8 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
 }
 
 const DEMO_ACCOUNTS: &str = "demo-accounts.txt";
+/// A resident's simulated My Number card (PIN 1234), made once per demo data directory.
+const DEMO_CARD: &str = "demo-card.json";
 
 /// One account of every role, made once per demo data directory; their secrets are kept in a
 /// 0600 file there (a demo convenience: a real installation never stores them).
