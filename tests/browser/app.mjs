@@ -3,20 +3,13 @@
 // certificate. A wrong PIN is refused and counted on the card; with the right PIN the page shows
 // the SMART Health Card's QR and offers the file, which verifies; what crossed the internet
 // listener was ciphertext only (no My Number, name or birth date in any request or answer).
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { launch, run, serve, setup } from './lib/harness.mjs';
 
-const bin = process.env.OPENVRS_BIN;
-assert.ok(bin, 'set OPENVRS_BIN to the openvrs binary');
-const shots = process.env.SCREENSHOTS || 'target/browser';
-mkdirSync(shots, { recursive: true });
-const work = mkdtempSync(join(tmpdir(), 'openvrs-app-'));
-const env = { ...process.env, OPENVRS_DATA_DIR: join(work, 'd') };
-const cli = (...args) => execFileSync(bin, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const t = setup('app');
+const { shots, work, cli } = t;
 
 cli('init');
 cli('municipality', 'add', '--code', '472131', '--name', 'うるま市');
@@ -36,27 +29,10 @@ const cardFile = join(work, 'card.json');
 cli('card', 'new', '--my-number', myNumber, '--name', name, '--birth-date', birth, '--pin', '1234', '--out', cardFile);
 writeFileSync(join(work, 'jwks.json'), cli('keys', 'jwks'));
 
-const server = spawn(bin, ['serve', '--plain-http', '--lgwan', '127.0.0.1:0', '--internet', '127.0.0.1:0'],
-  { env, stdio: ['ignore', 'pipe', openSync(join(work, 'server.log'), 'w')] });
-const base = await new Promise((resolve, reject) => {
-  let out = '';
-  server.stdout.on('data', (d) => {
-    out += d;
-    const m = out.match(/internet\s+(http:\/\/[0-9.:]+)\//);
-    if (m) resolve(m[1]);
-  });
-  server.on('exit', (code) => reject(new Error(`the server exited with ${code}: ${out}`)));
-});
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
-let failed = false;
-let page;
-try {
-  page = await (await browser.newContext({ locale: 'ja-JP', acceptDownloads: true })).newPage();
+const { server, base } = await serve(t);
+const browser = await launch();
+await run(t, server, browser, async () => {
+  const page = await (await browser.newContext({ locale: 'ja-JP', acceptDownloads: true })).newPage();
   page.on('pageerror', (e) => { throw e; });
   const crossed = [];
   page.on('request', (r) => crossed.push(r.postData() || ''));
@@ -100,15 +76,4 @@ try {
     }
   }
   console.log('resident app page: ok');
-} catch (e) {
-  failed = true;
-  console.error(e);
-  if (page) console.error(`page said: ${await page.locator('#error').innerText().catch(() => '')}`);
-  console.error(`server log:\n${readFileSync(join(work, 'server.log'), 'utf8')}`);
-} finally {
-  await browser.close();
-  server.kill('SIGTERM');
-  await new Promise((resolve) => server.once('exit', resolve));
-}
-rmSync(work, { recursive: true, force: true });
-process.exit(failed ? 1 : 0);
+});

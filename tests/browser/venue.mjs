@@ -3,20 +3,13 @@
 // server's refusals (wrong date of birth, a misread check digit), then lose the connection,
 // record into the offline queue, and watch it being sent when the connection is back.
 // Everything runs against a real `openvrs serve` on a throw-away SQLite data directory.
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { launch, run, serve, setup } from './lib/harness.mjs';
 
-const bin = process.env.OPENVRS_BIN;
-assert.ok(bin, 'set OPENVRS_BIN to the openvrs binary');
-const shots = process.env.SCREENSHOTS || 'target/browser';
-mkdirSync(shots, { recursive: true });
-const work = mkdtempSync(join(tmpdir(), 'openvrs-browser-'));
-const env = { ...process.env, OPENVRS_DATA_DIR: join(work, 'd') };
-const cli = (...args) => execFileSync(bin, args, { env, encoding: 'utf8' });
+const t = setup('venue');
+const { shots, work, cli } = t;
 
 // ---- a town with synthetic residents and one venue device --------------------------------
 cli('init');
@@ -48,25 +41,9 @@ const [other, offline] = papers.filter((p) => p !== iso && p !== era);
 assert.ok(iso && era && other && offline, 'the generator made the papers this test needs');
 
 // ---- the server ------------------------------------------------------------------------
-const server = spawn(bin, ['serve', '--plain-http', '--lgwan', '127.0.0.1:0', '--internet', '127.0.0.1:0'],
-  { env, stdio: ['ignore', 'pipe', openSync(join(work, 'server.log'), 'w')] });
-const base = await new Promise((resolve, reject) => {
-  let out = '';
-  server.stdout.on('data', (d) => {
-    out += d;
-    const m = out.match(/internet\s+(http:\/\/[0-9.:]+)\//);
-    if (m) resolve(m[1]);
-  });
-  server.on('exit', (code) => reject(new Error(`the server exited with ${code}: ${out}`)));
-});
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-let failed = false;
-try {
+const { server, base } = await serve(t);
+const browser = await launch();
+await run(t, server, browser, async () => {
   const context = await browser.newContext({ locale: 'ja-JP', viewport: { width: 1024, height: 1366 } });
   const page = await context.newPage();
   const urls = [];
@@ -173,16 +150,4 @@ try {
     }
   }
   console.log(`venue page: ok (${urls.length} requests, screenshots in ${shots})`);
-} catch (e) {
-  failed = true;
-  console.error(e);
-  console.error(`server log:\n${readFileSync(join(work, 'server.log'), 'utf8')}`);
-} finally {
-  await browser.close();
-  server.kill('SIGTERM');
-  await new Promise((resolve) => server.once('exit', resolve));
-}
-const verify = cli('audit', 'verify', '--municipality', '472131');
-console.log(verify.trim());
-rmSync(work, { recursive: true, force: true });
-process.exit(failed ? 1 : 0);
+});

@@ -2,20 +2,13 @@
 // (scripts/browser-test): a throw-away deployment issues a SMART Health Card and its QR image;
 // pasting the card, and uploading the image, both show "valid" with every check passing and only
 // the holder's initials; after staff revoke it the page says why it is no longer valid.
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { launch, run, serve, setup } from './lib/harness.mjs';
 
-const bin = process.env.OPENVRS_BIN;
-assert.ok(bin, 'set OPENVRS_BIN to the openvrs binary');
-const shots = process.env.SCREENSHOTS || 'target/browser';
-mkdirSync(shots, { recursive: true });
-const work = mkdtempSync(join(tmpdir(), 'openvrs-verify-'));
-const env = { ...process.env, OPENVRS_DATA_DIR: join(work, 'd') };
-const cli = (...args) => execFileSync(bin, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+const t = setup('verify');
+const { shots, work, cli } = t;
 
 cli('init');
 cli('municipality', 'add', '--code', '472131', '--name', 'うるま市');
@@ -33,25 +26,9 @@ const issued = cli('certificate', 'issue', '--municipality', '472131', '--addres
   '--qr-png', join(work, 'card.png'));
 const id = issued.split(/\s+/)[4];
 
-const server = spawn(bin, ['serve', '--plain-http', '--lgwan', '127.0.0.1:0', '--internet', '127.0.0.1:0'],
-  { env, stdio: ['ignore', 'pipe', openSync(join(work, 'server.log'), 'w')] });
-const base = await new Promise((resolve, reject) => {
-  let out = '';
-  server.stdout.on('data', (d) => {
-    out += d;
-    const m = out.match(/internet\s+(http:\/\/[0-9.:]+)\//);
-    if (m) resolve(m[1]);
-  });
-  server.on('exit', (code) => reject(new Error(`the server exited with ${code}: ${out}`)));
-});
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
-let failed = false;
-try {
+const { server, base } = await serve(t);
+const browser = await launch();
+await run(t, server, browser, async () => {
   const page = await (await browser.newContext({ locale: 'ja-JP' })).newPage();
   page.on('pageerror', (e) => { throw e; });
   await page.goto(`${base}/verify/`);
@@ -89,14 +66,4 @@ try {
   await page.click('#check');
   await page.locator('#verdict.ng').waitFor();
   console.log('verify page: ok');
-} catch (e) {
-  failed = true;
-  console.error(e);
-  console.error(`server log:\n${readFileSync(join(work, 'server.log'), 'utf8')}`);
-} finally {
-  await browser.close();
-  server.kill('SIGTERM');
-  await new Promise((resolve) => server.once('exit', resolve));
-}
-rmSync(work, { recursive: true, force: true });
-process.exit(failed ? 1 : 0);
+});

@@ -181,27 +181,5 @@ pub async fn serve(
     tls: Option<crate::TlsPem>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(config).into_make_service_with_connect_info::<SocketAddr>();
-    let handle = axum_server::Handle::<SocketAddr>::new();
-    let stop = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stop.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-    });
-    match tls {
-        Some(pem) => {
-            let config =
-                axum_server::tls_rustls::RustlsConfig::from_pem(pem.cert_chain, pem.key).await?;
-            axum_server::from_tcp_rustls(listener.into_std()?, config)?
-                .handle(handle)
-                .serve(app)
-                .await
-        }
-        None => {
-            axum_server::from_tcp(listener.into_std()?)?
-                .handle(handle)
-                .serve(app)
-                .await
-        }
-    }
+    crate::serve_routers(vec![(listener, router(config))], tls, shutdown).await
 }

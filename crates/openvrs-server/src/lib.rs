@@ -159,33 +159,51 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     state.security.secure_cookies = tls.is_some();
-    let lgwan = lgwan_router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let internet = internet_router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let routers = vec![
+        (listeners.lgwan, lgwan_router(state.clone())),
+        (listeners.internet, internet_router(state)),
+    ];
+    serve_routers(routers, tls, shutdown).await
+}
+
+/// Serves each listener with its router, all over TLS with `tls` or all in plain HTTP, until
+/// `shutdown` completes (then gracefully) or one fails. The system's two listeners and the
+/// issuance center are served here.
+pub(crate) async fn serve_routers(
+    routers: Vec<(TcpListener, Router)>,
+    tls: Option<TlsPem>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let handle = axum_server::Handle::<SocketAddr>::new();
     let stop = handle.clone();
     tokio::spawn(async move {
         shutdown.await;
         stop.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
-    match tls {
+    let config = match tls {
         Some(pem) => {
-            let config =
-                axum_server::tls_rustls::RustlsConfig::from_pem(pem.cert_chain, pem.key).await?;
-            let lgwan_server =
-                axum_server::from_tcp_rustls(listeners.lgwan.into_std()?, config.clone())?
-                    .handle(handle.clone());
-            let internet_server =
-                axum_server::from_tcp_rustls(listeners.internet.into_std()?, config)?
-                    .handle(handle);
-            tokio::try_join!(lgwan_server.serve(lgwan), internet_server.serve(internet))?;
+            Some(axum_server::tls_rustls::RustlsConfig::from_pem(pem.cert_chain, pem.key).await?)
         }
-        None => {
-            let lgwan_server =
-                axum_server::from_tcp(listeners.lgwan.into_std()?)?.handle(handle.clone());
-            let internet_server =
-                axum_server::from_tcp(listeners.internet.into_std()?)?.handle(handle);
-            tokio::try_join!(lgwan_server.serve(lgwan), internet_server.serve(internet))?;
+        None => None,
+    };
+    let mut servers = tokio::task::JoinSet::new();
+    for (listener, router) in routers {
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        let listener = listener.into_std()?;
+        match &config {
+            Some(c) => {
+                let server =
+                    axum_server::from_tcp_rustls(listener, c.clone())?.handle(handle.clone());
+                servers.spawn(async move { server.serve(app).await });
+            }
+            None => {
+                let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+                servers.spawn(async move { server.serve(app).await });
+            }
         }
+    }
+    while let Some(done) = servers.join_next().await {
+        done.map_err(std::io::Error::other)??;
     }
     Ok(())
 }

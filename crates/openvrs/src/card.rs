@@ -60,7 +60,7 @@ pub enum CardCmd {
     },
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| {
         format!(
             "{} を読めません / cannot read {}",

@@ -3,10 +3,7 @@
 //! issuance center, its own process that keeps nothing). Each reads the simulated card with the
 //! PIN and has it sign the application; the rules are in `openvrs_service::application`.
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-};
+use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -16,7 +13,10 @@ use openvrs_server::{center, http_client};
 use openvrs_service::application::{self, Ask};
 use serde_json::Value;
 
-use crate::{card::open_card, records::write_private};
+use crate::{
+    card::{open_card, read},
+    records::write_private,
+};
 
 /// What a resident asks for, as typed at the app or the kiosk.
 #[derive(Debug, Args)]
@@ -113,16 +113,6 @@ pub enum CenterCmd {
         #[arg(long)]
         id: String,
     },
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| {
-        format!(
-            "{} を読めません / cannot read {}",
-            path.display(),
-            path.display()
-        )
-    })
 }
 
 fn roots(path: Option<&PathBuf>) -> Result<Vec<Vec<u8>>> {

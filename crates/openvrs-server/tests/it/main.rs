@@ -1135,18 +1135,7 @@ async fn certificates_are_published_verified_and_revoked_over_http() {
         .find(|p| p.flags == openvrs_domain::person::Flags::default())
         .unwrap()
         .clone();
-    let dose = openvrs_domain::dose::Dose {
-        number: openvrs_domain::dose::DoseNumber::new(1).unwrap(),
-        status: openvrs_domain::dose::DoseStatus::Given,
-        date: openvrs_domain::date::parse_date("2021-06-01").unwrap(),
-        product: openvrs_domain::dose::Short::parse("comirnaty").unwrap(),
-        lot: openvrs_domain::dose::Short::parse("FA1234").unwrap(),
-        venue: openvrs_domain::dose::Short::default(),
-        doctor: openvrs_domain::dose::Short::default(),
-        source: openvrs_domain::dose::DoseSource::Staff,
-        voucher: None,
-        given_in: None,
-    };
+    let dose = first_dose();
     store
         .add_dose(w.uruma, &p.address_number, &dose, &console)
         .unwrap();
@@ -1402,18 +1391,7 @@ async fn residents_apply_by_app_and_kiosk_and_every_refusal_is_clear() {
         "the seed gives two residents with a My Number"
     );
     let (vaccinated, unvaccinated) = (&with_number[0], &with_number[1]);
-    let dose = openvrs_domain::dose::Dose {
-        number: openvrs_domain::dose::DoseNumber::new(1).unwrap(),
-        status: openvrs_domain::dose::DoseStatus::Given,
-        date: openvrs_domain::date::parse_date("2021-06-01").unwrap(),
-        product: openvrs_domain::dose::Short::parse("comirnaty").unwrap(),
-        lot: openvrs_domain::dose::Short::parse("FA1234").unwrap(),
-        venue: openvrs_domain::dose::Short::default(),
-        doctor: openvrs_domain::dose::Short::default(),
-        source: openvrs_domain::dose::DoseSource::Staff,
-        voucher: None,
-        given_in: None,
-    };
+    let dose = first_dose();
     store
         .add_dose(w.uruma, &vaccinated.address_number, &dose, &console)
         .unwrap();
@@ -1746,4 +1724,21 @@ fn base64_point() -> String {
     use base64::Engine as _;
     let other = openvrs_crypto::envelope::Receiver::generate();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(other.public())
+}
+
+/// A first dose of Comirnaty on 2021-06-01, recorded by staff.
+fn first_dose() -> openvrs_domain::dose::Dose {
+    use openvrs_domain::dose::{Dose, DoseNumber, DoseSource, DoseStatus, Short};
+    Dose {
+        number: DoseNumber::new(1).unwrap(),
+        status: DoseStatus::Given,
+        date: openvrs_domain::date::parse_date("2021-06-01").unwrap(),
+        product: Short::parse("comirnaty").unwrap(),
+        lot: Short::parse("FA1234").unwrap(),
+        venue: Short::default(),
+        doctor: Short::default(),
+        source: DoseSource::Staff,
+        voucher: None,
+        given_in: None,
+    }
 }

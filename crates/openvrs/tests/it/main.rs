@@ -1172,7 +1172,15 @@ fn signing_keys_are_made_once_rotated_and_published() {
 
 /// A town with residents and their vaccination histories, and the deployment's keys.
 fn town_with_keys(d: &Path) -> (Vec<String>, Vec<String>) {
-    ok(d, &["init"]);
+    town_with_keys_on(d, None)
+}
+
+/// The same, on the database at `database_url` (SQLite in the data directory when `None`).
+fn town_with_keys_on(d: &Path, database_url: Option<&str>) -> (Vec<String>, Vec<String>) {
+    match database_url {
+        Some(url) => ok(d, &["--database-url", url, "init"]),
+        None => ok(d, &["init"]),
+    };
     ok(
         d,
         &[
@@ -1841,54 +1849,8 @@ fn start_center(
 fn channels_end_to_end(database_url: Option<&str>) {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    match database_url {
-        Some(url) => ok(d, &["--database-url", url, "init"]),
-        None => ok(d, &["init"]),
-    };
-    ok(
-        d,
-        &[
-            "municipality",
-            "add",
-            "--code",
-            "472131",
-            "--name",
-            "うるま市",
-        ],
-    );
-    for (what, out) in [("residents", "t.csv"), ("ledger", "l.csv")] {
-        ok(
-            d,
-            &[
-                "gen",
-                what,
-                "--municipality",
-                "472131",
-                "--count",
-                "40",
-                "--seed",
-                "7",
-                "--out",
-                out,
-            ],
-        );
-    }
-    ok(
-        d,
-        &["import", "targets", "t.csv", "--municipality", "472131"],
-    );
-    ok(
-        d,
-        &["import", "ledger", "l.csv", "--municipality", "472131"],
-    );
-    ok(d, &["keys", "init"]);
+    let (vaccinated, _) = town_with_keys_on(d, database_url);
     ok(d, &["card", "issuer-init"]);
-    let ledger = std::fs::read_to_string(d.join("l.csv")).unwrap();
-    let vaccinated: Vec<&str> = ledger
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').next().unwrap())
-        .collect();
     let targets = std::fs::read_to_string(d.join("t.csv")).unwrap();
     // Residents with a My Number and no flag: (address number, My Number, name, birth date).
     let residents: Vec<Vec<String>> = targets
@@ -1899,11 +1861,11 @@ fn channels_end_to_end(database_url: Option<&str>) {
         .collect();
     let with_dose = residents
         .iter()
-        .find(|c| vaccinated.contains(&c[1].as_str()))
+        .find(|c| vaccinated.contains(&c[1]))
         .unwrap();
     let without_dose = residents
         .iter()
-        .find(|c| !vaccinated.contains(&c[1].as_str()))
+        .find(|c| !vaccinated.contains(&c[1]))
         .unwrap();
     let card = |c: &[String], out: &str| {
         ok(
