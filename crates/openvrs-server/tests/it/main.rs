@@ -1639,76 +1639,55 @@ async fn residents_apply_by_app_and_kiosk_and_every_refusal_is_clear() {
     assert_eq!(forged_events, 3, "forged, altered, another card's key");
 
     // The kiosk, through the center's credential only, for a municipality that offers it.
-    let kiosk_body = |text: String| json!({"kiosk": "kiosk-1", "application": text}).to_string();
-    let (s, _) = w
-        .call(
-            Lgwan,
-            "POST",
-            "/api/center/certificates",
-            w.who(world::Actor::StaffOwn),
-            Some(&kiosk_body(application(&card, &ask(Kind::Domestic)))),
-        )
-        .await;
+    let relay = |who: world::Actor, text: String| {
+        let w = &w;
+        let body = json!({"kiosk": "kiosk-1", "application": text}).to_string();
+        async move {
+            w.call(
+                Lgwan,
+                "POST",
+                "/api/center/certificates",
+                w.who(who),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let switch = |who: world::Actor| {
+        let w = &w;
+        async move {
+            w.call(
+                Lgwan,
+                "PUT",
+                "/api/municipalities/472131/kiosk",
+                w.who(who),
+                Some(r#"{"enabled": true}"#),
+            )
+            .await
+            .0
+        }
+    };
+    let domestic = || application(&card, &ask(Kind::Domestic));
+    let (s, _) = relay(world::Actor::StaffOwn, domestic()).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "staff are not the center");
-    let (s, answer) = w
-        .call(
-            Lgwan,
-            "POST",
-            "/api/center/certificates",
-            w.who(world::Actor::Center),
-            Some(&kiosk_body(application(&card, &ask(Kind::Domestic)))),
-        )
-        .await;
+    let (s, answer) = relay(world::Actor::Center, domestic()).await;
     assert_eq!(
         (s, code(&answer).as_str()),
         (StatusCode::FORBIDDEN, "kiosk.disabled"),
         "{answer}"
     );
-    let (s, _) = w
-        .call(
-            Lgwan,
-            "PUT",
-            "/api/municipalities/472131/kiosk",
-            w.who(world::Actor::StaffForeign),
-            Some(r#"{"enabled": true}"#),
-        )
-        .await;
+    let foreign = switch(world::Actor::StaffForeign).await;
     assert_eq!(
-        s,
+        foreign,
         StatusCode::NOT_FOUND,
         "only the municipality's own staff"
     );
-    let (s, _) = w
-        .call(
-            Lgwan,
-            "PUT",
-            "/api/municipalities/472131/kiosk",
-            w.who(world::Actor::StaffOwn),
-            Some(r#"{"enabled": true}"#),
-        )
-        .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
-    let kiosk_app = kiosk_body(application(&card, &ask(Kind::Overseas)));
-    let (s, pdf) = w
-        .call(
-            Lgwan,
-            "POST",
-            "/api/center/certificates",
-            w.who(world::Actor::Center),
-            Some(&kiosk_app),
-        )
-        .await;
+    assert_eq!(switch(world::Actor::StaffOwn).await, StatusCode::NO_CONTENT);
+    let overseas = application(&card, &ask(Kind::Overseas));
+    let (s, pdf) = relay(world::Actor::Center, overseas.clone()).await;
     assert_eq!(s, StatusCode::CREATED);
     assert!(pdf.starts_with("%PDF-"));
-    let (s, answer) = w
-        .call(
-            Lgwan,
-            "POST",
-            "/api/center/certificates",
-            w.who(world::Actor::Center),
-            Some(&kiosk_app),
-        )
-        .await;
+    let (s, answer) = relay(world::Actor::Center, overseas).await;
     assert_eq!(
         (s, code(&answer).as_str()),
         (StatusCode::CONFLICT, "application.replay")

@@ -603,6 +603,13 @@ fn ledger_round_trip_flags_quality_and_disclosure_sqlite() {
 /// (`scripts/test` sets and requires it).
 #[test]
 fn ledger_round_trip_flags_quality_and_disclosure_postgres() {
+    on_postgres(ledger_round_trip_flags_quality_and_disclosure);
+}
+
+/// Runs `test` on PostgreSQL, in a schema of its own that is dropped afterwards, when
+/// `OPENVRS_TEST_DATABASE_URL` is set (`scripts/test` sets and requires it); says it skipped
+/// otherwise.
+fn on_postgres(test: fn(Option<&str>)) {
     let Ok(base) = std::env::var("OPENVRS_TEST_DATABASE_URL") else {
         assert!(
             std::env::var("OPENVRS_REQUIRE_POSTGRES").is_err(),
@@ -624,8 +631,9 @@ fn ledger_round_trip_flags_quality_and_disclosure_postgres() {
         .batch_execute(&format!("CREATE SCHEMA {schema}"))
         .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    ledger_round_trip_flags_quality_and_disclosure(Some(&url));
+    test(Some(&format!(
+        "{base}{sep}options=-c%20search_path%3D{schema}"
+    )));
     client
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .unwrap();
@@ -1767,36 +1775,10 @@ fn counter_app_and_kiosk_channels_end_to_end_sqlite() {
     channels_end_to_end(None);
 }
 
-/// The same on PostgreSQL, in a schema of its own, when `OPENVRS_TEST_DATABASE_URL` is set.
+/// The same on PostgreSQL.
 #[test]
 fn counter_app_and_kiosk_channels_end_to_end_postgres() {
-    let Ok(base) = std::env::var("OPENVRS_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("OPENVRS_REQUIRE_POSTGRES").is_err(),
-            "OPENVRS_REQUIRE_POSTGRES is set but OPENVRS_TEST_DATABASE_URL is not"
-        );
-        eprintln!("skipped: OPENVRS_TEST_DATABASE_URL is not set");
-        return;
-    };
-    let schema = format!(
-        "channels_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let mut client = postgres::Client::connect(&base, postgres::NoTls).unwrap();
-    client
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    channels_end_to_end(Some(&format!(
-        "{base}{sep}options=-c%20search_path%3D{schema}"
-    )));
-    client
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .unwrap();
+    on_postgres(channels_end_to_end);
 }
 
 /// Starts `openvrs center serve ARGS` in `work` with `TMPDIR=temp`; its address, and what it
