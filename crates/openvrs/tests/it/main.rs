@@ -1938,7 +1938,6 @@ fn channels_end_to_end(database_url: Option<&str>) {
         d,
         &[
             "serve",
-            "--plain-http",
             "--lgwan",
             "127.0.0.1:0",
             "--internet",
@@ -1947,7 +1946,11 @@ fn channels_end_to_end(database_url: Option<&str>) {
     );
     let work = tempfile::tempdir().unwrap();
     let temp = tempfile::tempdir().unwrap();
-    let issuer_pem = d.join("openvrs-data").join("card-issuer.pem");
+    let data = d.join("openvrs-data");
+    let issuer_pem = data.join("card-issuer.pem");
+    // Real TLS everywhere, with the development CA: system, center, their clients.
+    let ca = data.join("tls/dev-ca.pem");
+    let ca = ca.to_str().unwrap();
     let (_center, center, center_log) = start_center(
         work.path(),
         temp.path(),
@@ -1955,7 +1958,13 @@ fn channels_end_to_end(database_url: Option<&str>) {
             "--listen",
             "127.0.0.1:0",
             "--system",
-            &format!("http://{lgwan}"),
+            &format!("https://{lgwan}"),
+            "--system-ca",
+            ca,
+            "--tls-cert",
+            data.join("tls/server.pem").to_str().unwrap(),
+            "--tls-key",
+            data.join("tls/server.key").to_str().unwrap(),
             "--token-file",
             cfg.join("center.token").to_str().unwrap(),
             "--kiosks",
@@ -1964,7 +1973,8 @@ fn channels_end_to_end(database_url: Option<&str>) {
             issuer_pem.to_str().unwrap(),
         ],
     );
-    let server = format!("http://{internet}");
+    assert!(center.starts_with("https://"), "{center}");
+    let server = format!("https://{internet}");
     let kiosk = |card: &str, token: &str, pin: &str, out: &str| -> Output {
         openvrs(
             d,
@@ -1972,6 +1982,8 @@ fn channels_end_to_end(database_url: Option<&str>) {
                 "kiosk",
                 "--center",
                 &center,
+                "--center-ca",
+                ca,
                 "--token-file",
                 cfg.join(token).to_str().unwrap(),
                 "--card",
@@ -2042,36 +2054,56 @@ fn channels_end_to_end(database_url: Option<&str>) {
         ],
     );
     let password = issued.trim().rsplit(' ').next().unwrap();
-    let raw = |request: String| -> String {
-        let mut s = TcpStream::connect(lgwan).unwrap();
-        s.write_all(request.as_bytes()).unwrap();
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).unwrap();
-        String::from_utf8_lossy(&out).into_owned()
-    };
+    let roots = openvrs_cert::pki::read_certificates(&std::fs::read(ca).unwrap())
+        .unwrap()
+        .iter()
+        .map(|der| ureq::tls::Certificate::from_der(der).to_owned())
+        .collect();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(roots)))
+                .build(),
+        )
+        .build()
+        .into();
     let login = serde_json::json!({"user": "staff-1", "password": password}).to_string();
-    let answer = raw(format!(
-        "POST /api/login HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{login}",
-        login.len()
-    ));
-    let cookie = answer
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .and_then(|c| c.split(';').next())
-        .unwrap_or_else(|| panic!("{answer}"))
+    let mut answer = agent
+        .post(&format!("https://{lgwan}/api/login"))
+        .header("content-type", "application/json")
+        .send(login.as_bytes())
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let cookie = answer.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
         .to_owned();
     let body: serde_json::Value =
-        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-    let csrf = body["csrf_token"].as_str().unwrap();
+        serde_json::from_slice(&answer.body_mut().read_to_vec().unwrap()).unwrap();
     let ask = r#"{"kind": "overseas", "format": "pdf", "passport_name": "TANAKA HANAKO", "nationality": "JPN", "passport_number": "TR1234567"}"#;
-    let answer = raw(format!(
-        "POST /api/municipalities/472131/persons/{}/certificates HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
-         Cookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{ask}",
-        with_dose[1],
-        ask.len()
-    ));
-    assert!(answer.starts_with("HTTP/1.1 201"), "{answer:.300}");
-    assert!(answer.contains("content-type: application/pdf") && answer.contains("%PDF-"));
+    let mut answer = agent
+        .post(&format!(
+            "https://{lgwan}/api/municipalities/472131/persons/{}/certificates",
+            with_dose[1]
+        ))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", body["csrf_token"].as_str().unwrap())
+        .header("content-type", "application/json")
+        .send(ask.as_bytes())
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    assert_eq!(answer.headers()["content-type"], "application/pdf");
+    assert!(
+        answer
+            .body_mut()
+            .read_to_vec()
+            .unwrap()
+            .starts_with(b"%PDF-")
+    );
 
     // The resident app: the card file, then verified as anyone would.
     let app = |card: &str, pin: &str, extra: &[&str]| -> Output {
@@ -2080,6 +2112,8 @@ fn channels_end_to_end(database_url: Option<&str>) {
             "request",
             "--server",
             &server,
+            "--server-ca",
+            ca,
             "--card",
             card,
             "--pin",
