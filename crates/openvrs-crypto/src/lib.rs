@@ -6,6 +6,7 @@
 //! a My Number is found through an HMAC-SHA256 keyed index; the audit log is an HMAC chain.
 //! Destroying a tenant's data and index keys makes its personal data unreadable.
 
+pub mod backup;
 pub mod credentials;
 pub mod envelope;
 pub mod pin;
@@ -240,7 +241,7 @@ impl FieldSlot<'_> {
     }
 }
 
-type HmacSha256 = Hmac<Sha256>;
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// One municipality's unwrapped keys.
 #[derive(Debug, Clone)]
