@@ -81,8 +81,7 @@ pub fn write(
     header.extend_from_slice(manifest);
     out.write_all(&header)?;
     let aad = Sha256::digest(&header);
-    let mut stream =
-        stream::EncryptorBE32::from_aead(cipher(master, &salt), (&nonce).into());
+    let mut stream = stream::EncryptorBE32::from_aead(cipher(master, &salt), (&nonce).into());
     let mut current = vec![0u8; CHUNK];
     let mut next = vec![0u8; CHUNK];
     let mut n = fill(plain, &mut current)?;
@@ -93,12 +92,16 @@ pub fn write(
             aad: &aad,
         };
         if m == 0 {
-            let sealed = stream.encrypt_last(payload).map_err(|_| BackupError::Format)?;
+            let sealed = stream
+                .encrypt_last(payload)
+                .map_err(|_| BackupError::Format)?;
             out.write_all(&(sealed.len() as u32).to_be_bytes())?;
             out.write_all(&sealed)?;
             break;
         }
-        let sealed = stream.encrypt_next(payload).map_err(|_| BackupError::Format)?;
+        let sealed = stream
+            .encrypt_next(payload)
+            .map_err(|_| BackupError::Format)?;
         out.write_all(&(sealed.len() as u32).to_be_bytes())?;
         out.write_all(&sealed)?;
         std::mem::swap(&mut current, &mut next);
@@ -108,8 +111,15 @@ pub fn write(
     Ok(())
 }
 
-/// The header: salt, nonce, manifest; and the digest the chunks are bound to.
-fn header(input: &mut impl Read) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>, [u8; 32]), BackupError> {
+/// A file's header, and the digest its chunks are bound to.
+struct Header {
+    salt: Vec<u8>,
+    nonce: [u8; NONCE],
+    manifest: Vec<u8>,
+    aad: [u8; 32],
+}
+
+fn header(input: &mut impl Read) -> Result<Header, BackupError> {
     let mut fixed = [0u8; 12 + SALT + NONCE + 4];
     if fill(input, &mut fixed)? != fixed.len() || &fixed[..12] != MAGIC {
         return Err(BackupError::Format);
@@ -127,17 +137,19 @@ fn header(input: &mut impl Read) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>, [u8; 32])
         .chain_update(&manifest)
         .finalize()
         .into();
-    Ok((
-        fixed[12..12 + SALT].to_vec(),
-        fixed[12 + SALT..12 + SALT + NONCE].to_vec(),
+    Ok(Header {
+        salt: fixed[12..12 + SALT].to_vec(),
+        nonce: fixed[12 + SALT..12 + SALT + NONCE]
+            .try_into()
+            .map_err(|_| BackupError::Format)?,
         manifest,
         aad,
-    ))
+    })
 }
 
 /// The manifest of a backup, without decrypting it (it is not secret, only authenticated).
 pub fn manifest(input: &mut impl Read) -> Result<Vec<u8>, BackupError> {
-    Ok(header(input)?.2)
+    Ok(header(input)?.manifest)
 }
 
 /// Decrypts a backup into `out`; returns its manifest once every chunk, up to the last,
@@ -147,10 +159,13 @@ pub fn read(
     input: &mut impl Read,
     out: &mut impl Write,
 ) -> Result<Vec<u8>, BackupError> {
-    let (salt, nonce, manifest, aad) = header(input)?;
-    let nonce: [u8; NONCE] = nonce.try_into().map_err(|_| BackupError::Format)?;
-    let mut stream =
-        stream::DecryptorBE32::from_aead(cipher(master, &salt), (&nonce).into());
+    let Header {
+        salt,
+        nonce,
+        manifest,
+        aad,
+    } = header(input)?;
+    let mut stream = stream::DecryptorBE32::from_aead(cipher(master, &salt), (&nonce).into());
     let mut sealed = vec![0u8; CHUNK + 16];
     loop {
         let mut len = [0u8; 4];
@@ -169,7 +184,9 @@ pub fn read(
         // A chunk shorter than a full one is the last (or the file was cut and re-framed,
         // which the last-chunk flag refuses).
         if len < CHUNK + 16 {
-            let plain = stream.decrypt_last(payload).map_err(|_| BackupError::Decrypt)?;
+            let plain = stream
+                .decrypt_last(payload)
+                .map_err(|_| BackupError::Decrypt)?;
             out.write_all(&plain)?;
             let mut extra = [0u8; 1];
             if fill(input, &mut extra)? != 0 {
@@ -218,7 +235,10 @@ mod tests {
             let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
             let file = sealed(&master, &data);
             let mut back = Vec::new();
-            assert_eq!(read(&master, &mut &file[..], &mut back).unwrap(), br#"{"m":1}"#);
+            assert_eq!(
+                read(&master, &mut &file[..], &mut back).unwrap(),
+                br#"{"m":1}"#
+            );
             assert_eq!(back, data, "size {size}");
             assert_eq!(manifest(&mut &file[..]).unwrap(), br#"{"m":1}"#);
         }

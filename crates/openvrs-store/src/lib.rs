@@ -34,6 +34,13 @@ mod sqlite;
 mod tablets;
 
 pub use error::{REPLAYED_APPLICATION, StoreError};
+pub use sqlite::snapshot as sqlite_snapshot;
+
+/// The schema version this program writes (its last migration).
+pub fn schema_version() -> i64 {
+    use sql::Backend as _;
+    sqlite::Sqlite::MIGRATIONS.last().map_or(0, |(v, _)| *v)
+}
 
 /// A registered municipality (national reference data).
 #[derive(Debug, Clone, PartialEq, Eq)]

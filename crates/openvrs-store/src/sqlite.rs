@@ -113,6 +113,24 @@ impl Sqlite {
     }
 }
 
+/// A consistent copy of the database at `from` in a new file `to` (SQLite's `VACUUM INTO`, from
+/// a read-only connection of its own): one snapshot, taken while a server may be writing.
+pub fn snapshot(from: &Path, to: &Path) -> Result<(), StoreError> {
+    if !from.is_file() {
+        return Err(StoreError::NoDatabase(from.display().to_string()));
+    }
+    let conn = Connection::open_with_flags(
+        from,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    let to = to
+        .to_str()
+        .ok_or(StoreError::Corrupt("a snapshot path that is not UTF-8"))?;
+    conn.execute("VACUUM INTO ?1", [to])?;
+    Ok(())
+}
+
 impl rusqlite::ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match self {

@@ -327,6 +327,19 @@ impl DataDir {
     /// Creates a data directory: config, master key (0600) and database. Refuses to touch one
     /// that is already initialised.
     pub fn init(path: &Path, database_url: Option<&str>) -> Result<Self> {
+        Self::init_files(path, database_url, None)?;
+        let dir = Self::load(path)?;
+        dir.open_store(true)?;
+        Ok(dir)
+    }
+
+    /// A data directory's files without its database: config, master key (`master`, or a new
+    /// one unless `OPENVRS_MASTER_KEY` is set), development TLS. `restore` fills in the rest.
+    pub fn init_files(
+        path: &Path,
+        database_url: Option<&str>,
+        master: Option<&MasterKey>,
+    ) -> Result<()> {
         if path.join(CONFIG_FILE).exists() {
             bail!(
                 "{} は初期化済みです / {} is already initialised",
@@ -342,8 +355,12 @@ impl DataDir {
             )
         })?;
         let key_path = path.join(&Config::default_config().keys.master_key_file);
-        if env("OPENVRS_MASTER_KEY").is_none() {
-            write_private(&key_path, MasterKey::generate().to_hex().as_bytes())?;
+        match master {
+            Some(key) => write_private(&key_path, key.to_hex().as_bytes())?,
+            None if env("OPENVRS_MASTER_KEY").is_none() => {
+                write_private(&key_path, MasterKey::generate().to_hex().as_bytes())?;
+            }
+            None => {}
         }
         let text = match database_url {
             Some(url) => DEFAULT_CONFIG.replacen(
@@ -360,9 +377,7 @@ impl DataDir {
         fs::write(path.join("tls/dev-ca.pem"), &pki.ca_cert_pem)?;
         fs::write(path.join(&tls.cert_file), &pki.server_cert_pem)?;
         write_private(&path.join(&tls.key_file), pki.server_key_pem.as_bytes())?;
-        let dir = Self::load(path)?;
-        dir.open_store(true)?;
-        Ok(dir)
+        Ok(())
     }
 
     pub fn master_key(&self) -> Result<MasterKey> {

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use openvrs_domain::{audit::Actor, ids::MunicipalityCode};
 use openvrs_synth::{Encoding, Generator};
 
+mod backup;
 mod bench;
 mod card;
 mod certificate;
@@ -189,6 +190,20 @@ enum Command {
     /// a `shc:/` or `HC1:` text, a JWS or a VDS-NC document. Exit 0 only when every check
     /// passes.
     Verify(verify::VerifyArgs),
+    /// A consistent, encrypted copy of the embedded database while the server runs, with a
+    /// manifest of what it holds.
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new, empty data directory (--data-dir), checking every
+    /// municipality's counts and audit chain against the backup's manifest.
+    Restore {
+        file: PathBuf,
+        /// The master key the backup was made under (else OPENVRS_MASTER_KEY).
+        #[arg(long)]
+        master_key_file: Option<PathBuf>,
+    },
     /// Measure (build with --release).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -415,6 +430,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Config(ConfigCmd::Default) => print!("{DEFAULT_CONFIG}"),
         Command::User(cmd) => user::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Bench(cmd) => bench::run(cmd)?,
+        Command::Backup { out } => backup::backup(&cli.load()?, out)?,
+        Command::Restore {
+            file,
+            master_key_file,
+        } => backup::restore(
+            file,
+            &cli.data_dir("openvrs-data"),
+            master_key_file.as_deref(),
+        )?,
         Command::Verify(args) => verify::run(args)?,
         Command::Card(cmd) => card::run(&cli.load()?, cmd)?,
         Command::App(cmd) => channels::app(cmd)?,

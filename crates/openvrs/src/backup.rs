@@ -1,0 +1,253 @@
+//! `openvrs backup` and `openvrs restore`: a consistent online copy of the embedded database,
+//! encrypted (`openvrs_crypto::backup`) with a manifest of what it holds, and its restore into a
+//! new data directory that is checked against the manifest - every municipality's counts and
+//! its whole audit chain - before it is put in place.
+
+use std::{
+    fs,
+    io::{BufReader, BufWriter, Read, Write},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result, bail};
+use openvrs_crypto::{MasterKey, backup};
+use openvrs_store::{Location, Store};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::config::{DataDir, SQLITE_FILE};
+
+const FORMAT: &str = "openvrs-backup";
+
+/// A writer that also hashes what it writes.
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut hashing = Hashing {
+        inner: std::io::sink(),
+        hash: Sha256::new(),
+    };
+    std::io::copy(&mut BufReader::new(fs::File::open(path)?), &mut hashing)?;
+    Ok(hex::encode(hashing.hash.finalize()))
+}
+
+/// Every municipality's counts and audit head, its chain verified on the way.
+fn contents(store: &dyn Store) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for m in store.municipalities()? {
+        let stats = store.stats(m.code)?;
+        let head = store.verify_audit(m.code)?;
+        out.push(json!({
+            "code": m.code.to_string(),
+            "persons": stats.persons,
+            "vouchers": stats.vouchers,
+            "doses": stats.doses_by_number.iter().map(|(_, n)| n).sum::<u64>(),
+            "audit_entries": head.seq,
+            "audit_head": head.link,
+        }));
+    }
+    Ok(out)
+}
+
+fn sqlite_path(dir: &DataDir) -> Result<PathBuf> {
+    match dir.location(false)? {
+        Location::Sqlite { path, .. } => Ok(path),
+        Location::Postgres { .. } => bail!(
+            "PostgreSQL のバックアップは pg_dump で取ってください(README の運用の節) / back up PostgreSQL with pg_dump (README, operations)"
+        ),
+    }
+}
+
+pub fn backup(dir: &DataDir, out: &Path) -> Result<()> {
+    let master = dir.master_key()?;
+    let db = sqlite_path(dir)?;
+    // The plain snapshot lives only in a private directory beside the database, and goes.
+    let work = tempfile::Builder::new()
+        .prefix(".backup-")
+        .tempdir_in(&dir.path)?;
+    let snapshot = work.path().join("snapshot.sqlite");
+    openvrs_store::sqlite_snapshot(&db, &snapshot)?;
+    let sha256 = sha256_file(&snapshot)?;
+    // Counts and audit heads read from the snapshot itself (a copy, so that opening it leaves
+    // the bytes that were hashed alone): they describe exactly what is in the file.
+    let probe = work.path().join("probe.sqlite");
+    fs::copy(&snapshot, &probe)?;
+    let municipalities = {
+        let store = openvrs_store::open(
+            &Location::Sqlite {
+                path: probe,
+                create: false,
+            },
+            master.clone(),
+        )?;
+        contents(&*store)?
+    };
+    let manifest = json!({
+        "format": FORMAT,
+        "version": env!("CARGO_PKG_VERSION"),
+        "schema_version": openvrs_store::schema_version(),
+        "backend": "sqlite",
+        "created_at": time::OffsetDateTime::now_utc().unix_timestamp(),
+        "sha256": sha256,
+        "municipalities": municipalities,
+    });
+    let partial = out.with_extension("partial");
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&partial).with_context(|| {
+        format!(
+            "{} を作成できません / cannot create {}",
+            partial.display(),
+            partial.display()
+        )
+    })?;
+    let mut writer = BufWriter::new(file);
+    backup::write(
+        &master,
+        serde_json::to_string(&manifest)?.as_bytes(),
+        &mut BufReader::new(fs::File::open(&snapshot)?),
+        &mut writer,
+    )?;
+    writer.into_inner()?.sync_all()?;
+    fs::rename(&partial, out)?;
+    println!(
+        "バックアップしました / backed up: {} ({} municipalities, schema {})",
+        out.display(),
+        manifest["municipalities"].as_array().map_or(0, Vec::len),
+        manifest["schema_version"]
+    );
+    Ok(())
+}
+
+fn master_key(file: Option<&Path>) -> Result<MasterKey> {
+    if let Ok(hex) = std::env::var("OPENVRS_MASTER_KEY") {
+        return MasterKey::from_hex(&hex).context("OPENVRS_MASTER_KEY");
+    }
+    let Some(file) = file else {
+        bail!(
+            "マスター鍵が必要です(--master-key-file または OPENVRS_MASTER_KEY) / the master key is needed (--master-key-file or OPENVRS_MASTER_KEY)"
+        );
+    };
+    let text = fs::read_to_string(file).with_context(|| {
+        format!(
+            "{} を読めません / cannot read {}",
+            file.display(),
+            file.display()
+        )
+    })?;
+    MasterKey::from_hex(&text).context("master key")
+}
+
+pub fn restore(file: &Path, target: &Path, master_key_file: Option<&Path>) -> Result<()> {
+    let master = master_key(master_key_file)?;
+    let open = || -> Result<BufReader<fs::File>> {
+        Ok(BufReader::new(fs::File::open(file).with_context(|| {
+            format!(
+                "{} を読めません / cannot read {}",
+                file.display(),
+                file.display()
+            )
+        })?))
+    };
+    let manifest: Value =
+        serde_json::from_slice(&backup::manifest(&mut open()?)?).context("manifest")?;
+    if manifest["format"] != FORMAT || manifest["backend"] != "sqlite" {
+        bail!("openvrs の SQLite バックアップではありません / not an openvrs SQLite backup");
+    }
+    if manifest["schema_version"].as_i64() > Some(openvrs_store::schema_version()) {
+        bail!(
+            "このバックアップは新しい版のものです。新しい openvrs で復元してください / the backup is from a newer version: restore it with a newer openvrs"
+        );
+    }
+    let empty = fs::read_dir(target).map_or(true, |mut d| d.next().is_none());
+    if !empty {
+        bail!(
+            "{} は空ではありません。空のディレクトリに復元します / {} is not empty: restore into an empty directory",
+            target.display(),
+            target.display()
+        );
+    }
+    let staging = target.with_extension("restoring");
+    if staging.exists() {
+        bail!(
+            "{} が残っています(前回の復元の途中) / {} is left from an earlier restore: remove it",
+            staging.display(),
+            staging.display()
+        );
+    }
+    let result = restore_into(&staging, &mut open()?, &master, &manifest);
+    match result {
+        Ok(summary) => {
+            if target.exists() {
+                fs::remove_dir(target)?;
+            }
+            fs::rename(&staging, target)?;
+            println!(
+                "復元し、件数と監査ログを確認しました / restored and verified counts and audit logs: {} ({summary})",
+                target.display()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            Err(e)
+        }
+    }
+}
+
+fn restore_into(
+    staging: &Path,
+    input: &mut impl Read,
+    master: &MasterKey,
+    manifest: &Value,
+) -> Result<String> {
+    DataDir::init_files(staging, None, Some(master))?;
+    let db = staging.join(SQLITE_FILE);
+    let mut writer = Hashing {
+        inner: BufWriter::new(fs::File::create(&db)?),
+        hash: Sha256::new(),
+    };
+    backup::read(master, input, &mut writer)?;
+    writer.flush()?;
+    let Hashing { inner, hash } = writer;
+    inner.into_inner()?.sync_all()?;
+    if Some(hex::encode(hash.finalize()).as_str()) != manifest["sha256"].as_str() {
+        bail!(
+            "復元したデータのチェックサムが一致しません / the restored data does not match the backup's checksum"
+        );
+    }
+    let dir = DataDir::load(staging)?;
+    let store = dir.open_store(false)?;
+    let found = contents(&*store)?;
+    let expected = manifest["municipalities"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if found != expected {
+        bail!(
+            "復元したデータが目録と一致しません / the restored data does not match the backup's manifest"
+        );
+    }
+    let persons: u64 = found.iter().filter_map(|m| m["persons"].as_u64()).sum();
+    let doses: u64 = found.iter().filter_map(|m| m["doses"].as_u64()).sum();
+    Ok(format!(
+        "{} municipalities, {persons} persons, {doses} doses",
+        found.len()
+    ))
+}
