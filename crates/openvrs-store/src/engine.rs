@@ -74,18 +74,19 @@ impl<B: Backend> Engine<B> {
         &self.master
     }
 
-    pub fn open(db: B, master: MasterKey) -> Result<Self, StoreError> {
+    /// Opens the database and applies the migrations it lacks, up to `upto` (all when `None`).
+    pub fn open(db: B, master: MasterKey, upto: Option<i64>) -> Result<Self, StoreError> {
         let engine = Self {
             db,
             master,
             tenants: RwLock::new(HashMap::new()),
             catalogue: RwLock::new(None),
         };
-        engine.migrate()?;
+        engine.migrate(upto.unwrap_or(i64::MAX))?;
         Ok(engine)
     }
 
-    fn migrate(&self) -> Result<(), StoreError> {
+    fn migrate(&self, upto: i64) -> Result<(), StoreError> {
         self.db.transaction(|tx| {
             tx.batch(
                 "CREATE TABLE IF NOT EXISTS schema_migrations \
@@ -104,7 +105,10 @@ impl<B: Backend> Engine<B> {
                     known,
                 });
             }
-            for (version, sql) in B::MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            for (version, sql) in B::MIGRATIONS
+                .iter()
+                .filter(|(v, _)| *v > current && *v <= upto)
+            {
                 tracing::info!(backend = B::NAME, version, "applying migration");
                 tx.batch(sql)?;
                 tx.execute(

@@ -902,14 +902,26 @@ impl Location {
 
 /// Opens the store, applying any migrations it has not seen.
 pub fn open(location: &Location, master: MasterKey) -> Result<Arc<dyn Store>, StoreError> {
+    open_upto(location, master, None)
+}
+
+/// As [`open`], applying migrations only up to `version`: the schema as an earlier release
+/// left it, for upgrade tests. The program's own queries expect the latest schema.
+pub fn open_upto(
+    location: &Location,
+    master: MasterKey,
+    version: Option<i64>,
+) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match location {
         Location::Sqlite { path, create } => Arc::new(engine::Engine::open(
             sqlite::Sqlite::open(path, *create)?,
             master,
+            version,
         )?),
         Location::Postgres { url } => Arc::new(engine::Engine::open(
             postgres::Postgres::open(url)?,
             master,
+            version,
         )?),
     })
 }

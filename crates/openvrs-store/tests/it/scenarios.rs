@@ -2220,3 +2220,74 @@ pub fn certificates_are_recorded_listed_and_revoked_once(h: &Harness) {
     );
     h.store.verify_audit(uruma()).unwrap();
 }
+
+/// Written by a store whose schema stops at migration 7 (the previous release), read by this
+/// program after it applies migration 8: every person, dose and audit entry is there, and what
+/// migration 8 added works.
+pub fn upgrade_from_the_previous_schema_keeps_the_data(h: &Harness) {
+    use openvrs_domain::certificate::{Channel, Format, Kind};
+    with_towns(h);
+    let ps = people(uruma(), 30, 41);
+    h.store.put_persons(uruma(), &ps, &staff()).unwrap();
+    h.store
+        .add_dose(
+            uruma(),
+            &ps[0].address_number,
+            &dose(1, "2021-06-01"),
+            &staff(),
+        )
+        .unwrap();
+    let head = h.store.verify_audit(uruma()).unwrap();
+    // It really is the previous schema: no kiosk column yet.
+    assert!(h.store.municipalities().is_err());
+
+    let upgraded = h.reopen(&h.master).unwrap();
+    assert_eq!(upgraded.verify_audit(uruma()).unwrap(), head);
+    assert_eq!(upgraded.count_persons(uruma()).unwrap(), 30);
+    for p in &ps {
+        let back = upgraded
+            .person(uruma(), &p.address_number, &staff())
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, *p);
+        if let Some(n) = &p.my_number {
+            let found = upgraded.person_by_my_number(uruma(), n, &staff()).unwrap();
+            assert_eq!(found.unwrap().address_number, p.address_number);
+        }
+    }
+    let doses = upgraded.doses(uruma(), &ps[0].address_number).unwrap();
+    assert_eq!(doses.len(), 1);
+    // Migration 8: kiosk issuance (off until turned on) and the application digest.
+    assert!(upgraded.municipalities().unwrap().iter().all(|m| !m.kiosk));
+    upgraded.set_kiosk(uruma(), true, &staff()).unwrap();
+    assert!(
+        upgraded
+            .municipalities()
+            .unwrap()
+            .iter()
+            .any(|m| m.code == uruma() && m.kiosk)
+    );
+    let record = |id: &str| openvrs_store::CertificateRecord {
+        id: id.into(),
+        address_number: ps[0].address_number.clone(),
+        kind: Kind::Domestic,
+        format: Format::Shc,
+        channel: Channel::App,
+        kid: "kid-a".into(),
+        rid: None,
+        issued_at: 0,
+        issued_by: String::new(),
+        revoked_at: None,
+        revoked_by: None,
+        revocation_reason: None,
+        application: Some("digest-1".into()),
+    };
+    upgraded
+        .record_certificate(uruma(), &record("CERT00000001"), &staff())
+        .unwrap();
+    let replay = upgraded.record_certificate(uruma(), &record("CERT00000002"), &staff());
+    assert!(
+        matches!(replay, Err(StoreError::Conflict(m)) if m == openvrs_store::REPLAYED_APPLICATION)
+    );
+    upgraded.verify_audit(uruma()).unwrap();
+}
