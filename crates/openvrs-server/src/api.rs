@@ -32,6 +32,21 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Readiness: the database answers and is migrated (the product catalogue reads). A load
+/// balancer or systemd watchdog sends traffic only when this says `ready`.
+pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    let store = state.store.clone();
+    match crate::blocking(move || store.products()).await {
+        Ok(_) => Ok("ready"),
+        Err(_) => Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "データベースに接続できません",
+            "the database does not answer",
+        )),
+    }
+}
+
 fn version(state: &AppState, zone: Zone) -> Json<Value> {
     Json(json!({
         "name": "openvrs",

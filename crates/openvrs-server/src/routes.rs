@@ -51,6 +51,7 @@ macro_rules! route {
 
 pub static ROUTES: &[RouteSpec] = &[
     route!(Lgwan GET "/healthz", Public, personal: false, ok: 200, body: None, "稼働確認 / liveness", get(api::healthz)),
+    route!(Lgwan GET "/readyz", Public, personal: false, ok: 200, body: None, "受付可能か(データベース応答) / readiness (the database answers)", get(api::readyz)),
     route!(Lgwan GET "/version", Public, personal: false, ok: 200, body: None, "版 / version", get(api::version_lgwan)),
     route!(Lgwan GET "/api/openapi.json", Public, personal: false, ok: 200, body: None, "API 記述 / API description", get(crate::openapi::lgwan)),
     route!(Lgwan POST "/api/login", Public, personal: false, ok: 200, body: Some("Login"), "ログイン(セッション Cookie と CSRF トークン) / sign in (session cookie and CSRF token)", post(api::login)),

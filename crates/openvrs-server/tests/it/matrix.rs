@@ -24,6 +24,7 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
     use Zone::{Internet, Lgwan};
     BTreeMap::from([
         ((Lgwan, "GET", "/healthz"), [200; 8]),
+        ((Lgwan, "GET", "/readyz"), [200; 8]),
         ((Lgwan, "GET", "/version"), [200; 8]),
         ((Lgwan, "GET", "/api/openapi.json"), [200; 8]),
         ((Lgwan, "POST", "/api/login"), [200; 8]),
