@@ -1128,6 +1128,25 @@ impl<B: Backend> Store for Engine<B> {
         self.records_products()
     }
 
+    fn database_clock(&self) -> Result<(i64, i64), StoreError> {
+        let now = if B::NAME == "sqlite" {
+            "SELECT CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
+        } else {
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)"
+        };
+        self.db.transaction(|tx| {
+            let at = tx
+                .query_opt(now, &[])?
+                .ok_or(StoreError::Corrupt("clock"))?
+                .int(0)?;
+            let version = tx
+                .query_opt("SELECT MAX(version) FROM schema_migrations", &[])?
+                .ok_or(StoreError::Corrupt("schema_migrations"))?
+                .int(0)?;
+            Ok((at, version))
+        })
+    }
+
     fn add_dose(
         &self,
         m: MunicipalityCode,

@@ -735,6 +735,9 @@ pub trait Store: Send + Sync {
 
     /// The vaccine product catalogue.
     fn products(&self) -> Result<Vec<Product>, StoreError>;
+    /// The database's clock (Unix microseconds), to compare with the server's, and its
+    /// schema version.
+    fn database_clock(&self) -> Result<(i64, i64), StoreError>;
 
     /// Records a dose after the data-quality rules: an error is [`StoreError::Quality`].
     fn add_dose(

@@ -20,6 +20,7 @@ mod certificate;
 mod channels;
 mod config;
 mod demo;
+mod doctor;
 mod import;
 mod inquiry;
 mod keys;
@@ -190,6 +191,9 @@ enum Command {
     /// a `shc:/` or `HC1:` text, a JWS or a VDS-NC document. Exit 0 only when every check
     /// passes.
     Verify(verify::VerifyArgs),
+    /// Check the deployment: config, keys and their permissions, database and schema, clocks,
+    /// TLS and signing certificates and their expiry, audit chains, disk space.
+    Doctor,
     /// A consistent, encrypted copy of the embedded database while the server runs, with a
     /// manifest of what it holds.
     Backup {
@@ -430,6 +434,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Config(ConfigCmd::Default) => print!("{DEFAULT_CONFIG}"),
         Command::User(cmd) => user::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Bench(cmd) => bench::run(cmd)?,
+        Command::Doctor => doctor::run(&cli.load()?)?,
         Command::Backup { out } => backup::backup(&cli.load()?, out)?,
         Command::Restore {
             file,

@@ -2442,3 +2442,72 @@ fn backup_under_write_load_restores_every_record() {
     );
     assert!(e.contains("not empty"), "{e}");
 }
+
+/// `doctor` passes a fresh installation with warnings (no keys yet, development TLS), passes
+/// once the keys exist, and fails - naming the fix - on a key file others can read and on an
+/// altered audit log.
+#[test]
+fn doctor_says_what_is_wrong_and_how_to_fix_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init"]);
+    ok(
+        d,
+        &[
+            "municipality",
+            "add",
+            "--code",
+            "472131",
+            "--name",
+            "うるま市",
+        ],
+    );
+    let fresh = ok(d, &["doctor"]);
+    assert!(
+        fresh.contains("WARN shc key") && fresh.contains("openvrs keys init"),
+        "{fresh}"
+    );
+    assert!(fresh.contains("development certificate"), "{fresh}");
+    assert!(!fresh.contains("FAIL"), "{fresh}");
+    assert!(
+        fresh.contains("OK   database") && fresh.contains("OK   audit logs"),
+        "{fresh}"
+    );
+    ok(d, &["keys", "init"]);
+    ok(d, &["card", "issuer-init"]);
+    let ready = ok(d, &["doctor"]);
+    for check in [
+        "shc key",
+        "vds key",
+        "dcc key",
+        "intake key",
+        "card issuer certificate",
+    ] {
+        assert!(ready.contains(&format!("OK   {check}")), "{check}: {ready}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = d.join("openvrs-data/master.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let out = openvrs(d, &["doctor"]);
+        assert!(!out.status.success());
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains("FAIL master key") && said.contains("chmod 600"),
+            "{said}"
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let db = rusqlite::Connection::open(d.join("openvrs-data/openvrs.sqlite")).unwrap();
+    db.execute("UPDATE audit_log SET action = 'nothing' WHERE seq = 1", [])
+        .unwrap();
+    drop(db);
+    let out = openvrs(d, &["doctor"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("FAIL audit logs") && said.contains("472131"),
+        "{said}"
+    );
+}
