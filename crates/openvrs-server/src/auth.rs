@@ -112,6 +112,7 @@ pub async fn security_event(
     detail: String,
 ) {
     tracing::warn!(kind, user = user.as_deref(), client = client.as_deref(), %detail, "security event");
+    state.metrics.security_event(kind);
     let event = SecurityEvent {
         id: 0,
         at: state.now(),
@@ -319,11 +320,13 @@ pub async fn guard(
         tracing::info_span!("request", zone = ?spec.zone, method = %spec.method, route = spec.path);
     async move {
         let started = std::time::Instant::now();
+        let metrics = state.metrics.clone();
         let result = decide(state, spec, req, next).await;
         let status = match &result {
             Ok(r) => r.status().as_u16(),
             Err(e) => e.status.as_u16(),
         };
+        metrics.request(spec, status, started.elapsed().as_secs_f64());
         tracing::info!(
             status,
             micros = started.elapsed().as_micros() as u64,

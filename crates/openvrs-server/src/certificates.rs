@@ -270,6 +270,7 @@ pub async fn issue_at_counter(
     .await
     .map_err(|_| StoreError::Corrupt("worker failed"))??;
     let (c, png) = issued;
+    state.metrics.certificate(c.record.format.code(), "counter");
     if c.record.format == Format::Pdf {
         let mut r = c.payload.into_response();
         let h = r.headers_mut();

@@ -88,6 +88,7 @@ pub async fn app_apply(
     let client = client(from);
     let store = state.store.clone();
     let (issuer, trusted) = (state.issuer.clone(), state.card_issuers.clone());
+    let metrics = state.metrics.clone();
     let now = now_seconds(&state);
     let actor = Actor {
         user: "resident-app".into(),
@@ -99,6 +100,9 @@ pub async fn app_apply(
         let opened = app::open(&application, &trusted, now)?;
         let signers = Signers::load(&*store)?;
         let issued = app::issue_app(&*store, &signers, &issuer, &opened, &actor)?;
+        for c in &issued {
+            metrics.certificate(c.record.format.code(), "app");
+        }
         app::seal_answer(&reply_key, &app::answer(&issued)?)
     })
     .await
@@ -138,6 +142,7 @@ pub async fn kiosk_apply(
     .map_err(|_| ApiError::from(openvrs_store::StoreError::Corrupt("worker failed")))?;
     match result {
         Ok(c) => {
+            state.metrics.certificate("pdf", "kiosk");
             let mut r = c.payload.into_response();
             let h = r.headers_mut();
             h.insert(

@@ -21,7 +21,7 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the writer thread; it ends when the last `GroupCommit` is dropped.
-    pub fn start(store: Arc<dyn Store>) -> Self {
+    pub fn start(store: Arc<dyn Store>, metrics: Arc<crate::metrics::Metrics>) -> Self {
         let (queue, mut jobs) =
             mpsc::channel::<(MunicipalityCode, TabletRecord, Actor, Reply)>(MAX_BATCH * 8);
         std::thread::Builder::new()
@@ -40,9 +40,15 @@ impl GroupCommit {
                         .map(|(m, record, actor, reply)| ((m, record, actor), reply))
                         .unzip();
                     tracing::debug!(records = items.len(), "group commit");
+                    metrics.tablet_batch(items.len());
                     match store.record_from_tablets(&items) {
                         Ok(answers) => {
                             for (reply, answer) in replies.into_iter().zip(answers) {
+                                metrics.tablet_record(match &answer {
+                                    Ok(a) if a.replayed => "repeated",
+                                    Ok(a) => a.outcome.code(),
+                                    Err(_) => "refused",
+                                });
                                 let _ = reply.send(answer);
                             }
                         }

@@ -119,6 +119,11 @@ pub async fn ask(
         )
         .await;
     }
+    state.metrics.inquiry(if answer.is_some() {
+        "answered"
+    } else {
+        "refused"
+    });
     match answer {
         Some(a) => Ok(Json(a)),
         None => Err(ApiError::new(

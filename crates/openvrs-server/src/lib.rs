@@ -22,6 +22,7 @@ pub mod error;
 pub mod group_commit;
 pub mod http_client;
 pub mod inquiries;
+pub mod metrics;
 pub mod monitor;
 pub mod notify;
 pub mod openapi;
@@ -51,12 +52,15 @@ pub struct AppState {
     pub issuer: openvrs_service::certificate::Issuer,
     /// The card issuers whose signature on My Number card data is trusted (`[cards]`).
     pub card_issuers: Arc<Vec<openvrs_cert::pki::Certificate>>,
+    /// What `/metrics` on the metrics listener reports.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
+        let metrics = Arc::new(metrics::Metrics::default());
         Self {
-            tablets: group_commit::GroupCommit::start(store.clone()),
+            tablets: group_commit::GroupCommit::start(store.clone(), metrics.clone()),
             store,
             security: SecurityConfig::default(),
             clock: Arc::new(|| {
@@ -72,6 +76,7 @@ impl AppState {
                 authority: "openvrs".into(),
             },
             card_issuers: Arc::default(),
+            metrics,
         }
     }
 
@@ -122,6 +127,8 @@ pub fn internet_router(state: AppState) -> Router {
 pub struct Listeners {
     pub lgwan: TcpListener,
     pub internet: TcpListener,
+    /// Prometheus metrics (plain HTTP, LGWAN side), when configured.
+    pub metrics: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -129,7 +136,14 @@ impl Listeners {
         Ok(Self {
             lgwan: TcpListener::bind(lgwan).await?,
             internet: TcpListener::bind(internet).await?,
+            metrics: None,
         })
+    }
+
+    /// Also listens for metrics scrapes on `addr`.
+    pub async fn with_metrics(mut self, addr: SocketAddr) -> std::io::Result<Self> {
+        self.metrics = Some(TcpListener::bind(addr).await?);
+        Ok(self)
     }
 
     pub fn addrs(&self) -> std::io::Result<(SocketAddr, SocketAddr)> {
@@ -159,11 +173,53 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     state.security.secure_cookies = tls.is_some();
+    let Some(metrics) = listeners.metrics else {
+        let routers = vec![
+            (listeners.lgwan, lgwan_router(state.clone())),
+            (listeners.internet, internet_router(state)),
+        ];
+        return serve_routers(routers, tls, shutdown).await;
+    };
+    // The metrics listener speaks plain HTTP (a scraper on the LGWAN side); all three stop
+    // together.
+    let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    let stopped = |mut rx: tokio::sync::broadcast::Receiver<()>| async move {
+        let _ = rx.recv().await;
+    };
+    let scrape = vec![(metrics, metrics_router(state.clone()))];
     let routers = vec![
         (listeners.lgwan, lgwan_router(state.clone())),
         (listeners.internet, internet_router(state)),
     ];
-    serve_routers(routers, tls, shutdown).await
+    let (rx1, rx2) = (stop.subscribe(), stop.subscribe());
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(());
+    });
+    tokio::try_join!(
+        serve_routers(routers, tls, stopped(rx1)),
+        serve_routers(scrape, None, stopped(rx2)),
+    )?;
+    Ok(())
+}
+
+/// `GET /metrics`: every metric, as OpenMetrics text.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = state.metrics.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.encode(),
+                )
+            }
+        }),
+    )
 }
 
 /// Serves each listener with its router, all over TLS with `tls` or all in plain HTTP, until

@@ -422,7 +422,19 @@ async fn upload(
     })
     .await
     .map_err(|_| ApiError::from(openvrs_store::StoreError::Corrupt("worker failed")))?;
-    Ok(Json(result?))
+    let result = result?;
+    let (file, rows) = match kind {
+        Upload::Targets => (
+            "targets",
+            result["inserted"].as_u64().unwrap_or(0)
+                + result["updated"].as_u64().unwrap_or(0)
+                + result["unchanged"].as_u64().unwrap_or(0),
+        ),
+        Upload::Ledger => ("ledger", result["rows"].as_u64().unwrap_or(0)),
+        Upload::Flags => ("flags", result["changed"].as_u64().unwrap_or(0)),
+    };
+    state.metrics.import_rows(file, rows);
+    Ok(Json(result))
 }
 
 pub async fn upload_targets(

@@ -28,6 +28,10 @@ lgwan = "127.0.0.1:8081"
 # The internet listener: venue tablets, the resident app, public keys, verification, open data.
 # OPENVRS_INTERNET_ADDR, --internet
 internet = "127.0.0.1:8080"
+# Prometheus metrics (GET /metrics, plain HTTP) for a scraper on the LGWAN side, e.g.
+# "127.0.0.1:9464"; empty: none. No personal data and no per-municipality counts in them.
+# OPENVRS_METRICS_ADDR
+metrics = ""
 
 [database]
 # Empty: the embedded SQLite database "openvrs.sqlite" in the data directory.
@@ -242,6 +246,9 @@ impl Default for Tls {
 pub struct Server {
     pub lgwan: SocketAddr,
     pub internet: SocketAddr,
+    /// Empty: no metrics listener.
+    #[serde(default)]
+    pub metrics: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -304,6 +311,9 @@ impl DataDir {
         }
         if let Some(url) = env("OPENVRS_WEBHOOK_URL") {
             config.notify.webhook_url = url;
+        }
+        if let Some(v) = env("OPENVRS_METRICS_ADDR") {
+            config.server.metrics = v;
         }
         if let Some(v) = env("OPENVRS_PLAIN_HTTP") {
             config.tls.plain_http = matches!(v.as_str(), "1" | "true" | "yes");

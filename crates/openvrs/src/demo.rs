@@ -33,9 +33,22 @@ pub fn serve(
     let internet = internet.unwrap_or(dir.config.server.internet);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let listeners = Listeners::bind(lgwan, internet).await.with_context(|| {
+        let mut listeners = Listeners::bind(lgwan, internet).await.with_context(|| {
             format!("{lgwan} または {internet} で待ち受けできません / cannot listen on {lgwan} or {internet}")
         })?;
+        let metrics = &dir.config.server.metrics;
+        if !metrics.is_empty() {
+            let addr: std::net::SocketAddr = metrics.parse().with_context(|| {
+                format!("[server] metrics のアドレスが不正です / [server] metrics is not an address: {metrics}")
+            })?;
+            listeners = listeners.with_metrics(addr).await.with_context(|| {
+                format!("{addr} で待ち受けできません / cannot listen on {addr}")
+            })?;
+            let bound = listeners.metrics.as_ref().map(|l| l.local_addr()).transpose()?;
+            if let Some(bound) = bound {
+                say!("metrics  http://{bound}/metrics  Prometheus(LGWAN側) / Prometheus, LGWAN side");
+            }
+        }
         let (lgwan, internet) = listeners.addrs()?;
         let tls = dir.tls()?;
         let scheme = if tls.is_some() { "https" } else { "http" };

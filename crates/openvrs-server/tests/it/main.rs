@@ -1696,6 +1696,18 @@ async fn residents_apply_by_app_and_kiosk_and_every_refusal_is_clear() {
     assert_eq!(records[0].channel.code(), "kiosk");
     assert_eq!(records[0].format.code(), "pdf");
     assert_eq!(records.len(), 5);
+    // The metrics count them by format and channel, and the attacks by kind - nothing else.
+    let metrics = w.state.metrics.encode();
+    for line in [
+        r#"openvrs_certificates_issued_total{format="shc",channel="app"} 3"#,
+        r#"openvrs_certificates_issued_total{format="vds",channel="app"} 1"#,
+        r#"openvrs_certificates_issued_total{format="pdf",channel="kiosk"} 1"#,
+        r#"openvrs_security_events_total{kind="forged_card"} 3"#,
+        r#"openvrs_security_events_total{kind="replayed_application"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    w.assert_no_personal_data(&metrics);
 }
 
 /// A valid public key nobody holds the private part of (in this test).

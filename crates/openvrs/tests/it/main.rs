@@ -2511,3 +2511,124 @@ fn doctor_says_what_is_wrong_and_how_to_fix_it() {
         "{said}"
     );
 }
+
+/// With `[server] metrics` set, a scraper reads request counts and latencies by route template,
+/// group-commit batch sizes and tablet outcomes - and no personal value, id or municipality.
+#[test]
+fn metrics_are_scraped_without_personal_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init"]);
+    ok(
+        d,
+        &[
+            "municipality",
+            "add",
+            "--code",
+            "472131",
+            "--name",
+            "うるま市",
+        ],
+    );
+    ok(
+        d,
+        &[
+            "gen",
+            "residents",
+            "--municipality",
+            "472131",
+            "--count",
+            "30",
+            "--seed",
+            "8",
+            "--out",
+            "t.csv",
+        ],
+    );
+    ok(
+        d,
+        &["import", "targets", "t.csv", "--municipality", "472131"],
+    );
+    let issued = ok(
+        d,
+        &[
+            "user",
+            "add",
+            "--id",
+            "tablet-1",
+            "--role",
+            "venue",
+            "--municipality",
+            "472131",
+            "--venue",
+            "会場A",
+        ],
+    );
+    let token = issued.trim().rsplit(' ').next().unwrap().to_owned();
+    let config = d.join("openvrs-data/config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("metrics = \"\"", "metrics = \"127.0.0.1:0\""),
+    )
+    .unwrap();
+    let (_server, _, internet, lines) = start(
+        d,
+        &[
+            "serve",
+            "--plain-http",
+            "--lgwan",
+            "127.0.0.1:0",
+            "--internet",
+            "127.0.0.1:0",
+        ],
+    );
+    let metrics: SocketAddr = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("metrics"))
+        .and_then(|l| l.trim().strip_prefix("http://"))
+        .and_then(|l| l.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no metrics address in {lines:?}"));
+    let csv = std::fs::read_to_string(d.join("t.csv")).unwrap();
+    let rows: Vec<Vec<String>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect();
+    let living = rows.iter().find(|c| c[12].is_empty()).unwrap();
+    let body = serde_json::json!({
+        "ocr_line": format!("1{}472131{}", living[4], living[2]), "birth_date": living[7],
+        "product": "comirnaty", "lot": "FA1234", "date": "2021-06-01", "idempotency_key": "m-1",
+    })
+    .to_string();
+    let answer = http_post(internet, "/api/venue/doses", &token, &body).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer:.300}");
+    http_get(internet, "/healthz");
+    let scraped = http_get(metrics, "/metrics");
+    assert!(
+        scraped.contains("application/openmetrics-text"),
+        "{scraped:.300}"
+    );
+    for family in [
+        r#"openvrs_http_requests_total{zone="internet",method="POST",route="/api/venue/doses",status="201"} 1"#,
+        r#"openvrs_http_requests_total{zone="internet",method="GET",route="/healthz",status="200"} 1"#,
+        "openvrs_http_request_duration_seconds_bucket",
+        "openvrs_tablet_group_commit_records_count 1",
+        r#"openvrs_tablet_records_total{kind="recorded"} 1"#,
+        "# EOF",
+    ] {
+        assert!(scraped.contains(family), "{family} in\n{scraped}");
+    }
+    for c in &rows {
+        for value in [&c[1], &c[2], &c[5], &c[7], &c[9]] {
+            assert!(
+                value.is_empty() || !scraped.contains(value.as_str()),
+                "{value} in metrics"
+            );
+        }
+    }
+    assert!(!scraped.contains("472131"), "no municipality in metrics");
+    // Not on the internet listener.
+    assert!(http_get(internet, "/metrics").starts_with("HTTP/1.1 404"));
+}
