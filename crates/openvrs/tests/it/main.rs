@@ -1026,6 +1026,57 @@ fn acknowledged_tablet_records_survive_kill_9() {
         acknowledged.len()
     );
     ok(d, &["audit", "verify", "--municipality", "472131"]);
+
+    // SIGTERM (systemctl stop) under load: the server stops accepting, answers what is in
+    // flight, flushes the group commit and exits cleanly - every acknowledged record is there,
+    // and nothing that was not acknowledged.
+    let (mut server, _, internet, _) = start(d, &serve);
+    let (acks, acked) = std::sync::mpsc::channel::<usize>();
+    let loader = {
+        let token = token.clone();
+        let bodies: Vec<(usize, String)> = (0..papers.len())
+            .filter(|i| !acknowledged.contains(i))
+            .map(|i| (i, body(i)))
+            .collect();
+        std::thread::spawn(move || {
+            for (i, b) in &bodies {
+                match http_post(internet, "/api/venue/doses", &token, b) {
+                    Ok(r) if r.starts_with("HTTP/1.1 201") => {
+                        if acks.send(*i).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(r) if r.is_empty() => break,
+                    Ok(r) => panic!("unexpected answer: {r}"),
+                    Err(_) => break,
+                }
+            }
+        })
+    };
+    let mut graceful: Vec<usize> = acked.iter().take(40).collect();
+    let term = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let exit = server.0.wait().unwrap();
+    assert!(exit.success(), "a clean exit after SIGTERM: {exit:?}");
+    loader.join().unwrap();
+    graceful.extend(acked.try_iter());
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(d, &["stats", "--municipality", "472131", "--json"])).unwrap();
+    let after: u64 = stats["doses_by_number"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        after,
+        doses + graceful.len() as u64,
+        "every acknowledged record, and only those"
+    );
+    ok(d, &["audit", "verify", "--municipality", "472131"]);
 }
 
 #[test]
