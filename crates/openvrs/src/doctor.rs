@@ -95,8 +95,8 @@ pub fn run(dir: &DataDir) -> Result<()> {
         Err(e) => report.say(Level::Fail, "master key", &e.to_string()),
     }
 
-    let store = match key.and_then(|_| dir.open_store(false)) {
-        _ if report.worst == Level::Fail => {
+    let store = match key.map(|_| dir.open_store(false)) {
+        Err(_) => {
             report.say(
                 Level::Fail,
                 "database",
@@ -104,8 +104,8 @@ pub fn run(dir: &DataDir) -> Result<()> {
             );
             None
         }
-        Ok(store) => Some(store),
-        Err(e) => {
+        Ok(Ok(store)) => Some(store),
+        Ok(Err(e)) => {
             report.say(
                 Level::Fail,
                 "database",

@@ -894,6 +894,39 @@ fn http_post(addr: SocketAddr, path: &str, token: &str, body: &str) -> std::io::
 /// Every tablet record the server acknowledged survives `kill -9` of the server, none is
 /// recorded twice (a retry with the same key after the restart is answered from the first), and
 /// the audit chain verifies.
+/// A venue device of 472131 (`tablet-1`, 会場A): its token.
+fn venue_token(d: &Path) -> String {
+    let issued = ok(
+        d,
+        &[
+            "user",
+            "add",
+            "--id",
+            "tablet-1",
+            "--role",
+            "venue",
+            "--municipality",
+            "472131",
+            "--venue",
+            "会場A",
+        ],
+    );
+    issued.trim().rsplit(' ').next().unwrap().to_owned()
+}
+
+/// The papers of `t.csv`'s living residents: (OCR line of the first voucher, date of birth as
+/// written), one per resident.
+fn papers(d: &Path) -> Vec<(String, String)> {
+    let csv = std::fs::read_to_string(d.join("t.csv")).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    csv.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_owned).collect::<Vec<_>>())
+        .filter(|c| c[12].is_empty() && seen.insert(c[1].clone()))
+        .map(|c| (format!("1{}472131{}", c[4], c[2]), c[7].clone()))
+        .collect()
+}
+
 #[test]
 fn acknowledged_tablet_records_survive_kill_9() {
     let tmp = tempfile::tempdir().unwrap();
@@ -929,32 +962,8 @@ fn acknowledged_tablet_records_survive_kill_9() {
         d,
         &["import", "targets", "t.csv", "--municipality", "472131"],
     );
-    let issued = ok(
-        d,
-        &[
-            "user",
-            "add",
-            "--id",
-            "tablet-1",
-            "--role",
-            "venue",
-            "--municipality",
-            "472131",
-            "--venue",
-            "会場A",
-        ],
-    );
-    let token = issued.trim().rsplit(' ').next().unwrap().to_owned();
-    // (OCR line, date of birth as written) of each living resident's first voucher.
-    let csv = std::fs::read_to_string(d.join("t.csv")).unwrap();
-    let mut seen = std::collections::HashSet::new();
-    let papers: Vec<(String, String)> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').map(str::to_owned).collect::<Vec<_>>())
-        .filter(|c| c[12].is_empty() && seen.insert(c[1].clone()))
-        .map(|c| (format!("1{}472131{}", c[4], c[2]), c[7].clone()))
-        .collect();
+    let token = venue_token(d);
+    let papers = papers(d);
     let body = |i: usize| {
         serde_json::json!({
             "ocr_line": papers[i].0, "birth_date": papers[i].1, "product": "comirnaty",
@@ -2253,30 +2262,8 @@ fn backup_under_write_load_restores_every_record() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     town_with_keys(d);
-    let issued = ok(
-        d,
-        &[
-            "user",
-            "add",
-            "--id",
-            "tablet-1",
-            "--role",
-            "venue",
-            "--municipality",
-            "472131",
-            "--venue",
-            "会場A",
-        ],
-    );
-    let token = issued.trim().rsplit(' ').next().unwrap().to_owned();
-    let csv = std::fs::read_to_string(d.join("t.csv")).unwrap();
-    let papers: Vec<(String, String)> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').map(str::to_owned).collect::<Vec<_>>())
-        .filter(|c| c[12].is_empty())
-        .map(|c| (format!("1{}472131{}", c[4], c[2]), c[7].clone()))
-        .collect();
+    let token = venue_token(d);
+    let papers = papers(d);
     let (_server, _, internet, _) = start(
         d,
         &[
@@ -2600,22 +2587,7 @@ fn metrics_are_scraped_without_personal_data() {
         d,
         &["import", "targets", "t.csv", "--municipality", "472131"],
     );
-    let issued = ok(
-        d,
-        &[
-            "user",
-            "add",
-            "--id",
-            "tablet-1",
-            "--role",
-            "venue",
-            "--municipality",
-            "472131",
-            "--venue",
-            "会場A",
-        ],
-    );
-    let token = issued.trim().rsplit(' ').next().unwrap().to_owned();
+    let token = venue_token(d);
     let config = d.join("openvrs-data/config.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
@@ -2647,9 +2619,9 @@ fn metrics_are_scraped_without_personal_data() {
         .skip(1)
         .map(|l| l.split(',').map(str::to_owned).collect())
         .collect();
-    let living = rows.iter().find(|c| c[12].is_empty()).unwrap();
+    let (ocr, birth) = &papers(d)[0];
     let body = serde_json::json!({
-        "ocr_line": format!("1{}472131{}", living[4], living[2]), "birth_date": living[7],
+        "ocr_line": ocr, "birth_date": birth,
         "product": "comirnaty", "lot": "FA1234", "date": "2021-06-01", "idempotency_key": "m-1",
     })
     .to_string();
