@@ -246,8 +246,11 @@ pub(crate) type HmacSha256 = Hmac<Sha256>;
 /// One municipality's unwrapped keys.
 #[derive(Debug, Clone)]
 pub struct TenantKeys {
+    /// The data key new values are sealed with.
     pub data: Key,
     pub data_version: u32,
+    /// Older data keys still in use while a rotation re-seals their values (version, key).
+    pub data_retiring: Vec<(u32, Key)>,
     pub index: Key,
     pub audit: Key,
 }
@@ -257,6 +260,7 @@ impl TenantKeys {
         Self {
             data: Key::random(),
             data_version: 1,
+            data_retiring: Vec::new(),
             index: Key::random(),
             audit: Key::random(),
         }
@@ -273,10 +277,16 @@ impl TenantKeys {
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let found = sealed_version(sealed)?;
-        if found != self.data_version {
-            return Err(CryptoError::KeyVersion { found });
-        }
-        open(&self.data, &slot.aad(), sealed)
+        let key = if found == self.data_version {
+            &self.data
+        } else {
+            self.data_retiring
+                .iter()
+                .find(|(v, _)| *v == found)
+                .map(|(_, k)| k)
+                .ok_or(CryptoError::KeyVersion { found })?
+        };
+        open(key, &slot.aad(), sealed)
     }
 
     /// The keyed index of a value (HMAC-SHA256 under the index key), domain-separated by `what`.
@@ -353,6 +363,34 @@ mod tests {
         assert_eq!(
             keys.open(&slot("1"), &sealed[..10]),
             Err(CryptoError::Format)
+        );
+    }
+
+    #[test]
+    fn a_rotated_data_key_opens_both_versions_until_the_old_one_is_dropped() {
+        let old = TenantKeys::generate();
+        let sealed_old = old.seal(&slot("1"), b"x");
+        let rotating = TenantKeys {
+            data: Key::random(),
+            data_version: 2,
+            data_retiring: vec![(1, old.data.clone())],
+            ..old.clone()
+        };
+        let sealed_new = rotating.seal(&slot("1"), b"y");
+        assert_eq!(sealed_version(&sealed_new), Ok(2));
+        assert_eq!(&**rotating.open(&slot("1"), &sealed_old).unwrap(), b"x");
+        assert_eq!(&**rotating.open(&slot("1"), &sealed_new).unwrap(), b"y");
+        let rotated = TenantKeys {
+            data_retiring: Vec::new(),
+            ..rotating.clone()
+        };
+        assert_eq!(
+            rotated.open(&slot("1"), &sealed_old),
+            Err(CryptoError::KeyVersion { found: 1 })
+        );
+        assert_eq!(
+            old.open(&slot("1"), &sealed_new),
+            Err(CryptoError::KeyVersion { found: 2 })
         );
     }
 

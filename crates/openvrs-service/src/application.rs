@@ -249,19 +249,22 @@ fn unb64(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Makes the intake key if there is none (part of `openvrs keys init`).
-pub fn init_intake(store: &dyn Store) -> Result<Option<certs::NewKey>, CertificateError> {
+pub fn init_intake(
+    store: &dyn Store,
+    actor: &Actor,
+) -> Result<Option<certs::NewKey>, CertificateError> {
     if store.active_signing_key(INTAKE)?.is_some() {
         return Ok(None);
     }
-    rotate_intake(store).map(Some)
+    rotate_intake(store, actor).map(Some)
 }
 
 /// A new intake key; applications sealed to the old one are refused from now on.
-pub fn rotate_intake(store: &dyn Store) -> Result<certs::NewKey, CertificateError> {
+pub fn rotate_intake(store: &dyn Store, actor: &Actor) -> Result<certs::NewKey, CertificateError> {
     let key = Receiver::generate();
     let public = key.public();
     let kid = b64(&ring::digest::digest(&ring::digest::SHA256, &public).as_ref()[..12]);
-    store.add_signing_key(INTAKE, &kid, &b64(&public), &key.to_bytes())?;
+    store.add_signing_key(INTAKE, &kid, &b64(&public), &key.to_bytes(), actor)?;
     Ok(certs::NewKey { kind: INTAKE, kid })
 }
 

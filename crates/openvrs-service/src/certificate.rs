@@ -540,13 +540,14 @@ pub struct NewKey {
     pub kid: String,
 }
 
-fn add_shc(store: &dyn Store) -> Result<NewKey, CertificateError> {
+fn add_shc(store: &dyn Store, actor: &Actor) -> Result<NewKey, CertificateError> {
     let key = SigningKeyPair::generate();
     store.add_signing_key(
         SHC,
         &key.kid(),
         &key.public_jwk().to_string(),
         &openvrs_crypto::Zeroizing::new(key.to_bytes()),
+        actor,
     )?;
     Ok(NewKey {
         kind: SHC,
@@ -558,6 +559,7 @@ fn add_certified(
     store: &dyn Store,
     kind: &'static str,
     issued: &pki::Issued,
+    actor: &Actor,
 ) -> Result<NewKey, CertificateError> {
     let kid = pki_kid(issued)?;
     store.add_signing_key(
@@ -565,6 +567,7 @@ fn add_certified(
         &kid,
         &issued.pem(),
         &openvrs_crypto::Zeroizing::new(issued.key.to_bytes()),
+        actor,
     )?;
     Ok(NewKey { kind, kid })
 }
@@ -583,64 +586,69 @@ fn add_signer(
     store: &dyn Store,
     csca: &pki::Issued,
     kind: &str,
+    actor: &Actor,
 ) -> Result<NewKey, CertificateError> {
     let (kind, role, name) = SIGNERS
         .into_iter()
         .find(|(k, _, _)| *k == kind)
         .ok_or(CertificateError::NoKey("vds|dcc"))?;
     let signer = pki::make_signer(csca, role, "JP", name, now(), SIGNER_DAYS)?;
-    add_certified(store, kind, &signer)
+    add_certified(store, kind, &signer, actor)
 }
 
-fn add_csca(store: &dyn Store) -> Result<(pki::Issued, NewKey), CertificateError> {
+fn add_csca(store: &dyn Store, actor: &Actor) -> Result<(pki::Issued, NewKey), CertificateError> {
     let csca = pki::make_csca("JP", "openvrs development CSCA", now(), CSCA_DAYS)?;
-    let key = add_certified(store, CSCA, &csca)?;
+    let key = add_certified(store, CSCA, &csca, actor)?;
     Ok((csca, key))
 }
 
 /// Creates whichever of the deployment's keys do not exist yet: the SMART Health Card key, a
 /// development CSCA, the VDS-NC and EU DCC signers it certifies, and the resident app's intake
 /// key.
-pub fn init_keys(store: &dyn Store) -> Result<Vec<NewKey>, CertificateError> {
+pub fn init_keys(store: &dyn Store, actor: &Actor) -> Result<Vec<NewKey>, CertificateError> {
     let mut made = Vec::new();
     if store.active_signing_key(SHC)?.is_none() {
-        made.push(add_shc(store)?);
+        made.push(add_shc(store, actor)?);
     }
     let csca = match signer(store, CSCA)? {
         Some(c) => c,
         None => {
-            let (csca, key) = add_csca(store)?;
+            let (csca, key) = add_csca(store, actor)?;
             made.push(key);
             csca
         }
     };
     for (kind, _, _) in SIGNERS {
         if store.active_signing_key(kind)?.is_none() {
-            made.push(add_signer(store, &csca, kind)?);
+            made.push(add_signer(store, &csca, kind, actor)?);
         }
     }
-    made.extend(crate::application::init_intake(store)?);
+    made.extend(crate::application::init_intake(store, actor)?);
     Ok(made)
 }
 
 /// A new key of `kind`; the old one is retired and stays published. A new CSCA certifies new
 /// signers at once; a new signer is certified by the current CSCA.
-pub fn rotate(store: &dyn Store, kind: &str) -> Result<Vec<NewKey>, CertificateError> {
+pub fn rotate(
+    store: &dyn Store,
+    kind: &str,
+    actor: &Actor,
+) -> Result<Vec<NewKey>, CertificateError> {
     match kind {
-        SHC => Ok(vec![add_shc(store)?]),
+        SHC => Ok(vec![add_shc(store, actor)?]),
         CSCA => {
-            let (csca, key) = add_csca(store)?;
+            let (csca, key) = add_csca(store, actor)?;
             let mut made = vec![key];
             for (kind, _, _) in SIGNERS {
-                made.push(add_signer(store, &csca, kind)?);
+                made.push(add_signer(store, &csca, kind, actor)?);
             }
             Ok(made)
         }
         VDS | DCC => {
             let csca = signer(store, CSCA)?.ok_or(CertificateError::NoKey(CSCA))?;
-            Ok(vec![add_signer(store, &csca, kind)?])
+            Ok(vec![add_signer(store, &csca, kind, actor)?])
         }
-        crate::application::INTAKE => Ok(vec![crate::application::rotate_intake(store)?]),
+        crate::application::INTAKE => Ok(vec![crate::application::rotate_intake(store, actor)?]),
         _ => Err(CertificateError::NoKey("shc|csca|vds|dcc|intake")),
     }
 }

@@ -33,6 +33,23 @@ pub(crate) struct Tenant {
 }
 
 impl Tenant {
+    /// The oldest and newest data key versions these keys hold (none when shredded).
+    fn data_versions(&self) -> (Option<i64>, Option<i64>) {
+        match &self.personal {
+            Some(k) => (
+                Some(i64::from(
+                    k.data_retiring
+                        .iter()
+                        .map(|(v, _)| *v)
+                        .min()
+                        .unwrap_or(k.data_version),
+                )),
+                Some(i64::from(k.data_version)),
+            ),
+            None => (None, None),
+        }
+    }
+
     pub(crate) fn personal(&self, m: MunicipalityCode) -> Result<&TenantKeys, StoreError> {
         self.personal.as_ref().ok_or(StoreError::Shredded(m))
     }
@@ -41,7 +58,7 @@ impl Tenant {
 pub(crate) struct Engine<B> {
     pub(crate) db: B,
     master: MasterKey,
-    tenants: RwLock<HashMap<MunicipalityCode, Arc<Tenant>>>,
+    pub(crate) tenants: RwLock<HashMap<MunicipalityCode, Arc<Tenant>>>,
     /// The product catalogue with its lot patterns compiled, loaded once. (Products change only
     /// through migrations for now; a catalogue editor must clear this.)
     catalogue: RwLock<Option<Arc<openvrs_domain::product::Catalogue>>>,
@@ -74,19 +91,36 @@ impl<B: Backend> Engine<B> {
         &self.master
     }
 
-    /// Opens the database and applies the migrations it lacks, up to `upto` (all when `None`).
-    pub fn open(db: B, master: MasterKey, upto: Option<i64>) -> Result<Self, StoreError> {
+    /// Opens the database and applies the migrations it lacks; with `migrate` false (a
+    /// read-only snapshot), only checks that it has them all.
+    pub fn open(db: B, master: MasterKey, migrate: bool) -> Result<Self, StoreError> {
         let engine = Self {
             db,
             master,
             tenants: RwLock::new(HashMap::new()),
             catalogue: RwLock::new(None),
         };
-        engine.migrate(upto.unwrap_or(i64::MAX))?;
+        if migrate {
+            engine.migrate()?;
+        } else {
+            let found = engine.db.transaction(|tx| {
+                tx.query_opt("SELECT MAX(version) FROM schema_migrations", &[])?
+                    .map(|r| r.opt_int(0))
+                    .transpose()
+                    .map(|v| v.flatten().unwrap_or(0))
+            })?;
+            let known = B::MIGRATIONS.last().map_or(0, |(v, _)| *v);
+            if found > known {
+                return Err(StoreError::SchemaTooNew { found, known });
+            }
+            if found < known {
+                return Err(StoreError::SchemaOld { found, known });
+            }
+        }
         Ok(engine)
     }
 
-    fn migrate(&self, upto: i64) -> Result<(), StoreError> {
+    fn migrate(&self) -> Result<(), StoreError> {
         self.db.transaction(|tx| {
             tx.batch(
                 "CREATE TABLE IF NOT EXISTS schema_migrations \
@@ -105,10 +139,7 @@ impl<B: Backend> Engine<B> {
                     known,
                 });
             }
-            for (version, sql) in B::MIGRATIONS
-                .iter()
-                .filter(|(v, _)| *v > current && *v <= upto)
-            {
+            for (version, sql) in B::MIGRATIONS.iter().filter(|(v, _)| *v > current) {
                 tracing::info!(backend = B::NAME, version, "applying migration");
                 tx.batch(sql)?;
                 tx.execute(
@@ -120,27 +151,50 @@ impl<B: Backend> Engine<B> {
         })
     }
 
-    /// The municipality's keys, from the cache or unwrapped from the database.
+    /// The municipality's keys as the database has them now: from the cache when its data key
+    /// versions are still those stored (one indexed query: another process may have rotated or
+    /// shredded them), else unwrapped afresh.
     pub(crate) fn tenant(
         &self,
         tx: &mut dyn Tx,
         m: MunicipalityCode,
     ) -> Result<Arc<Tenant>, StoreError> {
-        if let Some(t) = self
-            .tenants
+        let code = m.to_string();
+        let versions = tx
+            .query_opt(
+                "SELECT MIN(version), MAX(version) FROM tenant_keys \
+                 WHERE municipality_code = $1 AND kind = 'data'",
+                &[code.as_str().into()],
+            )?
+            .map(|r| Ok::<_, StoreError>((r.opt_int(0)?, r.opt_int(1)?)))
+            .transpose()?
+            .unwrap_or((None, None));
+        if let Some(t) = self.cached_tenant(m) {
+            if t.data_versions() == versions {
+                return Ok(t);
+            }
+        }
+        self.load_tenant(tx, m)
+    }
+
+    /// The municipality's keys from the cache alone: for the later records of a group commit,
+    /// whose transaction has already checked them with [`tenant`](Self::tenant).
+    fn cached_tenant(&self, m: MunicipalityCode) -> Option<Arc<Tenant>> {
+        self.tenants
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&m)
-        {
-            return Ok(t.clone());
-        }
+            .cloned()
+    }
+
+    fn load_tenant(&self, tx: &mut dyn Tx, m: MunicipalityCode) -> Result<Arc<Tenant>, StoreError> {
         let code = m.to_string();
         let rows = tx.query(
             "SELECT kind, version, wrapped FROM tenant_keys WHERE municipality_code = $1 \
              ORDER BY kind, version",
             &[code.as_str().into()],
         )?;
-        let mut found: HashMap<KeyKind, (u32, Key)> = HashMap::new();
+        let mut found: HashMap<KeyKind, Vec<(u32, Key)>> = HashMap::new();
         for row in &rows {
             let kind = KeyKind::from_code(row.text(0)?).ok_or(StoreError::Corrupt("key kind"))?;
             let version =
@@ -153,17 +207,19 @@ impl<B: Backend> Engine<B> {
                 },
                 row.bytes(2)?,
             )?;
-            // Rows are ordered by version: the last one of each kind wins.
-            found.insert(kind, (version, key));
+            found.entry(kind).or_default().push((version, key));
         }
-        let audit = match found.remove(&KeyKind::Audit) {
+        // Rows are ordered by version: the last one of each kind is the one in use.
+        let mut latest = |kind| found.get_mut(&kind).and_then(Vec::pop);
+        let audit = match latest(KeyKind::Audit) {
             Some((_, k)) => k,
             None => return Err(StoreError::UnknownMunicipality(m)),
         };
-        let personal = match (found.remove(&KeyKind::Data), found.remove(&KeyKind::Index)) {
+        let personal = match (latest(KeyKind::Data), latest(KeyKind::Index)) {
             (Some((data_version, data)), Some((_, index))) => Some(TenantKeys {
                 data,
                 data_version,
+                data_retiring: found.remove(&KeyKind::Data).unwrap_or_default(),
                 index,
                 audit: audit.clone(),
             }),
@@ -232,10 +288,12 @@ impl<B: Backend> Engine<B> {
         action: &str,
         f: impl FnOnce(&mut dyn Tx, &Tenant) -> Result<(T, String, Outcome), StoreError>,
     ) -> Result<(T, (i64, [u8; 32])), StoreError> {
-        let tenant = self.tenant(tx, m)?;
         let code = m.to_string();
-        let head = match head {
-            Some(h) => h,
+        let (head, tenant) = match head {
+            Some(h) => match self.cached_tenant(m) {
+                Some(t) => (h, t),
+                None => (h, self.tenant(tx, m)?),
+            },
             None => {
                 let row = tx
                     .query_opt(
@@ -245,12 +303,14 @@ impl<B: Backend> Engine<B> {
                         ),
                         &[code.as_str().into()],
                     )?
-                    .ok_or(StoreError::Corrupt("missing audit head"))?;
+                    .ok_or(StoreError::UnknownMunicipality(m))?;
                 let link: [u8; 32] = row
                     .bytes(1)?
                     .try_into()
                     .map_err(|_| StoreError::Corrupt("audit link length"))?;
-                (row.int(0)?, link)
+                // The keys are read after the head is locked, so that a key rotation's last
+                // step (which takes the same lock) is seen by every writer that follows it.
+                ((row.int(0)?, link), self.tenant(tx, m)?)
             }
         };
         let (out, object, outcome) = f(tx, &tenant)?;
@@ -411,6 +471,19 @@ fn entry_link(key: &Key, code: &str, prev: &[u8; 32], e: &AuditEntry) -> [u8; 32
     )
 }
 
+/// A sealed field of `persons` opened, whichever data key version sealed it, and sealed again
+/// with the current one (data key rotation).
+pub(crate) fn reseal(
+    keys: &TenantKeys,
+    code: &str,
+    column: &str,
+    row: &str,
+    sealed: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let slot = slot(code, column, row);
+    Ok(keys.seal(&slot, &keys.open(&slot, sealed)?))
+}
+
 pub(crate) fn open_text(
     keys: &TenantKeys,
     code: &str,
@@ -516,7 +589,7 @@ fn flag_values(flags: &Flags) -> [Value; 4] {
     ]
 }
 
-const PERSON_COLUMNS: [&str; 15] = [
+const PERSON_COLUMNS: [&str; 16] = [
     "municipality_code",
     "address_number",
     "name_sealed",
@@ -530,6 +603,7 @@ const PERSON_COLUMNS: [&str; 15] = [
     "deceased_on",
     "use_suspended",
     "content_digest",
+    "key_version",
     "created_at",
     "updated_at",
 ];
@@ -574,7 +648,7 @@ fn multi_insert(table: &str, columns: &[&str], rows: usize) -> String {
     sql
 }
 
-fn person_values(code: &str, keys: &TenantKeys, p: &Person, now: i64) -> [Value; 15] {
+fn person_values(code: &str, keys: &TenantKeys, p: &Person, now: i64) -> [Value; 16] {
     let address = p.address_number.as_str();
     let seal = |column: &str, plain: &[u8]| keys.seal(&slot(code, column, address), plain);
     let [moved_on, moved_to, deceased, suspended] = flag_values(&p.flags);
@@ -598,6 +672,7 @@ fn person_values(code: &str, keys: &TenantKeys, p: &Person, now: i64) -> [Value;
         deceased,
         suspended,
         content_digest(keys, p).to_vec().into(),
+        i64::from(keys.data_version).into(),
         now.into(),
         now.into(),
     ]
@@ -1074,7 +1149,22 @@ impl<B: Backend> Store for Engine<B> {
                     ))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
+            let versions = tx
+                .query(
+                    "SELECT key_version, COUNT(*) FROM persons WHERE municipality_code = $1 \
+                     GROUP BY key_version ORDER BY key_version",
+                    &[code.as_str().into()],
+                )?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        u32::try_from(r.int(0)?).map_err(|_| StoreError::Corrupt("key version"))?,
+                        count(r, 1)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
             Ok(Stats {
+                persons_by_key_version: versions,
                 persons: count(&p, 0)?,
                 vouchers: count(&v, 0)?,
                 doses_by_number: doses,
@@ -1244,8 +1334,9 @@ impl<B: Backend> Store for Engine<B> {
         kid: &str,
         public_part: &str,
         secret: &[u8],
+        actor: &Actor,
     ) -> Result<(), StoreError> {
-        self.signing_add(kind, kid, public_part, secret)
+        self.signing_add(kind, kid, public_part, secret, actor)
     }
 
     fn record_certificate(
@@ -1634,6 +1725,39 @@ impl<B: Backend> Store for Engine<B> {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&m);
         Ok(())
+    }
+
+    fn begin_data_key_rotation(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+    ) -> Result<crate::DataKeyRotation, StoreError> {
+        self.rotation_begin(m, actor)
+    }
+
+    fn reseal_batch(
+        &self,
+        m: MunicipalityCode,
+        after: &str,
+        limit: u32,
+    ) -> Result<crate::ResealBatch, StoreError> {
+        self.rotation_batch(m, after, limit)
+    }
+
+    fn finish_data_key_rotation(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        self.rotation_finish(m, actor)
+    }
+
+    fn rewrap_master_key(&self, new: &MasterKey, actor: &Actor) -> Result<u64, StoreError> {
+        self.rewrap_master(new, actor)
+    }
+
+    fn check_master_key(&self) -> Result<(), StoreError> {
+        self.master_check()
     }
 }
 

@@ -38,6 +38,10 @@ pub enum StoreError {
         "データベースのスキーマ版 {found} はこのプログラム(版 {known})より新しいです / the database schema version {found} is newer than this program's ({known})"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    #[error(
+        "データベースのスキーマ版 {found} が古いです(版 {known} へは openvrs の起動時に移行します) / the database schema version {found} is older than this program's ({known}): openvrs migrates it when it starts"
+    )]
+    SchemaOld { found: i64, known: i64 },
     #[error("データベースエラー / database error: {0}")]
     Database(String),
     #[error("{}", quality_message(.0))]

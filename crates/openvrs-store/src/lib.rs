@@ -26,6 +26,7 @@ mod certificates;
 mod engine;
 mod error;
 mod inquiries;
+mod keys;
 mod postgres;
 mod records;
 mod signing;
@@ -34,6 +35,8 @@ mod sqlite;
 mod tablets;
 
 pub use error::{REPLAYED_APPLICATION, StoreError};
+pub use keys::{DataKeyRotation, ResealBatch};
+pub use postgres::{PgSnapshot, export_snapshot as postgres_snapshot};
 pub use sqlite::snapshot as sqlite_snapshot;
 
 /// The schema version this program writes (its last migration).
@@ -73,6 +76,9 @@ pub struct Stats {
     pub moved_out: u64,
     pub deceased: u64,
     pub use_suspended: u64,
+    /// (data key version, persons sealed with it): one entry, except while the data key is
+    /// being rotated.
+    pub persons_by_key_version: Vec<(u32, u64)>,
 }
 
 /// A dose as stored, with its id, version, and when and by whom it was recorded.
@@ -690,12 +696,14 @@ pub trait Store: Send + Sync {
 
     /// Adds the deployment's new signing key of `kind` (`shc`, ...): the private part sealed
     /// under the master key; the key of that kind in use so far is retired (still published).
+    /// Audited `keys.signing.add` in every municipality's chain.
     fn add_signing_key(
         &self,
         kind: &str,
         kid: &str,
         public_part: &str,
         secret: &[u8],
+        actor: &Actor,
     ) -> Result<(), StoreError>;
 
     /// Every signing key of `kind`, newest first.
@@ -870,6 +878,41 @@ pub trait Store: Send + Sync {
     /// Crypto-shredding: destroys the municipality's data and index keys, so none of its
     /// personal data can be read again. The audit chain stays verifiable.
     fn shred(&self, m: MunicipalityCode, actor: &Actor) -> Result<(), StoreError>;
+
+    /// Starts rotating `m`'s data key: a new version that new values are sealed with from now
+    /// on (audited `keys.data.rotate`); takes up an interrupted rotation instead of starting
+    /// another. Then [`reseal_batch`](Self::reseal_batch) until the end of the table, then
+    /// [`finish_data_key_rotation`](Self::finish_data_key_rotation).
+    fn begin_data_key_rotation(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+    ) -> Result<DataKeyRotation, StoreError>;
+
+    /// Re-seals with the current data key up to `limit` rows of `m` after the row `after` (""
+    /// for the first), in a transaction of its own, without holding up other writers.
+    fn reseal_batch(
+        &self,
+        m: MunicipalityCode,
+        after: &str,
+        limit: u32,
+    ) -> Result<ResealBatch, StoreError>;
+
+    /// Destroys `m`'s older data keys when no row needs them any more (audited); `false`, with
+    /// nothing done, while some still does (written meanwhile: run the batches again).
+    fn finish_data_key_rotation(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+    ) -> Result<bool, StoreError>;
+
+    /// Rewraps every municipality key and sealed signing key under `new` in one transaction
+    /// (audited in every municipality's chain); the data is not touched. Returns the keys
+    /// rewrapped. This store's own master key is the old one: reopen with the new one.
+    fn rewrap_master_key(&self, new: &MasterKey, actor: &Actor) -> Result<u64, StoreError>;
+
+    /// Fails with a decryption error unless the store's master key opens what is stored.
+    fn check_master_key(&self) -> Result<(), StoreError>;
 }
 
 /// Where the data lives.
@@ -905,26 +948,16 @@ impl Location {
 
 /// Opens the store, applying any migrations it has not seen.
 pub fn open(location: &Location, master: MasterKey) -> Result<Arc<dyn Store>, StoreError> {
-    open_upto(location, master, None)
-}
-
-/// As [`open`], applying migrations only up to `version`: the schema as an earlier release
-/// left it, for upgrade tests. The program's own queries expect the latest schema.
-pub fn open_upto(
-    location: &Location,
-    master: MasterKey,
-    version: Option<i64>,
-) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match location {
         Location::Sqlite { path, create } => Arc::new(engine::Engine::open(
             sqlite::Sqlite::open(path, *create)?,
             master,
-            version,
+            true,
         )?),
         Location::Postgres { url } => Arc::new(engine::Engine::open(
             postgres::Postgres::open(url)?,
             master,
-            version,
+            true,
         )?),
     })
 }

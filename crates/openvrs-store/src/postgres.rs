@@ -24,6 +24,8 @@ struct Conn {
 pub(crate) struct Postgres {
     config: postgres::Config,
     idle: Mutex<Vec<Conn>>,
+    /// Every transaction reads this exported snapshot, read-only (a backup's view).
+    snapshot: Option<String>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -40,6 +42,7 @@ impl Postgres {
         let pg = Self {
             config,
             idle: Mutex::new(Vec::new()),
+            snapshot: None,
         };
         let conn = pg.connect()?;
         pg.put_back(conn);
@@ -210,6 +213,10 @@ impl Backend for Postgres {
             include_str!("../migrations/postgres/0007_certificates.sql"),
         ),
         (8, include_str!("../migrations/postgres/0008_channels.sql")),
+        (
+            9,
+            include_str!("../migrations/postgres/0009_key_rotation.sql"),
+        ),
     ];
 
     fn transaction<T>(
@@ -218,7 +225,19 @@ impl Backend for Postgres {
     ) -> Result<T, StoreError> {
         let mut conn = self.take()?;
         let result = (|| {
-            let mut tx = conn.client.transaction()?;
+            let mut tx = match &self.snapshot {
+                None => conn.client.transaction()?,
+                Some(id) => {
+                    let mut tx = conn
+                        .client
+                        .build_transaction()
+                        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                        .read_only(true)
+                        .start()?;
+                    tx.batch_execute(&format!("SET TRANSACTION SNAPSHOT '{id}'"))?;
+                    tx
+                }
+            };
             let out = f(&mut PgTx {
                 tx: &mut tx,
                 statements: &mut conn.statements,
@@ -228,6 +247,68 @@ impl Backend for Postgres {
         })();
         self.put_back(conn);
         result
+    }
+}
+
+/// A moment of a PostgreSQL database held still: a read-only transaction whose snapshot is
+/// exported, so that `pg_dump --snapshot` and a store opened on it see exactly the same data,
+/// however much is written meanwhile. Released when dropped.
+pub struct PgSnapshot {
+    /// Holds the exporting transaction open.
+    _client: Client,
+    id: String,
+    url: String,
+    schema: String,
+}
+
+/// Exports a snapshot of the database at `url` (`postgres_snapshot`).
+pub fn export_snapshot(url: &str) -> Result<PgSnapshot, StoreError> {
+    let config =
+        postgres::Config::from_str(url).map_err(|_| StoreError::BadUrl(redact_url(url)))?;
+    let mut client = config.connect(NoTls)?;
+    client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+    let row = client.query_one("SELECT pg_export_snapshot(), current_schema()", &[])?;
+    let id: String = row.get(0);
+    let schema: Option<String> = row.get(1);
+    // Spliced into SQL and a command line: it must be what PostgreSQL makes (hex and dashes).
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(StoreError::Corrupt("snapshot id"));
+    }
+    Ok(PgSnapshot {
+        _client: client,
+        id,
+        url: url.to_owned(),
+        schema: schema.ok_or(StoreError::Corrupt("no current schema"))?,
+    })
+}
+
+impl std::fmt::Debug for PgSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PgSnapshot({})", self.id)
+    }
+}
+
+impl PgSnapshot {
+    /// For `pg_dump --snapshot`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The schema the store's tables are in (`pg_dump --schema`).
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// A read-only store that sees the snapshot (its schema must be this program's).
+    pub fn store(
+        &self,
+        master: openvrs_crypto::MasterKey,
+    ) -> Result<std::sync::Arc<dyn crate::Store>, StoreError> {
+        let mut pg = Postgres::open(&self.url)?;
+        pg.snapshot = Some(self.id.clone());
+        Ok(std::sync::Arc::new(crate::engine::Engine::open(
+            pg, master, false,
+        )?))
     }
 }
 

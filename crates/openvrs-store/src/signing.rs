@@ -7,7 +7,7 @@ use crate::{
     sql::Backend,
 };
 
-fn slot(kind: &str, kid: &str) -> String {
+pub(crate) fn slot(kind: &str, kid: &str) -> String {
     format!("signing/{kind}/{kid}")
 }
 
@@ -18,6 +18,7 @@ impl<B: Backend> Engine<B> {
         kid: &str,
         public_part: &str,
         secret: &[u8],
+        actor: &openvrs_domain::audit::Actor,
     ) -> Result<(), StoreError> {
         let sealed = self.master().seal_secret(&slot(kind, kid), secret);
         let now = now_micros();
@@ -37,7 +38,7 @@ impl<B: Backend> Engine<B> {
                     now.into(),
                 ],
             )?;
-            Ok(())
+            self.audit_everywhere(tx, actor, "keys.signing.add", &format!("{kind} key {kid}"))
         })
     }
 

@@ -224,6 +224,10 @@ impl Backend for Sqlite {
             include_str!("../migrations/sqlite/0007_certificates.sql"),
         ),
         (8, include_str!("../migrations/sqlite/0008_channels.sql")),
+        (
+            9,
+            include_str!("../migrations/sqlite/0009_key_rotation.sql"),
+        ),
     ];
 
     fn transaction<T>(

@@ -1,12 +1,14 @@
-//! `openvrs backup` and `openvrs restore`: a consistent online copy of the embedded database,
-//! encrypted (`openvrs_crypto::backup`) with a manifest of what it holds, and its restore into a
-//! new data directory that is checked against the manifest - every municipality's counts and
-//! its whole audit chain - before it is put in place.
+//! `openvrs backup` and `openvrs restore`: a consistent online copy of the database - the
+//! embedded SQLite file (`VACUUM INTO`), or a `pg_dump` of an exported PostgreSQL snapshot -
+//! encrypted (`openvrs_crypto::backup`) with a manifest of what it holds, read from the same
+//! snapshot; and its restore into a new data directory (and, for PostgreSQL, an empty database)
+//! that is checked against the manifest - every municipality's counts and its whole audit
+//! chain - before it is put in place.
 
 use std::{
     fs,
     io::{BufReader, BufWriter, Read, Write},
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 use anyhow::{Context, Result, bail};
@@ -63,46 +65,81 @@ fn contents(store: &dyn Store) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-fn sqlite_path(dir: &DataDir) -> Result<PathBuf> {
-    match dir.location(false)? {
-        Location::Sqlite { path, .. } => Ok(path),
-        Location::Postgres { .. } => bail!(
-            "PostgreSQL のバックアップは pg_dump で取ってください(README の運用の節) / back up PostgreSQL with pg_dump (README, operations)"
-        ),
+/// Runs a PostgreSQL client program (`pg_dump`, `pg_restore`); its output on failure.
+fn pg_tool(program: &str, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| {
+            format!(
+                "{program} を実行できません(apt install postgresql-client) / cannot run {program} (apt install postgresql-client)"
+            )
+        })?;
+    if !out.status.success() {
+        let said: Vec<&str> = std::str::from_utf8(&out.stderr)
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        bail!(
+            "{program} が失敗しました / {program} failed: {}",
+            said.join(" ")
+        );
     }
+    Ok(out.stdout)
 }
 
 pub fn backup(dir: &DataDir, out: &Path) -> Result<()> {
     let master = dir.master_key()?;
-    let db = sqlite_path(dir)?;
-    // The plain snapshot lives only in a private directory beside the database, and goes.
+    // The plain copy lives only in a private directory beside the database, and goes.
     let work = tempfile::Builder::new()
         .prefix(".backup-")
         .tempdir_in(&dir.path)?;
-    let snapshot = work.path().join("snapshot.sqlite");
-    openvrs_store::sqlite_snapshot(&db, &snapshot)?;
-    let sha256 = sha256_file(&snapshot)?;
-    // Counts and audit heads read from the snapshot itself (a copy, so that opening it leaves
-    // the bytes that were hashed alone): they describe exactly what is in the file.
-    let probe = work.path().join("probe.sqlite");
-    fs::copy(&snapshot, &probe)?;
-    let municipalities = {
-        let store = openvrs_store::open(
-            &Location::Sqlite {
-                path: probe,
-                create: false,
-            },
-            master.clone(),
-        )?;
-        contents(&*store)?
+    let data = work.path().join("data");
+    let (backend, municipalities) = match dir.location(false)? {
+        Location::Sqlite { path, .. } => {
+            openvrs_store::sqlite_snapshot(&path, &data)?;
+            // Counts and audit heads read from the snapshot itself (a copy, so that opening it
+            // leaves the bytes that are hashed alone): they describe exactly what is in the file.
+            let probe = work.path().join("probe.sqlite");
+            fs::copy(&data, &probe)?;
+            let store = openvrs_store::open(
+                &Location::Sqlite {
+                    path: probe,
+                    create: false,
+                },
+                master.clone(),
+            )?;
+            ("sqlite", contents(&*store)?)
+        }
+        Location::Postgres { url } => {
+            // pg_dump and the counts read one exported snapshot, held until both are done.
+            let snapshot = openvrs_store::postgres_snapshot(&url)?;
+            pg_tool(
+                "pg_dump",
+                &[
+                    "--format=custom".as_ref(),
+                    "--no-owner".as_ref(),
+                    "--no-privileges".as_ref(),
+                    format!("--snapshot={}", snapshot.id()).as_ref(),
+                    format!("--schema={}", snapshot.schema()).as_ref(),
+                    "--file".as_ref(),
+                    data.as_os_str(),
+                    "--dbname".as_ref(),
+                    url.as_ref(),
+                ],
+            )?;
+            ("postgres", contents(&*snapshot.store(master.clone())?)?)
+        }
     };
     let manifest = json!({
         "format": FORMAT,
         "version": env!("CARGO_PKG_VERSION"),
         "schema_version": openvrs_store::schema_version(),
-        "backend": "sqlite",
+        "backend": backend,
         "created_at": time::OffsetDateTime::now_utc().unix_timestamp(),
-        "sha256": sha256,
+        "sha256": sha256_file(&data)?,
         "municipalities": municipalities,
     });
     let partial = out.with_extension("partial");
@@ -121,7 +158,7 @@ pub fn backup(dir: &DataDir, out: &Path) -> Result<()> {
     backup::write(
         &master,
         serde_json::to_string(&manifest)?.as_bytes(),
-        &mut BufReader::new(fs::File::open(&snapshot)?),
+        &mut BufReader::new(fs::File::open(&data)?),
         &mut writer,
     )?;
     writer.into_inner()?.sync_all()?;
@@ -154,7 +191,14 @@ fn master_key(file: Option<&Path>) -> Result<MasterKey> {
     MasterKey::from_hex(&text).context("master key")
 }
 
-pub fn restore(file: &Path, target: &Path, master_key_file: Option<&Path>) -> Result<()> {
+/// Restores `file` into the new data directory `target`; a PostgreSQL backup also into the
+/// empty database at `database_url`.
+pub fn restore(
+    file: &Path,
+    target: &Path,
+    master_key_file: Option<&Path>,
+    database_url: Option<&str>,
+) -> Result<()> {
     let master = master_key(master_key_file)?;
     let open = || -> Result<BufReader<fs::File>> {
         Ok(BufReader::new(fs::File::open(file).with_context(|| {
@@ -167,8 +211,19 @@ pub fn restore(file: &Path, target: &Path, master_key_file: Option<&Path>) -> Re
     };
     let manifest: Value =
         serde_json::from_slice(&backup::manifest(&mut open()?)?).context("manifest")?;
-    if manifest["format"] != FORMAT || manifest["backend"] != "sqlite" {
-        bail!("openvrs の SQLite バックアップではありません / not an openvrs SQLite backup");
+    if manifest["format"] != FORMAT {
+        bail!("openvrs のバックアップではありません / not an openvrs backup");
+    }
+    let database_url = database_url.filter(|u| !u.is_empty());
+    match (manifest["backend"].as_str(), database_url) {
+        (Some("sqlite"), None) | (Some("postgres"), Some(_)) => {}
+        (Some("sqlite"), Some(_)) => bail!(
+            "SQLite のバックアップはデータディレクトリに復元します(--database-url は不要) / an SQLite backup restores into the data directory: leave out --database-url"
+        ),
+        (Some("postgres"), None) => bail!(
+            "PostgreSQL のバックアップには復元先の空のデータベース(--database-url)が必要です / a PostgreSQL backup needs an empty database to restore into (--database-url)"
+        ),
+        _ => bail!("openvrs のバックアップではありません / not an openvrs backup"),
     }
     if manifest["schema_version"].as_i64() > Some(openvrs_store::schema_version()) {
         bail!(
@@ -191,7 +246,7 @@ pub fn restore(file: &Path, target: &Path, master_key_file: Option<&Path>) -> Re
             staging.display()
         );
     }
-    let result = restore_into(&staging, &mut open()?, &master, &manifest);
+    let result = restore_into(&staging, &mut open()?, &master, &manifest, database_url);
     match result {
         Ok(summary) => {
             if target.exists() {
@@ -216,11 +271,15 @@ fn restore_into(
     input: &mut impl Read,
     master: &MasterKey,
     manifest: &Value,
+    database_url: Option<&str>,
 ) -> Result<String> {
-    DataDir::init_files(staging, None, Some(master))?;
-    let db = staging.join(SQLITE_FILE);
+    DataDir::init_files(staging, database_url, Some(master))?;
+    let data = match database_url {
+        None => staging.join(SQLITE_FILE),
+        Some(_) => staging.join(".restore.pgdump"),
+    };
     let mut writer = Hashing {
-        inner: BufWriter::new(fs::File::create(&db)?),
+        inner: BufWriter::new(fs::File::create(&data)?),
         hash: Sha256::new(),
     };
     backup::read(master, input, &mut writer)?;
@@ -231,6 +290,11 @@ fn restore_into(
         bail!(
             "復元したデータのチェックサムが一致しません / the restored data does not match the backup's checksum"
         );
+    }
+    if let Some(url) = database_url {
+        let restored = pg_restore(&data, url);
+        fs::remove_file(&data)?;
+        restored?;
     }
     let dir = DataDir::load(staging)?;
     let store = dir.open_store(false)?;
@@ -250,4 +314,36 @@ fn restore_into(
         "{} municipalities, {persons} persons, {doses} doses",
         found.len()
     ))
+}
+
+/// Restores a `pg_dump` archive into the (empty) database at `url`, in one transaction: it is
+/// all there or not at all. The `public` schema exists in every new database, so its creation
+/// is left out.
+fn pg_restore(dump: &Path, url: &str) -> Result<()> {
+    let list = pg_tool("pg_restore", &["--list".as_ref(), dump.as_os_str()])?;
+    let list: String = String::from_utf8_lossy(&list)
+        .lines()
+        .filter(|l| !l.contains(" SCHEMA - public ") && !l.contains(" COMMENT - SCHEMA public "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let list_file = dump.with_extension("list");
+    fs::write(&list_file, list)?;
+    let restored = pg_tool(
+        "pg_restore",
+        &[
+            "--no-owner".as_ref(),
+            "--no-privileges".as_ref(),
+            "--single-transaction".as_ref(),
+            "--exit-on-error".as_ref(),
+            "--use-list".as_ref(),
+            list_file.as_os_str(),
+            "--dbname".as_ref(),
+            url.as_ref(),
+            dump.as_os_str(),
+        ],
+    );
+    fs::remove_file(&list_file)?;
+    restored.map(drop).context(
+        "復元先のデータベースは空でなければなりません / the database to restore into must be empty",
+    )
 }

@@ -394,16 +394,20 @@ impl DataDir {
         if let Some(hex) = env("OPENVRS_MASTER_KEY") {
             return MasterKey::from_hex(&hex).context("OPENVRS_MASTER_KEY");
         }
-        let file = self.path.join(&self.config.keys.master_key_file);
-        check_private(&file)?;
-        let text = fs::read_to_string(&file).with_context(|| {
-            format!(
-                "鍵ファイル {} を読めません / cannot read key file {}",
-                file.display(),
-                file.display()
-            )
-        })?;
-        MasterKey::from_hex(&text).with_context(|| file.display().to_string())
+        read_key(&self.master_key_file())
+    }
+
+    /// The master key file (whether or not `OPENVRS_MASTER_KEY` overrides it).
+    pub fn master_key_file(&self) -> PathBuf {
+        self.path.join(&self.config.keys.master_key_file)
+    }
+
+    /// Where `keys rotate master` keeps the new master key until the database is rewrapped
+    /// under it; its presence means a rotation was interrupted.
+    pub fn next_master_key_file(&self) -> PathBuf {
+        let mut name = self.master_key_file().into_os_string();
+        name.push(".next");
+        name.into()
     }
 
     pub fn location(&self, create: bool) -> Result<Location> {
@@ -437,6 +441,11 @@ impl DataDir {
     }
 
     pub fn open_store(&self, create: bool) -> Result<std::sync::Arc<dyn openvrs_store::Store>> {
+        if self.next_master_key_file().exists() {
+            bail!(
+                "マスター鍵の更新が中断されています。`openvrs keys rotate master` をもう一度実行して完了してください / a master key rotation was interrupted: run `openvrs keys rotate master` again to finish it"
+            );
+        }
         Ok(openvrs_store::open(
             &self.location(create)?,
             self.master_key()?,
@@ -444,7 +453,20 @@ impl DataDir {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+/// A key file (64 hexadecimal digits) readable by its owner only.
+pub fn read_key(file: &Path) -> Result<MasterKey> {
+    check_private(file)?;
+    let text = fs::read_to_string(file).with_context(|| {
+        format!(
+            "鍵ファイル {} を読めません / cannot read key file {}",
+            file.display(),
+            file.display()
+        )
+    })?;
+    MasterKey::from_hex(&text).with_context(|| file.display().to_string())
+}
+
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

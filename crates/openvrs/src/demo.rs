@@ -171,7 +171,7 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
         );
     }
     // The certificate signing keys (SHC, a development CSCA, the VDS-NC and EU DCC signers).
-    openvrs_service::certificate::init_keys(&*store)?;
+    openvrs_service::certificate::init_keys(&*store, &openvrs_domain::audit::Actor::console())?;
     // A test card issuer and one resident's card (PIN 1234) for the app and the kiosk; the
     // first town issues at kiosks.
     let card = path.join(DEMO_CARD);

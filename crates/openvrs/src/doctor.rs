@@ -229,6 +229,13 @@ fn database(report: &mut Report, store: &dyn Store) {
         }
         Err(e) => report.say(Level::Fail, "database", &e.to_string()),
     }
+    if let Err(e) = store.check_master_key() {
+        report.say(
+            Level::Fail,
+            "master key",
+            &format!("{e}: 保存された鍵を開けません(鍵ファイルを確認) / it does not open the stored keys (check the key file)"),
+        );
+    }
     match store.municipalities() {
         Ok(list) if list.is_empty() => report.say(
             Level::Warn,
@@ -236,11 +243,26 @@ fn database(report: &mut Report, store: &dyn Store) {
             "登録がありません(openvrs municipality add) / none registered (openvrs municipality add)",
         ),
         Ok(list) => {
-            let mut broken = Vec::new();
+            let (mut broken, mut rotating) = (Vec::new(), Vec::new());
             for m in &list {
                 if store.verify_audit(m.code).is_err() {
                     broken.push(m.code.to_string());
                 }
+                if store
+                    .stats(m.code)
+                    .is_ok_and(|s| s.persons_by_key_version.len() > 1)
+                {
+                    rotating.push(m.code.to_string());
+                }
+            }
+            for m in rotating {
+                report.say(
+                    Level::Warn,
+                    "data key",
+                    &format!(
+                        "{m} のデータ鍵の更新が終わっていません(openvrs keys rotate data --municipality {m}) / the data key rotation of {m} is unfinished (openvrs keys rotate data --municipality {m})"
+                    ),
+                );
             }
             if broken.is_empty() {
                 report.say(

@@ -93,6 +93,7 @@ pub fn stats(store: &dyn Store, m: MunicipalityCode, json: bool) -> Result<()> {
                 "moved_out": s.moved_out,
                 "deceased": s.deceased,
                 "use_suspended": s.use_suspended,
+                "persons_by_key_version": s.persons_by_key_version.iter().map(|(v, c)| (v.to_string(), *c)).collect::<std::collections::BTreeMap<_, _>>(),
             }))?
         );
     } else {
@@ -102,6 +103,11 @@ pub fn stats(store: &dyn Store, m: MunicipalityCode, json: bool) -> Result<()> {
         );
         for (n, c) in &s.doses_by_number {
             println!("  {n}回目 / dose {n}: {c}");
+        }
+        if s.persons_by_key_version.len() > 1 {
+            for (v, c) in &s.persons_by_key_version {
+                println!("  データ鍵 v{v} / data key v{v}: {c}");
+            }
         }
     }
     Ok(())

@@ -194,14 +194,15 @@ enum Command {
     /// Check the deployment: config, keys and their permissions, database and schema, clocks,
     /// TLS and signing certificates and their expiry, audit chains, disk space.
     Doctor,
-    /// A consistent, encrypted copy of the embedded database while the server runs, with a
-    /// manifest of what it holds.
+    /// A consistent, encrypted copy of the database while the server runs (SQLite: the file;
+    /// PostgreSQL: pg_dump of one snapshot), with a manifest of what it holds.
     Backup {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Restore a backup into a new, empty data directory (--data-dir), checking every
-    /// municipality's counts and audit chain against the backup's manifest.
+    /// Restore a backup into a new, empty data directory (--data-dir) - a PostgreSQL backup also
+    /// into an empty database (--database-url) - checking every municipality's counts and audit
+    /// chain against the backup's manifest.
     Restore {
         file: PathBuf,
         /// The master key the backup was made under (else OPENVRS_MASTER_KEY).
@@ -443,6 +444,7 @@ fn run(cli: Cli) -> Result<()> {
             file,
             &cli.data_dir("openvrs-data"),
             master_key_file.as_deref(),
+            cli.database_url.as_deref(),
         )?,
         Command::Verify(args) => verify::run(args)?,
         Command::Card(cmd) => card::run(&cli.load()?, cmd)?,
@@ -453,7 +455,7 @@ fn run(cli: Cli) -> Result<()> {
             let dir = cli.load()?;
             certificate::run(&dir, &*dir.open_store(false)?, cmd)?;
         }
-        Command::Keys(cmd) => keys::run(&*cli.load()?.open_store(false)?, cmd)?,
+        Command::Keys(cmd) => keys::run(&cli.load()?, cmd)?,
         Command::Inquiry(cmd) => inquiry::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Import(cmd) => {
             let store = cli.load()?.open_store(false)?;
@@ -535,6 +537,15 @@ fn main() -> ExitCode {
 }
 
 /// For `demo` and tests: whether a data directory is initialised.
+/// A test hook: the process dies here, as in a power cut, when `OPENVRS_CRASH_AT` names this
+/// point (the crash tests of key rotation use it).
+pub(crate) fn crash_point(name: &str) {
+    if std::env::var("OPENVRS_CRASH_AT").is_ok_and(|at| at == name) {
+        eprintln!("OPENVRS_CRASH_AT={name}: aborting");
+        std::process::abort();
+    }
+}
+
 pub(crate) fn initialised(path: &Path) -> bool {
     path.join(config::CONFIG_FILE).is_file()
 }

@@ -200,7 +200,8 @@ impl World {
             };
             store.add_account(&account, &credential, &console).unwrap();
         }
-        openvrs_service::certificate::init_keys(&*store).unwrap();
+        openvrs_service::certificate::init_keys(&*store, &openvrs_domain::audit::Actor::console())
+            .unwrap();
         let clock = Arc::new(AtomicI64::new(1_800_000_000_000_000));
         let mut state = AppState::new(store);
         let c = clock.clone();

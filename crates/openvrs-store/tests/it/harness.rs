@@ -30,21 +30,15 @@ fn schema_url(base: &str, schema: &str) -> String {
 
 impl Harness {
     pub fn sqlite() -> Self {
-        Self::sqlite_at(None)
-    }
-
-    /// A store whose schema stops at migration `version` (all when `None`).
-    pub fn sqlite_at(version: Option<i64>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("openvrs.sqlite");
         let master = MasterKey::generate();
-        let store = openvrs_store::open_upto(
+        let store = openvrs_store::open(
             &Location::Sqlite {
                 path: path.clone(),
                 create: true,
             },
             master.clone(),
-            version,
         )
         .unwrap();
         Self {
@@ -55,10 +49,6 @@ impl Harness {
     }
 
     pub fn postgres() -> Option<Self> {
-        Self::postgres_at(None)
-    }
-
-    pub fn postgres_at(version: Option<i64>) -> Option<Self> {
         let Ok(base_url) = std::env::var("OPENVRS_TEST_DATABASE_URL") else {
             assert!(
                 std::env::var("OPENVRS_REQUIRE_POSTGRES").is_err(),
@@ -73,12 +63,11 @@ impl Harness {
             .batch_execute(&format!("CREATE SCHEMA {schema}"))
             .unwrap();
         let master = MasterKey::generate();
-        let store = openvrs_store::open_upto(
+        let store = openvrs_store::open(
             &Location::Postgres {
                 url: schema_url(&base_url, &schema),
             },
             master.clone(),
-            version,
         )
         .unwrap();
         Some(Self {

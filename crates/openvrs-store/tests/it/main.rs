@@ -21,20 +21,6 @@ macro_rules! conformance {
     };
 }
 
-/// A database made by the previous release's migrations (up to 7), with data in it, opened by
-/// this program: migration 8 is applied and everything written before is read back.
-#[test]
-fn sqlite_upgrade_from_the_previous_schema_keeps_the_data() {
-    scenarios::upgrade_from_the_previous_schema_keeps_the_data(&Harness::sqlite_at(Some(7)));
-}
-
-#[test]
-fn postgres_upgrade_from_the_previous_schema_keeps_the_data() {
-    if let Some(h) = Harness::postgres_at(Some(7)) {
-        scenarios::upgrade_from_the_previous_schema_keeps_the_data(&h);
-    }
-}
-
 conformance!(
     municipalities_register_once,
     persons_round_trip_by_every_key,
@@ -74,6 +60,8 @@ conformance!(
     bulk_inquiries_answer_every_row,
     inquiry_counts_see_volume_and_fishing,
     signing_keys_rotate_and_stay_sealed,
+    upgrade_from_the_previous_schema_keeps_the_data,
+    data_and_master_keys_rotate_under_another_process,
     certificates_are_recorded_listed_and_revoked_once,
 );
 

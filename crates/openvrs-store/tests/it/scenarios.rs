@@ -2067,6 +2067,7 @@ pub fn signing_keys_rotate_and_stay_sealed(h: &Harness) {
             "kid-a",
             r#"{"kid":"kid-a"}"#,
             b"secret-a-32-bytes-long-000000000",
+            &Actor::console(),
         )
         .unwrap();
     let (kid, secret) = h.store.active_signing_key("shc").unwrap().unwrap();
@@ -2080,6 +2081,7 @@ pub fn signing_keys_rotate_and_stay_sealed(h: &Harness) {
             "kid-b",
             r#"{"kid":"kid-b"}"#,
             b"secret-b-32-bytes-long-000000000",
+            &Actor::console(),
         )
         .unwrap();
     let (kid, _) = h.store.active_signing_key("shc").unwrap().unwrap();
@@ -2221,11 +2223,12 @@ pub fn certificates_are_recorded_listed_and_revoked_once(h: &Harness) {
     h.store.verify_audit(uruma()).unwrap();
 }
 
-/// Written by a store whose schema stops at migration 7 (the previous release), read by this
-/// program after it applies migration 8: every person, dose and audit entry is there, and what
-/// migration 8 added works.
+/// A database as the previous release left it (its migrations stop at 8: persons without
+/// `key_version`), with data in it, opened by this program: migration 9 is applied, everything
+/// written before reads back, and what migration 9 is for (data key rotation) works on it. The
+/// previous release's state is made by writing with this program and then undoing migration 9
+/// exactly (it only adds that column).
 pub fn upgrade_from_the_previous_schema_keeps_the_data(h: &Harness) {
-    use openvrs_domain::certificate::{Channel, Format, Kind};
     with_towns(h);
     let ps = people(uruma(), 30, 41);
     h.store.put_persons(uruma(), &ps, &staff()).unwrap();
@@ -2237,9 +2240,15 @@ pub fn upgrade_from_the_previous_schema_keeps_the_data(h: &Harness) {
             &staff(),
         )
         .unwrap();
+    h.exec(
+        "ALTER TABLE persons DROP COLUMN key_version; \
+         DELETE FROM schema_migrations WHERE version = 9;",
+    );
     let head = h.store.verify_audit(uruma()).unwrap();
-    // It really is the previous schema: no kiosk column yet.
-    assert!(h.store.municipalities().is_err());
+    assert!(
+        h.store.stats(uruma()).is_err(),
+        "it really is the previous schema"
+    );
 
     let upgraded = h.reopen(&h.master).unwrap();
     assert_eq!(upgraded.verify_audit(uruma()).unwrap(), head);
@@ -2257,37 +2266,146 @@ pub fn upgrade_from_the_previous_schema_keeps_the_data(h: &Harness) {
     }
     let doses = upgraded.doses(uruma(), &ps[0].address_number).unwrap();
     assert_eq!(doses.len(), 1);
-    // Migration 8: kiosk issuance (off until turned on) and the application digest.
-    assert!(upgraded.municipalities().unwrap().iter().all(|m| !m.kiosk));
-    upgraded.set_kiosk(uruma(), true, &staff()).unwrap();
+    // Migration 9: every existing row is known to be sealed with data key version 1.
+    let versions = |s: &dyn openvrs_store::Store| s.stats(uruma()).unwrap().persons_by_key_version;
+    assert_eq!(versions(&*upgraded), [(1, 30)]);
+    upgraded
+        .begin_data_key_rotation(uruma(), &Actor::console())
+        .unwrap();
     assert!(
         upgraded
-            .municipalities()
+            .reseal_batch(uruma(), "", 100)
             .unwrap()
-            .iter()
-            .any(|m| m.code == uruma() && m.kiosk)
+            .next
+            .is_none()
     );
-    let record = |id: &str| openvrs_store::CertificateRecord {
-        id: id.into(),
-        address_number: ps[0].address_number.clone(),
-        kind: Kind::Domestic,
-        format: Format::Shc,
-        channel: Channel::App,
-        kid: "kid-a".into(),
-        rid: None,
-        issued_at: 0,
-        issued_by: String::new(),
-        revoked_at: None,
-        revoked_by: None,
-        revocation_reason: None,
-        application: Some("digest-1".into()),
-    };
-    upgraded
-        .record_certificate(uruma(), &record("CERT00000001"), &staff())
-        .unwrap();
-    let replay = upgraded.record_certificate(uruma(), &record("CERT00000002"), &staff());
     assert!(
-        matches!(replay, Err(StoreError::Conflict(m)) if m == openvrs_store::REPLAYED_APPLICATION)
+        upgraded
+            .finish_data_key_rotation(uruma(), &Actor::console())
+            .unwrap()
+    );
+    assert_eq!(versions(&*upgraded), [(2, 30)]);
+    assert_eq!(
+        upgraded
+            .person(uruma(), &ps[0].address_number, &staff())
+            .unwrap()
+            .as_ref(),
+        Some(&ps[0])
     );
     upgraded.verify_audit(uruma()).unwrap();
+}
+
+/// A data key rotation while another process (a second store on the same database, its keys
+/// cached) reads and writes; then the master key is rotated. Nobody's data changes, nothing
+/// becomes unreadable, and every act is in the chains.
+pub fn data_and_master_keys_rotate_under_another_process(h: &Harness) {
+    with_towns(h);
+    let mut ps = people(uruma(), 25, 31);
+    h.store.put_persons(uruma(), &ps, &staff()).unwrap();
+    h.store
+        .put_persons(naha(), &people(naha(), 3, 31), &staff())
+        .unwrap();
+    h.store
+        .add_signing_key("shc", "kid-a", "{}", b"secret-a", &Actor::console())
+        .unwrap();
+    let other = h.reopen(&h.master).unwrap();
+    let read_all = |store: &dyn openvrs_store::Store, ps: &[Person]| {
+        for p in ps {
+            let got = store.person(uruma(), &p.address_number, &staff()).unwrap();
+            assert_eq!(got.as_ref(), Some(p));
+        }
+    };
+    read_all(&*other, &ps);
+
+    let began = h
+        .store
+        .begin_data_key_rotation(uruma(), &Actor::console())
+        .unwrap();
+    assert_eq!((began.version, began.resumed), (2, false));
+    let again = h
+        .store
+        .begin_data_key_rotation(uruma(), &Actor::console())
+        .unwrap();
+    assert_eq!(
+        (again.version, again.resumed),
+        (2, true),
+        "taken up, not begun twice"
+    );
+    let first = h.store.reseal_batch(uruma(), "", 10).unwrap();
+    assert_eq!(first.resealed, 10);
+    let after = first.next.clone().unwrap();
+    // The other process, its keys cached before the rotation, writes a changed person: it is
+    // sealed with the new key, and everyone reads both kinds of row.
+    ps[20].name = openvrs_domain::name::Name::parse("新名 太郎").unwrap();
+    other.put_persons(uruma(), &ps[20..21], &staff()).unwrap();
+    let versions = |m| h.store.stats(m).unwrap().persons_by_key_version;
+    assert_eq!(versions(uruma()), [(1, 14), (2, 11)]);
+    read_all(&*other, &ps);
+    read_all(&*h.store, &ps);
+    assert!(
+        !h.store
+            .finish_data_key_rotation(uruma(), &Actor::console())
+            .unwrap(),
+        "not while rows need the old key"
+    );
+    let mut next = Some(after);
+    while let Some(after) = next {
+        next = h.store.reseal_batch(uruma(), &after, 10).unwrap().next;
+    }
+    assert!(
+        h.store
+            .finish_data_key_rotation(uruma(), &Actor::console())
+            .unwrap()
+    );
+    assert_eq!(versions(uruma()), [(2, 25)]);
+    assert_eq!(versions(naha()), [(1, 3)], "another town's key is its own");
+    read_all(&*other, &ps);
+    let log = h.store.audit_log(uruma()).unwrap();
+    let rotation: Vec<&str> = log
+        .iter()
+        .filter(|e| e.action == "keys.data.rotate")
+        .map(|e| e.object.as_str())
+        .collect();
+    assert_eq!(
+        rotation,
+        [
+            "data key v2 (begun)",
+            "data key v2 (resumed)",
+            "data key v2 (finished; destroyed v1)"
+        ]
+    );
+
+    // The master key: every key rewrapped, the old master opens nothing, the data is the same.
+    let new = MasterKey::generate();
+    assert_eq!(
+        h.store.rewrap_master_key(&new, &Actor::console()).unwrap(),
+        6 + 1,
+        "two towns' data, index and audit keys, and one signing key"
+    );
+    let old = h.reopen(&h.master).unwrap();
+    assert!(matches!(old.check_master_key(), Err(StoreError::Crypto(_))));
+    let renewed = h.reopen(&new).unwrap();
+    renewed.check_master_key().unwrap();
+    read_all(&*renewed, &ps);
+    assert_eq!(
+        renewed
+            .active_signing_key("shc")
+            .unwrap()
+            .unwrap()
+            .1
+            .as_slice(),
+        b"secret-a"
+    );
+    for m in [uruma(), naha()] {
+        renewed.verify_audit(m).unwrap();
+        let actions: Vec<String> = renewed
+            .audit_log(m)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        for action in ["keys.signing.add", "keys.master.rotate"] {
+            assert!(actions.iter().any(|a| a == action), "{m}: {action}");
+        }
+    }
 }

@@ -2257,11 +2257,143 @@ fn channels_end_to_end(database_url: Option<&str>) {
 /// against its manifest (counts, every audit chain); taken again at rest, the restore holds
 /// every record the original holds. Altered files, another master key and a non-empty target
 /// are refused, and nothing is left behind.
+/// Venue tablets recording doses, one after another, until stopped; each must be acknowledged.
+struct TabletLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    written: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl TabletLoad {
+    fn start(internet: SocketAddr, token: String, papers: Vec<(String, String)>) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let written = std::sync::Arc::new(AtomicUsize::new(0));
+        let thread = {
+            let (stop, written) = (stop.clone(), written.clone());
+            std::thread::spawn(move || {
+                let mut sent = 0usize;
+                while !stop.load(SeqCst) {
+                    let (ocr, birth) = &papers[sent % papers.len()];
+                    let body = serde_json::json!({
+                        "ocr_line": ocr, "birth_date": birth, "product": "comirnaty",
+                        "lot": "FA1234", "date": "2021-06-01",
+                        "idempotency_key": format!("load-{sent}"),
+                    })
+                    .to_string();
+                    let answer = http_post(internet, "/api/venue/doses", &token, &body).unwrap();
+                    assert!(answer.starts_with("HTTP/1.1 2"), "{answer:.200}");
+                    sent += 1;
+                    written.store(sent, SeqCst);
+                }
+            })
+        };
+        Self {
+            stop,
+            written,
+            thread,
+        }
+    }
+
+    fn written(&self) -> usize {
+        self.written.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Until `n` records were acknowledged (or the load failed).
+    fn wait_for(&self, n: usize) {
+        while self.written() < n {
+            assert!(!self.thread.is_finished(), "the tablet load stopped");
+            std::thread::yield_now();
+        }
+    }
+
+    /// Stops it; panics if any record was refused.
+    fn stop(self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let written = self.written.clone();
+        self.thread.join().unwrap();
+        written.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 #[test]
-fn backup_under_write_load_restores_every_record() {
+fn backup_under_write_load_restores_every_record_sqlite() {
+    backup_under_write_load_restores_every_record(None);
+}
+
+#[test]
+fn backup_under_write_load_restores_every_record_postgres() {
+    on_postgres(backup_under_write_load_restores_every_record);
+}
+
+/// New empty PostgreSQL databases beside the test's own (a PostgreSQL backup restores into one),
+/// dropped with this.
+struct EmptyDatabases {
+    base: String,
+    made: Vec<String>,
+}
+
+impl EmptyDatabases {
+    fn new(url: &str) -> Self {
+        Self {
+            base: url.to_owned(),
+            made: Vec::new(),
+        }
+    }
+
+    /// The URL of a new, empty database (same server, user and options).
+    fn make(&mut self) -> String {
+        let name = format!(
+            "restore_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let mut client = postgres::Client::connect(&self.base, postgres::NoTls).unwrap();
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        self.made.push(name.clone());
+        let (path, options) = self.base.split_once('?').unwrap_or((&self.base, ""));
+        let (server, _) = path.rsplit_once('/').unwrap();
+        format!("{server}/{name}?{options}")
+    }
+}
+
+impl Drop for EmptyDatabases {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.base, postgres::NoTls) {
+            for name in &self.made {
+                let _ =
+                    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+fn backup_under_write_load_restores_every_record(database_url: Option<&str>) {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    town_with_keys(d);
+    town_with_keys_on(d, database_url);
+    let mut databases = database_url.map(EmptyDatabases::new);
+    // Where a restore goes: a data directory, and for PostgreSQL a new empty database too.
+    let mut into = |dir: &str| -> Vec<String> {
+        let mut args = vec!["--data-dir".to_owned(), dir.to_owned()];
+        if let Some(dbs) = databases.as_mut() {
+            args.extend(["--database-url".to_owned(), dbs.make()]);
+        }
+        args
+    };
+    let restore = |target: &[String], file: &str, key: &str| -> Vec<String> {
+        let mut args = target.to_vec();
+        args.extend(["restore", file, "--master-key-file", key].map(str::to_owned));
+        args
+    };
+    fn strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
     let token = venue_token(d);
     let papers = papers(d);
     let (_server, _, internet, _) = start(
@@ -2275,53 +2407,20 @@ fn backup_under_write_load_restores_every_record() {
             "127.0.0.1:0",
         ],
     );
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let written = std::sync::Arc::new(AtomicUsize::new(0));
-    let load = {
-        let (stop, written) = (stop.clone(), written.clone());
-        std::thread::spawn(move || {
-            let mut sent = 0usize;
-            while !stop.load(SeqCst) {
-                let (ocr, birth) = &papers[sent % papers.len()];
-                let body = serde_json::json!({
-                    "ocr_line": ocr, "birth_date": birth, "product": "comirnaty",
-                    "lot": "FA1234", "date": "2021-06-01", "idempotency_key": format!("load-{sent}"),
-                })
-                .to_string();
-                let answer = http_post(internet, "/api/venue/doses", &token, &body).unwrap();
-                assert!(answer.starts_with("HTTP/1.1 2"), "{answer:.200}");
-                sent += 1;
-                written.store(sent, SeqCst);
-            }
-            sent
-        })
-    };
+    let load = TabletLoad::start(internet, token, papers);
     // Under load: the copy is one consistent snapshot while records keep being written.
-    while written.load(SeqCst) < 20 {
-        std::thread::yield_now();
-    }
-    let before = written.load(SeqCst);
+    load.wait_for(20);
+    let before = load.written();
     ok(d, &["backup", "--out", "under-load.bak"]);
     assert!(
-        written.load(SeqCst) > before,
+        load.written() > before,
         "records were written during the backup"
     );
-    stop.store(true, SeqCst);
-    load.join().unwrap();
+    load.stop();
     let key = d.join("openvrs-data/master.key");
     let key = key.to_str().unwrap();
-    let restored = ok(
-        d,
-        &[
-            "--data-dir",
-            "r1",
-            "restore",
-            "under-load.bak",
-            "--master-key-file",
-            key,
-        ],
-    );
+    let r1 = into("r1");
+    let restored = ok(d, &strs(&restore(&r1, "under-load.bak", key)));
     assert!(
         restored.contains("verified counts and audit logs"),
         "{restored}"
@@ -2340,41 +2439,22 @@ fn backup_under_write_load_restores_every_record() {
 
     // At rest: every record is the same.
     ok(d, &["backup", "--out", "at-rest.bak"]);
-    ok(
-        d,
-        &[
-            "--data-dir",
-            "r2",
-            "restore",
-            "at-rest.bak",
-            "--master-key-file",
-            key,
-        ],
-    );
-    ok(
-        d,
-        &[
-            "export",
-            "ledger",
-            "--municipality",
-            "472131",
-            "--out",
-            "a.csv",
-        ],
-    );
-    ok(
-        d,
-        &[
-            "--data-dir",
-            "r2",
-            "export",
-            "ledger",
-            "--municipality",
-            "472131",
-            "--out",
-            "b.csv",
-        ],
-    );
+    ok(d, &strs(&restore(&into("r2"), "at-rest.bak", key)));
+    for (dir, out) in [("openvrs-data", "a.csv"), ("r2", "b.csv")] {
+        ok(
+            d,
+            &[
+                "--data-dir",
+                dir,
+                "export",
+                "ledger",
+                "--municipality",
+                "472131",
+                "--out",
+                out,
+            ],
+        );
+    }
     assert_eq!(
         std::fs::read(d.join("a.csv")).unwrap(),
         std::fs::read(d.join("b.csv")).unwrap()
@@ -2418,67 +2498,57 @@ fn backup_under_write_load_restores_every_record() {
     let at = altered.len() - 100;
     altered[at] ^= 1;
     std::fs::write(d.join("altered.bak"), &altered).unwrap();
-    let e = fails(
-        d,
-        &[
-            "--data-dir",
-            "r3",
-            "restore",
-            "altered.bak",
-            "--master-key-file",
-            key,
-        ],
-    );
-    assert!(e.contains("cannot be decrypted"), "{e}");
     std::fs::write(d.join("other.key"), "11".repeat(32)).unwrap();
-    let e = fails(
-        d,
-        &[
-            "--data-dir",
-            "r3",
-            "restore",
-            "at-rest.bak",
-            "--master-key-file",
-            "other.key",
-        ],
-    );
-    assert!(e.contains("cannot be decrypted"), "{e}");
     std::fs::write(d.join("short.bak"), &file[..file.len() / 2]).unwrap();
-    fails(
-        d,
-        &[
-            "--data-dir",
-            "r3",
-            "restore",
-            "short.bak",
-            "--master-key-file",
-            key,
-        ],
-    );
-    fails(
-        d,
-        &[
-            "--data-dir",
-            "r3",
-            "restore",
-            "t.csv",
-            "--master-key-file",
-            key,
-        ],
-    );
+    let r3 = into("r3");
+    let e = fails(d, &strs(&restore(&r3, "altered.bak", key)));
+    assert!(e.contains("cannot be decrypted"), "{e}");
+    let e = fails(d, &strs(&restore(&r3, "at-rest.bak", "other.key")));
+    assert!(e.contains("cannot be decrypted"), "{e}");
+    fails(d, &strs(&restore(&r3, "short.bak", key)));
+    fails(d, &strs(&restore(&r3, "t.csv", key)));
+    // The other backend's way of restoring is refused.
+    let e = match database_url {
+        None => fails(
+            d,
+            &strs(&restore(
+                &["--data-dir", "r3", "--database-url", "postgres://h/db"].map(str::to_owned),
+                "at-rest.bak",
+                key,
+            )),
+        ),
+        Some(_) => fails(
+            d,
+            &strs(&restore(
+                &["--data-dir", "r3"].map(str::to_owned),
+                "at-rest.bak",
+                key,
+            )),
+        ),
+    };
+    assert!(e.contains("--database-url"), "{e}");
     assert!(!d.join("r3").exists() && !d.join("r3.restoring").exists());
-    let e = fails(
-        d,
-        &[
-            "--data-dir",
-            "r2",
-            "restore",
-            "at-rest.bak",
-            "--master-key-file",
-            key,
-        ],
-    );
+    let e = fails(d, &strs(&restore(&r1, "at-rest.bak", key)));
     assert!(e.contains("not empty"), "{e}");
+    if database_url.is_some() {
+        // A new data directory, but the database r1 was restored into: refused, left as it was.
+        let mut r4 = r1.clone();
+        r4[1] = "r4".into();
+        let e = fails(d, &strs(&restore(&r4, "at-rest.bak", key)));
+        assert!(e.contains("must be empty"), "{e}");
+        assert!(!d.join("r4").exists() && !d.join("r4.restoring").exists());
+        ok(
+            d,
+            &[
+                "--data-dir",
+                "r1",
+                "audit",
+                "verify",
+                "--municipality",
+                "472131",
+            ],
+        );
+    }
 }
 
 /// `doctor` passes a fresh installation with warnings (no keys yet, development TLS), passes
@@ -2654,4 +2724,205 @@ fn metrics_are_scraped_without_personal_data() {
     assert!(!scraped.contains("472131"), "no municipality in metrics");
     // Not on the internet listener.
     assert!(http_get(internet, "/metrics").starts_with("HTTP/1.1 404"));
+}
+
+/// Runs `openvrs ARGS` with `OPENVRS_CRASH_AT=at`: it must die there, as in a power cut.
+fn crashes(dir: &Path, at: &str, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_openvrs"))
+        .current_dir(dir)
+        .env_remove("OPENVRS_DATA_DIR")
+        .env_remove("OPENVRS_DATABASE_URL")
+        .env_remove("OPENVRS_MASTER_KEY")
+        .env("OPENVRS_CRASH_AT", at)
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("aborting"),
+        "{args:?} should have crashed at {at}: {err}"
+    );
+}
+
+#[test]
+fn key_rotations_survive_a_crash_half_way_sqlite() {
+    key_rotations_survive_a_crash_half_way(None);
+}
+
+#[test]
+fn key_rotations_survive_a_crash_half_way_postgres() {
+    on_postgres(key_rotations_survive_a_crash_half_way);
+}
+
+/// The data key is rotated while tablets record doses (reading sealed birth dates), killed
+/// half-way and resumed; the master key is rotated and killed before and after the database
+/// changed. Every person reads the same throughout, the audit chain holds, certificates are
+/// still signed, and the old keys are gone.
+fn key_rotations_survive_a_crash_half_way(database_url: Option<&str>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (vaccinated, _) = town_with_keys_on(d, database_url);
+    let mut addresses: Vec<String> = std::fs::read_to_string(d.join("t.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().to_owned())
+        .collect();
+    addresses.dedup();
+    let addresses: Vec<String> = addresses.into_iter().step_by(5).collect();
+    let identities = || -> Vec<serde_json::Value> {
+        addresses
+            .iter()
+            .map(|a| {
+                ok(
+                    d,
+                    &[
+                        "person",
+                        "disclose",
+                        "--municipality",
+                        "472131",
+                        "--address-number",
+                        a,
+                        "--format",
+                        "json",
+                        "--out",
+                        "p.json",
+                    ],
+                );
+                let all: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(d.join("p.json")).unwrap()).unwrap();
+                all["person"].clone()
+            })
+            .collect()
+    };
+    let stats = || -> serde_json::Value {
+        serde_json::from_str(&ok(d, &["stats", "--municipality", "472131", "--json"])).unwrap()
+    };
+    let before = identities();
+    assert_eq!(
+        stats()["persons_by_key_version"],
+        serde_json::json!({"1": 40})
+    );
+
+    // Data key: killed after the second batch of ten, persons half under each key.
+    let rotate_data = [
+        "keys",
+        "rotate",
+        "data",
+        "--municipality",
+        "472131",
+        "--batch",
+        "10",
+    ];
+    crashes(d, "data-key-batch-2", &rotate_data);
+    assert_eq!(
+        stats()["persons_by_key_version"],
+        serde_json::json!({"1": 20, "2": 20})
+    );
+    assert_eq!(identities(), before, "readable half-way");
+    let doctor = openvrs(d, &["doctor"]);
+    let said = String::from_utf8_lossy(&doctor.stdout);
+    assert!(said.contains("rotation of 472131 is unfinished"), "{said}");
+
+    // Resumed while the server records doses.
+    let (_server, _, internet, _) = start(
+        d,
+        &[
+            "serve",
+            "--plain-http",
+            "--lgwan",
+            "127.0.0.1:0",
+            "--internet",
+            "127.0.0.1:0",
+        ],
+    );
+    let load = TabletLoad::start(internet, venue_token(d), papers(d));
+    load.wait_for(5);
+    let resumed = ok(d, &rotate_data);
+    assert!(
+        resumed.contains("resuming the interrupted rotation to data key v2"),
+        "{resumed}"
+    );
+    assert!(resumed.contains("destroyed the old key"), "{resumed}");
+    let before_stop = load.written();
+    assert!(
+        load.stop() >= before_stop,
+        "every tablet record was acknowledged"
+    );
+    drop(_server);
+    assert_eq!(
+        stats()["persons_by_key_version"],
+        serde_json::json!({"2": 40})
+    );
+    assert_eq!(identities(), before);
+    ok(d, &["audit", "verify", "--municipality", "472131"]);
+
+    // Master key: killed after the new key file was written, before the database changed.
+    let old_key = std::fs::read_to_string(d.join("openvrs-data/master.key")).unwrap();
+    crashes(d, "master-key-written", &["keys", "rotate", "master"]);
+    let e = fails(d, &["stats", "--municipality", "472131"]);
+    assert!(e.contains("run `openvrs keys rotate master` again"), "{e}");
+    let again = ok(d, &["keys", "rotate", "master"]);
+    assert!(
+        again.contains("had not changed the database: starting again"),
+        "{again}"
+    );
+    assert!(again.contains("rotated the master key"), "{again}");
+    let second_key = std::fs::read_to_string(d.join("openvrs-data/master.key")).unwrap();
+    assert_ne!(second_key, old_key);
+    // Killed after the database was rewrapped, before the key file was replaced.
+    crashes(d, "master-key-rewrapped", &["keys", "rotate", "master"]);
+    fails(d, &["stats", "--municipality", "472131"]);
+    let finished = ok(d, &["keys", "rotate", "master"]);
+    assert!(
+        finished.contains("finished the interrupted master key rotation"),
+        "{finished}"
+    );
+    let third_key = std::fs::read_to_string(d.join("openvrs-data/master.key")).unwrap();
+    assert_ne!(third_key, second_key);
+    assert!(!d.join("openvrs-data/master.key.next").exists());
+    assert_eq!(identities(), before);
+    ok(d, &["audit", "verify", "--municipality", "472131"]);
+    let doctor = ok(d, &["doctor"]);
+    assert!(!doctor.contains("FAIL"), "{doctor}");
+    // Certificates are still signed with the (rewrapped) signing keys.
+    ok(
+        d,
+        &[
+            "certificate",
+            "issue",
+            "--municipality",
+            "472131",
+            "--address-number",
+            &vaccinated[0],
+            "--kind",
+            "domestic",
+            "--format",
+            "shc",
+            "--out",
+            "c.smart-health-card",
+        ],
+    );
+    let jwks = ok(d, &["keys", "jwks"]);
+    std::fs::write(d.join("jwks.json"), jwks).unwrap();
+    ok(d, &["verify", "c.smart-health-card", "--jwks", "jwks.json"]);
+    // The previous master key opens nothing any more.
+    let out = Command::new(env!("CARGO_BIN_EXE_openvrs"))
+        .current_dir(d)
+        .env_remove("OPENVRS_DATA_DIR")
+        .env_remove("OPENVRS_DATABASE_URL")
+        .env("OPENVRS_MASTER_KEY", old_key.trim())
+        .args([
+            "person",
+            "disclose",
+            "--municipality",
+            "472131",
+            "--address-number",
+        ])
+        .arg(&addresses[0])
+        .args(["--format", "json", "--out", "old.json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot decrypt"));
 }

@@ -1,0 +1,323 @@
+//! Key rotation: a municipality's data key (its rows re-sealed in batches, online and resumable)
+//! and the master key (every wrapped key and sealed secret rewrapped in one transaction, the data
+//! untouched). Both are audited in the municipalities' chains.
+
+use openvrs_crypto::{KeyKind, KeySlot, MasterKey};
+use openvrs_domain::{
+    audit::{Actor, Outcome},
+    ids::MunicipalityCode,
+};
+
+use crate::{
+    StoreError,
+    engine::{Engine, now_micros, reseal},
+    sql::{Backend, Tx, Value},
+};
+
+/// Where a data key rotation stands after [`Store::begin_data_key_rotation`](crate::Store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataKeyRotation {
+    /// The version new values are sealed with, and every row will be.
+    pub version: u32,
+    /// Whether an interrupted rotation to this version was taken up again.
+    pub resumed: bool,
+}
+
+/// One batch of [`Store::reseal_batch`](crate::Store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResealBatch {
+    /// Rows re-sealed with the current data key.
+    pub resealed: u64,
+    /// The last row looked at, to continue after; `None` at the end of the table.
+    pub next: Option<String>,
+}
+
+impl<B: Backend> Engine<B> {
+    /// Forgets the cached keys of `m` (they are read again, under the current master key).
+    fn forget(&self, m: MunicipalityCode) {
+        self.tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&m);
+    }
+
+    pub(crate) fn rotation_begin(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+    ) -> Result<DataKeyRotation, StoreError> {
+        let code = m.to_string();
+        let began = self.write(m, actor, "keys.data.rotate", |tx, tenant| {
+            let keys = tenant.personal(m)?;
+            if !keys.data_retiring.is_empty() {
+                let r = DataKeyRotation {
+                    version: keys.data_version,
+                    resumed: true,
+                };
+                return Ok((r, format!("data key v{} (resumed)", r.version), Outcome::Ok));
+            }
+            let version = keys.data_version + 1;
+            let key = openvrs_crypto::Key::random();
+            let slot = KeySlot {
+                municipality: &code,
+                kind: KeyKind::Data,
+                version,
+            };
+            tx.execute(
+                "INSERT INTO tenant_keys (municipality_code, kind, version, wrapped, created_at) \
+                 VALUES ($1, 'data', $2, $3, $4)",
+                &[
+                    code.as_str().into(),
+                    i64::from(version).into(),
+                    self.master().wrap(&slot, &key).into(),
+                    now_micros().into(),
+                ],
+            )?;
+            let r = DataKeyRotation {
+                version,
+                resumed: false,
+            };
+            Ok((r, format!("data key v{version} (begun)"), Outcome::Ok))
+        })?;
+        self.forget(m);
+        Ok(began)
+    }
+
+    /// Re-seals up to `limit` rows after `after` whose key version is not the current one. No
+    /// lock is taken: a row is rewritten only if it still holds what was read (same version,
+    /// same content digest), so a writer's change in between is never lost - the row is simply
+    /// left for the next pass.
+    pub(crate) fn rotation_batch(
+        &self,
+        m: MunicipalityCode,
+        after: &str,
+        limit: u32,
+    ) -> Result<ResealBatch, StoreError> {
+        let code = m.to_string();
+        self.db.transaction(|tx| {
+            let tenant = self.tenant(tx, m)?;
+            let keys = tenant.personal(m)?;
+            let current = i64::from(keys.data_version);
+            let rows = tx.query(
+                "SELECT address_number, name_sealed, name_kana_sealed, birth_date_sealed, \
+                 my_number_sealed, key_version, content_digest FROM persons \
+                 WHERE municipality_code = $1 AND address_number > $2 \
+                 ORDER BY address_number LIMIT $3",
+                &[code.as_str().into(), after.into(), i64::from(limit).into()],
+            )?;
+            let mut resealed = 0;
+            for row in &rows {
+                if row.int(5)? == current {
+                    continue;
+                }
+                let address = row.text(0)?;
+                let mut values: Vec<Value> = Vec::with_capacity(4);
+                for (i, column) in [(1, "name"), (2, "name_kana"), (3, "birth_date")] {
+                    values.push(reseal(keys, &code, column, address, row.bytes(i)?)?.into());
+                }
+                values.push(
+                    row.opt_bytes(4)?
+                        .map(|s| reseal(keys, &code, "my_number", address, s))
+                        .transpose()?
+                        .into(),
+                );
+                resealed += tx.execute(
+                    "UPDATE persons SET name_sealed = $3, name_kana_sealed = $4, \
+                     birth_date_sealed = $5, my_number_sealed = $6, key_version = $7 \
+                     WHERE municipality_code = $1 AND address_number = $2 \
+                     AND key_version = $8 AND content_digest = $9",
+                    &[
+                        code.as_str().into(),
+                        address.into(),
+                        values[0].clone(),
+                        values[1].clone(),
+                        values[2].clone(),
+                        values[3].clone(),
+                        current.into(),
+                        row.int(5)?.into(),
+                        row.bytes(6)?.to_vec().into(),
+                    ],
+                )?;
+            }
+            let next = (rows.len() as u32 == limit)
+                .then(|| rows.last().map(|r| r.text(0).map(str::to_owned)))
+                .flatten()
+                .transpose()?;
+            Ok(ResealBatch { resealed, next })
+        })
+    }
+
+    /// Retires the older data keys once no row needs them; `false` (and nothing done) while
+    /// some row still does. Holds the audit head's lock, which every writer takes before it
+    /// reads the keys, so no value sealed with an older key can appear after this.
+    pub(crate) fn rotation_finish(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        let code = m.to_string();
+        let finished = self.db.transaction(|tx| {
+            lock_head(tx, &code, B::FOR_UPDATE)?;
+            let tenant = self.tenant(tx, m)?;
+            let keys = tenant.personal(m)?;
+            let current = keys.data_version;
+            let left = tx
+                .query_opt(
+                    "SELECT COUNT(*) FROM persons WHERE municipality_code = $1 AND key_version <> $2",
+                    &[code.as_str().into(), i64::from(current).into()],
+                )?
+                .ok_or(StoreError::Corrupt("count"))?
+                .int(0)?;
+            if left > 0 {
+                return Ok(false);
+            }
+            let retired: Vec<String> = keys
+                .data_retiring
+                .iter()
+                .map(|(v, _)| format!("v{v}"))
+                .collect();
+            self.write_in(tx, m, actor, "keys.data.rotate", |tx, _| {
+                tx.execute(
+                    "DELETE FROM tenant_keys WHERE municipality_code = $1 AND kind = 'data' \
+                     AND version < $2",
+                    &[code.as_str().into(), i64::from(current).into()],
+                )?;
+                let object = format!(
+                    "data key v{current} (finished; destroyed {})",
+                    if retired.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        retired.join(", ")
+                    }
+                );
+                Ok(((), object, Outcome::Ok))
+            })?;
+            Ok(true)
+        })?;
+        self.forget(m);
+        Ok(finished)
+    }
+
+    /// Rewraps every municipality key and sealed deployment secret under `new`, in one
+    /// transaction, after an audit entry in every municipality's chain.
+    pub(crate) fn rewrap_master(&self, new: &MasterKey, actor: &Actor) -> Result<u64, StoreError> {
+        let count = self.db.transaction(|tx| {
+            let keys = tx.query(
+                "SELECT municipality_code, kind, version, wrapped FROM tenant_keys",
+                &[],
+            )?;
+            let secrets = tx.query("SELECT kind, kid, sealed FROM signing_keys", &[])?;
+            let object = format!(
+                "master key (rewrapped {} municipality keys and {} signing keys)",
+                keys.len(),
+                secrets.len()
+            );
+            // First, while every municipality's keys still open under the old master key.
+            self.audit_everywhere(tx, actor, "keys.master.rotate", &object)?;
+            for row in &keys {
+                let code = row.text(0)?;
+                let kind =
+                    KeyKind::from_code(row.text(1)?).ok_or(StoreError::Corrupt("key kind"))?;
+                let version =
+                    u32::try_from(row.int(2)?).map_err(|_| StoreError::Corrupt("key version"))?;
+                let slot = KeySlot {
+                    municipality: code,
+                    kind,
+                    version,
+                };
+                let key = self.master().unwrap(&slot, row.bytes(3)?)?;
+                tx.execute(
+                    "UPDATE tenant_keys SET wrapped = $4 WHERE municipality_code = $1 \
+                     AND kind = $2 AND version = $3",
+                    &[
+                        code.into(),
+                        kind.code().into(),
+                        i64::from(version).into(),
+                        new.wrap(&slot, &key).into(),
+                    ],
+                )?;
+            }
+            for row in &secrets {
+                let (kind, kid) = (row.text(0)?, row.text(1)?);
+                let slot = crate::signing::slot(kind, kid);
+                let secret = self.master().open_secret(&slot, row.bytes(2)?)?;
+                tx.execute(
+                    "UPDATE signing_keys SET sealed = $3 WHERE kind = $1 AND kid = $2",
+                    &[
+                        kind.into(),
+                        kid.into(),
+                        new.seal_secret(&slot, &secret).into(),
+                    ],
+                )?;
+            }
+            Ok((keys.len() + secrets.len()) as u64)
+        })?;
+        self.tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        Ok(count)
+    }
+
+    /// Whether the master key opens what is stored: the first wrapped key or, before any
+    /// municipality exists, the first sealed secret. An empty database accepts any key.
+    pub(crate) fn master_check(&self) -> Result<(), StoreError> {
+        self.db.transaction(|tx| {
+            if let Some(row) = tx.query_opt(
+                "SELECT municipality_code, kind, version, wrapped FROM tenant_keys \
+                 ORDER BY municipality_code, kind, version LIMIT 1",
+                &[],
+            )? {
+                let kind =
+                    KeyKind::from_code(row.text(1)?).ok_or(StoreError::Corrupt("key kind"))?;
+                let version =
+                    u32::try_from(row.int(2)?).map_err(|_| StoreError::Corrupt("key version"))?;
+                let slot = KeySlot {
+                    municipality: row.text(0)?,
+                    kind,
+                    version,
+                };
+                self.master().unwrap(&slot, row.bytes(3)?)?;
+            } else if let Some(row) = tx.query_opt(
+                "SELECT kind, kid, sealed FROM signing_keys ORDER BY kind, kid LIMIT 1",
+                &[],
+            )? {
+                let slot = crate::signing::slot(row.text(0)?, row.text(1)?);
+                self.master().open_secret(&slot, row.bytes(2)?)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Appends the same entry to every registered municipality's chain (deployment-wide acts:
+    /// master and signing keys).
+    pub(crate) fn audit_everywhere(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        action: &str,
+        object: &str,
+    ) -> Result<(), StoreError> {
+        let codes = tx.query(
+            "SELECT municipality_code FROM municipalities ORDER BY municipality_code",
+            &[],
+        )?;
+        for row in &codes {
+            let m = MunicipalityCode::parse(row.text(0)?)
+                .map_err(|_| StoreError::Corrupt("municipality code"))?;
+            self.write_in(tx, m, actor, action, |_, _| {
+                Ok(((), object.to_owned(), Outcome::Ok))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn lock_head(tx: &mut dyn Tx, code: &str, for_update: &str) -> Result<(), StoreError> {
+    tx.query_opt(
+        &format!("SELECT seq FROM audit_heads WHERE municipality_code = $1{for_update}"),
+        &[code.into()],
+    )?
+    .ok_or(StoreError::Corrupt("missing audit head"))?;
+    Ok(())
+}
