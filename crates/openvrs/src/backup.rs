@@ -191,6 +191,123 @@ fn master_key(file: Option<&Path>) -> Result<MasterKey> {
     MasterKey::from_hex(&text).context("master key")
 }
 
+/// Scheduled backups are named by when they were made (UTC, to the millisecond), so that their
+/// names sort by age.
+const SCHEDULED_PREFIX: &str = "openvrs-";
+const SCHEDULED_SUFFIX: &str = ".bak";
+
+/// The directory of scheduled backups, if configured.
+pub fn scheduled_dir(dir: &DataDir) -> Option<std::path::PathBuf> {
+    let b = &dir.config.backup.dir;
+    (!b.as_os_str().is_empty()).then(|| dir.path.join(b))
+}
+
+/// The scheduled backups in `target`, oldest first.
+fn scheduled(target: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut found: Vec<_> = match fs::read_dir(target) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with(SCHEDULED_PREFIX) && n.ends_with(SCHEDULED_SUFFIX)
+                })
+            })
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    found.sort();
+    Ok(found)
+}
+
+/// When the newest scheduled backup was made, if there is one.
+pub fn newest_scheduled(dir: &DataDir) -> Result<Option<std::time::SystemTime>> {
+    let Some(target) = scheduled_dir(dir) else {
+        return Ok(None);
+    };
+    match scheduled(&target)?.last() {
+        Some(p) => Ok(Some(fs::metadata(p)?.modified()?)),
+        None => Ok(None),
+    }
+}
+
+/// A backup into the configured directory, then only the newest `keep` are kept (and what an
+/// interrupted one left is removed).
+pub fn backup_scheduled(dir: &DataDir) -> Result<std::path::PathBuf> {
+    let Some(target) = scheduled_dir(dir) else {
+        bail!(
+            "--out を指定するか、[backup] dir を設定してください / give --out, or set [backup] dir"
+        );
+    };
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&target).with_context(|| {
+        format!(
+            "{} を作成できません / cannot create {}",
+            target.display(),
+            target.display()
+        )
+    })?;
+    let now = time::OffsetDateTime::now_utc();
+    let name = format!(
+        "{SCHEDULED_PREFIX}{:04}{:02}{:02}T{:02}{:02}{:02}{:03}Z{SCHEDULED_SUFFIX}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.millisecond()
+    );
+    let out = target.join(name);
+    backup(dir, &out)?;
+    let all = scheduled(&target)?;
+    let keep = dir.config.backup.keep.max(1) as usize;
+    for old in &all[..all.len().saturating_sub(keep)] {
+        fs::remove_file(old)?;
+    }
+    for entry in fs::read_dir(&target)?.filter_map(Result::ok) {
+        if entry.path().extension().is_some_and(|e| e == "partial") {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(out)
+}
+
+/// While the server runs: a scheduled backup whenever the newest is `every_hours` old (at once
+/// if there is none), retried after a failure.
+pub fn schedule(dir: DataDir) {
+    if scheduled_dir(&dir).is_none() {
+        return;
+    }
+    let every = std::time::Duration::from_secs(u64::from(dir.config.backup.every_hours) * 3600);
+    let retry = std::time::Duration::from_secs(600);
+    std::thread::spawn(move || {
+        loop {
+            let age = newest_scheduled(&dir)
+                .ok()
+                .flatten()
+                .and_then(|t| t.elapsed().ok());
+            let wait = match age {
+                Some(age) if age < every => every - age,
+                _ => match backup_scheduled(&dir) {
+                    Ok(file) => {
+                        tracing::info!(file = %file.display(), "scheduled backup written");
+                        every
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "scheduled backup failed");
+                        retry
+                    }
+                },
+            };
+            std::thread::sleep(wait.min(retry));
+        }
+    });
+}
+
 /// Restores `file` into the new data directory `target`; a PostgreSQL backup also into the
 /// empty database at `database_url`.
 pub fn restore(

@@ -93,6 +93,15 @@ authority = "openvrs"
 # here for development; put the real issuer's certificate in its place in production.
 issuer_certificate = "card-issuer.pem"
 
+[backup]
+# Scheduled backups: while `openvrs serve` runs, an encrypted backup (see `openvrs backup`) is
+# written into this directory (relative to the data directory) every `every_hours`, the first at
+# once if none is that recent, and only the newest `keep` are kept. `openvrs backup` without
+# --out writes one there too. Empty: none. Copy them to another machine as well.
+dir = ""
+every_hours = 24
+keep = 14
+
 [keys]
 # The master key (64 hexadecimal digits) that wraps every municipality's keys: a file, relative
 # to the data directory, readable by its owner only (mode 0600). `openvrs init` creates it.
@@ -116,7 +125,28 @@ pub struct Config {
     pub certificates: Certificates,
     #[serde(default)]
     pub cards: Cards,
+    #[serde(default)]
+    pub backup: Backup,
     pub keys: Keys,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Backup {
+    /// Relative to the data directory; empty: no scheduled backups.
+    pub dir: PathBuf,
+    pub every_hours: u32,
+    pub keep: u32,
+}
+
+impl Default for Backup {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            every_hours: 24,
+            keep: 14,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -267,6 +297,122 @@ impl Config {
     pub fn default_config() -> Self {
         toml::from_str(DEFAULT_CONFIG).expect("the default config parses")
     }
+
+    /// Reads a config file's text section by section, so that one wrong section does not hide
+    /// the others: every error goes to `errors`, and a wrong or missing section is the default.
+    fn parse(text: &str, errors: &mut Vec<String>) -> Self {
+        let mut config = Self::default_config();
+        let table: toml::Table = match toml::from_str(text) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(format!(
+                    "TOML として読めません / not valid TOML: {}",
+                    e.message()
+                ));
+                return config;
+            }
+        };
+        fn section<T: serde::de::DeserializeOwned>(
+            table: &toml::Table,
+            name: &str,
+            slot: &mut T,
+            errors: &mut Vec<String>,
+        ) {
+            if let Some(value) = table.get(name) {
+                match value.clone().try_into() {
+                    Ok(v) => *slot = v,
+                    Err(e) => errors.push(format!(
+                        "[{name}] の値が不正です / [{name}] is invalid: {}",
+                        e.message().trim()
+                    )),
+                }
+            }
+        }
+        section(&table, "server", &mut config.server, errors);
+        section(&table, "database", &mut config.database, errors);
+        section(&table, "tls", &mut config.tls, errors);
+        section(&table, "notify", &mut config.notify, errors);
+        section(&table, "security", &mut config.security, errors);
+        section(&table, "certificates", &mut config.certificates, errors);
+        section(&table, "cards", &mut config.cards, errors);
+        section(&table, "backup", &mut config.backup, errors);
+        section(&table, "keys", &mut config.keys, errors);
+        const SECTIONS: [&str; 9] = [
+            "server",
+            "database",
+            "tls",
+            "notify",
+            "security",
+            "certificates",
+            "cards",
+            "backup",
+            "keys",
+        ];
+        for name in table.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
+            errors.push(format!("不明な節 [{name}] / unknown section [{name}]"));
+        }
+        config
+    }
+
+    /// What is wrong with values that parse: each a line, Japanese then English.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let url = &self.database.url;
+        if !url.is_empty() && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            out.push(
+                "[database] url は postgres:// で始めてください / [database] url must start with postgres://"
+                    .to_owned(),
+            );
+        }
+        let metrics = &self.server.metrics;
+        if !metrics.is_empty() && metrics.parse::<SocketAddr>().is_err() {
+            out.push(format!(
+                "[server] metrics のアドレスが不正です / [server] metrics is not an address: {metrics}"
+            ));
+        }
+        let issuer = &self.certificates.issuer;
+        if !issuer.starts_with("https://") || issuer.ends_with('/') {
+            out.push(format!(
+                "[certificates] issuer は https:// で始まり / で終わらない URL です / [certificates] issuer must be an https URL without a trailing /: {issuer}"
+            ));
+        }
+        let hook = &self.notify.webhook_url;
+        if !hook.is_empty() && !hook.starts_with("https://") && !hook.starts_with("http://") {
+            out.push(format!(
+                "[notify] webhook_url は http(s) の URL です / [notify] webhook_url must be an http(s) URL: {hook}"
+            ));
+        }
+        let s = &self.security;
+        for (name, value) in [
+            ("lockout_failures", s.lockout_failures),
+            ("lockout_minutes", u64::from(s.lockout_minutes)),
+            ("idle_minutes", u64::from(s.idle_minutes)),
+            ("absolute_hours", u64::from(s.absolute_hours)),
+            (
+                "requests_per_client_per_minute",
+                s.requests_per_client_per_minute,
+            ),
+            (
+                "requests_per_account_per_minute",
+                s.requests_per_account_per_minute,
+            ),
+            ("persons_per_hour", s.persons_per_hour as u64),
+            ("inquiries_per_user_per_hour", s.inquiries_per_user_per_hour),
+        ] {
+            if value == 0 {
+                out.push(format!(
+                    "[security] {name} は1以上にしてください / [security] {name} must be at least 1"
+                ));
+            }
+        }
+        if self.backup.every_hours == 0 || self.backup.keep == 0 {
+            out.push(
+                "[backup] every_hours と keep は1以上にしてください / [backup] every_hours and keep must be at least 1"
+                    .to_owned(),
+            );
+        }
+        out
+    }
 }
 
 /// A data directory: config, master key file and (by default) the SQLite database.
@@ -298,14 +444,8 @@ impl DataDir {
                 file.display()
             )
         })?;
-        let mut config: Config = toml::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "設定ファイル {} が不正です / invalid config file {}: {}",
-                file.display(),
-                file.display(),
-                e.message()
-            )
-        })?;
+        let mut errors = Vec::new();
+        let mut config = Config::parse(&text, &mut errors);
         if let Some(url) = env("OPENVRS_DATABASE_URL") {
             config.database.url = url;
         }
@@ -323,10 +463,26 @@ impl DataDir {
             ("OPENVRS_INTERNET_ADDR", &mut config.server.internet),
         ] {
             if let Some(v) = env(var) {
-                *slot = v.parse().with_context(|| {
-                    format!("{var} のアドレスが不正です / {var} is not an address")
-                })?;
+                match v.parse() {
+                    Ok(addr) => *slot = addr,
+                    Err(_) => errors.push(format!(
+                        "{var} のアドレスが不正です / {var} is not an address: {v}"
+                    )),
+                }
             }
+        }
+        errors.extend(config.problems());
+        if !errors.is_empty() {
+            bail!(
+                "設定に {n} 件の誤りがあります / the configuration has {n} errors ({}):\n{}",
+                file.display(),
+                errors
+                    .iter()
+                    .map(|e| format!("  - {e}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                n = errors.len(),
+            );
         }
         Ok(Self {
             path: path.to_owned(),
@@ -520,5 +676,41 @@ mod tests {
         );
         assert_eq!(c.tls, Tls::default());
         assert!(toml::from_str::<Config>(&DEFAULT_CONFIG.replace("lgwan =", "lgwam =")).is_err());
+    }
+
+    #[test]
+    fn every_config_error_is_reported_at_once() {
+        let text = DEFAULT_CONFIG
+            .replace("lgwan =", "lgwam =")
+            .replace("lockout_failures = 5", "lockout_failures = \"five\"")
+            .replace(
+                "issuer = \"https://localhost:8080/issuer\"",
+                "issuer = \"http://localhost/\"",
+            )
+            .replace("keep = 14", "keep = 0")
+            + "\n[extra]\nx = 1\n";
+        let mut errors = Vec::new();
+        let config = Config::parse(&text, &mut errors);
+        errors.extend(config.problems());
+        let sections = [
+            "[server]",
+            "[security]",
+            "[extra]",
+            "[certificates]",
+            "[backup]",
+        ];
+        assert_eq!(errors.len(), sections.len(), "{errors:#?}");
+        for (e, section) in errors.iter().zip(sections) {
+            assert!(e.contains(section) && e.contains(" / "), "{e}");
+        }
+        let mut none = Vec::new();
+        assert!(
+            Config::parse(DEFAULT_CONFIG, &mut none)
+                .problems()
+                .is_empty()
+        );
+        assert!(none.is_empty(), "{none:?}");
+        Config::parse("[server", &mut none);
+        assert_eq!(none.len(), 1, "a syntax error is one error");
     }
 }

@@ -72,6 +72,7 @@ pub fn serve(
                 "注意: カード発行者の証明書がないため、アプリとコンビニの申請は受け付けません / warning: no card-issuer certificate, so app and kiosk applications are refused"
             );
         }
+        crate::backup::schedule(dir.clone());
         if !dir.config.notify.webhook_url.is_empty() {
             state.notifier = Some(Notifier::start(dir.config.notify.webhook_url.clone()));
         }

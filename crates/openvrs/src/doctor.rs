@@ -184,6 +184,36 @@ pub fn run(dir: &DataDir) -> Result<()> {
         Err(e) => report.say(Level::Warn, "disk", &e.to_string()),
     }
 
+    match crate::backup::newest_scheduled(dir) {
+        _ if crate::backup::scheduled_dir(dir).is_none() => report.say(
+            Level::Warn,
+            "backup",
+            "定期バックアップが設定されていません([backup] dir) / no scheduled backups ([backup] dir)",
+        ),
+        Ok(None) => report.say(
+            Level::Warn,
+            "backup",
+            "まだありません(openvrs backup、またはサーバーの起動で作成) / none yet (openvrs backup, or start the server)",
+        ),
+        Ok(Some(at)) => {
+            let hours = at.elapsed().map_or(0.0, |d| d.as_secs_f64() / 3600.0);
+            let due = f64::from(dir.config.backup.every_hours);
+            let level = if hours > 2.0 * due {
+                Level::Warn
+            } else {
+                Level::Ok
+            };
+            report.say(
+                level,
+                "backup",
+                &format!(
+                    "最新のバックアップは {hours:.1} 時間前です(予定は {due} 時間ごと) / the newest backup is {hours:.1} h old (due every {due} h)"
+                ),
+            );
+        }
+        Err(e) => report.say(Level::Fail, "backup", &format!("{e:#}")),
+    }
+
     match report.worst {
         Level::Ok => println!("問題はありません / all checks passed"),
         Level::Warn => println!("警告があります / passed with warnings"),

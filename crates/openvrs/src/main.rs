@@ -197,8 +197,9 @@ enum Command {
     /// A consistent, encrypted copy of the database while the server runs (SQLite: the file;
     /// PostgreSQL: pg_dump of one snapshot), with a manifest of what it holds.
     Backup {
+        /// The backup file [default: a new file in [backup] dir, keeping the newest `keep`]
         #[arg(long)]
-        out: PathBuf,
+        out: Option<PathBuf>,
     },
     /// Restore a backup into a new, empty data directory (--data-dir) - a PostgreSQL backup also
     /// into an empty database (--database-url) - checking every municipality's counts and audit
@@ -436,7 +437,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::User(cmd) => user::run(&*cli.load()?.open_store(false)?, cmd)?,
         Command::Bench(cmd) => bench::run(cmd)?,
         Command::Doctor => doctor::run(&cli.load()?)?,
-        Command::Backup { out } => backup::backup(&cli.load()?, out)?,
+        Command::Backup { out: Some(out) } => backup::backup(&cli.load()?, out)?,
+        Command::Backup { out: None } => {
+            backup::backup_scheduled(&cli.load()?)?;
+        }
         Command::Restore {
             file,
             master_key_file,

@@ -2620,6 +2620,120 @@ fn doctor_says_what_is_wrong_and_how_to_fix_it() {
     );
 }
 
+/// `[backup] dir` set: `openvrs backup` and the running server write backups there and keep the
+/// newest `keep`; the doctor tells their age. A config with several errors names them all.
+#[test]
+fn scheduled_backups_keep_the_newest_and_the_doctor_watches_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init"]);
+    ok(
+        d,
+        &[
+            "municipality",
+            "add",
+            "--code",
+            "472131",
+            "--name",
+            "うるま市",
+        ],
+    );
+    let e = fails(d, &["backup"]);
+    assert!(e.contains("[backup] dir"), "{e}");
+    let said = String::from_utf8(openvrs(d, &["doctor"]).stdout).unwrap();
+    assert!(
+        said.contains("WARN backup") && said.contains("[backup] dir"),
+        "{said}"
+    );
+
+    let config = d.join("openvrs-data/config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("dir = \"\"", "dir = \"backups\"")
+            .replace("keep = 14", "keep = 2"),
+    )
+    .unwrap();
+    let said = ok(d, &["doctor"]);
+    assert!(
+        said.contains("WARN backup") && said.contains("none yet"),
+        "{said}"
+    );
+    let backups = d.join("openvrs-data/backups");
+    let list = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&backups)
+            .map(|r| {
+                r.map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    ok(d, &["backup"]);
+    let first = list();
+    assert_eq!(first.len(), 1, "{first:?}");
+    ok(d, &["backup"]);
+    ok(d, &["backup"]);
+    let kept = list();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(!kept.contains(&first[0]), "the oldest went: {kept:?}");
+    assert!(ok(d, &["doctor"]).contains("OK   backup"));
+
+    // The server makes one at once when there is none recent enough.
+    std::fs::remove_dir_all(&backups).unwrap();
+    let server = start(
+        d,
+        &[
+            "serve",
+            "--plain-http",
+            "--lgwan",
+            "127.0.0.1:0",
+            "--internet",
+            "127.0.0.1:0",
+        ],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !list().iter().any(|n| n.ends_with(".bak")) {
+        assert!(std::time::Instant::now() < deadline, "no scheduled backup");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(server);
+    let made = list();
+    let file = backups.join(made.iter().find(|n| n.ends_with(".bak")).unwrap());
+    let key = d.join("openvrs-data/master.key");
+    ok(
+        d,
+        &[
+            "--data-dir",
+            "restored",
+            "restore",
+            file.to_str().unwrap(),
+            "--master-key-file",
+            key.to_str().unwrap(),
+        ],
+    );
+
+    // Every error of a config file at once.
+    std::fs::write(
+        &config,
+        text.replace("lgwan =", "lgwam =")
+            .replace("keep = 14", "keep = 0")
+            .replace(
+                "requests_per_client_per_minute = 1200",
+                "requests_per_client_per_minute = -1",
+            ),
+    )
+    .unwrap();
+    let out = openvrs(d, &["stats", "--municipality", "472131"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("3 errors"), "{err}");
+    for what in ["[server]", "[security]", "[backup]"] {
+        assert!(err.contains(what), "{what}: {err}");
+    }
+}
+
 /// With `[server] metrics` set, a scraper reads request counts and latencies by route template,
 /// group-commit batch sizes and tablet outcomes - and no personal value, id or municipality.
 #[test]
