@@ -209,6 +209,7 @@ pub fn metrics_router(state: AppState) -> Router {
         "/metrics",
         axum::routing::get(move || {
             let metrics = state.metrics.clone();
+            metrics.pool(state.store.pool());
             async move {
                 (
                     [(

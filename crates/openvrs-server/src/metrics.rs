@@ -8,6 +8,7 @@ use prometheus_client::{
     metrics::{
         counter::Counter,
         family::Family,
+        gauge::Gauge,
         histogram::{Histogram, exponential_buckets},
     },
     registry::Registry,
@@ -54,6 +55,7 @@ pub struct Metrics {
     security_events: Family<Kind, Counter>,
     import_rows: Family<Kind, Counter>,
     inquiries: Family<Kind, Counter>,
+    connections: Family<Kind, Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -112,8 +114,15 @@ impl Default for Metrics {
             "Inquiries to other municipalities, by outcome",
             inquiries.clone(),
         );
+        let connections = Family::<Kind, Gauge>::default();
+        registry.register(
+            "database_connections",
+            "Database connections by state (in_use, idle; waiting: transactions queued for SQLite's one writer)",
+            connections.clone(),
+        );
         Self {
             registry,
+            connections,
             requests,
             latency,
             tablet_batches,
@@ -138,6 +147,15 @@ fn kind(k: &str) -> Kind {
 }
 
 impl Metrics {
+    /// The store's connections as they are now (read at each scrape).
+    pub fn pool(&self, p: openvrs_store::PoolStatus) {
+        for (state, n) in [("in_use", p.in_use), ("idle", p.idle), ("waiting", p.waiting)] {
+            self.connections
+                .get_or_create(&kind(state))
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
     /// The OpenMetrics text of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();

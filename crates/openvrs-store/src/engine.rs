@@ -1759,6 +1759,10 @@ impl<B: Backend> Store for Engine<B> {
     fn check_master_key(&self) -> Result<(), StoreError> {
         self.master_check()
     }
+
+    fn pool(&self) -> crate::PoolStatus {
+        self.db.pool()
+    }
 }
 
 pub(crate) fn read_audit(

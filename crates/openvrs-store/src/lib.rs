@@ -66,6 +66,17 @@ pub struct PutSummary {
     pub vouchers_written: u64,
 }
 
+/// The database connections of a store, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// In a transaction now.
+    pub in_use: usize,
+    /// Open and waiting for work.
+    pub idle: usize,
+    /// Transactions waiting for a connection (SQLite's one writer).
+    pub waiting: usize,
+}
+
 /// Counts of one municipality, for operators and for checking imports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -913,6 +924,9 @@ pub trait Store: Send + Sync {
 
     /// Fails with a decryption error unless the store's master key opens what is stored.
     fn check_master_key(&self) -> Result<(), StoreError>;
+
+    /// Its database connections now.
+    fn pool(&self) -> PoolStatus;
 }
 
 /// Where the data lives.

@@ -24,6 +24,8 @@ struct Conn {
 pub(crate) struct Postgres {
     config: postgres::Config,
     idle: Mutex<Vec<Conn>>,
+    /// Connections taken out of `idle` (or opened) and not yet back.
+    in_use: std::sync::atomic::AtomicUsize,
     /// Every transaction reads this exported snapshot, read-only (a backup's view).
     snapshot: Option<String>,
 }
@@ -42,6 +44,7 @@ impl Postgres {
         let pg = Self {
             config,
             idle: Mutex::new(Vec::new()),
+            in_use: std::sync::atomic::AtomicUsize::new(0),
             snapshot: None,
         };
         let conn = pg.connect()?;
@@ -219,10 +222,19 @@ impl Backend for Postgres {
         ),
     ];
 
+    fn pool(&self) -> crate::PoolStatus {
+        crate::PoolStatus {
+            in_use: self.in_use.load(std::sync::atomic::Ordering::Relaxed),
+            idle: self.idle.lock().unwrap_or_else(|p| p.into_inner()).len(),
+            waiting: 0,
+        }
+    }
+
     fn transaction<T>(
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let _counted = crate::sql::Counted::enter(&self.in_use);
         let mut conn = self.take()?;
         let result = (|| {
             let mut tx = match &self.snapshot {

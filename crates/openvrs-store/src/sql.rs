@@ -119,6 +119,23 @@ pub(crate) trait Tx {
     }
 }
 
+/// One more in a count for as long as it lives (counted back when a transaction fails or
+/// panics too): connections in use, for [`crate::PoolStatus`].
+pub(crate) struct Counted<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Counted<'a> {
+    pub(crate) fn enter(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// A database behind the store.
 pub(crate) trait Backend: Send + Sync + 'static {
     const NAME: &'static str;
@@ -129,6 +146,8 @@ pub(crate) trait Backend: Send + Sync + 'static {
     const BULK_COPY: bool;
     /// The embedded migrations, in order; `(version, sql)`.
     const MIGRATIONS: &'static [(i64, &'static str)];
+    /// Its connections now.
+    fn pool(&self) -> crate::PoolStatus;
     /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.
     fn transaction<T>(
         &self,

@@ -29,6 +29,8 @@ use crate::{
 #[derive(Debug)]
 pub(crate) struct Sqlite {
     conn: Mutex<Connection>,
+    /// Transactions waiting for, or holding, the writer connection.
+    wanted: std::sync::atomic::AtomicUsize,
     /// Declared after `conn`: dropped after it, so the checkpointer's connection is the last
     /// one to close, which checkpoints the whole WAL and removes it.
     _checkpointer: Checkpointer,
@@ -108,6 +110,7 @@ impl Sqlite {
         )?;
         Ok(Self {
             conn: Mutex::new(conn),
+            wanted: std::sync::atomic::AtomicUsize::new(0),
             _checkpointer: Checkpointer::start(path)?,
         })
     }
@@ -230,10 +233,20 @@ impl Backend for Sqlite {
         ),
     ];
 
+    fn pool(&self) -> crate::PoolStatus {
+        let wanted = self.wanted.load(std::sync::atomic::Ordering::Relaxed);
+        crate::PoolStatus {
+            in_use: wanted.min(1),
+            idle: usize::from(wanted == 0),
+            waiting: wanted.saturating_sub(1),
+        }
+    }
+
     fn transaction<T>(
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let _counted = crate::sql::Counted::enter(&self.wanted);
         // A panic inside an earlier transaction rolled it back when it unwound; the connection
         // itself is still sound.
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());

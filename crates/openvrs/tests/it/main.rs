@@ -2823,6 +2823,9 @@ fn metrics_are_scraped_without_personal_data() {
         "openvrs_http_request_duration_seconds_bucket",
         "openvrs_tablet_group_commit_records_count 1",
         r#"openvrs_tablet_records_total{kind="recorded"} 1"#,
+        r#"openvrs_database_connections{kind="in_use"} "#,
+        r#"openvrs_database_connections{kind="idle"} "#,
+        r#"openvrs_database_connections{kind="waiting"} "#,
         "# EOF",
     ] {
         assert!(scraped.contains(family), "{family} in\n{scraped}");
