@@ -149,7 +149,11 @@ fn kind(k: &str) -> Kind {
 impl Metrics {
     /// The store's connections as they are now (read at each scrape).
     pub fn pool(&self, p: openvrs_store::PoolStatus) {
-        for (state, n) in [("in_use", p.in_use), ("idle", p.idle), ("waiting", p.waiting)] {
+        for (state, n) in [
+            ("in_use", p.in_use),
+            ("idle", p.idle),
+            ("waiting", p.waiting),
+        ] {
             self.connections
                 .get_or_create(&kind(state))
                 .set(i64::try_from(n).unwrap_or(i64::MAX));

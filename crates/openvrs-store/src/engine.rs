@@ -169,10 +169,10 @@ impl<B: Backend> Engine<B> {
             .map(|r| Ok::<_, StoreError>((r.opt_int(0)?, r.opt_int(1)?)))
             .transpose()?
             .unwrap_or((None, None));
-        if let Some(t) = self.cached_tenant(m) {
-            if t.data_versions() == versions {
-                return Ok(t);
-            }
+        if let Some(t) = self.cached_tenant(m)
+            && t.data_versions() == versions
+        {
+            return Ok(t);
         }
         self.load_tenant(tx, m)
     }

@@ -472,17 +472,21 @@ impl DataDir {
             }
         }
         errors.extend(config.problems());
-        if !errors.is_empty() {
-            bail!(
+        match errors.as_slice() {
+            [] => {}
+            [one] => bail!(
+                "設定の誤り / configuration error ({}): {one}",
+                file.display()
+            ),
+            many => bail!(
                 "設定に {n} 件の誤りがあります / the configuration has {n} errors ({}):\n{}",
                 file.display(),
-                errors
-                    .iter()
+                many.iter()
                     .map(|e| format!("  - {e}"))
                     .collect::<Vec<_>>()
                     .join("\n"),
-                n = errors.len(),
-            );
+                n = many.len(),
+            ),
         }
         Ok(Self {
             path: path.to_owned(),
