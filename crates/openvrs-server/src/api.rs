@@ -118,7 +118,22 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
         .map_err(|_| ApiError::bad_request("要求が大きすぎます", "request too large"))?;
     let Login { user, password } = serde_json::from_slice(&body)
         .map_err(|_| ApiError::bad_request("JSONが不正です", "malformed JSON"))?;
-    let Ok(id) = UserId::parse(&user) else {
+    let (account, cookie, csrf) = sign_in(&state, client, &user, password).await?;
+    let mut body = account_json(&account);
+    body["csrf_token"] = json!(csrf);
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// Checks a user id and password (lockout, security events, the same time for unknown
+/// accounts) and opens a session: the account, its `Set-Cookie` value and its CSRF token. The
+/// JSON API and the sign-in page both come here.
+pub(crate) async fn sign_in(
+    state: &AppState,
+    client: Option<String>,
+    user: &str,
+    password: String,
+) -> Result<(openvrs_domain::account::Account, String, String), ApiError> {
+    let Ok(id) = UserId::parse(user) else {
         return Err(failed_login());
     };
     let store = state.store.clone();
@@ -140,7 +155,7 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
     let municipality = account.as_ref().and_then(|(a, _)| a.binding.municipality());
     if locked {
         security_event(
-            &state,
+            state,
             "locked_out",
             municipality,
             Some(id.to_string()),
@@ -171,7 +186,7 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
     };
     let Some(account) = account.filter(|_| ok) else {
         security_event(
-            &state,
+            state,
             "login_failed",
             municipality,
             Some(id.to_string()),
@@ -198,9 +213,40 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
         .same_site(cookie::SameSite::Strict)
         .path("/")
         .build();
-    let mut body = account_json(&account);
-    body["csrf_token"] = json!(csrf);
-    Ok(([(header::SET_COOKIE, cookie.to_string())], Json(body)).into_response())
+    Ok((account, cookie.to_string(), csrf))
+}
+
+/// A person of `m` as the principal reads them (audited), counted against the read-volume
+/// limit (a security event past it). Not found: 404.
+pub(crate) async fn read_person(
+    state: &AppState,
+    p: &Principal,
+    m: MunicipalityCode,
+    address: AddressNumber,
+) -> Result<openvrs_domain::person::Person, ApiError> {
+    let store = state.store.clone();
+    let actor = actor(p);
+    let person = blocking(move || store.person(m, &address, &actor))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let user = p.account.id.to_string();
+    let read = format!("{m}:{}", person.address_number);
+    if state
+        .monitor
+        .person_read(&user, read, state.security.persons_per_hour, state.now())
+    {
+        let limit = state.security.persons_per_hour;
+        security_event(
+            state,
+            "read_volume",
+            Some(m),
+            Some(user),
+            None,
+            format!("more than {limit} distinct persons read in an hour"),
+        )
+        .await;
+    }
+    Ok(person)
 }
 
 /// An Argon2id hash of a random password, to spend the same time on unknown accounts.
@@ -211,21 +257,26 @@ pub async fn logout(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
 ) -> Result<Response, ApiError> {
+    Ok((
+        [(header::SET_COOKIE, sign_out(&state, &p).await?)],
+        StatusCode::NO_CONTENT,
+    )
+        .into_response())
+}
+
+/// Ends the principal's session; the `Set-Cookie` value that clears the cookie.
+pub(crate) async fn sign_out(state: &AppState, p: &Principal) -> Result<String, ApiError> {
     if let Some(digest) = p.session {
         let store = state.store.clone();
         blocking(move || store.delete_session(&digest)).await?;
     }
-    let gone = cookie::Cookie::build((SESSION_COOKIE, ""))
+    Ok(cookie::Cookie::build((SESSION_COOKIE, ""))
         .http_only(true)
         .same_site(cookie::SameSite::Strict)
         .path("/")
         .max_age(cookie::time::Duration::ZERO)
-        .build();
-    Ok((
-        [(header::SET_COOKIE, gone.to_string())],
-        StatusCode::NO_CONTENT,
-    )
-        .into_response())
+        .build()
+        .to_string())
 }
 
 pub async fn me(Extension(p): Extension<Principal>) -> Json<Value> {
@@ -399,28 +450,7 @@ pub async fn person(
 ) -> Result<Json<Value>, ApiError> {
     let m = MunicipalityCode::parse(&municipality).map_err(|_| ApiError::not_found())?;
     let address = AddressNumber::parse(&address).map_err(|_| ApiError::not_found())?;
-    let store = state.store.clone();
-    let actor = actor(&p);
-    let person = blocking(move || store.person(m, &address, &actor))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let user = p.account.id.to_string();
-    let read = format!("{m}:{}", person.address_number);
-    if state
-        .monitor
-        .person_read(&user, read, state.security.persons_per_hour, state.now())
-    {
-        let limit = state.security.persons_per_hour;
-        security_event(
-            &state,
-            "read_volume",
-            Some(m),
-            Some(user),
-            None,
-            format!("more than {limit} distinct persons read in an hour"),
-        )
-        .await;
-    }
+    let person = read_person(&state, &p, m, address).await?;
     Ok(Json(json!({
         "address_number": person.address_number.as_str(),
         "name": person.name.as_str(),

@@ -55,6 +55,16 @@ impl ApiError {
         )
     }
 
+    /// Something on our side; its cause is logged, never shown.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "内部エラーです",
+            "internal error",
+        )
+    }
+
     pub fn bad_request(ja: &str, en: &str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", ja, en)
     }
@@ -103,12 +113,7 @@ impl From<StoreError> for ApiError {
             other => {
                 // Store errors carry no personal values; still, the client sees none of it.
                 tracing::error!(error = %other, "store error");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "内部エラーが発生しました",
-                    "internal error",
-                )
+                Self::internal()
             }
         }
     }

@@ -29,6 +29,7 @@ pub mod openapi;
 pub mod records;
 pub mod routes;
 pub mod venue;
+pub mod web;
 
 pub use auth::SecurityConfig;
 use error::ApiError;

@@ -89,7 +89,8 @@ fn response(description: &str) -> RefOr<utoipa::openapi::Response> {
 /// The description of one zone's API.
 pub fn document(zone: Zone) -> OpenApi {
     let mut paths = PathsBuilder::new();
-    for spec in routes(zone) {
+    // The web application's pages are for people, not programs: not part of the API.
+    for spec in routes(zone).filter(|s| !s.is_page()) {
         let mut op = OperationBuilder::new()
             .summary(Some(spec.summary))
             .operation_id(Some(format!("{} {}", spec.method, spec.path)))

@@ -9,7 +9,7 @@ use axum::{
     routing::{MethodRouter, get, post, put},
 };
 
-use crate::{AppState, Zone, api, auth::Access, records};
+use crate::{AppState, Zone, api, auth::Access, records, web};
 
 /// One route: where it is mounted, who may call it, whether it touches personal data, and what
 /// the API description says of it.
@@ -54,6 +54,15 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Lgwan GET "/readyz", Public, personal: false, ok: 200, body: None, "受付可能か(データベース応答) / readiness (the database answers)", get(api::readyz)),
     route!(Lgwan GET "/version", Public, personal: false, ok: 200, body: None, "版 / version", get(api::version_lgwan)),
     route!(Lgwan GET "/api/openapi.json", Public, personal: false, ok: 200, body: None, "API 記述 / API description", get(crate::openapi::lgwan)),
+    route!(Lgwan GET "/", Public, personal: false, ok: 303, body: None, "ホーム(アカウントの画面へ) / home (to the account's pages)", get(web::root)),
+    route!(Lgwan GET "/signin", Public, personal: false, ok: 200, body: None, "サインイン画面 / the sign-in page", get(web::signin_page)),
+    route!(Lgwan POST "/signin", Public, personal: false, ok: 303, body: None, "サインイン(フォーム) / sign in (form)", post(web::signin)),
+    route!(Lgwan POST "/signout", Signed, personal: false, ok: 303, body: None, "サインアウト(フォーム) / sign out (form)", post(web::signout)),
+    route!(Lgwan GET "/lang/{lang}", Public, personal: false, ok: 303, body: None, "画面の言語の切替 / switch the pages' language", get(web::set_lang)),
+    route!(Lgwan GET "/m/{municipality}/", Staff, personal: false, ok: 200, body: None, "職員のホーム(件数・対応待ち) / staff home (counts, what is waiting)", get(web::staff_home)),
+    route!(Lgwan GET "/m/{municipality}/persons", Staff, personal: false, ok: 200, body: None, "住民の検索画面 / find a person", get(web::search_page)),
+    route!(Lgwan POST "/m/{municipality}/persons", Staff, personal: true, ok: 303, body: None, "住民の検索(宛名番号・券番号・個人番号) / find a person (address, voucher or My Number)", post(web::search)),
+    route!(Lgwan GET "/m/{municipality}/persons/{address_number}", Staff, personal: true, ok: 200, body: None, "住民の画面(本人情報・接種・証明書・操作ログ) / a person's page (identity, doses, certificates, log)", get(web::person_page)),
     route!(Lgwan POST "/api/login", Public, personal: false, ok: 200, body: Some("Login"), "ログイン(セッション Cookie と CSRF トークン) / sign in (session cookie and CSRF token)", post(api::login)),
     route!(Lgwan POST "/api/logout", Signed, personal: false, ok: 204, body: None, "ログアウト / sign out", post(api::logout)),
     route!(Lgwan GET "/api/me", Signed, personal: false, ok: 200, body: None, "自分のアカウント / own account", get(api::me)),
@@ -111,6 +120,15 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Internet GET "/verify/{file}", Public, personal: false, ok: 200, body: None, "検証画面のスクリプト・スタイル / the verifier page's script and style", get(crate::certificates::page_file)),
     route!(Internet GET "/api/venue/me", Venue, personal: false, ok: 200, body: None, "接種会場端末のアカウント / the venue device's account", get(api::venue_me)),
 ];
+
+impl RouteSpec {
+    /// A page of the web application (HTML for people), not the API or a probe.
+    pub fn is_page(&self) -> bool {
+        self.zone == Zone::Lgwan
+            && !self.path.starts_with("/api/")
+            && !matches!(self.path, "/healthz" | "/readyz" | "/version")
+    }
+}
 
 /// The routes of one zone.
 pub fn routes(zone: Zone) -> impl Iterator<Item = &'static RouteSpec> {

@@ -1480,6 +1480,62 @@ impl<B: Backend> Store for Engine<B> {
             .map(|rows| rows.into_iter().map(|(e, _)| e).collect())
     }
 
+    fn audit_search(
+        &self,
+        m: MunicipalityCode,
+        filter: &crate::AuditFilter,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut sql = String::from(
+            "SELECT seq, at, actor, role, zone, action, object, outcome, link FROM audit_log \
+             WHERE municipality_code = $1",
+        );
+        let mut args: Vec<Value> = vec![m.to_string().into()];
+        let mut arg = |sql: &mut String, clause: &str, value: Value| {
+            args.push(value);
+            sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+        };
+        if let Some(a) = &filter.person {
+            // "person:<a>" and "person:<a> ...", not "person:<a>0": the range up to "!" (the
+            // byte after the space), compared byte by byte.
+            let from = format!("person:{a}");
+            let to = format!("person:{a}!");
+            let by = B::BYTE_ORDER;
+            arg(&mut sql, &format!(" AND object{by} >= ?"), from.into());
+            arg(&mut sql, &format!(" AND object{by} < ?"), to.into());
+        }
+        if let Some(actor) = &filter.actor {
+            arg(&mut sql, " AND actor = ?", actor.as_str().into());
+        }
+        if let Some(action) = &filter.action {
+            let by = B::BYTE_ORDER;
+            arg(
+                &mut sql,
+                &format!(" AND action{by} >= ?"),
+                action.as_str().into(),
+            );
+            arg(
+                &mut sql,
+                &format!(" AND action{by} < ?"),
+                format!("{action}\u{10ffff}").into(),
+            );
+        }
+        if let Some(before) = filter.before {
+            arg(&mut sql, " AND seq < ?", before.into());
+        }
+        arg(
+            &mut sql,
+            " ORDER BY seq DESC LIMIT ?",
+            i64::from(limit).into(),
+        );
+        self.db.transaction(|tx| {
+            tx.query(&sql, &args)?
+                .iter()
+                .map(|r| audit_entry(r).map(|(e, _)| e))
+                .collect()
+        })
+    }
+
     fn verify_audit(&self, m: MunicipalityCode) -> Result<AuditHead, StoreError> {
         self.db.transaction(|tx| {
             let tenant = self.tenant(tx, m)?;
@@ -1775,22 +1831,26 @@ pub(crate) fn read_audit(
         &[code.into()],
     )?
     .iter()
-    .map(|r| {
-        Ok((
-            AuditEntry {
-                seq: r.int(0)?,
-                at: r.int(1)?,
-                actor: r.text(2)?.to_owned(),
-                role: Role::from_code(r.text(3)?).ok_or(StoreError::Corrupt("role"))?,
-                zone: Zone::from_code(r.text(4)?).ok_or(StoreError::Corrupt("zone"))?,
-                action: r.text(5)?.to_owned(),
-                object: r.text(6)?.to_owned(),
-                outcome: Outcome::from_code(r.text(7)?).ok_or(StoreError::Corrupt("outcome"))?,
-            },
-            r.bytes(8)?.to_vec(),
-        ))
-    })
+    .map(audit_entry)
     .collect()
+}
+
+/// An entry and its link from a row of `seq, at, actor, role, zone, action, object, outcome,
+/// link`.
+fn audit_entry(r: &Row) -> Result<(AuditEntry, Vec<u8>), StoreError> {
+    Ok((
+        AuditEntry {
+            seq: r.int(0)?,
+            at: r.int(1)?,
+            actor: r.text(2)?.to_owned(),
+            role: Role::from_code(r.text(3)?).ok_or(StoreError::Corrupt("role"))?,
+            zone: Zone::from_code(r.text(4)?).ok_or(StoreError::Corrupt("zone"))?,
+            action: r.text(5)?.to_owned(),
+            object: r.text(6)?.to_owned(),
+            outcome: Outcome::from_code(r.text(7)?).ok_or(StoreError::Corrupt("outcome"))?,
+        },
+        r.bytes(8)?.to_vec(),
+    ))
 }
 
 #[cfg(test)]

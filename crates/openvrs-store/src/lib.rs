@@ -497,6 +497,19 @@ pub struct AuditEntry {
     pub outcome: Outcome,
 }
 
+/// Which audit entries to show (every field optional; all given must match).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Entries about this person (their object starts `person:<address number>`).
+    pub person: Option<AddressNumber>,
+    /// By this account id.
+    pub actor: Option<String>,
+    /// Whose action starts with this (`person.`, `dose`, `certificate.issue`, ...).
+    pub action: Option<String>,
+    /// Older than this sequence number (the next page).
+    pub before: Option<i64>,
+}
+
 /// The verified end of an audit chain: how many entries, and the last link (hex) to anchor
 /// elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -852,6 +865,13 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<QualityLine>, StoreError>;
 
     fn audit_log(&self, m: MunicipalityCode) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The newest entries of `m`'s log that match `filter`, at most `limit`, newest first.
+    fn audit_search(
+        &self,
+        m: MunicipalityCode,
+        filter: &AuditFilter,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
     /// Checks the whole chain; the error names the first bad entry.
     fn verify_audit(&self, m: MunicipalityCode) -> Result<AuditHead, StoreError>;
 

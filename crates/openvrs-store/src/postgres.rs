@@ -200,6 +200,7 @@ impl Tx for PgTx<'_, '_> {
 impl Backend for Postgres {
     const NAME: &'static str = "postgres";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const BYTE_ORDER: &'static str = " COLLATE \"C\"";
     const BULK_COPY: bool = true;
     const MIGRATIONS: &'static [(i64, &'static str)] = &[
         (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -219,6 +220,10 @@ impl Backend for Postgres {
         (
             9,
             include_str!("../migrations/postgres/0009_key_rotation.sql"),
+        ),
+        (
+            10,
+            include_str!("../migrations/postgres/0010_audit_by_object.sql"),
         ),
     ];
 

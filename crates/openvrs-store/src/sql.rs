@@ -141,6 +141,8 @@ pub(crate) trait Backend: Send + Sync + 'static {
     const NAME: &'static str;
     /// Row locking for `SELECT`: ` FOR UPDATE` where the database has it.
     const FOR_UPDATE: &'static str;
+    /// Text compared byte by byte (` COLLATE "C"` on PostgreSQL, SQLite's default).
+    const BYTE_ORDER: &'static str;
     /// Whether bulk loads go through a staging table filled by [`Tx::copy_in`] (PostgreSQL),
     /// rather than multi-row upserts (SQLite, where statements are cheap).
     const BULK_COPY: bool;

@@ -211,6 +211,7 @@ impl Backend for Sqlite {
     const NAME: &'static str = "sqlite";
     // The write transaction (BEGIN IMMEDIATE) already holds the only write lock.
     const FOR_UPDATE: &'static str = "";
+    const BYTE_ORDER: &'static str = "";
     const BULK_COPY: bool = false;
     const MIGRATIONS: &'static [(i64, &'static str)] = &[
         (1, include_str!("../migrations/sqlite/0001_init.sql")),
@@ -230,6 +231,10 @@ impl Backend for Sqlite {
         (
             9,
             include_str!("../migrations/sqlite/0009_key_rotation.sql"),
+        ),
+        (
+            10,
+            include_str!("../migrations/sqlite/0010_audit_by_object.sql"),
         ),
     ];
 

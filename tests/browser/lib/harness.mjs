@@ -21,20 +21,22 @@ export function setup(name) {
   return { bin, shots, work, env, cli };
 }
 
-/// Starts `openvrs serve` and resolves with it and its internet listener's base URL.
+/// Starts `openvrs serve` and resolves with it and the base URLs of its internet and LGWAN
+/// listeners.
 export async function serve({ bin, env, work }) {
   const server = spawn(bin, ['serve', '--plain-http', '--lgwan', '127.0.0.1:0', '--internet', '127.0.0.1:0'],
     { env, stdio: ['ignore', 'pipe', openSync(join(work, 'server.log'), 'w')] });
-  const base = await new Promise((resolve, reject) => {
+  const [base, lgwan] = await new Promise((resolve, reject) => {
     let out = '';
     server.stdout.on('data', (d) => {
       out += d;
-      const m = out.match(/internet\s+(http:\/\/[0-9.:]+)\//);
-      if (m) resolve(m[1]);
+      const i = out.match(/internet\s+(http:\/\/[0-9.:]+)\//);
+      const l = out.match(/LGWAN\s+(http:\/\/[0-9.:]+)\//);
+      if (i && l) resolve([i[1], l[1]]);
     });
     server.on('exit', (code) => reject(new Error(`the server exited with ${code}: ${out}`)));
   });
-  return { server, base };
+  return { server, base, lgwan };
 }
 
 export function launch() {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests panic on purpose: that is how they fail
 
 mod matrix;
+mod web;
 mod world;
 
 use std::{

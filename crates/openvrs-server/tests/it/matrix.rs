@@ -28,6 +28,31 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         ((Lgwan, "GET", "/version"), [200; 8]),
         ((Lgwan, "GET", "/api/openapi.json"), [200; 8]),
         ((Lgwan, "POST", "/api/login"), [200; 8]),
+        // The web application: a person without a session is sent to sign in.
+        ((Lgwan, "GET", "/"), [303; 8]),
+        ((Lgwan, "GET", "/signin"), [200; 8]),
+        ((Lgwan, "POST", "/signin"), [303; 8]),
+        (
+            (Lgwan, "POST", "/signout"),
+            [401, 303, 303, 303, 303, 303, 401, 303],
+        ),
+        ((Lgwan, "GET", "/lang/{lang}"), [303; 8]),
+        (
+            (Lgwan, "GET", "/m/{municipality}/"),
+            [303, 403, 403, 403, 200, 404, 303, 403],
+        ),
+        (
+            (Lgwan, "GET", "/m/{municipality}/persons"),
+            [303, 403, 403, 403, 200, 404, 303, 403],
+        ),
+        (
+            (Lgwan, "POST", "/m/{municipality}/persons"),
+            [401, 403, 403, 403, 303, 404, 401, 403],
+        ),
+        (
+            (Lgwan, "GET", "/m/{municipality}/persons/{address_number}"),
+            [303, 403, 403, 403, 200, 404, 303, 403],
+        ),
         (
             (Lgwan, "POST", "/api/logout"),
             [401, 204, 204, 204, 204, 204, 401, 204],
@@ -316,10 +341,13 @@ static SERIAL: AtomicU32 = AtomicU32::new(0);
 /// A concrete request for a route template: path parameters filled in, a body where needed.
 fn concrete(w: &World, path: &str) -> (String, Option<String>) {
     let n = SERIAL.fetch_add(1, Ordering::SeqCst);
-    let mut concrete = path.replace("{municipality}", "472131").replace(
-        "{address_number}",
-        w.uruma_people[0].address_number.as_str(),
-    );
+    let mut concrete = path
+        .replace("{municipality}", "472131")
+        .replace("{lang}", "en")
+        .replace(
+            "{address_number}",
+            w.uruma_people[0].address_number.as_str(),
+        );
     let kid = || w.state.store.active_signing_key("shc").unwrap().unwrap().0;
     concrete = if concrete.contains("/crl/") {
         concrete.replace("{file}", &format!("{}.json", kid()))
@@ -461,6 +489,11 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
     let other = w.uruma_people[1].address_number.as_str();
     let body = match path {
         "/api/login" => Some(serde_json::json!({"user": "kuni", "password": PASSWORD}).to_string()),
+        "/signin" => Some(format!("user=kuni&password={PASSWORD}")),
+        "/m/{municipality}/persons" => Some(format!(
+            "by=address&q={}",
+            w.uruma_people[0].address_number
+        )),
         "/api/accounts" => {
             Some(serde_json::json!({"user": format!("made-{n}"), "role": "center"}).to_string())
         }

@@ -290,8 +290,15 @@ impl World {
             }
             Who::Token(t) => req = req.header(header::AUTHORIZATION, format!("Bearer {t}")),
         }
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
+        if let Some(b) = body {
+            // A page's form, or JSON (CSV uploads are read whatever the type says).
+            let form = !b.starts_with('{') && !b.contains('\n') && b.contains('=');
+            let kind = if form {
+                "application/x-www-form-urlencoded"
+            } else {
+                "application/json"
+            };
+            req = req.header(header::CONTENT_TYPE, kind);
         }
         let req = req
             .body(Body::from(body.unwrap_or_default().to_owned()))

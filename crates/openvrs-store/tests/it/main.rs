@@ -61,6 +61,7 @@ conformance!(
     inquiry_counts_see_volume_and_fishing,
     signing_keys_rotate_and_stay_sealed,
     upgrade_from_the_previous_schema_keeps_the_data,
+    audit_search_finds_a_persons_trail,
     data_and_master_keys_rotate_under_another_process,
     certificates_are_recorded_listed_and_revoked_once,
 );

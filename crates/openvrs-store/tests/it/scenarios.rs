@@ -2224,10 +2224,11 @@ pub fn certificates_are_recorded_listed_and_revoked_once(h: &Harness) {
 }
 
 /// A database as the previous release left it (its migrations stop at 8: persons without
-/// `key_version`), with data in it, opened by this program: migration 9 is applied, everything
-/// written before reads back, and what migration 9 is for (data key rotation) works on it. The
-/// previous release's state is made by writing with this program and then undoing migration 9
-/// exactly (it only adds that column).
+/// `key_version`, no index of the audit log by object), with data in it, opened by this
+/// program: migrations 9 and 10 are applied, everything written before reads back, and what
+/// they are for (data key rotation, a person's audit trail) works on it. The previous release's
+/// state is made by writing with this program and then undoing migrations 9 and 10 exactly
+/// (they only add that column and that index).
 pub fn upgrade_from_the_previous_schema_keeps_the_data(h: &Harness) {
     with_towns(h);
     let ps = people(uruma(), 30, 41);
@@ -2241,8 +2242,8 @@ pub fn upgrade_from_the_previous_schema_keeps_the_data(h: &Harness) {
         )
         .unwrap();
     h.exec(
-        "ALTER TABLE persons DROP COLUMN key_version; \
-         DELETE FROM schema_migrations WHERE version = 9;",
+        "DROP INDEX audit_log_object; ALTER TABLE persons DROP COLUMN key_version; \
+         DELETE FROM schema_migrations WHERE version >= 9;",
     );
     let head = h.store.verify_audit(uruma()).unwrap();
     assert!(
@@ -2285,6 +2286,17 @@ pub fn upgrade_from_the_previous_schema_keeps_the_data(h: &Harness) {
             .unwrap()
     );
     assert_eq!(versions(&*upgraded), [(2, 30)]);
+    let trail = upgraded
+        .audit_search(
+            uruma(),
+            &openvrs_store::AuditFilter {
+                person: Some(ps[0].address_number.clone()),
+                ..Default::default()
+            },
+            100,
+        )
+        .unwrap();
+    assert!(trail.iter().any(|e| e.action == "dose.add"), "{trail:?}");
     assert_eq!(
         upgraded
             .person(uruma(), &ps[0].address_number, &staff())
@@ -2408,4 +2420,62 @@ pub fn data_and_master_keys_rotate_under_another_process(h: &Harness) {
             assert!(actions.iter().any(|a| a == action), "{m}: {action}");
         }
     }
+}
+
+/// A person's trail is theirs alone (not that of a person whose number starts the same), other
+/// filters narrow it, and pages follow each other without overlap.
+pub fn audit_search_finds_a_persons_trail(h: &Harness) {
+    with_towns(h);
+    let mut ps = people(uruma(), 2, 51);
+    ps[0].address_number = openvrs_domain::ids::AddressNumber::parse("12").unwrap();
+    ps[1].address_number = openvrs_domain::ids::AddressNumber::parse("123").unwrap();
+    h.store.put_persons(uruma(), &ps, &staff()).unwrap();
+    for p in &ps {
+        h.store
+            .add_dose(uruma(), &p.address_number, &dose(1, "2021-06-01"), &staff())
+            .unwrap();
+    }
+    h.store
+        .person(uruma(), &ps[0].address_number, &Actor::console())
+        .unwrap();
+    let search = |filter: openvrs_store::AuditFilter, limit| {
+        h.store.audit_search(uruma(), &filter, limit).unwrap()
+    };
+    let of = |a: &str| openvrs_store::AuditFilter {
+        person: Some(openvrs_domain::ids::AddressNumber::parse(a).unwrap()),
+        ..Default::default()
+    };
+    let trail: Vec<(String, String)> = search(of("12"), 50)
+        .into_iter()
+        .map(|e| (e.action, e.actor))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            ("person.read".to_owned(), "console".to_owned()),
+            ("dose.add".to_owned(), "staff-0001".to_owned())
+        ],
+        "newest first, and nothing of person 123"
+    );
+    assert_eq!(search(of("123"), 50).len(), 1);
+    let by_console = openvrs_store::AuditFilter {
+        actor: Some("console".into()),
+        ..of("12")
+    };
+    assert_eq!(search(by_console, 50).len(), 1);
+    let doses = openvrs_store::AuditFilter {
+        action: Some("dose".into()),
+        ..Default::default()
+    };
+    assert_eq!(search(doses, 50).len(), 2);
+    let everything = search(Default::default(), 1000);
+    let first = search(Default::default(), 3);
+    let next = search(
+        openvrs_store::AuditFilter {
+            before: Some(first.last().unwrap().seq),
+            ..Default::default()
+        },
+        1000,
+    );
+    assert_eq!([first, next].concat(), everything);
 }

@@ -1,0 +1,576 @@
+//! The web application for municipal staff, the state and prefectures (LGWAN listener):
+//! server-rendered pages, templates compiled into the binary (askama), Japanese by default with
+//! an English switch. Every page is a row of `routes::ROUTES` like any API route, so the guard
+//! decides who may see it and the access-matrix test covers it. Forms post back to the page's
+//! own origin (the guard checks `Origin`); a My Number is only ever in a form body, never in a
+//! URL.
+
+use askama::Template;
+use axum::{
+    Extension, Form,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use openvrs_domain::{
+    account::Binding,
+    ids::{AddressNumber, MunicipalityCode, MyNumber, VoucherNumber},
+    person::Person,
+    product::Catalogue,
+};
+use openvrs_store::{AuditFilter, StoredDose};
+use serde::Deserialize;
+
+use crate::{
+    AppState, api,
+    auth::{Principal, client},
+    blocking,
+    error::ApiError,
+};
+
+/// The language of the pages: Japanese unless the `lang` cookie says English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Ja,
+    En,
+}
+
+const LANG_COOKIE: &str = "lang";
+
+impl Lang {
+    fn from_headers(headers: &HeaderMap) -> Self {
+        let english = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(cookie::Cookie::split_parse)
+            .flatten()
+            .any(|c| c.name() == LANG_COOKIE && c.value() == "en");
+        if english { Lang::En } else { Lang::Ja }
+    }
+
+    /// The text in this language: both are written side by side where they are used.
+    pub fn t<'a>(&self, ja: &'a str, en: &'a str) -> &'a str {
+        match self {
+            Lang::Ja => ja,
+            Lang::En => en,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.t("ja", "en")
+    }
+
+    pub fn other(&self) -> Lang {
+        match self {
+            Lang::Ja => Lang::En,
+            Lang::En => Lang::Ja,
+        }
+    }
+
+    /// Its own name, for the switch.
+    pub fn name(&self) -> &'static str {
+        self.t("日本語", "English")
+    }
+
+    /// One half of a bilingual "日本語 / English" message.
+    fn pick(&self, message: &str) -> String {
+        match message.split_once(" / ") {
+            Some((ja, en)) => self.t(ja, en).to_owned(),
+            None => message.to_owned(),
+        }
+    }
+}
+
+/// What every page shows around its content.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub lang: Lang,
+    pub user: Option<String>,
+    /// The staff member's municipality, for the menu.
+    pub municipality: Option<String>,
+    /// Switches the language and comes back here.
+    pub lang_href: String,
+}
+
+impl Chrome {
+    fn new(headers: &HeaderMap, p: Option<&Principal>, here: &str) -> Self {
+        let lang = Lang::from_headers(headers);
+        Self {
+            lang,
+            user: p.map(|p| p.account.id.to_string()),
+            municipality: p
+                .and_then(|p| p.account.binding.municipality())
+                .map(|m| m.to_string()),
+            lang_href: format!("/lang/{}?next={here}", lang.other().code()),
+        }
+    }
+}
+
+fn render(page: &impl Template) -> Result<Response, ApiError> {
+    let html = page.render().map_err(|e| {
+        tracing::error!(error = %e, "template");
+        ApiError::internal()
+    })?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    status: u16,
+    message: String,
+}
+
+/// An error as a page in the reader's language.
+fn error_page(chrome: Chrome, e: ApiError) -> Response {
+    let page = ErrorPage {
+        message: chrome.lang.pick(&e.message),
+        status: e.status.as_u16(),
+        chrome,
+    };
+    match page.render() {
+        Ok(html) => (e.status, Html(html)).into_response(),
+        Err(_) => e.into_response(),
+    }
+}
+
+/// `GET /`: the signed-in account's home, or the sign-in page.
+pub async fn root(p: Option<Extension<Principal>>) -> Redirect {
+    let to = match p.map(|p| p.0.account.binding) {
+        Some(Binding::Municipality(m)) => format!("/m/{m}/"),
+        Some(_) | None => "/signin".to_owned(),
+    };
+    Redirect::to(&to)
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SignIn {
+    chrome: Chrome,
+    error: Option<String>,
+    user: String,
+}
+
+pub async fn signin_page(headers: HeaderMap) -> Result<Response, ApiError> {
+    render(&SignIn {
+        chrome: Chrome::new(&headers, None, "/signin"),
+        error: None,
+        user: String::new(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    user: String,
+    password: String,
+}
+
+impl std::fmt::Debug for SignInForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SignInForm({}, ..)", self.user)
+    }
+}
+
+/// `POST /signin`: the same checks as the API's sign-in; a session cookie and the home page, or
+/// the form again with the reason.
+pub async fn signin(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let client = client(&extensions);
+    match api::sign_in(&state, client, &form.user, form.password).await {
+        Ok((_, cookie, _)) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
+        Err(e) => {
+            let chrome = Chrome::new(&headers, None, "/signin");
+            let page = SignIn {
+                error: Some(chrome.lang.pick(&e.message)),
+                user: form.user,
+                chrome,
+            };
+            match render(&page) {
+                Ok(r) => (e.status, r).into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+    }
+}
+
+/// `POST /signout`.
+pub async fn signout(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    let cookie = api::sign_out(&state, &p).await?;
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/signin")).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Next {
+    next: Option<String>,
+}
+
+/// `GET /lang/{code}?next=/path`: remembers the language and goes back (to a path of this site
+/// only).
+pub async fn set_lang(Path(code): Path<String>, Query(q): Query<Next>) -> Response {
+    let lang = if code == "en" { "en" } else { "ja" };
+    let next = q
+        .next
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or_else(|| "/".to_owned());
+    let cookie = cookie::Cookie::build((LANG_COOKIE, lang))
+        .path("/")
+        .same_site(cookie::SameSite::Lax)
+        .max_age(cookie::time::Duration::days(365))
+        .build();
+    (
+        [(header::SET_COOKIE, cookie.to_string())],
+        Redirect::to(&next),
+    )
+        .into_response()
+}
+
+fn municipality(code: &str) -> Result<MunicipalityCode, ApiError> {
+    MunicipalityCode::parse(code).map_err(|_| ApiError::not_found())
+}
+
+/// Unix microseconds as Japan's local time, to the minute.
+fn when(micros: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC));
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}
+
+#[derive(Template)]
+#[template(path = "staff_home.html")]
+struct StaffHome {
+    chrome: Chrome,
+    code: String,
+    name: String,
+    persons: u64,
+    vouchers: u64,
+    doses: Vec<(u32, u64)>,
+    moved_out: u64,
+    deceased: u64,
+    suspended: u64,
+    conflicts: usize,
+    kiosk: bool,
+    /// (when, kind, user)
+    events: Vec<(String, String, String)>,
+}
+
+/// `GET /m/{municipality}/`: today's counts and what is waiting.
+pub async fn staff_home(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/"));
+    let page = async {
+        let m = municipality(&code)?;
+        let store = state.store.clone();
+        let (stats, conflicts, events, town) = blocking(move || {
+            Ok((
+                store.stats(m)?,
+                store.dose_conflicts(m)?.len(),
+                store.security_events(Some(m), 10)?,
+                store.municipalities()?.into_iter().find(|t| t.code == m),
+            ))
+        })
+        .await?;
+        let town = town.ok_or_else(ApiError::not_found)?;
+        render(&StaffHome {
+            chrome: chrome.clone(),
+            code: code.clone(),
+            name: town.name,
+            persons: stats.persons,
+            vouchers: stats.vouchers,
+            doses: stats.doses_by_number,
+            moved_out: stats.moved_out,
+            deceased: stats.deceased,
+            suspended: stats.use_suspended,
+            conflicts,
+            kiosk: town.kiosk,
+            events: events
+                .into_iter()
+                .map(|e| (when(e.at), e.kind, e.user.unwrap_or_default()))
+                .collect(),
+        })
+    };
+    page.await.unwrap_or_else(|e| error_page(chrome, e))
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct Search {
+    chrome: Chrome,
+    code: String,
+    error: Option<String>,
+    by: String,
+}
+
+/// `GET /m/{municipality}/persons`: the search form.
+pub async fn search_page(
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/persons"));
+    render(&Search {
+        chrome: chrome.clone(),
+        code,
+        error: None,
+        by: "address".into(),
+    })
+    .unwrap_or_else(|e| error_page(chrome, e))
+}
+
+/// Not `Debug`: `q` may be a My Number.
+#[derive(Deserialize)]
+#[allow(missing_debug_implementations)]
+pub struct SearchForm {
+    by: String,
+    q: String,
+}
+
+/// `POST /m/{municipality}/persons`: finds one person by address number, voucher number or My
+/// Number (exact; audited like every read) and opens their page, or says nobody was found.
+pub async fn search(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Form(form): Form<SearchForm>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/persons"));
+    let lang = chrome.lang;
+    let again = |error: &str| {
+        render(&Search {
+            chrome: chrome.clone(),
+            code: code.clone(),
+            error: Some(error.to_owned()),
+            by: form.by.clone(),
+        })
+        .map(|r| (StatusCode::UNPROCESSABLE_ENTITY, r).into_response())
+    };
+    let found = async {
+        let m = municipality(&code)?;
+        let store = state.store.clone();
+        let actor = api::actor(&p);
+        let q = form.q.trim().to_owned();
+        let address = match form.by.as_str() {
+            "address" => AddressNumber::parse(&q).ok(),
+            "voucher" => match VoucherNumber::parse(&q) {
+                Ok(v) => blocking(move || store.person_by_voucher(m, &v, &actor))
+                    .await?
+                    .map(|p| p.address_number),
+                Err(_) => None,
+            },
+            "my_number" => match MyNumber::parse(&q) {
+                Ok(n) => blocking(move || store.person_by_my_number(m, &n, &actor))
+                    .await?
+                    .map(|p| p.address_number),
+                Err(_) => None,
+            },
+            _ => None,
+        };
+        Ok::<_, ApiError>(address)
+    };
+    match found.await {
+        Ok(Some(a)) => Redirect::to(&format!("/m/{code}/persons/{a}")).into_response(),
+        Ok(None) => again(lang.t(
+            "該当する住民はいません(番号の形式も確認してください)",
+            "nobody found (check the number's format too)",
+        ))
+        .unwrap_or_else(|e| error_page(chrome.clone(), e)),
+        Err(e) => error_page(chrome.clone(), e),
+    }
+}
+
+/// A person as the page shows them.
+#[derive(Debug)]
+pub struct PersonView {
+    pub address_number: String,
+    pub name: String,
+    pub name_kana: String,
+    pub birth_date: String,
+    pub sex: String,
+    /// Only its last four digits.
+    pub my_number: String,
+    pub flags: Vec<String>,
+    pub vouchers: Vec<String>,
+}
+
+impl PersonView {
+    fn new(p: &Person, lang: Lang) -> Self {
+        let mut flags = Vec::new();
+        if let Some(m) = p.flags.moved_out {
+            flags.push(format!("{} {}", lang.t("転出", "moved out"), m.on));
+        }
+        if let Some(d) = p.flags.deceased_on {
+            flags.push(format!("{} {d}", lang.t("死亡", "deceased")));
+        }
+        if p.flags.use_suspended {
+            flags.push(lang.t("利用停止", "use suspended").to_owned());
+        }
+        Self {
+            address_number: p.address_number.as_str().to_owned(),
+            name: p.name.as_str().to_owned(),
+            name_kana: p.name_kana.as_str().to_owned(),
+            birth_date: p.birth_date.0.to_string(),
+            sex: match p.sex.iso5218() {
+                1 => lang.t("男", "male"),
+                2 => lang.t("女", "female"),
+                _ => lang.t("不明", "not known"),
+            }
+            .to_owned(),
+            my_number: p.my_number.as_ref().map_or_else(
+                || lang.t("なし", "none").to_owned(),
+                |n| format!("********{}", &n.expose()[8..]),
+            ),
+            flags,
+            vouchers: p
+                .vouchers
+                .iter()
+                .map(|v| match v.dose_number {
+                    Some(d) => format!("{} ({} {d})", v.number.as_str(), lang.t("接種", "dose")),
+                    None => v.number.as_str().to_owned(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A dose as the page shows it.
+#[derive(Debug)]
+pub struct DoseRow {
+    pub number: u32,
+    pub date: String,
+    pub product: String,
+    pub lot: String,
+    pub venue: String,
+    pub recorded: String,
+    pub version: i64,
+}
+
+impl DoseRow {
+    fn new(d: &StoredDose, catalogue: &Catalogue) -> Self {
+        let x = &d.dose;
+        Self {
+            number: x.number.get(),
+            date: x.date.to_string(),
+            product: catalogue
+                .get(x.product.as_str())
+                .map_or_else(|| x.product.as_str().to_owned(), |p| p.name.clone()),
+            lot: x.lot.as_str().to_owned(),
+            venue: x.venue.as_str().to_owned(),
+            recorded: format!("{} {}", when(d.recorded_at), d.recorded_by),
+            version: d.version,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "person.html")]
+struct PersonPage {
+    chrome: Chrome,
+    p: PersonView,
+    doses: Vec<DoseRow>,
+    /// (when, change, reason, before, by)
+    history: Vec<(String, String, String, String, String)>,
+    /// (id, kind, format, channel, issued, revoked)
+    certificates: Vec<(String, String, String, String, String, String)>,
+    /// (when, by, action, object, outcome)
+    trail: Vec<(String, String, String, String, String)>,
+}
+
+/// How many of a person's audit entries the page shows.
+const TRAIL: u32 = 200;
+
+/// `GET /m/{municipality}/persons/{address_number}`: everything about one person (the read is
+/// audited and counted like the API's).
+pub async fn person_page(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path((code, address)): Path<(String, String)>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/persons/{address}"));
+    let lang = chrome.lang;
+    let page = async {
+        let m = municipality(&code)?;
+        let a = AddressNumber::parse(&address).map_err(|_| ApiError::not_found())?;
+        let person = api::read_person(&state, &p, m, a.clone()).await?;
+        let store = state.store.clone();
+        let (doses, history, certificates, trail, catalogue) = blocking(move || {
+            let filter = AuditFilter {
+                person: Some(a.clone()),
+                ..Default::default()
+            };
+            Ok((
+                store.doses(m, &a)?,
+                store.dose_history(m, &a)?,
+                store.certificates(m, Some(&a))?,
+                store.audit_search(m, &filter, TRAIL)?,
+                Catalogue::new(store.products()?)?,
+            ))
+        })
+        .await?;
+        render(&PersonPage {
+            chrome: chrome.clone(),
+            p: PersonView::new(&person, lang),
+            doses: doses.iter().map(|d| DoseRow::new(d, &catalogue)).collect(),
+            history: history
+                .iter()
+                .map(|h| {
+                    let was = DoseRow::new(&h.was, &catalogue);
+                    (
+                        when(h.changed_at),
+                        h.change.code().to_owned(),
+                        h.reason.clone(),
+                        format!("{} {} {} {}", was.number, was.date, was.product, was.lot),
+                        h.changed_by.clone(),
+                    )
+                })
+                .collect(),
+            certificates: certificates
+                .iter()
+                .map(|c| {
+                    (
+                        c.id.clone(),
+                        c.kind.code().to_owned(),
+                        c.format.code().to_owned(),
+                        c.channel.code().to_owned(),
+                        when(c.issued_at),
+                        c.revoked_at.map(when).unwrap_or_default(),
+                    )
+                })
+                .collect(),
+            trail: trail
+                .into_iter()
+                .map(|e| {
+                    (
+                        when(e.at),
+                        e.actor,
+                        e.action,
+                        e.object,
+                        e.outcome.code().to_owned(),
+                    )
+                })
+                .collect(),
+        })
+    };
+    page.await.unwrap_or_else(|e| error_page(chrome, e))
+}

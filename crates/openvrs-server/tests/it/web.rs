@@ -1,0 +1,243 @@
+//! The web application's pages as a browser meets them: redirects to sign in, the sign-in form,
+//! the staff home, finding a person (the number never in a URL), the person's page, both
+//! languages, form posts accepted from our own origin only; and snapshots of rendered pages.
+
+use axum::{
+    body::Body,
+    http::{HeaderMap, Request, StatusCode, header},
+};
+use openvrs_server::lgwan_router;
+use tower::ServiceExt;
+
+use crate::world::{PASSWORD, World};
+
+const HOST: &str = "lgwan.test";
+
+/// One request through the LGWAN router as a browser sends it: cookies, and for a form its body
+/// and the `Origin` a browser would set (`origin: None` leaves it out).
+async fn browse(
+    w: &World,
+    method: &str,
+    path: &str,
+    cookies: &str,
+    form: Option<&str>,
+    origin: Option<&str>,
+) -> (StatusCode, HeaderMap, String) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, HOST);
+    if !cookies.is_empty() {
+        req = req.header(header::COOKIE, cookies);
+    }
+    if let Some(o) = origin {
+        req = req.header(header::ORIGIN, o);
+    }
+    if form.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    }
+    let req = req
+        .body(Body::from(form.unwrap_or_default().to_owned()))
+        .unwrap();
+    let resp = lgwan_router(w.state.clone()).oneshot(req).await.unwrap();
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+fn location(h: &HeaderMap) -> &str {
+    h.get(header::LOCATION).unwrap().to_str().unwrap()
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let v: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Signs `user` in through the form; the session cookie to send back.
+async fn sign_in(w: &World, user: &str) -> String {
+    let body = form(&[("user", user), ("password", PASSWORD)]);
+    let (status, headers, _) = browse(w, "POST", "/signin", "", Some(&body), Some(ORIGIN)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let set = headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+const ORIGIN: &str = "http://lgwan.test";
+
+#[tokio::test]
+async fn staff_sign_in_find_a_person_and_read_their_page_in_both_languages() {
+    let w = World::new().await;
+    let person = &w.uruma_people[0];
+    let my_number = person.my_number.as_ref().unwrap().expose().to_owned();
+
+    // Without a session: the pages send you to sign in; the form says what went wrong.
+    let (status, headers, _) = browse(&w, "GET", "/m/472131/", "", None, None).await;
+    assert_eq!(
+        (status, location(&headers)),
+        (StatusCode::SEE_OTHER, "/signin")
+    );
+    let wrong = form(&[("user", "staff-uruma"), ("password", "nope")]);
+    let (status, _, page) = browse(&w, "POST", "/signin", "", Some(&wrong), Some(ORIGIN)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        page.contains("role=\"alert\"") && page.contains("パスワード"),
+        "{page}"
+    );
+    let (_, _, page) = browse(&w, "POST", "/signin", "lang=en", Some(&wrong), Some(ORIGIN)).await;
+    assert!(page.contains("password"), "{page}");
+
+    let session = sign_in(&w, "staff-uruma").await;
+    let (status, headers, _) = browse(&w, "GET", "/", &session, None, None).await;
+    assert_eq!(
+        (status, location(&headers)),
+        (StatusCode::SEE_OTHER, "/m/472131/")
+    );
+    let (status, _, home) = browse(&w, "GET", "/m/472131/", &session, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        home.contains("うるま市") && home.contains("<strong>5</strong>"),
+        "{home}"
+    );
+
+    // Finding by My Number: only from our own pages; the number stays out of every URL.
+    let search = form(&[("by", "my_number"), ("q", &my_number)]);
+    for origin in [None, Some("http://elsewhere.example")] {
+        let (status, _, _) = browse(
+            &w,
+            "POST",
+            "/m/472131/persons",
+            &session,
+            Some(&search),
+            origin,
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "origin {origin:?}");
+    }
+    let (status, headers, _) = browse(
+        &w,
+        "POST",
+        "/m/472131/persons",
+        &session,
+        Some(&search),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let to = location(&headers).to_owned();
+    assert_eq!(to, format!("/m/472131/persons/{}", person.address_number));
+    let nobody = form(&[("by", "voucher"), ("q", "0000000000")]);
+    let (status, _, page) = browse(
+        &w,
+        "POST",
+        "/m/472131/persons",
+        &session,
+        Some(&nobody),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("該当する住民はいません"), "{page}");
+
+    let (status, _, page) = browse(&w, "GET", &to, &session, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(person.name.as_str()), "{page}");
+    assert!(!page.contains(&my_number), "the My Number is shown masked");
+    assert!(page.contains(&format!("********{}", &my_number[8..])));
+    assert!(
+        page.contains("person.read"),
+        "the read is in the person's log"
+    );
+    let english = format!("{session}; lang=en");
+    let (_, _, page) = browse(&w, "GET", &to, &english, None, None).await;
+    assert!(page.contains("Date of birth") && page.contains("<html lang=\"en\">"));
+
+    // Another town's staff: that person does not exist for them.
+    let naha = sign_in(&w, "staff-naha").await;
+    let (status, _, _) = browse(&w, "GET", &to, &naha, None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The language switch goes back to our own pages only.
+    for (next, back) in [
+        ("/m/472131/", "/m/472131/"),
+        ("//evil.example/", "/"),
+        ("https://evil.example/", "/"),
+    ] {
+        let (status, headers, _) =
+            browse(&w, "GET", &format!("/lang/en?next={next}"), "", None, None).await;
+        assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, back));
+    }
+
+    let (status, headers, _) =
+        browse(&w, "POST", "/signout", &session, Some(""), Some(ORIGIN)).await;
+    assert_eq!(
+        (status, location(&headers)),
+        (StatusCode::SEE_OTHER, "/signin")
+    );
+    let (status, _, _) = browse(&w, "GET", "/m/472131/", &session, None, None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "signed out");
+}
+
+/// The pages as rendered, with times, counts that depend on the clock, and generated values
+/// replaced: a change to a template shows up here as a diff to review.
+#[tokio::test]
+async fn rendered_pages_match_their_snapshots() {
+    let w = World::new().await;
+    let session = sign_in(&w, "staff-uruma").await;
+    let person = &w.uruma_people[0];
+    for (name, path, cookies) in [
+        ("signin", "/signin".to_owned(), String::new()),
+        ("signin_en", "/signin".to_owned(), "lang=en".to_owned()),
+        ("staff_home", "/m/472131/".to_owned(), session.clone()),
+        ("search", "/m/472131/persons".to_owned(), session.clone()),
+        (
+            "person",
+            format!("/m/472131/persons/{}", person.address_number),
+            session.clone(),
+        ),
+    ] {
+        let (status, _, page) = browse(&w, "GET", &path, &cookies, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        insta::assert_snapshot!(name, mask_times(&page));
+    }
+}
+
+/// Every `YYYY-MM-DD HH:MM` (a time shown on a page) as `<time>`.
+fn mask_times(s: &str) -> String {
+    let shape = b"dddd-dd-dd dd:dd";
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        let fits = i + shape.len() <= b.len()
+            && shape.iter().zip(&b[i..]).all(|(p, c)| match p {
+                b'd' => c.is_ascii_digit(),
+                p => p == c,
+            });
+        if fits {
+            out.push_str("<time>");
+            i += shape.len();
+        } else {
+            let ch = s[i..].chars().next().unwrap();
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}

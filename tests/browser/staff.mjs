@@ -1,0 +1,72 @@
+// The staff pages in Debian's headless Chromium, driven by Playwright (scripts/browser-test): a
+// clerk opens the LGWAN site, is sent to sign in, signs in, sees the town's counts, finds a
+// resident by My Number (which never appears in the address bar), reads their page with the
+// number masked, switches to English with the keyboard, and signs out.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { launch, run, serve, setup } from './lib/harness.mjs';
+
+const t = setup('staff');
+const { bin, env, shots, work, cli } = t;
+
+cli('init');
+cli('municipality', 'add', '--code', '472131', '--name', 'うるま市');
+for (const [what, file] of [['residents', 't.csv'], ['ledger', 'l.csv']]) {
+  cli('gen', what, '--municipality', '472131', '--count', '20', '--seed', '9', '--out', join(work, file));
+}
+cli('import', 'targets', join(work, 't.csv'), '--municipality', '472131');
+cli('import', 'ledger', join(work, 'l.csv'), '--municipality', '472131');
+const password = 'correct horse battery staple';
+execFileSync(bin, ['user', 'add', '--id', 'clerk-1', '--role', 'staff', '--municipality', '472131',
+  '--password-stdin'], { env, input: password, stdio: ['pipe', 'ignore', 'pipe'] });
+const rows = readFileSync(join(work, 't.csv'), 'utf8').split(/\r?\n/).slice(1).map((l) => l.split(','));
+const person = rows.find((c) => c[9] && c[9].length === 12);
+const [address, name, myNumber] = [person[1], person[5], person[9]];
+
+const { server, lgwan } = await serve(t);
+const browser = await launch();
+await run(t, server, browser, async () => {
+  const page = await (await browser.newContext({ locale: 'ja-JP' })).newPage();
+  page.on('pageerror', (e) => { throw e; });
+  const seen = [];
+  page.on('request', (r) => seen.push(r.url()));
+
+  await page.goto(`${lgwan}/`);
+  assert.match(page.url(), /\/signin$/);
+  await page.getByLabel('ユーザーID').fill('clerk-1');
+  await page.getByLabel('パスワード').fill('wrong');
+  await page.getByRole('button', { name: 'サインイン' }).click();
+  await page.getByRole('alert').waitFor();
+  await page.getByLabel('パスワード').fill(password);
+  await page.getByRole('button', { name: 'サインイン' }).click();
+  await page.waitForURL(/\/m\/472131\/$/);
+  assert.ok((await page.locator('h1').innerText()).includes('うるま市'));
+  await page.screenshot({ path: join(shots, 'staff-home.png'), fullPage: true });
+
+  await page.getByRole('link', { name: '住民の検索' }).click();
+  await page.getByLabel('検索方法').selectOption('my_number');
+  await page.getByLabel('番号').fill(myNumber);
+  await page.getByRole('button', { name: '検索' }).click();
+  await page.waitForURL(new RegExp(`/m/472131/persons/${address}$`));
+  const shown = await page.locator('main').innerText();
+  assert.ok(shown.includes(name), 'the name is shown');
+  assert.ok(!shown.includes(myNumber) && shown.includes(`********${myNumber.slice(8)}`), 'masked');
+  assert.ok(seen.every((u) => !u.includes(myNumber)), 'the My Number is in no URL');
+  await page.screenshot({ path: join(shots, 'staff-person.png'), fullPage: true });
+
+  // English, reached with the keyboard alone.
+  const toEnglish = page.getByRole('link', { name: 'English' });
+  await toEnglish.focus();
+  await page.keyboard.press('Enter');
+  await page.getByText('Date of birth').waitFor();
+  assert.equal(await page.getAttribute('html', 'lang'), 'en');
+  assert.ok(page.url().endsWith(`/persons/${address}`), 'back on the same page');
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/signin$/);
+  await page.goto(`${lgwan}/m/472131/`);
+  assert.match(page.url(), /\/signin$/, 'signed out');
+  console.log('staff pages: ok');
+});
