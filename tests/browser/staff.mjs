@@ -1,7 +1,8 @@
 // The staff pages in Debian's headless Chromium, driven by Playwright (scripts/browser-test): a
 // clerk opens the LGWAN site, is sent to sign in, signs in, sees the town's counts, finds a
 // resident by My Number (which never appears in the address bar), reads their page with the
-// number masked, switches to English with the keyboard, and signs out.
+// number masked, corrects a dose with a reason, switches to English with the keyboard, and
+// signs out.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,6 +56,20 @@ await run(t, server, browser, async () => {
   assert.ok(!shown.includes(myNumber) && shown.includes(`********${myNumber.slice(8)}`), 'masked');
   assert.ok(seen.every((u) => !u.includes(myNumber)), 'the My Number is in no URL');
   await page.screenshot({ path: join(shots, 'staff-person.png'), fullPage: true });
+
+  // Correct a dose: the form shows it as recorded, asks for the reason, and the previous
+  // version stays in the history.
+  await page.getByRole('link', { name: '訂正・削除' }).first().click();
+  await page.getByLabel('ロット番号').fill('FK9999');
+  await page.getByRole('button', { name: '保存' }).click();
+  assert.ok(page.url().includes('/doses/'), 'a correction without a reason stays on the form');
+  await page.getByLabel('訂正の理由(必須)').fill('予診票と照合');
+  await page.getByRole('button', { name: '保存' }).click();
+  await page.getByRole('status').waitFor();
+  assert.ok((await page.getByRole('status').innerText()).includes('訂正しました'));
+  const history = await page.locator('main').innerText();
+  assert.ok(history.includes('FK9999') && history.includes('予診票と照合'), history);
+  await page.screenshot({ path: join(shots, 'staff-corrected.png'), fullPage: true });
 
   // English, reached with the keyboard alone.
   const toEnglish = page.getByRole('link', { name: 'English' });

@@ -39,7 +39,7 @@ pub(crate) fn municipality(m: &str) -> Result<MunicipalityCode, ApiError> {
     MunicipalityCode::parse(m).map_err(|_| ApiError::not_found())
 }
 
-fn target(m: &str, a: &str) -> Result<(MunicipalityCode, AddressNumber), ApiError> {
+pub(crate) fn target(m: &str, a: &str) -> Result<(MunicipalityCode, AddressNumber), ApiError> {
     Ok((
         municipality(m)?,
         AddressNumber::parse(a).map_err(|_| ApiError::not_found())?,
@@ -68,7 +68,7 @@ pub struct DoseInput {
 }
 
 impl DoseInput {
-    fn dose(&self) -> Result<Dose, ApiError> {
+    pub(crate) fn dose(&self) -> Result<Dose, ApiError> {
         Ok(Dose {
             number: DoseNumber::new(self.dose_number)?,
             status: match self.status.as_deref() {

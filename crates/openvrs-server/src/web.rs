@@ -73,11 +73,11 @@ impl Lang {
         self.t("日本語", "English")
     }
 
-    /// One half of a bilingual "日本語 / English" message.
+    /// One half of a bilingual "日本語 / English" message (the whole of one that joins several).
     fn pick(&self, message: &str) -> String {
         match message.split_once(" / ") {
-            Some((ja, en)) => self.t(ja, en).to_owned(),
-            None => message.to_owned(),
+            Some((ja, en)) if !en.contains(" / ") => self.t(ja, en).to_owned(),
+            _ => message.to_owned(),
         }
     }
 }
@@ -456,6 +456,7 @@ impl PersonView {
 /// A dose as the page shows it.
 #[derive(Debug)]
 pub struct DoseRow {
+    pub id: i64,
     pub number: u32,
     pub date: String,
     pub product: String,
@@ -469,6 +470,7 @@ impl DoseRow {
     fn new(d: &StoredDose, catalogue: &Catalogue) -> Self {
         let x = &d.dose;
         Self {
+            id: d.id,
             number: x.number.get(),
             date: x.date.to_string(),
             product: catalogue
@@ -486,6 +488,8 @@ impl DoseRow {
 #[template(path = "person.html")]
 struct PersonPage {
     chrome: Chrome,
+    /// What the last form did, said after its redirect.
+    done: Option<String>,
     p: PersonView,
     doses: Vec<DoseRow>,
     /// (when, change, reason, before, by)
@@ -506,6 +510,7 @@ pub async fn person_page(
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path((code, address)): Path<(String, String)>,
+    Query(done): Query<Done>,
 ) -> Response {
     let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/persons/{address}"));
     let lang = chrome.lang;
@@ -530,6 +535,7 @@ pub async fn person_page(
         .await?;
         render(&PersonPage {
             chrome: chrome.clone(),
+            done: done.said(lang),
             p: PersonView::new(&person, lang),
             doses: doses.iter().map(|d| DoseRow::new(d, &catalogue)).collect(),
             history: history
@@ -538,7 +544,12 @@ pub async fn person_page(
                     let was = DoseRow::new(&h.was, &catalogue);
                     (
                         when(h.changed_at),
-                        h.change.code().to_owned(),
+                        match h.change.code() {
+                            "corrected" => lang.t("訂正", "corrected"),
+                            "deleted" => lang.t("削除", "deleted"),
+                            other => other,
+                        }
+                        .to_owned(),
                         h.reason.clone(),
                         format!("{} {} {} {}", was.number, was.date, was.product, was.lot),
                         h.changed_by.clone(),
@@ -573,4 +584,295 @@ pub async fn person_page(
         })
     };
     page.await.unwrap_or_else(|e| error_page(chrome, e))
+}
+
+/// What a form did, carried by its redirect (codes and counts only).
+#[derive(Debug, Default, Deserialize)]
+pub struct Done {
+    done: Option<String>,
+    warnings: Option<usize>,
+}
+
+impl Done {
+    fn said(&self, lang: Lang) -> Option<String> {
+        let what = match self.done.as_deref()? {
+            "added" => lang.t("接種記録を登録しました", "The dose was recorded"),
+            "corrected" => lang.t("接種記録を訂正しました", "The dose was corrected"),
+            "deleted" => lang.t("接種記録を削除しました", "The dose was deleted"),
+            _ => return None,
+        };
+        Some(match self.warnings.filter(|n| *n > 0) {
+            Some(n) => format!(
+                "{what}{}",
+                match lang {
+                    Lang::Ja => format!("(品質の警告 {n} 件: 品質レポートを確認してください)"),
+                    Lang::En => format!(" ({n} data-quality warnings: see the quality report)"),
+                }
+            ),
+            None => what.to_owned(),
+        })
+    }
+}
+
+/// The fields of the dose form, as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct DoseForm {
+    #[serde(default)]
+    dose_number: String,
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    product: String,
+    #[serde(default)]
+    lot: String,
+    #[serde(default)]
+    venue: String,
+    #[serde(default)]
+    doctor: String,
+    #[serde(default)]
+    voucher_number: String,
+    #[serde(default)]
+    reason: String,
+}
+
+impl DoseForm {
+    fn of(d: &StoredDose) -> Self {
+        let x = &d.dose;
+        Self {
+            dose_number: x.number.get().to_string(),
+            date: x.date.to_string(),
+            product: x.product.as_str().to_owned(),
+            lot: x.lot.as_str().to_owned(),
+            venue: x.venue.as_str().to_owned(),
+            doctor: x.doctor.as_str().to_owned(),
+            voucher_number: x.voucher.map(|v| v.to_string()).unwrap_or_default(),
+            reason: String::new(),
+        }
+    }
+
+    fn dose(&self) -> Result<openvrs_domain::dose::Dose, ApiError> {
+        crate::records::DoseInput {
+            dose_number: self.dose_number.trim().parse().map_err(|_| {
+                ApiError::bad_request(
+                    "接種回は1以上の数字です",
+                    "the dose number is a number from 1",
+                )
+            })?,
+            date: self.date.clone(),
+            product: self.product.clone(),
+            lot: self.lot.clone(),
+            venue: self.venue.clone(),
+            doctor: self.doctor.clone(),
+            voucher_number: Some(self.voucher_number.clone()),
+            given_in: None,
+            status: None,
+        }
+        .dose()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dose_form.html")]
+struct DoseFormPage {
+    chrome: Chrome,
+    title: String,
+    code: String,
+    address: String,
+    action: String,
+    delete_action: Option<String>,
+    editing: bool,
+    error: Option<String>,
+    f: DoseForm,
+    /// (code, name) of every product.
+    products: Vec<(String, String)>,
+}
+
+/// Which dose form: a new dose, or an existing one (`Some(id)`).
+async fn dose_form(
+    state: &AppState,
+    chrome: Chrome,
+    code: &str,
+    address: &str,
+    id: Option<i64>,
+    typed: Option<DoseForm>,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let (m, a) = crate::records::target(code, address)?;
+    let store = state.store.clone();
+    let (products, doses) = blocking(move || Ok((store.products()?, store.doses(m, &a)?))).await?;
+    let f = match (typed, id) {
+        (Some(f), _) => f,
+        (None, Some(id)) => DoseForm::of(
+            doses
+                .iter()
+                .find(|d| d.id == id)
+                .ok_or_else(ApiError::not_found)?,
+        ),
+        (None, None) => DoseForm {
+            dose_number: (doses.iter().map(|d| d.dose.number.get()).max().unwrap_or(0) + 1)
+                .to_string(),
+            ..Default::default()
+        },
+    };
+    let base = format!("/m/{code}/persons/{address}/doses");
+    let lang = chrome.lang;
+    let page = DoseFormPage {
+        title: match id {
+            Some(_) => lang.t("接種記録の訂正・削除", "Correct or delete a dose"),
+            None => lang.t("接種記録の追加", "Add a dose"),
+        }
+        .to_owned(),
+        code: code.to_owned(),
+        address: address.to_owned(),
+        action: id.map_or_else(|| base.clone(), |id| format!("{base}/{id}")),
+        delete_action: id.map(|id| format!("{base}/{id}/delete")),
+        editing: id.is_some(),
+        error,
+        f,
+        products: products.into_iter().map(|p| (p.code, p.name)).collect(),
+        chrome,
+    };
+    render(&page)
+}
+
+/// `GET /m/{municipality}/persons/{address_number}/doses/new`.
+pub async fn new_dose_page(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path((code, address)): Path<(String, String)>,
+) -> Response {
+    let chrome = Chrome::new(
+        &headers,
+        Some(&p),
+        &format!("/m/{code}/persons/{address}/doses/new"),
+    );
+    dose_form(&state, chrome.clone(), &code, &address, None, None, None)
+        .await
+        .unwrap_or_else(|e| error_page(chrome, e))
+}
+
+/// `GET /m/{municipality}/persons/{address_number}/doses/{dose_id}`: the form to correct or
+/// delete one dose.
+pub async fn dose_page(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path((code, address, id)): Path<(String, String, i64)>,
+) -> Response {
+    let here = format!("/m/{code}/persons/{address}/doses/{id}");
+    let chrome = Chrome::new(&headers, Some(&p), &here);
+    dose_form(
+        &state,
+        chrome.clone(),
+        &code,
+        &address,
+        Some(id),
+        None,
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| error_page(chrome, e))
+}
+
+/// Writes what a dose form asked for; back to the person's page, or the form again with why
+/// not (quality rules, a bad date, a missing reason).
+async fn dose_write(
+    state: AppState,
+    p: Principal,
+    headers: HeaderMap,
+    (code, address, id): (String, String, Option<i64>),
+    form: DoseForm,
+    delete: bool,
+) -> Response {
+    let here = format!("/m/{code}/persons/{address}");
+    let chrome = Chrome::new(&headers, Some(&p), &here);
+    let written = async {
+        let (m, a) = crate::records::target(&code, &address)?;
+        let store = state.store.clone();
+        let actor = api::actor(&p);
+        let reason = form.reason.trim().to_owned();
+        if id.is_some() && reason.is_empty() {
+            return Err(ApiError::bad_request(
+                "理由を入力してください",
+                "give the reason",
+            ));
+        }
+        match (id, delete) {
+            (Some(id), true) => {
+                blocking(move || store.delete_dose(m, &a, id, &reason, &actor)).await?;
+                Ok(("deleted", 0))
+            }
+            (Some(id), false) => {
+                let dose = form.dose()?;
+                let w =
+                    blocking(move || store.correct_dose(m, &a, id, &dose, &reason, &actor)).await?;
+                Ok(("corrected", w.warnings.len()))
+            }
+            (None, _) => {
+                let dose = form.dose()?;
+                let w = blocking(move || store.add_dose(m, &a, &dose, &actor)).await?;
+                Ok(("added", w.warnings.len()))
+            }
+        }
+    };
+    match written.await {
+        Ok((done, warnings)) => {
+            Redirect::to(&format!("{here}?done={done}&warnings={warnings}")).into_response()
+        }
+        Err(e) if e.status == StatusCode::NOT_FOUND => error_page(chrome, e),
+        Err(e) => {
+            let message = chrome.lang.pick(&e.message);
+            let status = e.status;
+            let typed = (!delete).then_some(form);
+            match dose_form(
+                &state,
+                chrome.clone(),
+                &code,
+                &address,
+                id,
+                typed,
+                Some(message),
+            )
+            .await
+            {
+                Ok(page) => (status, page).into_response(),
+                Err(e) => error_page(chrome, e),
+            }
+        }
+    }
+}
+
+/// `POST /m/{municipality}/persons/{address_number}/doses`: a new dose (quality rules apply).
+pub async fn add_dose(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path((code, address)): Path<(String, String)>,
+    Form(form): Form<DoseForm>,
+) -> Response {
+    dose_write(state, p, headers, (code, address, None), form, false).await
+}
+
+/// `POST /m/{municipality}/persons/{address_number}/doses/{dose_id}`: a correction, with its
+/// reason (the previous version is kept).
+pub async fn correct_dose(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path((code, address, id)): Path<(String, String, i64)>,
+    Form(form): Form<DoseForm>,
+) -> Response {
+    dose_write(state, p, headers, (code, address, Some(id)), form, false).await
+}
+
+/// `POST /m/{municipality}/persons/{address_number}/doses/{dose_id}/delete`, with its reason.
+pub async fn delete_dose(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path((code, address, id)): Path<(String, String, i64)>,
+    Form(form): Form<DoseForm>,
+) -> Response {
+    dose_write(state, p, headers, (code, address, Some(id)), form, true).await
 }

@@ -54,6 +54,46 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
             [303, 403, 403, 403, 200, 404, 303, 403],
         ),
         (
+            (
+                Lgwan,
+                "GET",
+                "/m/{municipality}/persons/{address_number}/doses/new",
+            ),
+            [303, 403, 403, 403, 200, 404, 303, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/m/{municipality}/persons/{address_number}/doses",
+            ),
+            [401, 403, 403, 403, 303, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "GET",
+                "/m/{municipality}/persons/{address_number}/doses/{dose_id}",
+            ),
+            [303, 403, 403, 403, 200, 404, 303, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/m/{municipality}/persons/{address_number}/doses/{dose_id}",
+            ),
+            [401, 403, 403, 403, 303, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/m/{municipality}/persons/{address_number}/doses/{dose_id}/delete",
+            ),
+            [401, 403, 403, 403, 303, 404, 401, 403],
+        ),
+        (
             (Lgwan, "POST", "/api/logout"),
             [401, 204, 204, 204, 204, 204, 401, 204],
         ),
@@ -490,6 +530,9 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
     let body = match path {
         "/api/login" => Some(serde_json::json!({"user": "kuni", "password": PASSWORD}).to_string()),
         "/signin" => Some(format!("user=kuni&password={PASSWORD}")),
+        p if p.starts_with("/m/") && p.contains("/doses") => Some(format!(
+            "dose_number={number}&date=2021-03-01&product=comirnaty&lot=FA1234&reason=matrix"
+        )),
         "/m/{municipality}/persons" => Some(format!(
             "by=address&q={}",
             w.uruma_people[0].address_number

@@ -241,3 +241,109 @@ fn mask_times(s: &str) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn staff_add_correct_and_delete_a_dose_with_reasons() {
+    let w = World::new().await;
+    let session = sign_in(&w, "staff-uruma").await;
+    let a = w.uruma_people[1].address_number.as_str();
+    let person = format!("/m/472131/persons/{a}");
+    let post = |path: String, body: String| {
+        let (w, session) = (&w, &session);
+        async move { browse(w, "POST", &path, session, Some(&body), Some(ORIGIN)).await }
+    };
+
+    let (status, _, page) = browse(
+        &w,
+        "GET",
+        &format!("{person}/doses/new"),
+        &session,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("name=\"dose_number\"") && page.contains("コミナティ"),
+        "{page}"
+    );
+    // A date that is no date: the form again, with what was typed and why.
+    let bad = form(&[
+        ("dose_number", "1"),
+        ("date", "令和3年13月1日"),
+        ("product", "comirnaty"),
+        ("lot", "FA1234"),
+    ]);
+    let (status, _, page) = post(format!("{person}/doses"), bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("role=\"alert\"") && page.contains("令和3年13月1日"),
+        "{page}"
+    );
+    let good = form(&[
+        ("dose_number", "1"),
+        ("date", "R3.6.1"),
+        ("product", "comirnaty"),
+        ("lot", "FA1234"),
+        ("venue", "うるま市民体育館"),
+    ]);
+    let (status, headers, _) = post(format!("{person}/doses"), good).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location(&headers).starts_with(&format!("{person}?done=added")));
+    let (_, _, page) = browse(&w, "GET", location(&headers), &session, None, None).await;
+    assert!(
+        page.contains("接種記録を登録しました") && page.contains("2021-06-01"),
+        "{page}"
+    );
+    let id = w
+        .state
+        .store
+        .doses(w.uruma, &w.uruma_people[1].address_number)
+        .unwrap()[0]
+        .id;
+
+    // A correction needs a reason; then the previous version is in the history.
+    let edit = format!("{person}/doses/{id}");
+    let (_, _, page) = browse(&w, "GET", &edit, &session, None, None).await;
+    assert!(
+        page.contains("value=\"2021-06-01\"") && page.contains("/delete"),
+        "{page}"
+    );
+    let corrected = |reason: &str| {
+        form(&[
+            ("dose_number", "1"),
+            ("date", "2021-06-02"),
+            ("product", "comirnaty"),
+            ("lot", "FA1234"),
+            ("reason", reason),
+        ])
+    };
+    let (status, _, page) = post(edit.clone(), corrected("")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("理由を入力してください"), "{page}");
+    let (status, headers, _) = post(edit.clone(), corrected("予診票と照合")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = browse(&w, "GET", location(&headers), &session, None, None).await;
+    assert!(
+        page.contains("接種記録を訂正しました")
+            && page.contains("予診票と照合")
+            && page.contains("2021-06-02"),
+        "{page}"
+    );
+
+    let (status, headers, _) =
+        post(format!("{edit}/delete"), form(&[("reason", "二重登録")])).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = browse(&w, "GET", location(&headers), &session, None, None).await;
+    assert!(
+        page.contains("接種記録を削除しました") && page.contains("二重登録"),
+        "{page}"
+    );
+    assert!(
+        w.state
+            .store
+            .doses(w.uruma, &w.uruma_people[1].address_number)
+            .unwrap()
+            .is_empty()
+    );
+}
