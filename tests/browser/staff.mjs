@@ -1,10 +1,11 @@
 // The staff pages in Debian's headless Chromium, driven by Playwright (scripts/browser-test): a
-// clerk opens the LGWAN site, is sent to sign in, signs in, sees the town's counts, finds a
+// clerk opens the LGWAN site, is sent to sign in, signs in, sees the town's counts, imports a
+// file with wrong rows (every one listed, nothing written) and then the right one, finds a
 // resident by My Number (which never appears in the address bar), reads their page with the
 // number masked, corrects a dose with a reason, switches to English with the keyboard, and
 // signs out.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { launch, run, serve, setup } from './lib/harness.mjs';
@@ -45,6 +46,25 @@ await run(t, server, browser, async () => {
   await page.waitForURL(/\/m\/472131\/$/);
   assert.ok((await page.locator('h1').innerText()).includes('うるま市'));
   await page.screenshot({ path: join(shots, 'staff-home.png'), fullPage: true });
+
+  // Import a file with two wrong rows: both are listed with their row and column, nothing is
+  // written; the corrected file imports.
+  cli('gen', 'residents', '--municipality', '472131', '--count', '5', '--seed', '77', '--out', join(work, 'more.csv'));
+  const more = readFileSync(join(work, 'more.csv'), 'utf8').split(/\r?\n/);
+  const broken = more.map((line, i) => (i === 2 || i === 4 ? line.replace(/,\d{4}-\d{2}-\d{2},/, ',1999-02-30,') : line));
+  writeFileSync(join(work, 'broken.csv'), broken.join('\n'));
+  await page.getByRole('link', { name: '取込・出力' }).click();
+  const targets = page.locator('form[data-kind=targets]');
+  await targets.getByLabel('CSVファイル').setInputFiles(join(work, 'broken.csv'));
+  await targets.getByRole('button', { name: '取り込む' }).click();
+  await targets.locator('.rows li').nth(1).waitFor();
+  const wrong = await targets.locator('.rows li').allInnerTexts();
+  assert.equal(wrong.length, 2, wrong.join('\n'));
+  assert.ok((await targets.getByRole('status').innerText()).includes('何も書き込まれていません'));
+  await page.screenshot({ path: join(shots, 'staff-import-errors.png'), fullPage: true });
+  await targets.getByLabel('CSVファイル').setInputFiles(join(work, 'more.csv'));
+  await targets.getByRole('button', { name: '取り込む' }).click();
+  await targets.getByText('取り込みました').waitFor();
 
   await page.getByRole('link', { name: '住民の検索' }).click();
   await page.getByLabel('検索方法').selectOption('my_number');

@@ -68,6 +68,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Lgwan GET "/m/{municipality}/persons/{address_number}/doses/{dose_id}", Staff, personal: false, ok: 200, body: None, "接種記録の訂正・削除画面 / the form to correct or delete a dose", get(web::dose_page)),
     route!(Lgwan POST "/m/{municipality}/persons/{address_number}/doses/{dose_id}", Staff, personal: false, ok: 303, body: None, "接種記録の訂正(フォーム、理由必須) / correct a dose (form; reason required)", post(web::correct_dose)),
     route!(Lgwan POST "/m/{municipality}/persons/{address_number}/doses/{dose_id}/delete", Staff, personal: false, ok: 303, body: None, "接種記録の削除(フォーム、理由必須) / delete a dose (form; reason required)", post(web::delete_dose)),
+    route!(Lgwan GET "/m/{municipality}/imports", Staff, personal: false, ok: 200, body: None, "取込(進捗と全エラー行)・出力の画面 / imports (progress, every wrong row) and exports", get(web::imports_page)),
     route!(Lgwan POST "/api/login", Public, personal: false, ok: 200, body: Some("Login"), "ログイン(セッション Cookie と CSRF トークン) / sign in (session cookie and CSRF token)", post(api::login)),
     route!(Lgwan POST "/api/logout", Signed, personal: false, ok: 204, body: None, "ログアウト / sign out", post(api::logout)),
     route!(Lgwan GET "/api/me", Signed, personal: false, ok: 200, body: None, "自分のアカウント / own account", get(api::me)),

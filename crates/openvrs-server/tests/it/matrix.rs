@@ -38,6 +38,10 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         ),
         ((Lgwan, "GET", "/lang/{lang}"), [303; 8]),
         (
+            (Lgwan, "GET", "/m/{municipality}/imports"),
+            [303, 403, 403, 403, 200, 404, 303, 403],
+        ),
+        (
             (Lgwan, "GET", "/m/{municipality}/"),
             [303, 403, 403, 403, 200, 404, 303, 403],
         ),
