@@ -2,8 +2,8 @@
 // clerk opens the LGWAN site, is sent to sign in, signs in, sees the town's counts, imports a
 // file with wrong rows (every one listed, nothing written) and then the right one, finds a
 // resident by My Number (which never appears in the address bar), reads their page with the
-// number masked, corrects a dose with a reason, switches to English with the keyboard, and
-// signs out.
+// number masked, corrects a dose with a reason, asks the town the resident moved from and
+// attaches what comes back, switches to English with the keyboard, and signs out.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,12 +20,24 @@ for (const [what, file] of [['residents', 't.csv'], ['ledger', 'l.csv']]) {
 }
 cli('import', 'targets', join(work, 't.csv'), '--municipality', '472131');
 cli('import', 'ledger', join(work, 'l.csv'), '--municipality', '472131');
+// A second town, where one of our residents lived before.
+cli('municipality', 'add', '--code', '472018', '--name', '那覇市');
+for (const [what, file] of [['residents', 'n.csv'], ['ledger', 'nl.csv']]) {
+  cli('gen', what, '--municipality', '472018', '--count', '20', '--seed', '3', '--out', join(work, file));
+}
+cli('import', 'targets', join(work, 'n.csv'), '--municipality', '472018');
+cli('import', 'ledger', join(work, 'nl.csv'), '--municipality', '472018');
+const vaccinatedThere = new Set(readFileSync(join(work, 'nl.csv'), 'utf8').split(/\r?\n/).slice(1).map((l) => l.split(',')[0]));
+const movedIn = readFileSync(join(work, 'n.csv'), 'utf8').split(/\r?\n/).slice(1).map((l) => l.split(','))
+  .find((c) => c[9] && c[9].length === 12 && vaccinatedThere.has(c[1]) && !c[11] && !c[12]);
 const password = 'correct horse battery staple';
 execFileSync(bin, ['user', 'add', '--id', 'clerk-1', '--role', 'staff', '--municipality', '472131',
   '--password-stdin'], { env, input: password, stdio: ['pipe', 'ignore', 'pipe'] });
 const rows = readFileSync(join(work, 't.csv'), 'utf8').split(/\r?\n/).slice(1).map((l) => l.split(','));
 const person = rows.find((c) => c[9] && c[9].length === 12);
 const [address, name, myNumber] = [person[1], person[5], person[9]];
+const vaccinatedHere = new Set(readFileSync(join(work, 'l.csv'), 'utf8').split(/\r?\n/).slice(1).map((l) => l.split(',')[0]));
+const newcomer = rows.find((c) => !vaccinatedHere.has(c[1]) && !c[11] && !c[12])[1];
 
 const { server, lgwan } = await serve(t);
 const browser = await launch();
@@ -90,6 +102,21 @@ await run(t, server, browser, async () => {
   const history = await page.locator('main').innerText();
   assert.ok(history.includes('FK9999') && history.includes('予診票と照合'), history);
   await page.screenshot({ path: join(shots, 'staff-corrected.png'), fullPage: true });
+
+  // Ask the town the resident moved from, and attach what comes back.
+  await page.getByRole('link', { name: '照会' }).click();
+  await page.getByLabel('照会先自治体コード(転出元)').fill('472018');
+  await page.getByLabel('個人番号').fill(movedIn[9]);
+  await page.getByLabel('自団体の宛名番号').fill(newcomer);
+  await page.getByRole('button', { name: '照会', exact: true }).click();
+  await page.getByRole('status').waitFor();
+  assert.ok((await page.getByRole('status').innerText()).includes('該当あり'));
+  assert.ok(seen.every((u) => !u.includes(movedIn[9])), 'the My Number is in no URL');
+  await page.locator('input[name=inquiry_id]').first().check();
+  await page.getByRole('button', { name: '選んだ結果を自団体の記録に取り込む' }).click();
+  await page.getByText('取り込みました').waitFor();
+  await page.screenshot({ path: join(shots, 'staff-inquiry.png'), fullPage: true });
+  await page.goto(`${lgwan}/m/472131/persons/${address}`);
 
   // English, reached with the keyboard alone.
   const toEnglish = page.getByRole('link', { name: 'English' });

@@ -28,7 +28,7 @@ use crate::{
 
 /// A single inquiry: whose records, from which municipality, for which of our residents, and
 /// on what basis.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct InquiryInput {
     /// 照会先: the municipality the person moved from.
     pub source_municipality: String,
@@ -76,6 +76,12 @@ fn job_json(j: &InquiryJob) -> Value {
     })
 }
 
+impl std::fmt::Debug for InquiryInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "InquiryInput({} -> .., ..)", self.source_municipality)
+    }
+}
+
 /// `POST .../inquiries`: one inquiry, answered at once.
 pub async fn ask(
     State(state): State<AppState>,
@@ -84,14 +90,28 @@ pub async fn ask(
     Path(m): Path<String>,
     Json(input): Json<InquiryInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let asker = municipality(&m)?;
+    let client = from.as_ref().map(|c| c.0.0.ip().to_string());
+    let (answer, catalogue) = single(&state, &p, client, &m, input).await?;
+    Ok(Json(inquiry_json(&answer, &catalogue)))
+}
+
+/// One inquiry with its guard rails (volume limits, fishing alerts and their security
+/// events); the API and the inquiry page both come here.
+pub(crate) async fn single(
+    state: &AppState,
+    p: &Principal,
+    client: Option<String>,
+    m: &str,
+    input: InquiryInput,
+) -> Result<(Inquiry, openvrs_domain::product::Catalogue), ApiError> {
+    let asker = municipality(m)?;
     let request = InquiryRequest {
         source: MunicipalityCode::parse_restoring_zero(&input.source_municipality)?,
         my_number: MyNumber::parse(&input.my_number)?,
         address: AddressNumber::parse(&input.address_number)?,
         basis: input.basis,
     };
-    let actor = actor(&p);
+    let actor = actor(p);
     let (store, limits) = (state.store.clone(), state.security.inquiry);
     let (guard, answer) = {
         let actor = actor.clone();
@@ -103,18 +123,18 @@ pub async fn ask(
             let answer = store.inquire(asker, &request, &actor)?;
             let catalogue = openvrs_domain::product::Catalogue::new(store.products()?)
                 .map_err(StoreError::from)?;
-            Ok((guard, Some(inquiry_json(&answer, &catalogue))))
+            Ok((guard, Some((answer, catalogue))))
         })
         .await?
     };
     let who = Some(actor.user.clone());
     for alert in guard.refuse.iter().chain(&guard.alerts) {
         security_event(
-            &state,
+            state,
             alert.kind,
             Some(asker),
             who.clone(),
-            from.as_ref().map(|c| c.0.0.ip().to_string()),
+            client.clone(),
             alert.detail.clone(),
         )
         .await;
@@ -124,15 +144,14 @@ pub async fn ask(
     } else {
         "refused"
     });
-    match answer {
-        Some(a) => Ok(Json(a)),
-        None => Err(ApiError::new(
+    answer.ok_or_else(|| {
+        ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "inquiry_volume",
             "照会の件数が上限に達しました(セキュリティ担当に通知しました)",
             "too many inquiries (the security officers were notified)",
-        )),
-    }
+        )
+    })
 }
 
 /// `GET .../inquiries`: the single inquiries, newest first.

@@ -239,17 +239,16 @@ fn municipality(code: &str) -> Result<MunicipalityCode, ApiError> {
 
 /// Unix microseconds as Japan's local time, to the minute.
 fn when(micros: i64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC));
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute()
-    )
+    openvrs_domain::date::jst_from_micros(micros).map_or_else(String::new, |t| {
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        )
+    })
 }
 
 #[derive(Template)]
@@ -941,4 +940,197 @@ pub async fn imports_page(
         })
     };
     page.await.unwrap_or_else(|e| error_page(chrome, e))
+}
+
+/// One inquiry as the page lists it.
+#[derive(Debug)]
+pub struct InquiryRow {
+    pub id: i64,
+    pub at: String,
+    pub source: String,
+    pub address: String,
+    pub status: String,
+    pub doses: Vec<String>,
+    pub attached: String,
+    /// Found, with doses, not yet attached.
+    pub attachable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "inquiries.html")]
+struct Inquiries {
+    chrome: Chrome,
+    code: String,
+    error: Option<String>,
+    done: Option<String>,
+    rows: Vec<InquiryRow>,
+}
+
+/// What the inquiry forms did, carried by their redirect.
+#[derive(Debug, Default, Deserialize)]
+pub struct InquiryDone {
+    asked: Option<i64>,
+    attached: Option<u64>,
+    doses: Option<u64>,
+}
+
+async fn inquiries_view(
+    state: &AppState,
+    chrome: Chrome,
+    code: &str,
+    done: &InquiryDone,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let m = municipality(code)?;
+    let store = state.store.clone();
+    let (all, catalogue) = blocking(move || {
+        Ok((
+            store.inquiries(m, None)?,
+            Catalogue::new(store.products()?)?,
+        ))
+    })
+    .await?;
+    let lang = chrome.lang;
+    let label = |s: openvrs_store::InquiryStatus| match lang {
+        Lang::Ja => s.label().to_owned(),
+        Lang::En => s.code().replace('_', " "),
+    };
+    let said = match (done.asked, done.attached) {
+        (Some(id), _) => all.iter().find(|i| i.id == id).map(|i| {
+            format!(
+                "{}: {} ({} {})",
+                lang.t("照会しました", "Asked"),
+                label(i.status),
+                i.doses.len(),
+                lang.t("件の接種記録", "doses")
+            )
+        }),
+        (None, Some(n)) => Some(format!(
+            "{}: {n} / {} {}",
+            lang.t("取り込みました", "Attached"),
+            done.doses.unwrap_or(0),
+            lang.t("件の接種記録", "doses")
+        )),
+        _ => None,
+    };
+    render(&Inquiries {
+        chrome: chrome.clone(),
+        code: code.to_owned(),
+        error,
+        done: said,
+        rows: all
+            .iter()
+            .filter(|i| i.job.is_none())
+            .map(|i| InquiryRow {
+                id: i.id,
+                at: when(i.at),
+                source: i.source.map(|s| s.to_string()).unwrap_or_default(),
+                address: i
+                    .address
+                    .as_ref()
+                    .map(|a| a.as_str().to_owned())
+                    .unwrap_or_default(),
+                status: label(i.status),
+                doses: i
+                    .doses
+                    .iter()
+                    .map(|d| {
+                        let r = DoseRow::new(d, &catalogue);
+                        format!("{} {} {} {}", r.number, r.date, r.product, r.lot)
+                    })
+                    .collect(),
+                attached: i.attached_at.map(when).unwrap_or_default(),
+                attachable: i.attached_at.is_none() && !i.doses.is_empty(),
+            })
+            .collect(),
+    })
+}
+
+/// `GET /m/{municipality}/inquiries`: ask another municipality, see the answers, attach them.
+pub async fn inquiries_page(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Query(done): Query<InquiryDone>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/inquiries"));
+    inquiries_view(&state, chrome.clone(), &code, &done, None)
+        .await
+        .unwrap_or_else(|e| error_page(chrome, e))
+}
+
+/// `POST /m/{municipality}/inquiries`: one inquiry (the My Number in the form body only), with
+/// the API's guard rails; back to the list with its result.
+pub async fn ask(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    Path(code): Path<String>,
+    Form(input): Form<crate::inquiries::InquiryInput>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/inquiries"));
+    match crate::inquiries::single(&state, &p, client(&extensions), &code, input).await {
+        Ok((answer, _)) => {
+            Redirect::to(&format!("/m/{code}/inquiries?asked={}", answer.id)).into_response()
+        }
+        Err(e) if e.status == StatusCode::NOT_FOUND => error_page(chrome, e),
+        Err(e) => {
+            let status = e.status;
+            let message = chrome.lang.pick(&e.message);
+            match inquiries_view(
+                &state,
+                chrome.clone(),
+                &code,
+                &InquiryDone::default(),
+                Some(message),
+            )
+            .await
+            {
+                Ok(page) => (status, page).into_response(),
+                Err(e) => error_page(chrome, e),
+            }
+        }
+    }
+}
+
+/// `POST /m/{municipality}/inquiries/attach`: the ticked answers into our own records.
+pub async fn attach(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    body: String,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/inquiries"));
+    // Repeated `inquiry_id=N` fields (numbers: nothing to decode).
+    let ids: Vec<i64> = body
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("inquiry_id="))
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let done = async {
+        let m = municipality(&code)?;
+        let (store, actor) = (state.store.clone(), api::actor(&p));
+        Ok::<_, ApiError>(blocking(move || store.attach_inquiries(m, &ids, None, &actor)).await?)
+    };
+    match done.await {
+        Ok(d) => Redirect::to(&format!(
+            "/m/{code}/inquiries?attached={}&doses={}",
+            d.inquiries, d.doses
+        ))
+        .into_response(),
+        Err(e) if e.status == StatusCode::NOT_FOUND => error_page(chrome, e),
+        Err(e) => {
+            // Nothing was attached (all or nothing): the list again, with why.
+            let status = e.status;
+            let message = chrome.lang.pick(&e.message);
+            let none = InquiryDone::default();
+            match inquiries_view(&state, chrome.clone(), &code, &none, Some(message)).await {
+                Ok(page) => (status, page).into_response(),
+                Err(e) => error_page(chrome, e),
+            }
+        }
+    }
 }

@@ -38,6 +38,18 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         ),
         ((Lgwan, "GET", "/lang/{lang}"), [303; 8]),
         (
+            (Lgwan, "GET", "/m/{municipality}/inquiries"),
+            [303, 403, 403, 403, 200, 404, 303, 403],
+        ),
+        (
+            (Lgwan, "POST", "/m/{municipality}/inquiries"),
+            [401, 403, 403, 403, 303, 404, 401, 403],
+        ),
+        (
+            (Lgwan, "POST", "/m/{municipality}/inquiries/attach"),
+            [401, 403, 403, 403, 303, 404, 401, 403],
+        ),
+        (
             (Lgwan, "GET", "/m/{municipality}/imports"),
             [303, 403, 403, 403, 200, 404, 303, 403],
         ),
@@ -534,6 +546,12 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
     let body = match path {
         "/api/login" => Some(serde_json::json!({"user": "kuni", "password": PASSWORD}).to_string()),
         "/signin" => Some(format!("user=kuni&password={PASSWORD}")),
+        "/m/{municipality}/inquiries" => Some(format!(
+            "source_municipality=472018&my_number={}&address_number={}&basis=matrix",
+            w.uruma_people[3].my_number.as_ref().map(|m| m.expose()).unwrap_or_default(),
+            person.address_number
+        )),
+        "/m/{municipality}/inquiries/attach" => Some("none=0".into()),
         p if p.starts_with("/m/") && p.contains("/doses") => Some(format!(
             "dose_number={number}&date=2021-03-01&product=comirnaty&lot=FA1234&reason=matrix"
         )),

@@ -347,3 +347,100 @@ async fn staff_add_correct_and_delete_a_dose_with_reasons() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn staff_ask_another_municipality_and_attach_what_comes_back() {
+    use openvrs_domain::{
+        audit::Actor,
+        date::parse_date,
+        dose::{Dose, DoseNumber, DoseSource, DoseStatus, Short},
+    };
+    let w = World::new().await;
+    let moved = &w.naha_people[0];
+    let naha = openvrs_domain::ids::MunicipalityCode::parse("472018").unwrap();
+    w.state
+        .store
+        .add_dose(
+            naha,
+            &moved.address_number,
+            &Dose {
+                number: DoseNumber::new(1).unwrap(),
+                status: DoseStatus::Given,
+                date: parse_date("2021-06-01").unwrap(),
+                product: Short::parse("comirnaty").unwrap(),
+                lot: Short::parse("FA1234").unwrap(),
+                venue: Short::default(),
+                doctor: Short::default(),
+                source: DoseSource::Staff,
+                voucher: None,
+                given_in: None,
+            },
+            &Actor::console(),
+        )
+        .unwrap();
+    let session = sign_in(&w, "staff-uruma").await;
+    let ours = w.uruma_people[4].address_number.as_str();
+    let my_number = moved.my_number.as_ref().unwrap().expose().to_owned();
+    let ask = |source: &str, number: &str| {
+        form(&[
+            ("source_municipality", source),
+            ("my_number", number),
+            ("address_number", ours),
+            ("basis", "番号法第19条第16号"),
+        ])
+    };
+    let post = |body: String| {
+        let (w, session) = (&w, &session);
+        async move {
+            browse(
+                w,
+                "POST",
+                "/m/472131/inquiries",
+                session,
+                Some(&body),
+                Some(ORIGIN),
+            )
+            .await
+        }
+    };
+
+    let (status, _, page) = post(ask("472018", "123")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("role=\"alert\""), "{page}");
+    let (status, headers, _) = post(ask("472018", &my_number)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(!location(&headers).contains(&my_number));
+    let (_, _, page) = browse(&w, "GET", location(&headers), &session, None, None).await;
+    assert!(page.contains("該当あり (1 件の接種記録)"), "{page}");
+    assert!(
+        !page.contains(&my_number),
+        "the My Number is not shown back"
+    );
+    // A wrong municipality code finds nobody.
+    let (_, headers, _) = post(ask("131016", &my_number)).await;
+    let (_, _, page) = browse(&w, "GET", location(&headers), &session, None, None).await;
+    assert!(page.contains("該当なし (0 件の接種記録)"), "{page}");
+
+    let found = w.state.store.inquiries(w.uruma, None).unwrap();
+    let id = found.iter().find(|i| !i.doses.is_empty()).unwrap().id;
+    let (status, headers, _) = browse(
+        &w,
+        "POST",
+        "/m/472131/inquiries/attach",
+        &session,
+        Some(&format!("inquiry_id={id}")),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = browse(&w, "GET", location(&headers), &session, None, None).await;
+    assert!(page.contains("取り込みました: 1 / 1"), "{page}");
+    assert_eq!(
+        w.state
+            .store
+            .doses(w.uruma, &w.uruma_people[4].address_number)
+            .unwrap()
+            .len(),
+        1
+    );
+}
