@@ -1113,7 +1113,7 @@ pub async fn attach(
     let done = async {
         let m = municipality(&code)?;
         let (store, actor) = (state.store.clone(), api::actor(&p));
-        Ok::<_, ApiError>(blocking(move || store.attach_inquiries(m, &ids, None, &actor)).await?)
+        blocking(move || store.attach_inquiries(m, &ids, None, &actor)).await
     };
     match done.await {
         Ok(d) => Redirect::to(&format!(
