@@ -2,7 +2,8 @@
 // clerk opens the LGWAN site, is sent to sign in, signs in, sees the town's counts, imports a
 // file with wrong rows (every one listed, nothing written) and then the right one, finds a
 // resident by My Number (which never appears in the address bar), reads their page with the
-// number masked, corrects a dose with a reason, asks the town the resident moved from and
+// number masked, corrects a dose with a reason, issues the paper certificate and revokes it,
+// asks the town the resident moved from and
 // attaches what comes back, switches to English with the keyboard, and signs out.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,7 @@ cli('import', 'ledger', join(work, 'nl.csv'), '--municipality', '472018');
 const vaccinatedThere = new Set(readFileSync(join(work, 'nl.csv'), 'utf8').split(/\r?\n/).slice(1).map((l) => l.split(',')[0]));
 const movedIn = readFileSync(join(work, 'n.csv'), 'utf8').split(/\r?\n/).slice(1).map((l) => l.split(','))
   .find((c) => c[9] && c[9].length === 12 && vaccinatedThere.has(c[1]) && !c[11] && !c[12]);
+cli('keys', 'init');
 const password = 'correct horse battery staple';
 execFileSync(bin, ['user', 'add', '--id', 'clerk-1', '--role', 'staff', '--municipality', '472131',
   '--password-stdin'], { env, input: password, stdio: ['pipe', 'ignore', 'pipe'] });
@@ -102,6 +104,20 @@ await run(t, server, browser, async () => {
   const history = await page.locator('main').innerText();
   assert.ok(history.includes('FK9999') && history.includes('予診票と照合'), history);
   await page.screenshot({ path: join(shots, 'staff-corrected.png'), fullPage: true });
+
+  // Issue the paper certificate at the counter (a PDF download), then revoke it with a reason.
+  await page.getByLabel('形式', { exact: true }).selectOption('pdf');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: '発行', exact: true }).click(),
+  ]);
+  const pdf = readFileSync(await download.path());
+  assert.equal(pdf.subarray(0, 5).toString(), '%PDF-');
+  await page.reload();
+  await page.getByLabel('失効の理由').first().fill('再発行のため');
+  await page.getByRole('button', { name: '失効', exact: true }).first().click();
+  await page.getByRole('status').waitFor();
+  assert.ok((await page.getByRole('status').innerText()).includes('失効させました'));
 
   // Ask the town the resident moved from, and attach what comes back.
   await page.getByRole('link', { name: '照会' }).click();

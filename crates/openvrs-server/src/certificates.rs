@@ -227,50 +227,8 @@ pub async fn issue_at_counter(
     Path((m, a)): Path<(String, String)>,
     Json(input): Json<CertificateRequest>,
 ) -> Result<Response, ApiError> {
-    use openvrs_domain::certificate::{Channel, Format, Kind, Passport};
-    let m = crate::records::municipality(&m)?;
-    let address = AddressNumber::parse(&a).map_err(|_| ApiError::not_found())?;
-    let bad = |what: &str| {
-        ApiError::bad_request(&format!("{what} が不正です"), &format!("invalid {what}"))
-    };
-    let kind = Kind::from_code(&input.kind).ok_or_else(|| bad("kind"))?;
-    let format = Format::from_code(&input.format).ok_or_else(|| bad("format"))?;
-    let passport = match (
-        &input.passport_name,
-        &input.nationality,
-        &input.passport_number,
-    ) {
-        (None, None, None) => None,
-        (name, nationality, number) => Some(Passport::parse(
-            name.as_deref().unwrap_or_default(),
-            nationality.as_deref().unwrap_or_default(),
-            number.as_deref().unwrap_or_default(),
-        )?),
-    };
-    let request = certs::Request {
-        address,
-        kind,
-        format,
-        passport,
-        channel: Channel::Counter,
-        application: None,
-    };
-    let store = state.store.clone();
-    let issuer = state.issuer.clone();
-    let actor = actor(&p);
-    let issued = tokio::task::spawn_blocking(move || {
-        let signers = certs::Signers::load(&*store)?;
-        let c = certs::issue(&*store, &signers, &issuer, m, &request, &actor)?;
-        let png = match c.record.format {
-            Format::Pdf => None,
-            _ => Some(c.qr_png()?),
-        };
-        Ok::<_, CertificateError>((c, png))
-    })
-    .await
-    .map_err(|_| StoreError::Corrupt("worker failed"))??;
-    let (c, png) = issued;
-    state.metrics.certificate(c.record.format.code(), "counter");
+    use openvrs_domain::certificate::Format;
+    let (c, png) = counter(&state, &p, &m, &a, &input).await?;
     if c.record.format == Format::Pdf {
         let mut r = c.payload.into_response();
         let h = r.headers_mut();
@@ -292,6 +250,66 @@ pub async fn issue_at_counter(
     body["payload"] = json!(String::from_utf8_lossy(&c.payload));
     body["qr_png"] = json!(png.map(|p| base64::engine::general_purpose::STANDARD.encode(p)));
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// A certificate issued at the counter for person `a` of `m`, with its QR image unless it is
+/// the paper PDF; the API and the person's page both come here.
+pub(crate) async fn counter(
+    state: &AppState,
+    p: &Principal,
+    m: &str,
+    a: &str,
+    input: &CertificateRequest,
+) -> Result<(certs::Certificate, Option<Vec<u8>>), ApiError> {
+    use openvrs_domain::certificate::{Channel, Format, Kind, Passport};
+    let m = crate::records::municipality(m)?;
+    let address = AddressNumber::parse(a).map_err(|_| ApiError::not_found())?;
+    let bad = |what: &str| {
+        ApiError::bad_request(&format!("{what} が不正です"), &format!("invalid {what}"))
+    };
+    let kind = Kind::from_code(&input.kind).ok_or_else(|| bad("kind"))?;
+    let format = Format::from_code(&input.format).ok_or_else(|| bad("format"))?;
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_owned)
+    };
+    let passport = match (
+        given(&input.passport_name),
+        given(&input.nationality),
+        given(&input.passport_number),
+    ) {
+        (None, None, None) => None,
+        (name, nationality, number) => Some(Passport::parse(
+            name.as_deref().unwrap_or_default(),
+            nationality.as_deref().unwrap_or_default(),
+            number.as_deref().unwrap_or_default(),
+        )?),
+    };
+    let request = certs::Request {
+        address,
+        kind,
+        format,
+        passport,
+        channel: Channel::Counter,
+        application: None,
+    };
+    let store = state.store.clone();
+    let issuer = state.issuer.clone();
+    let actor = actor(p);
+    let (c, png) = tokio::task::spawn_blocking(move || {
+        let signers = certs::Signers::load(&*store)?;
+        let c = certs::issue(&*store, &signers, &issuer, m, &request, &actor)?;
+        let png = match c.record.format {
+            Format::Pdf => None,
+            _ => Some(c.qr_png()?),
+        };
+        Ok::<_, CertificateError>((c, png))
+    })
+    .await
+    .map_err(|_| StoreError::Corrupt("worker failed"))??;
+    state.metrics.certificate(c.record.format.code(), "counter");
+    Ok((c, png))
 }
 
 fn record_json(c: &CertificateRecord) -> Value {

@@ -72,6 +72,8 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Lgwan GET "/m/{municipality}/inquiries", Staff, personal: false, ok: 200, body: None, "他市区町村への照会の画面(結果と取込) / inquiries to other municipalities (results, attaching)", get(web::inquiries_page)),
     route!(Lgwan POST "/m/{municipality}/inquiries", Staff, personal: true, ok: 303, body: None, "照会(フォーム) / ask another municipality (form)", post(web::ask)),
     route!(Lgwan POST "/m/{municipality}/inquiries/attach", Staff, personal: false, ok: 303, body: None, "照会結果の取込(フォーム) / attach inquiry results (form)", post(web::attach)),
+    route!(Lgwan POST "/m/{municipality}/persons/{address_number}/certificates", Staff, personal: true, ok: 200, body: None, "窓口での証明書発行(フォーム、ファイルで返す) / issue a certificate at the counter (form; the file comes back)", post(web::issue_certificate)),
+    route!(Lgwan POST "/m/{municipality}/certificates/{certificate_id}/revoke", Staff, personal: false, ok: 303, body: None, "証明書の失効(フォーム、理由必須) / revoke a certificate (form; reason required)", post(web::revoke_certificate)),
     route!(Lgwan POST "/api/login", Public, personal: false, ok: 200, body: Some("Login"), "ログイン(セッション Cookie と CSRF トークン) / sign in (session cookie and CSRF token)", post(api::login)),
     route!(Lgwan POST "/api/logout", Signed, personal: false, ok: 204, body: None, "ログアウト / sign out", post(api::logout)),
     route!(Lgwan GET "/api/me", Signed, personal: false, ok: 200, body: None, "自分のアカウント / own account", get(api::me)),

@@ -598,6 +598,7 @@ impl Done {
             "added" => lang.t("接種記録を登録しました", "The dose was recorded"),
             "corrected" => lang.t("接種記録を訂正しました", "The dose was corrected"),
             "deleted" => lang.t("接種記録を削除しました", "The dose was deleted"),
+            "revoked" => lang.t("証明書を失効させました", "The certificate was revoked"),
             _ => return None,
         };
         Some(match self.warnings.filter(|n| *n > 0) {
@@ -1132,5 +1133,78 @@ pub async fn attach(
                 Err(e) => error_page(chrome, e),
             }
         }
+    }
+}
+
+/// `POST /m/{municipality}/persons/{address_number}/certificates`: a certificate issued at the
+/// counter, answered with the file itself (the PDF to print, or the card's file).
+pub async fn issue_certificate(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path((code, address)): Path<(String, String)>,
+    Form(input): Form<crate::certificates::CertificateRequest>,
+) -> Response {
+    use openvrs_domain::certificate::Format;
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/persons/{address}"));
+    match crate::certificates::counter(&state, &p, &code, &address, &input).await {
+        Ok((c, _)) => {
+            let (kind, ext) = match c.record.format {
+                Format::Pdf => ("application/pdf", "pdf"),
+                Format::Shc => ("application/smart-health-card", "smart-health-card"),
+                Format::Vds => ("application/json", "vds.json"),
+                Format::Dcc => ("text/plain; charset=utf-8", "dcc.txt"),
+            };
+            (
+                [
+                    (header::CONTENT_TYPE, kind.to_owned()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"certificate-{}.{ext}\"", c.record.id),
+                    ),
+                    (header::CACHE_CONTROL, "no-store".to_owned()),
+                ],
+                c.payload,
+            )
+                .into_response()
+        }
+        Err(e) => error_page(chrome, e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReasonForm {
+    reason: String,
+}
+
+/// `POST /m/{municipality}/certificates/{certificate_id}/revoke`: with its reason; back to the
+/// person's page.
+pub async fn revoke_certificate(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path((code, id)): Path<(String, String)>,
+    Form(form): Form<ReasonForm>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/"));
+    let revoked = async {
+        let m = municipality(&code)?;
+        let reason = form.reason.trim().to_owned();
+        if reason.is_empty() {
+            return Err(ApiError::bad_request(
+                "理由を入力してください",
+                "give the reason",
+            ));
+        }
+        let (store, actor) = (state.store.clone(), api::actor(&p));
+        blocking(move || store.revoke_certificate(m, &id, &reason, &actor)).await
+    };
+    match revoked.await {
+        Ok(r) => Redirect::to(&format!(
+            "/m/{code}/persons/{}?done=revoked",
+            r.address_number
+        ))
+        .into_response(),
+        Err(e) => error_page(chrome, e),
     }
 }

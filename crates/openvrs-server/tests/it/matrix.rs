@@ -38,6 +38,22 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         ),
         ((Lgwan, "GET", "/lang/{lang}"), [303; 8]),
         (
+            (
+                Lgwan,
+                "POST",
+                "/m/{municipality}/persons/{address_number}/certificates",
+            ),
+            [401, 403, 403, 403, 200, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/m/{municipality}/certificates/{certificate_id}/revoke",
+            ),
+            [401, 403, 403, 403, 303, 404, 401, 403],
+        ),
+        (
             (Lgwan, "GET", "/m/{municipality}/inquiries"),
             [303, 403, 403, 403, 200, 404, 303, 403],
         ),
@@ -552,6 +568,10 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
             person.address_number
         )),
         "/m/{municipality}/inquiries/attach" => Some("none=0".into()),
+        "/m/{municipality}/persons/{address_number}/certificates" => {
+            Some("kind=domestic&format=shc".into())
+        }
+        "/m/{municipality}/certificates/{certificate_id}/revoke" => Some("reason=matrix".into()),
         p if p.starts_with("/m/") && p.contains("/doses") => Some(format!(
             "dose_number={number}&date=2021-03-01&product=comirnaty&lot=FA1234&reason=matrix"
         )),

@@ -444,3 +444,100 @@ async fn staff_ask_another_municipality_and_attach_what_comes_back() {
         1
     );
 }
+
+#[tokio::test]
+async fn staff_issue_a_paper_certificate_and_revoke_it() {
+    let w = World::new().await;
+    let session = sign_in(&w, "staff-uruma").await;
+    let a = w.uruma_people[2].address_number.as_str();
+    let person = format!("/m/472131/persons/{a}");
+    let dose = form(&[
+        ("dose_number", "1"),
+        ("date", "2021-06-01"),
+        ("product", "comirnaty"),
+        ("lot", "FA1234"),
+    ]);
+    let (status, _, _) = browse(
+        &w,
+        "POST",
+        &format!("{person}/doses"),
+        &session,
+        Some(&dose),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    let paper = form(&[
+        ("kind", "domestic"),
+        ("format", "pdf"),
+        ("passport_name", ""),
+        ("nationality", ""),
+        ("passport_number", ""),
+    ]);
+    let req = Request::builder()
+        .method("POST")
+        .uri(format!("{person}/certificates"))
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, ORIGIN)
+        .header(header::COOKIE, &session)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(paper))
+        .unwrap();
+    let resp = lgwan_router(w.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/pdf");
+    let pdf = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    // Overseas without a passport: a clear refusal, nothing issued.
+    let overseas = form(&[("kind", "overseas"), ("format", "vds")]);
+    let (status, _, page) = browse(
+        &w,
+        "POST",
+        &format!("{person}/certificates"),
+        &session,
+        Some(&overseas),
+        Some(ORIGIN),
+    )
+    .await;
+    assert!(status.is_client_error(), "{status}");
+    assert!(page.contains("role=\"alert\""), "{page}");
+
+    let id = w.state.store.certificates(w.uruma, None).unwrap()[0]
+        .id
+        .clone();
+    let (_, _, page) = browse(&w, "GET", &person, &session, None, None).await;
+    assert!(
+        page.contains(&format!("/certificates/{id}/revoke")),
+        "{page}"
+    );
+    let revoke = format!("/m/472131/certificates/{id}/revoke");
+    let (status, headers, _) = browse(
+        &w,
+        "POST",
+        &revoke,
+        &session,
+        Some(&form(&[("reason", "再発行")])),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = browse(&w, "GET", location(&headers), &session, None, None).await;
+    assert!(page.contains("証明書を失効させました"), "{page}");
+    assert!(
+        !page.contains(&format!("/certificates/{id}/revoke")),
+        "no second revocation"
+    );
+    let (status, _, _) = browse(
+        &w,
+        "POST",
+        &revoke,
+        &session,
+        Some(&form(&[("reason", "再度")])),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
