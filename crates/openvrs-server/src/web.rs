@@ -1208,3 +1208,447 @@ pub async fn revoke_certificate(
         Err(e) => error_page(chrome, e),
     }
 }
+
+/// A table cell, a link when `href` is given.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub text: String,
+    pub href: Option<String>,
+}
+
+fn cell(text: impl Into<String>) -> Cell {
+    Cell {
+        text: text.into(),
+        href: None,
+    }
+}
+
+fn link(text: impl Into<String>, href: String) -> Cell {
+    Cell {
+        text: text.into(),
+        href: Some(href),
+    }
+}
+
+/// A page that is one table (with filters, newest first, and a link to older rows).
+#[derive(Template)]
+#[template(path = "listing.html")]
+struct Listing {
+    chrome: Chrome,
+    title: String,
+    intro: String,
+    done: Option<String>,
+    /// (name, label, value) of each filter field.
+    filters: Vec<(&'static str, String, String)>,
+    headers: Vec<String>,
+    rows: Vec<Vec<Cell>>,
+    more: Option<String>,
+}
+
+impl Listing {
+    fn new(chrome: &Chrome, title: (&str, &str), headers: &[(&str, &str)]) -> Self {
+        let lang = chrome.lang;
+        Self {
+            chrome: chrome.clone(),
+            title: lang.t(title.0, title.1).to_owned(),
+            intro: String::new(),
+            done: None,
+            filters: Vec::new(),
+            headers: headers
+                .iter()
+                .map(|(ja, en)| lang.t(ja, en).to_owned())
+                .collect(),
+            rows: Vec::new(),
+            more: None,
+        }
+    }
+}
+
+fn person_cell(code: &str, a: &AddressNumber) -> Cell {
+    link(a.as_str(), format!("/m/{code}/persons/{a}"))
+}
+
+/// `GET /m/{municipality}/quality`: every data-quality finding over the current doses.
+pub async fn quality_page(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/quality"));
+    let page = async {
+        let m = municipality(&code)?;
+        let (store, actor) = (state.store.clone(), api::actor(&p));
+        let lines = blocking(move || store.quality_report(m, &actor)).await?;
+        let mut l = Listing::new(
+            &chrome,
+            ("データ品質レポート", "Data-quality report"),
+            &[
+                ("住民", "Person"),
+                ("接種回", "Dose"),
+                ("重大度", "Severity"),
+                ("内容", "Finding"),
+            ],
+        );
+        l.intro = chrome
+            .lang
+            .t(
+                "誤り(error)は登録時に拒否されます。警告(warning)は記録されていますが確認が必要です。",
+                "Errors are refused when written; warnings were recorded and need a look.",
+            )
+            .to_owned();
+        l.rows = lines
+            .iter()
+            .map(|q| {
+                vec![
+                    person_cell(&code, &q.address),
+                    cell(q.dose_number.to_string()),
+                    cell(q.finding.severity.code()),
+                    cell(chrome.lang.pick(&q.finding.to_string())),
+                ]
+            })
+            .collect();
+        render(&l)
+    };
+    page.await.unwrap_or_else(|e| error_page(chrome, e))
+}
+
+/// `GET /m/{municipality}/provisions`: 情報提供等の記録, what other municipalities were given.
+pub async fn provisions_page(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/provisions"));
+    let page = async {
+        let m = municipality(&code)?;
+        let store = state.store.clone();
+        let list = blocking(move || store.provisions(m, None)).await?;
+        let mut l = Listing::new(
+            &chrome,
+            ("情報提供等の記録", "Provision records"),
+            &[
+                ("日時", "When"),
+                ("照会元", "Asked by"),
+                ("担当", "Account"),
+                ("住民", "Person"),
+                ("結果", "Result"),
+                ("件数", "Records"),
+                ("根拠", "Basis"),
+            ],
+        );
+        l.rows = list
+            .iter()
+            .map(|v| {
+                vec![
+                    cell(when(v.at)),
+                    cell(v.asked_by_municipality.to_string()),
+                    cell(v.asked_by.clone()),
+                    person_cell(&code, &v.address),
+                    cell(match chrome.lang {
+                        Lang::Ja => v.status.label().to_owned(),
+                        Lang::En => v.status.code().replace('_', " "),
+                    }),
+                    cell(v.record_count.to_string()),
+                    cell(v.basis.clone()),
+                ]
+            })
+            .collect();
+        render(&l)
+    };
+    page.await.unwrap_or_else(|e| error_page(chrome, e))
+}
+
+/// `GET /m/{municipality}/security-events`: the municipality's own security events.
+pub async fn security_page(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/security-events"));
+    let page = async {
+        let m = municipality(&code)?;
+        let store = state.store.clone();
+        let events = blocking(move || store.security_events(Some(m), 500)).await?;
+        render(&events_listing(&chrome, &events))
+    };
+    page.await.unwrap_or_else(|e| error_page(chrome, e))
+}
+
+fn events_listing(chrome: &Chrome, events: &[openvrs_store::SecurityEvent]) -> Listing {
+    let mut l = Listing::new(
+        chrome,
+        ("セキュリティイベント", "Security events"),
+        &[
+            ("日時", "When"),
+            ("種類", "Kind"),
+            ("自治体", "Municipality"),
+            ("ユーザー", "User"),
+            ("接続元", "Client"),
+            ("内容", "Detail"),
+        ],
+    );
+    l.rows = events
+        .iter()
+        .map(|e| {
+            vec![
+                cell(when(e.at)),
+                cell(e.kind.clone()),
+                cell(e.municipality.map(|m| m.to_string()).unwrap_or_default()),
+                cell(e.user.clone().unwrap_or_default()),
+                cell(e.client.clone().unwrap_or_default()),
+                cell(e.detail.clone()),
+            ]
+        })
+        .collect();
+    l
+}
+
+/// The audit log's filters, as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    person: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    before: Option<i64>,
+}
+
+/// Entries of the audit log a page shows at once.
+const AUDIT_PAGE: u32 = 200;
+
+/// `GET /m/{municipality}/audit`: the operation log, newest first, filtered by person, account
+/// or action.
+pub async fn audit_page(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/audit"));
+    let lang = chrome.lang;
+    let page = async {
+        let m = municipality(&code)?;
+        let given = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let filter = AuditFilter {
+            person: given(&q.person)
+                .map(|a| AddressNumber::parse(&a))
+                .transpose()?,
+            actor: given(&q.actor),
+            action: given(&q.action),
+            before: q.before,
+        };
+        let store = state.store.clone();
+        let entries = blocking(move || store.audit_search(m, &filter, AUDIT_PAGE)).await?;
+        let mut l = Listing::new(
+            &chrome,
+            ("操作ログ", "Operation log"),
+            &[
+                ("番号", "Seq"),
+                ("日時", "When"),
+                ("担当", "By"),
+                ("役割", "Role"),
+                ("区域", "Zone"),
+                ("操作", "Action"),
+                ("対象", "Object"),
+                ("結果", "Outcome"),
+            ],
+        );
+        l.intro = lang
+            .t(
+                "改ざんはハッシュチェーンで検出されます(openvrs audit verify)。",
+                "Tampering is detected by the hash chain (openvrs audit verify).",
+            )
+            .to_owned();
+        l.filters = vec![
+            (
+                "person",
+                lang.t("宛名番号", "Address number").to_owned(),
+                q.person.clone(),
+            ),
+            (
+                "actor",
+                lang.t("担当(アカウントID)", "Account id").to_owned(),
+                q.actor.clone(),
+            ),
+            (
+                "action",
+                lang.t("操作(前方一致)", "Action (starts with)").to_owned(),
+                q.action.clone(),
+            ),
+        ];
+        if entries.len() == AUDIT_PAGE as usize {
+            l.more = entries.last().map(|e| {
+                format!(
+                    "/m/{code}/audit?person={}&actor={}&action={}&before={}",
+                    q.person, q.actor, q.action, e.seq
+                )
+            });
+        }
+        l.rows = entries
+            .into_iter()
+            .map(|e| {
+                vec![
+                    cell(e.seq.to_string()),
+                    cell(when(e.at)),
+                    cell(e.actor),
+                    cell(e.role.code()),
+                    cell(e.zone.code()),
+                    cell(e.action),
+                    cell(e.object),
+                    cell(e.outcome.code()),
+                ]
+            })
+            .collect();
+        render(&l)
+    };
+    page.await.unwrap_or_else(|e| error_page(chrome, e))
+}
+
+/// One tablet conflict as the page shows it.
+#[derive(Debug)]
+pub struct ConflictRow {
+    pub id: i64,
+    pub at: String,
+    pub address: String,
+    pub recorded: String,
+    pub proposed: String,
+    pub device: String,
+}
+
+#[derive(Template)]
+#[template(path = "conflicts.html")]
+struct Conflicts {
+    chrome: Chrome,
+    code: String,
+    done: Option<String>,
+    error: Option<String>,
+    rows: Vec<ConflictRow>,
+}
+
+async fn conflicts_view(
+    state: &AppState,
+    chrome: Chrome,
+    code: &str,
+    done: Option<String>,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let m = municipality(code)?;
+    let store = state.store.clone();
+    let (list, recorded, catalogue) = blocking(move || {
+        let list = store.dose_conflicts(m)?;
+        let mut recorded = std::collections::HashMap::new();
+        for c in &list {
+            if !recorded.contains_key(&c.existing_dose_id) {
+                for d in store.doses(m, &c.address)? {
+                    recorded.insert(d.id, d);
+                }
+            }
+        }
+        Ok((list, recorded, Catalogue::new(store.products()?)?))
+    })
+    .await?;
+    let show = |d: &openvrs_domain::dose::Dose| {
+        let name = catalogue
+            .get(d.product.as_str())
+            .map_or_else(|| d.product.as_str().to_owned(), |p| p.name.clone());
+        format!("{} {} {name} {}", d.number.get(), d.date, d.lot.as_str())
+    };
+    render(&Conflicts {
+        chrome: chrome.clone(),
+        code: code.to_owned(),
+        done,
+        error,
+        rows: list
+            .iter()
+            .map(|c| ConflictRow {
+                id: c.id,
+                at: when(c.at),
+                address: c.address.as_str().to_owned(),
+                recorded: recorded
+                    .get(&c.existing_dose_id)
+                    .map(|d| show(&d.dose))
+                    .unwrap_or_default(),
+                proposed: show(&c.proposed),
+                device: c.device.clone(),
+            })
+            .collect(),
+    })
+}
+
+/// `GET /m/{municipality}/conflicts`: the tablet conflict queue.
+pub async fn conflicts_page(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Query(done): Query<Done>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/conflicts"));
+    let said = done
+        .done
+        .as_deref()
+        .filter(|d| *d == "resolved")
+        .map(|_| chrome.lang.t("解決しました", "Resolved").to_owned());
+    conflicts_view(&state, chrome.clone(), &code, said, None)
+        .await
+        .unwrap_or_else(|e| error_page(chrome, e))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResolveForm {
+    action: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /m/{municipality}/conflicts/{conflict_id}`: keep the recorded dose or replace it with
+/// the tablet's, with the reason.
+pub async fn resolve_conflict(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path((code, id)): Path<(String, i64)>,
+    Form(form): Form<ResolveForm>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/conflicts"));
+    let resolved = async {
+        let m = municipality(&code)?;
+        let replace = match form.action.as_str() {
+            "keep" => false,
+            "replace" => true,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "維持か置換を選んでください",
+                    "choose keep or replace",
+                ));
+            }
+        };
+        let reason = form.reason.trim().to_owned();
+        if reason.is_empty() {
+            return Err(ApiError::bad_request(
+                "理由を入力してください",
+                "give the reason",
+            ));
+        }
+        let (store, actor) = (state.store.clone(), api::actor(&p));
+        blocking(move || store.resolve_dose_conflict(m, id, replace, &reason, &actor)).await
+    };
+    match resolved.await {
+        Ok(()) => Redirect::to(&format!("/m/{code}/conflicts?done=resolved")).into_response(),
+        Err(e) if e.status == StatusCode::NOT_FOUND => error_page(chrome, e),
+        Err(e) => {
+            let status = e.status;
+            let message = chrome.lang.pick(&e.message);
+            match conflicts_view(&state, chrome.clone(), &code, None, Some(message)).await {
+                Ok(page) => (status, page).into_response(),
+                Err(e) => error_page(chrome, e),
+            }
+        }
+    }
+}

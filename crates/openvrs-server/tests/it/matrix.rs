@@ -38,6 +38,30 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         ),
         ((Lgwan, "GET", "/lang/{lang}"), [303; 8]),
         (
+            (Lgwan, "GET", "/m/{municipality}/conflicts"),
+            [303, 403, 403, 403, 200, 404, 303, 403],
+        ),
+        (
+            (Lgwan, "GET", "/m/{municipality}/quality"),
+            [303, 403, 403, 403, 200, 404, 303, 403],
+        ),
+        (
+            (Lgwan, "GET", "/m/{municipality}/provisions"),
+            [303, 403, 403, 403, 200, 404, 303, 403],
+        ),
+        (
+            (Lgwan, "GET", "/m/{municipality}/audit"),
+            [303, 403, 403, 403, 200, 404, 303, 403],
+        ),
+        (
+            (Lgwan, "GET", "/m/{municipality}/security-events"),
+            [303, 403, 403, 403, 200, 404, 303, 403],
+        ),
+        (
+            (Lgwan, "POST", "/m/{municipality}/conflicts/{conflict_id}"),
+            [401, 403, 403, 403, 303, 404, 401, 403],
+        ),
+        (
             (
                 Lgwan,
                 "POST",
@@ -568,6 +592,7 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
             person.address_number
         )),
         "/m/{municipality}/inquiries/attach" => Some("none=0".into()),
+        "/m/{municipality}/conflicts/{conflict_id}" => Some("action=keep&reason=matrix".into()),
         "/m/{municipality}/persons/{address_number}/certificates" => {
             Some("kind=domestic&format=shc".into())
         }

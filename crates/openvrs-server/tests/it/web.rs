@@ -211,6 +211,14 @@ async fn rendered_pages_match_their_snapshots() {
             format!("/m/472131/persons/{}", person.address_number),
             session.clone(),
         ),
+        ("conflicts", "/m/472131/conflicts".to_owned(), session.clone()),
+        ("quality", "/m/472131/quality".to_owned(), session.clone()),
+        ("provisions", "/m/472131/provisions".to_owned(), session.clone()),
+        (
+            "audit_of_a_person",
+            format!("/m/472131/audit?person={}", person.address_number),
+            session.clone(),
+        ),
     ] {
         let (status, _, page) = browse(&w, "GET", &path, &cookies, None, None).await;
         assert_eq!(status, StatusCode::OK, "{name}");
