@@ -126,8 +126,9 @@ pub struct FlagsInput {
     pub reason: String,
 }
 
-/// A correction of a person's identity (訂正請求), and why.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// A correction of a person's identity (訂正請求), and why. Not `Debug`: it holds personal data.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[allow(missing_debug_implementations)]
 pub struct PersonCorrection {
     pub name: String,
     pub name_kana: String,
@@ -218,33 +219,41 @@ pub async fn set_flags(
     Json(input): Json<FlagsInput>,
 ) -> Result<StatusCode, ApiError> {
     let (m, a) = target(&m, &a)?;
-    let date = |s: &Option<String>| {
-        s.as_deref()
-            .filter(|v| !v.trim().is_empty())
-            .map(parse_date)
-            .transpose()
-    };
-    let flags = Flags {
-        moved_out: date(&input.moved_out_on)?
-            .map(|on| -> Result<MovedOut, ApiError> {
-                Ok(MovedOut {
-                    on,
-                    to: input
-                        .moved_out_to
-                        .as_deref()
-                        .filter(|v| !v.trim().is_empty())
-                        .map(MunicipalityCode::parse_restoring_zero)
-                        .transpose()?,
-                })
-            })
-            .transpose()?,
-        deceased_on: date(&input.deceased_on)?,
-        use_suspended: input.use_suspended,
-    };
+    let flags = input.flags()?;
     let store = state.store.clone();
     let actor = actor(&p);
     crate::blocking(move || store.set_flags(m, &a, flags, &input.reason, &actor)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl FlagsInput {
+    /// The flags these fields say (an empty field: the flag is not set).
+    pub(crate) fn flags(&self) -> Result<Flags, ApiError> {
+        let input = self;
+        let date = |s: &Option<String>| {
+            s.as_deref()
+                .filter(|v| !v.trim().is_empty())
+                .map(parse_date)
+                .transpose()
+        };
+        Ok(Flags {
+            moved_out: date(&input.moved_out_on)?
+                .map(|on| -> Result<MovedOut, ApiError> {
+                    Ok(MovedOut {
+                        on,
+                        to: input
+                            .moved_out_to
+                            .as_deref()
+                            .filter(|v| !v.trim().is_empty())
+                            .map(MunicipalityCode::parse_restoring_zero)
+                            .transpose()?,
+                    })
+                })
+                .transpose()?,
+            deceased_on: date(&input.deceased_on)?,
+            use_suspended: input.use_suspended,
+        })
+    }
 }
 
 pub async fn correct_person(
@@ -254,26 +263,37 @@ pub async fn correct_person(
     Json(input): Json<PersonCorrection>,
 ) -> Result<Json<Value>, ApiError> {
     let (m, a) = target(&m, &a)?;
-    let corrected = openvrs_domain::person::Person {
-        address_number: a,
-        name: Name::parse(&input.name)?,
-        name_kana: KanaName::parse(&input.name_kana)?,
-        birth_date: BirthDate(parse_date(&input.birth_date)?),
-        sex: Sex::parse(&input.sex)?,
-        my_number: input
-            .my_number
-            .as_deref()
-            .filter(|v| !v.trim().is_empty())
-            .map(MyNumber::parse)
-            .transpose()?,
-        flags: Flags::default(),
-        vouchers: Vec::new(),
-    };
+    let corrected = input.person(a)?;
     let store = state.store.clone();
     let actor = actor(&p);
     let fields =
         crate::blocking(move || store.correct_person(m, &corrected, &input.reason, &actor)).await?;
     Ok(Json(json!({ "changed": fields })))
+}
+
+impl PersonCorrection {
+    /// The corrected identity of person `a` (flags and vouchers are not corrected here).
+    pub(crate) fn person(
+        &self,
+        a: AddressNumber,
+    ) -> Result<openvrs_domain::person::Person, ApiError> {
+        let input = self;
+        Ok(openvrs_domain::person::Person {
+            address_number: a,
+            name: Name::parse(&input.name)?,
+            name_kana: KanaName::parse(&input.name_kana)?,
+            birth_date: BirthDate(parse_date(&input.birth_date)?),
+            sex: Sex::parse(&input.sex)?,
+            my_number: input
+                .my_number
+                .as_deref()
+                .filter(|v| !v.trim().is_empty())
+                .map(MyNumber::parse)
+                .transpose()?,
+            flags: Flags::default(),
+            vouchers: Vec::new(),
+        })
+    }
 }
 
 pub async fn disclose(

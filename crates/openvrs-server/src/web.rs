@@ -410,6 +410,12 @@ pub struct PersonView {
     pub my_number: String,
     pub flags: Vec<String>,
     pub vouchers: Vec<String>,
+    /// The flags as the form edits them.
+    pub moved_out_on: String,
+    pub moved_out_to: String,
+    pub deceased_on: String,
+    pub suspended: bool,
+    pub sex_code: u8,
 }
 
 impl PersonView {
@@ -440,6 +446,24 @@ impl PersonView {
                 |n| format!("********{}", &n.expose()[8..]),
             ),
             flags,
+            moved_out_on: p
+                .flags
+                .moved_out
+                .map(|m| m.on.to_string())
+                .unwrap_or_default(),
+            moved_out_to: p
+                .flags
+                .moved_out
+                .and_then(|m| m.to)
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+            deceased_on: p
+                .flags
+                .deceased_on
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            suspended: p.flags.use_suspended,
+            sex_code: p.sex.iso5218(),
             vouchers: p
                 .vouchers
                 .iter()
@@ -599,6 +623,11 @@ impl Done {
             "corrected" => lang.t("接種記録を訂正しました", "The dose was corrected"),
             "deleted" => lang.t("接種記録を削除しました", "The dose was deleted"),
             "revoked" => lang.t("証明書を失効させました", "The certificate was revoked"),
+            "flags" => lang.t(
+                "転出・死亡・利用停止を更新しました",
+                "The flags were updated",
+            ),
+            "identity" => lang.t("本人情報を訂正しました", "The identity was corrected"),
             _ => return None,
         };
         Some(match self.warnings.filter(|n| *n > 0) {
@@ -1651,4 +1680,131 @@ pub async fn resolve_conflict(
             }
         }
     }
+}
+
+/// `GET /m/{municipality}/persons/{address_number}/disclosure`: the disclosure document
+/// (開示), everything held about the person, to print (the read is audited).
+pub async fn disclosure_page(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path((code, address)): Path<(String, String)>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/persons/{address}"));
+    let page = async {
+        let (m, a) = crate::records::target(&code, &address)?;
+        let (store, actor) = (state.store.clone(), api::actor(&p));
+        let (d, catalogue) = blocking(move || {
+            Ok((
+                store.disclosure(m, &a, &actor)?,
+                Catalogue::new(store.products()?)?,
+            ))
+        })
+        .await?;
+        let d = d.ok_or_else(ApiError::not_found)?;
+        Ok::<_, ApiError>(
+            (
+                [(header::CACHE_CONTROL, "no-store")],
+                Html(openvrs_service::disclosure::html(&d, &catalogue, m)),
+            )
+                .into_response(),
+        )
+    };
+    page.await.unwrap_or_else(|e| error_page(chrome, e))
+}
+
+/// The flags form (a ticked box sends `on`).
+#[derive(Debug, Deserialize)]
+pub struct FlagsForm {
+    #[serde(default)]
+    moved_out_on: String,
+    #[serde(default)]
+    moved_out_to: String,
+    #[serde(default)]
+    deceased_on: String,
+    use_suspended: Option<String>,
+    #[serde(default)]
+    reason: String,
+}
+
+/// After a person's form: to their page with what was done, or an error page with why.
+fn back_to_person(
+    chrome: Chrome,
+    code: &str,
+    address: &str,
+    done: Result<&str, ApiError>,
+) -> Response {
+    match done {
+        Ok(done) => {
+            Redirect::to(&format!("/m/{code}/persons/{address}?done={done}")).into_response()
+        }
+        Err(e) => error_page(chrome, e),
+    }
+}
+
+fn reason(r: &str) -> Result<String, ApiError> {
+    let r = r.trim();
+    if r.is_empty() {
+        return Err(ApiError::bad_request(
+            "理由を入力してください",
+            "give the reason",
+        ));
+    }
+    Ok(r.to_owned())
+}
+
+/// `POST /m/{municipality}/persons/{address_number}/flags`: moved out, deceased, use suspended
+/// (利用停止), with the reason.
+pub async fn set_flags(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path((code, address)): Path<(String, String)>,
+    Form(form): Form<FlagsForm>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/persons/{address}"));
+    let done = async {
+        let (m, a) = crate::records::target(&code, &address)?;
+        let input = crate::records::FlagsInput {
+            moved_out_on: Some(form.moved_out_on),
+            moved_out_to: Some(form.moved_out_to),
+            deceased_on: Some(form.deceased_on),
+            use_suspended: form.use_suspended.is_some(),
+            reason: reason(&form.reason)?,
+        };
+        let flags = input.flags()?;
+        let (store, actor) = (state.store.clone(), api::actor(&p));
+        blocking(move || store.set_flags(m, &a, flags, &input.reason, &actor)).await?;
+        Ok("flags")
+    };
+    back_to_person(chrome, &code, &address, done.await)
+}
+
+/// `POST /m/{municipality}/persons/{address_number}/correction`: the identity corrected (訂正),
+/// with the reason; a blank My Number keeps the one recorded.
+pub async fn correct_identity(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path((code, address)): Path<(String, String)>,
+    Form(mut input): Form<crate::records::PersonCorrection>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/persons/{address}"));
+    let done = async {
+        let (m, a) = crate::records::target(&code, &address)?;
+        input.reason = reason(&input.reason)?;
+        if input
+            .my_number
+            .as_deref()
+            .is_none_or(|n| n.trim().is_empty())
+        {
+            let current = api::read_person(&state, &p, m, a.clone()).await?;
+            input.my_number = current.my_number.map(|n| n.expose().to_owned());
+        }
+        let corrected = input.person(a)?;
+        let (store, actor) = (state.store.clone(), api::actor(&p));
+        blocking(move || store.correct_person(m, &corrected, &input.reason, &actor)).await?;
+        Ok("identity")
+    };
+    back_to_person(chrome, &code, &address, done.await)
 }

@@ -38,6 +38,30 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         ),
         ((Lgwan, "GET", "/lang/{lang}"), [303; 8]),
         (
+            (
+                Lgwan,
+                "GET",
+                "/m/{municipality}/persons/{address_number}/disclosure",
+            ),
+            [303, 403, 403, 403, 200, 404, 303, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/m/{municipality}/persons/{address_number}/flags",
+            ),
+            [401, 403, 403, 403, 303, 404, 401, 403],
+        ),
+        (
+            (
+                Lgwan,
+                "POST",
+                "/m/{municipality}/persons/{address_number}/correction",
+            ),
+            [401, 403, 403, 403, 303, 404, 401, 403],
+        ),
+        (
             (Lgwan, "GET", "/m/{municipality}/conflicts"),
             [303, 403, 403, 403, 200, 404, 303, 403],
         ),
@@ -434,6 +458,11 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
 
 static SERIAL: AtomicU32 = AtomicU32::new(0);
 
+/// Percent-encoded for a form body.
+fn pct(s: &str) -> String {
+    s.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
 /// A concrete request for a route template: path parameters filled in, a body where needed.
 fn concrete(w: &World, path: &str) -> (String, Option<String>) {
     let n = SERIAL.fetch_add(1, Ordering::SeqCst);
@@ -593,6 +622,14 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
         )),
         "/m/{municipality}/inquiries/attach" => Some("none=0".into()),
         "/m/{municipality}/conflicts/{conflict_id}" => Some("action=keep&reason=matrix".into()),
+        "/m/{municipality}/persons/{address_number}/flags" => Some("reason=matrix".into()),
+        "/m/{municipality}/persons/{address_number}/correction" => Some(format!(
+            "name={}&name_kana={}&birth_date={}&sex={}&reason=matrix",
+            pct(person.name.as_str()),
+            pct(person.name_kana.as_str()),
+            person.birth_date.0,
+            person.sex.iso5218()
+        )),
         "/m/{municipality}/persons/{address_number}/certificates" => {
             Some("kind=domestic&format=shc".into())
         }

@@ -211,9 +211,17 @@ async fn rendered_pages_match_their_snapshots() {
             format!("/m/472131/persons/{}", person.address_number),
             session.clone(),
         ),
-        ("conflicts", "/m/472131/conflicts".to_owned(), session.clone()),
+        (
+            "conflicts",
+            "/m/472131/conflicts".to_owned(),
+            session.clone(),
+        ),
         ("quality", "/m/472131/quality".to_owned(), session.clone()),
-        ("provisions", "/m/472131/provisions".to_owned(), session.clone()),
+        (
+            "provisions",
+            "/m/472131/provisions".to_owned(),
+            session.clone(),
+        ),
         (
             "audit_of_a_person",
             format!("/m/472131/audit?person={}", person.address_number),
@@ -548,4 +556,93 @@ async fn staff_issue_a_paper_certificate_and_revoke_it() {
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn staff_answer_disclosure_correction_and_suspension_requests() {
+    let w = World::new().await;
+    let session = sign_in(&w, "staff-uruma").await;
+    let who = &w.uruma_people[3];
+    let person = format!("/m/472131/persons/{}", who.address_number);
+    let (status, _, doc) = browse(
+        &w,
+        "GET",
+        &format!("{person}/disclosure"),
+        &session,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        doc.contains(who.name.as_str()) && doc.contains("開示"),
+        "{doc}"
+    );
+
+    let suspend = form(&[
+        ("use_suspended", "on"),
+        ("reason", "本人からの利用停止請求"),
+    ]);
+    let (status, headers, _) = browse(
+        &w,
+        "POST",
+        &format!("{person}/flags"),
+        &session,
+        Some(&suspend),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = browse(&w, "GET", location(&headers), &session, None, None).await;
+    assert!(
+        page.contains("<span class=\"flag\">利用停止</span>"),
+        "{page}"
+    );
+    let no_reason = form(&[("use_suspended", "on")]);
+    let (status, _, _) = browse(
+        &w,
+        "POST",
+        &format!("{person}/flags"),
+        &session,
+        Some(&no_reason),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // The kana corrected; the My Number left blank stays as recorded.
+    let corrected = form(&[
+        ("name", who.name.as_str()),
+        ("name_kana", "テスト　ナオシ"),
+        ("birth_date", &who.birth_date.0.to_string()),
+        ("sex", &who.sex.iso5218().to_string()),
+        ("my_number", ""),
+        ("reason", "訂正請求"),
+    ]);
+    let (status, headers, _) = browse(
+        &w,
+        "POST",
+        &format!("{person}/correction"),
+        &session,
+        Some(&corrected),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = browse(&w, "GET", location(&headers), &session, None, None).await;
+    assert!(
+        page.contains("本人情報を訂正しました") && page.contains("テスト　ナオシ"),
+        "{page}"
+    );
+    let stored = w
+        .state
+        .store
+        .person(
+            w.uruma,
+            &who.address_number,
+            &openvrs_domain::audit::Actor::console(),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.my_number, who.my_number, "kept");
 }
