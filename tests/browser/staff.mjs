@@ -138,7 +138,7 @@ await run(t, server, browser, async () => {
   const toEnglish = page.getByRole('link', { name: 'English' });
   await toEnglish.focus();
   await page.keyboard.press('Enter');
-  await page.getByText('Date of birth').waitFor();
+  await page.locator('dt', { hasText: 'Date of birth' }).waitFor();
   assert.equal(await page.getAttribute('html', 'lang'), 'en');
   assert.ok(page.url().endsWith(`/persons/${address}`), 'back on the same page');
 

@@ -4,6 +4,7 @@
 //! This crate does no IO: no files, no clock, no network, no SQL.
 
 pub mod account;
+pub mod aggregate;
 pub mod audit;
 pub mod certificate;
 pub mod date;

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod notify;
 pub mod openapi;
+pub mod opendata;
 pub mod records;
 pub mod routes;
 pub mod venue;
@@ -55,6 +56,10 @@ pub struct AppState {
     pub card_issuers: Arc<Vec<openvrs_cert::pki::Certificate>>,
     /// What `/metrics` on the metrics listener reports.
     pub metrics: Arc<metrics::Metrics>,
+    /// The open data's counts, computed at most every few minutes.
+    pub opendata: Arc<opendata::Cache>,
+    /// Published counts below this are not shown (0: every count).
+    pub opendata_suppress_below: u64,
 }
 
 impl AppState {
@@ -78,6 +83,8 @@ impl AppState {
             },
             card_issuers: Arc::default(),
             metrics,
+            opendata: Arc::default(),
+            opendata_suppress_below: 0,
         }
     }
 

@@ -83,6 +83,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Lgwan GET "/m/{municipality}/persons/{address_number}/disclosure", Staff, personal: true, ok: 200, body: None, "開示文書(印刷用) / the disclosure document (to print)", get(web::disclosure_page)),
     route!(Lgwan POST "/m/{municipality}/persons/{address_number}/flags", Staff, personal: false, ok: 303, body: None, "転出・死亡・利用停止(フォーム、理由必須) / moved out, deceased, use suspended (form; reason required)", post(web::set_flags)),
     route!(Lgwan POST "/m/{municipality}/persons/{address_number}/correction", Staff, personal: true, ok: 303, body: None, "本人情報の訂正(フォーム、理由必須) / correct the identity (form; reason required)", post(web::correct_identity)),
+    route!(Lgwan GET "/aggregates", Aggregates, personal: false, ok: 200, body: None, "接種状況の集計(グラフ、国は全国・都道府県は自県のみ) / vaccination counts (chart; the state all, a prefecture its own)", get(web::aggregates_page)),
     route!(Lgwan POST "/api/login", Public, personal: false, ok: 200, body: Some("Login"), "ログイン(セッション Cookie と CSRF トークン) / sign in (session cookie and CSRF token)", post(api::login)),
     route!(Lgwan POST "/api/logout", Signed, personal: false, ok: 204, body: None, "ログアウト / sign out", post(api::logout)),
     route!(Lgwan GET "/api/me", Signed, personal: false, ok: 200, body: None, "自分のアカウント / own account", get(api::me)),
@@ -138,6 +139,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Internet POST "/api/verify", Public, personal: false, ok: 200, body: None, "証明書の検証(氏名・生年月日は返さない) / verify a certificate (no name or birth date in the answer)", post(crate::certificates::verify_payload)),
     route!(Internet GET "/verify/", Public, personal: false, ok: 200, body: None, "証明書の検証画面 / the verifier page", get(crate::certificates::page)),
     route!(Internet GET "/verify/{file}", Public, personal: false, ok: 200, body: None, "検証画面のスクリプト・スタイル / the verifier page's script and style", get(crate::certificates::page_file)),
+    route!(Internet GET "/opendata/{day}/{file}", Public, personal: false, ok: 200, body: None, "オープンデータ(prefecture.ndjson、summary_by_date.csv、summary_by_prefecture.csv; latest または日付) / open data (latest, or as of a date)", get(crate::opendata::file)),
     route!(Internet GET "/api/venue/me", Venue, personal: false, ok: 200, body: None, "接種会場端末のアカウント / the venue device's account", get(api::venue_me)),
 ];
 

@@ -91,6 +91,8 @@ pub struct Chrome {
     pub municipality: Option<String>,
     /// Switches the language and comes back here.
     pub lang_href: String,
+    /// The account may see the aggregates (the state, a prefecture).
+    pub aggregates: bool,
 }
 
 impl Chrome {
@@ -103,6 +105,12 @@ impl Chrome {
                 .and_then(|p| p.account.binding.municipality())
                 .map(|m| m.to_string()),
             lang_href: format!("/lang/{}?next={here}", lang.other().code()),
+            aggregates: p.is_some_and(|p| {
+                matches!(
+                    p.account.binding,
+                    Binding::National | Binding::Prefecture(_)
+                )
+            }),
         }
     }
 }
@@ -140,6 +148,7 @@ fn error_page(chrome: Chrome, e: ApiError) -> Response {
 pub async fn root(p: Option<Extension<Principal>>) -> Redirect {
     let to = match p.map(|p| p.0.account.binding) {
         Some(Binding::Municipality(m)) => format!("/m/{m}/"),
+        Some(Binding::National | Binding::Prefecture(_)) => "/aggregates".to_owned(),
         Some(_) | None => "/signin".to_owned(),
     };
     Redirect::to(&to)
@@ -1807,4 +1816,101 @@ pub async fn correct_identity(
         Ok("identity")
     };
     back_to_person(chrome, &code, &address, done.await)
+}
+
+#[derive(Template)]
+#[template(path = "aggregates.html")]
+struct Aggregates {
+    chrome: Chrome,
+    area: String,
+    national: bool,
+    prefectures: Vec<(u8, String)>,
+    /// The prefecture shown (0: all).
+    selected: u8,
+    chart: String,
+    totals: Vec<(u32, u64)>,
+    /// (date, count per dose number in `totals`' order), newest first.
+    recent: Vec<(String, Vec<u64>)>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AreaQuery {
+    prefecture: Option<String>,
+}
+
+/// Days the table under the chart lists.
+const RECENT_DAYS: usize = 14;
+
+/// `GET /aggregates`: doses per day as a chart and tables - the country or any prefecture for
+/// the national administrator, its own prefecture only for a prefecture viewer.
+pub async fn aggregates_page(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Query(q): Query<AreaQuery>,
+) -> Response {
+    use openvrs_domain::prefecture::Prefecture;
+    let chrome = Chrome::new(&headers, Some(&p), "/aggregates");
+    let lang = chrome.lang;
+    let page = async {
+        let (national, area) = match p.account.binding {
+            Binding::Prefecture(own) => (false, Some(own)),
+            _ => (
+                true,
+                q.prefecture
+                    .as_deref()
+                    .and_then(|n| n.parse().ok())
+                    .and_then(Prefecture::from_number),
+            ),
+        };
+        let rows = crate::opendata::rows(&state).await?;
+        let days = openvrs_service::opendata::daily(&rows, area);
+        let mut totals: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+        for (_, counts) in &days {
+            for (d, n) in counts {
+                *totals.entry(*d).or_default() += n;
+            }
+        }
+        let name = |pref: Prefecture| lang.t(pref.name_ja(), pref.name_en()).to_owned();
+        let title = match area {
+            Some(pref) => name(pref),
+            None => lang.t("全国", "All of Japan").to_owned(),
+        };
+        render(&Aggregates {
+            chart: openvrs_service::opendata::chart_svg(
+                &days,
+                [
+                    &format!("{} {title}", lang.t("日ごとの接種回数", "Doses per day:")),
+                    lang.t("接種", "dose"),
+                    lang.t(
+                        "接種回ごとの日別件数の折れ線",
+                        "One line per dose number, doses per day",
+                    ),
+                ],
+            ),
+            recent: days
+                .iter()
+                .rev()
+                .take(RECENT_DAYS)
+                .map(|(date, counts)| {
+                    (
+                        date.to_string(),
+                        totals
+                            .keys()
+                            .map(|d| counts.get(d).copied().unwrap_or(0))
+                            .collect(),
+                    )
+                })
+                .collect(),
+            totals: totals.into_iter().collect(),
+            area: title,
+            national,
+            prefectures: Prefecture::all()
+                .map(|pref| (pref.number(), name(pref)))
+                .collect(),
+            selected: area.map_or(0, Prefecture::number),
+            chrome: chrome.clone(),
+        })
+    };
+    page.await.unwrap_or_else(|e| error_page(chrome, e))
 }

@@ -21,6 +21,7 @@ pub mod application;
 pub mod certificate;
 pub mod disclosure;
 pub mod inquiry;
+pub mod opendata;
 
 /// Opens the input again from its start.
 pub type Open<'a> = dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + 'a;

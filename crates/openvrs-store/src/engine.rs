@@ -1819,6 +1819,10 @@ impl<B: Backend> Store for Engine<B> {
     fn pool(&self) -> crate::PoolStatus {
         self.db.pool()
     }
+
+    fn dose_counts(&self, m: MunicipalityCode) -> Result<Vec<crate::DoseCount>, StoreError> {
+        self.counts(m)
+    }
 }
 
 pub(crate) fn read_audit(

@@ -497,6 +497,17 @@ pub struct AuditEntry {
     pub outcome: Outcome,
 }
 
+/// Doses given, counted by vaccination date, sex, age group on that date and dose number: the
+/// matter of the open data, no person in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoseCount {
+    pub date: time::Date,
+    pub sex: openvrs_domain::sex::Sex,
+    pub age: openvrs_domain::aggregate::AgeGroup,
+    pub dose_number: u32,
+    pub count: u64,
+}
+
 /// Which audit entries to show (every field optional; all given must match).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
@@ -947,6 +958,10 @@ pub trait Store: Send + Sync {
 
     /// Its database connections now.
     fn pool(&self) -> PoolStatus;
+
+    /// `m`'s doses given, counted (open data and aggregates); the dates of birth are opened
+    /// to place each dose in its age group and never leave the store.
+    fn dose_counts(&self, m: MunicipalityCode) -> Result<Vec<DoseCount>, StoreError>;
 }
 
 /// Where the data lives.

@@ -593,6 +593,74 @@ impl<B: Backend> Engine<B> {
         Ok(persons)
     }
 
+    pub(crate) fn counts(&self, m: MunicipalityCode) -> Result<Vec<crate::DoseCount>, StoreError> {
+        use openvrs_domain::{aggregate::AgeGroup, sex::Sex};
+        let code = m.to_string();
+        let mut counts: std::collections::BTreeMap<(time::Date, u8, AgeGroup, u32), u64> =
+            std::collections::BTreeMap::new();
+        let mut after = String::new();
+        loop {
+            let last = self.db.transaction(|tx| {
+                let tenant = self.tenant(tx, m)?;
+                let keys = tenant.personal(m)?;
+                let rows = tx.query(
+                    "SELECT p.address_number, p.sex, p.birth_date_sealed, d.given_on, d.dose_number \
+                     FROM persons p JOIN doses d ON d.municipality_code = p.municipality_code \
+                     AND d.address_number = p.address_number \
+                     WHERE p.municipality_code = $1 AND d.status = 'given' \
+                     AND p.address_number IN (SELECT address_number FROM persons \
+                     WHERE municipality_code = $1 AND address_number > $2 \
+                     ORDER BY address_number LIMIT $3) \
+                     ORDER BY p.address_number",
+                    &[code.as_str().into(), after.as_str().into(), PAGE.into()],
+                )?;
+                let mut birth: Option<(String, Option<time::Date>)> = None;
+                for r in &rows {
+                    let a = r.text(0)?;
+                    if birth.as_ref().is_none_or(|(b, _)| b != a) {
+                        let text = open_text(keys, &code, "birth_date", a, r.bytes(2)?)?;
+                        birth = Some((a.to_owned(), parse_date(&text).ok()));
+                    }
+                    let on = r.date(3)?;
+                    let age = match birth.as_ref().and_then(|(_, b)| *b) {
+                        Some(b) => AgeGroup::of(b, on),
+                        None => AgeGroup::Unknown,
+                    };
+                    let sex = u8::try_from(r.int(1)?).map_err(|_| StoreError::Corrupt("sex"))?;
+                    let number =
+                        u32::try_from(r.int(4)?).map_err(|_| StoreError::Corrupt("dose number"))?;
+                    *counts.entry((on, sex, age, number)).or_default() += 1;
+                }
+                // The last person of the page: the next page starts after them.
+                tx.query_opt(
+                    "SELECT MAX(address_number) FROM (SELECT address_number FROM persons \
+                     WHERE municipality_code = $1 AND address_number > $2 \
+                     ORDER BY address_number LIMIT $3) page",
+                    &[code.as_str().into(), after.as_str().into(), PAGE.into()],
+                )?
+                .map(|r| r.opt_text(0).map(|t| t.map(str::to_owned)))
+                .transpose()
+                .map(Option::flatten)
+            })?;
+            match last {
+                Some(l) => after = l,
+                None => break,
+            }
+        }
+        counts
+            .into_iter()
+            .map(|((date, sex, age, dose_number), count)| {
+                Ok(crate::DoseCount {
+                    date,
+                    sex: Sex::from_iso5218(sex).ok_or(StoreError::Corrupt("sex"))?,
+                    age,
+                    dose_number,
+                    count,
+                })
+            })
+            .collect()
+    }
+
     pub(crate) fn records_quality(
         &self,
         m: MunicipalityCode,

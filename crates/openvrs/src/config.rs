@@ -93,6 +93,12 @@ authority = "openvrs"
 # here for development; put the real issuer's certificate in its place in production.
 issuer_certificate = "card-issuer.pem"
 
+[opendata]
+# The open data (internet listener, /opendata/latest/prefecture.ndjson, summary_by_date.csv,
+# summary_by_prefecture.csv, and per day /opendata/YYYY-MM-DD/...): counts below this many are
+# not published (a small count in a small town can point at someone). 0: every count.
+suppress_below = 0
+
 [backup]
 # Scheduled backups: while `openvrs serve` runs, an encrypted backup (see `openvrs backup`) is
 # written into this directory (relative to the data directory) every `every_hours`, the first at
@@ -126,8 +132,16 @@ pub struct Config {
     #[serde(default)]
     pub cards: Cards,
     #[serde(default)]
+    pub opendata: OpenData,
+    #[serde(default)]
     pub backup: Backup,
     pub keys: Keys,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenData {
+    pub suppress_below: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -335,9 +349,10 @@ impl Config {
         section(&table, "security", &mut config.security, errors);
         section(&table, "certificates", &mut config.certificates, errors);
         section(&table, "cards", &mut config.cards, errors);
+        section(&table, "opendata", &mut config.opendata, errors);
         section(&table, "backup", &mut config.backup, errors);
         section(&table, "keys", &mut config.keys, errors);
-        const SECTIONS: [&str; 9] = [
+        const SECTIONS: [&str; 10] = [
             "server",
             "database",
             "tls",
@@ -345,6 +360,7 @@ impl Config {
             "security",
             "certificates",
             "cards",
+            "opendata",
             "backup",
             "keys",
         ];

@@ -63,6 +63,7 @@ pub fn serve(
         say!("停止するには Ctrl-C / press Ctrl-C to stop");
         let mut state = AppState::new(store);
         state.security = dir.config.security.server(tls.is_some());
+        state.opendata_suppress_below = dir.config.opendata.suppress_below;
         let c = &dir.config.certificates;
         state.issuer = openvrs_service::certificate::Issuer::new(&c.issuer, &c.authority)?;
         if dir.path.join(&dir.config.cards.issuer_certificate).exists() {

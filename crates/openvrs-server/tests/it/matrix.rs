@@ -38,6 +38,10 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         ),
         ((Lgwan, "GET", "/lang/{lang}"), [303; 8]),
         (
+            (Lgwan, "GET", "/aggregates"),
+            [303, 200, 200, 200, 403, 403, 303, 403],
+        ),
+        (
             (
                 Lgwan,
                 "GET",
@@ -437,6 +441,7 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         ((Internet, "GET", "/verify/"), [200; 8]),
         ((Internet, "GET", "/verify/{file}"), [200; 8]),
         ((Internet, "GET", "/healthz"), [200; 8]),
+        ((Internet, "GET", "/opendata/{day}/{file}"), [200; 8]),
         ((Internet, "GET", "/version"), [200; 8]),
         ((Internet, "GET", "/api/openapi.json"), [200; 8]),
         (
@@ -474,7 +479,11 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
             w.uruma_people[0].address_number.as_str(),
         );
     let kid = || w.state.store.active_signing_key("shc").unwrap().unwrap().0;
-    concrete = if concrete.contains("/crl/") {
+    concrete = if concrete.starts_with("/opendata/") {
+        concrete
+            .replace("{day}", "latest")
+            .replace("{file}", "prefecture.ndjson")
+    } else if concrete.contains("/crl/") {
         concrete.replace("{file}", &format!("{}.json", kid()))
     } else if concrete.starts_with("/verify/") {
         concrete.replace("{file}", "verify.js")

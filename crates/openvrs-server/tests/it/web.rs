@@ -646,3 +646,126 @@ async fn staff_answer_disclosure_correction_and_suspension_requests() {
         .unwrap();
     assert_eq!(stored.my_number, who.my_number, "kept");
 }
+
+#[tokio::test]
+async fn the_state_and_a_prefecture_see_counts_and_the_internet_gets_the_open_data() {
+    use openvrs_server::Zone;
+    let w = World::new().await;
+    let staff = sign_in(&w, "staff-uruma").await;
+    for (i, date) in [(0, "2021-06-01"), (1, "2021-06-01"), (2, "2021-06-02")] {
+        let a = w.uruma_people[i].address_number.as_str();
+        let dose = form(&[
+            ("dose_number", "1"),
+            ("date", date),
+            ("product", "comirnaty"),
+            ("lot", "FA1234"),
+        ]);
+        let (status, _, _) = browse(
+            &w,
+            "POST",
+            &format!("/m/472131/persons/{a}/doses"),
+            &staff,
+            Some(&dose),
+            Some(ORIGIN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+    }
+    let national = sign_in(&w, "kuni").await;
+    let (status, headers, _) = browse(&w, "GET", "/", &national, None, None).await;
+    assert_eq!(
+        (status, location(&headers)),
+        (StatusCode::SEE_OTHER, "/aggregates")
+    );
+    let (status, _, page) = browse(&w, "GET", "/aggregates", &national, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("全国") && page.contains("<svg") && page.contains("<td>3</td>"),
+        "{page}"
+    );
+    let (_, _, tokyo) = browse(
+        &w,
+        "GET",
+        "/aggregates?prefecture=13",
+        &national,
+        None,
+        None,
+    )
+    .await;
+    assert!(
+        tokyo.contains("東京都") && !tokyo.contains("<td>3</td>"),
+        "{tokyo}"
+    );
+    // A prefecture viewer: its own prefecture, whatever it asks for.
+    let tokyo_viewer = sign_in(&w, "pref-tokyo").await;
+    let (_, _, page) = browse(
+        &w,
+        "GET",
+        "/aggregates?prefecture=47",
+        &tokyo_viewer,
+        None,
+        None,
+    )
+    .await;
+    assert!(
+        page.contains("東京都") && !page.contains("<td>3</td>"),
+        "{page}"
+    );
+    let okinawa = sign_in(&w, "pref-okinawa").await;
+    let (_, _, page) = browse(&w, "GET", "/aggregates", &okinawa, None, None).await;
+    assert!(
+        page.contains("沖縄県") && page.contains("<td>3</td>"),
+        "{page}"
+    );
+    // Staff see no aggregates page.
+    let (status, _, _) = browse(&w, "GET", "/aggregates", &staff, None, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The open data on the internet listener (`call` fails on any personal value in it).
+    let get = |path: &str| {
+        let w = &w;
+        let path = path.to_owned();
+        async move {
+            w.call(
+                Zone::Internet,
+                "GET",
+                &path,
+                crate::world::Who::Anonymous,
+                None,
+            )
+            .await
+        }
+    };
+    let (status, ndjson) = get("/opendata/latest/prefecture.ndjson").await;
+    assert_eq!(status, StatusCode::OK);
+    let lines: Vec<serde_json::Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| l["count"].as_u64().unwrap())
+            .sum::<u64>(),
+        3
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["prefecture"] == "47" && l["status"] == 1)
+    );
+    let (_, by_date) = get("/opendata/2021-06-01/summary_by_date.csv").await;
+    assert_eq!(
+        by_date,
+        "date,count_first_shot_general,count_second_shot_general\n2021-06-01,2,0\n"
+    );
+    let (_, by_pref) = get("/opendata/latest/summary_by_prefecture.csv").await;
+    assert!(by_pref.contains("\n47,沖縄県,3,0\n"), "{by_pref}");
+    for bad in [
+        "/opendata/latest/persons.csv",
+        "/opendata/2021-13-01/prefecture.ndjson",
+        "/opendata/yesterday/summary_by_date.csv",
+    ] {
+        assert_eq!(get(bad).await.0, StatusCode::NOT_FOUND, "{bad}");
+    }
+}

@@ -62,6 +62,7 @@ conformance!(
     signing_keys_rotate_and_stay_sealed,
     upgrade_from_the_previous_schema_keeps_the_data,
     audit_search_finds_a_persons_trail,
+    doses_are_counted_for_open_data,
     data_and_master_keys_rotate_under_another_process,
     certificates_are_recorded_listed_and_revoked_once,
 );

@@ -1,0 +1,368 @@
+//! The national open data (reference/opendata.md): doses given, counted by vaccination date,
+//! prefecture, gender, age group and dose number, written as `prefecture.ndjson`,
+//! `summary_by_date.csv` and `summary_by_prefecture.csv`, with small counts suppressed below an
+//! optional threshold; and a chart of daily doses as SVG. Counts only: no person can be in
+//! them.
+
+use std::{collections::BTreeMap, fmt::Write as _};
+
+use openvrs_domain::{aggregate::AgeGroup, prefecture::Prefecture};
+use openvrs_store::{Store, StoreError};
+use time::Date;
+
+/// One published count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub date: Date,
+    pub prefecture: Prefecture,
+    /// `M`, `F` or `U`.
+    pub gender: char,
+    pub age: AgeGroup,
+    pub dose: u32,
+    pub count: u64,
+}
+
+/// Every municipality's counts, summed by prefecture (a shredded municipality has none left to
+/// count), in date order.
+pub fn collect(store: &dyn Store) -> Result<Vec<Row>, StoreError> {
+    let mut sums: BTreeMap<(Date, u8, char, AgeGroup, u32), u64> = BTreeMap::new();
+    for m in store.municipalities()? {
+        let counts = match store.dose_counts(m.code) {
+            Ok(c) => c,
+            Err(StoreError::Shredded(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        let prefecture = m.code.prefecture().number();
+        for c in counts {
+            *sums
+                .entry((c.date, prefecture, c.sex.open_data(), c.age, c.dose_number))
+                .or_default() += c.count;
+        }
+    }
+    Ok(sums
+        .into_iter()
+        .filter_map(|((date, p, gender, age, dose), count)| {
+            Some(Row {
+                date,
+                prefecture: Prefecture::from_number(p)?,
+                gender,
+                age,
+                dose,
+                count,
+            })
+        })
+        .collect())
+}
+
+/// What is published: the rows up to a date (a day's files; all for `latest`), and the
+/// threshold below which a count is not shown (0: every count).
+#[derive(Debug, Clone, Copy)]
+pub struct Publish {
+    pub until: Option<Date>,
+    pub suppress_below: u64,
+}
+
+impl Publish {
+    fn rows<'a>(&self, rows: &'a [Row]) -> impl Iterator<Item = &'a Row> {
+        let until = self.until;
+        rows.iter()
+            .filter(move |r| until.is_none_or(|u| r.date <= u))
+    }
+
+    /// A count as a cell: empty when suppressed.
+    fn cell(&self, n: u64) -> String {
+        if n > 0 && n < self.suppress_below {
+            String::new()
+        } else {
+            n.to_string()
+        }
+    }
+}
+
+/// `prefecture.ndjson`: one object per line; a row below the threshold is left out.
+pub fn prefecture_ndjson(rows: &[Row], p: Publish) -> String {
+    let mut out = String::new();
+    for r in p.rows(rows).filter(|r| r.count >= p.suppress_below) {
+        // The reference's field order; every value is a code or a number (nothing to escape).
+        // `medical_worker`: not held, so whoever was a medical worker is counted with everyone.
+        let line = format!(
+            "{{\"date\":\"{}\",\"prefecture\":\"{:02}\",\"gender\":\"{}\",\"age\":\"{}\",\"medical_worker\":false,\"status\":{},\"count\":{}}}",
+            r.date,
+            r.prefecture.number(),
+            r.gender,
+            r.age.code(),
+            r.dose,
+            r.count
+        );
+        let _ = writeln!(out, "{line}");
+    }
+    out
+}
+
+fn ordinal(n: u32) -> String {
+    match n {
+        1 => "first".into(),
+        2 => "second".into(),
+        3 => "third".into(),
+        4 => "fourth".into(),
+        5 => "fifth".into(),
+        n => format!("{n}th"),
+    }
+}
+
+fn max_dose(rows: &[Row]) -> u32 {
+    rows.iter().map(|r| r.dose).max().unwrap_or(2).max(2)
+}
+
+/// `summary_by_date.csv`: doses per day, a column per dose number (`general`: everyone, as no
+/// medical-worker flag is held); a suppressed count is an empty cell.
+pub fn summary_by_date_csv(rows: &[Row], p: Publish) -> String {
+    let doses = max_dose(rows);
+    let mut by_date: BTreeMap<Date, BTreeMap<u32, u64>> = BTreeMap::new();
+    for r in p.rows(rows) {
+        *by_date
+            .entry(r.date)
+            .or_default()
+            .entry(r.dose)
+            .or_default() += r.count;
+    }
+    let mut out = String::from("date");
+    for d in 1..=doses {
+        let _ = write!(out, ",count_{}_shot_general", ordinal(d));
+    }
+    out.push('\n');
+    for (date, counts) in by_date {
+        out.push_str(&date.to_string());
+        for d in 1..=doses {
+            let _ = write!(out, ",{}", p.cell(counts.get(&d).copied().unwrap_or(0)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `summary_by_prefecture.csv`: totals per prefecture, a column per dose number.
+pub fn summary_by_prefecture_csv(rows: &[Row], p: Publish) -> String {
+    let doses = max_dose(rows);
+    let mut by_prefecture: BTreeMap<u8, BTreeMap<u32, u64>> = BTreeMap::new();
+    for r in p.rows(rows) {
+        *by_prefecture
+            .entry(r.prefecture.number())
+            .or_default()
+            .entry(r.dose)
+            .or_default() += r.count;
+    }
+    let mut out = String::from("prefecture_code,prefecture_name");
+    for d in 1..=doses {
+        let _ = write!(out, ",count_{}_shot", ordinal(d));
+    }
+    out.push('\n');
+    for pref in Prefecture::all() {
+        let counts = by_prefecture.remove(&pref.number()).unwrap_or_default();
+        let _ = write!(out, "{:02},{}", pref.number(), pref.name_ja());
+        for d in 1..=doses {
+            let _ = write!(out, ",{}", p.cell(counts.get(&d).copied().unwrap_or(0)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Doses per day and dose number, for a chart and its table: (date, counts by dose number),
+/// every day from the first to the last (a day without doses has none).
+pub fn daily(rows: &[Row], prefecture: Option<Prefecture>) -> Vec<(Date, BTreeMap<u32, u64>)> {
+    let mut by_date: BTreeMap<Date, BTreeMap<u32, u64>> = BTreeMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| prefecture.is_none_or(|p| p == r.prefecture))
+    {
+        *by_date
+            .entry(r.date)
+            .or_default()
+            .entry(r.dose)
+            .or_default() += r.count;
+    }
+    let (Some(first), Some(last)) = (
+        by_date.keys().next().copied(),
+        by_date.keys().next_back().copied(),
+    ) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut day = first;
+    while day <= last {
+        out.push((day, by_date.remove(&day).unwrap_or_default()));
+        match day.next_day() {
+            Some(next) => day = next,
+            None => break,
+        }
+    }
+    out
+}
+
+const COLOURS: [&str; 6] = [
+    "#0b57a4", "#c25400", "#2e7d32", "#8e24aa", "#6d4c41", "#00838f",
+];
+
+/// A line chart of doses per day, one line per dose number, as SVG with a title and a
+/// description for screen readers (`labels`: title, "dose", "per day").
+pub fn chart_svg(days: &[(Date, BTreeMap<u32, u64>)], labels: [&str; 3]) -> String {
+    let (w, h, left, bottom) = (900.0_f64, 320.0_f64, 60.0_f64, 30.0_f64);
+    let [title, dose_label, per_day] = labels.map(xml_escape);
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"chart-title chart-desc\" width=\"100%\" style=\"max-width:{w}px\">\
+         <title id=\"chart-title\">{title}</title><desc id=\"chart-desc\">{per_day}</desc>\
+         <rect width=\"{w}\" height=\"{h}\" fill=\"#fff\"/>"
+    );
+    let max = days
+        .iter()
+        .flat_map(|(_, c)| c.values().copied())
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let doses: Vec<u32> = {
+        let mut d: Vec<u32> = days.iter().flat_map(|(_, c)| c.keys().copied()).collect();
+        d.sort_unstable();
+        d.dedup();
+        d
+    };
+    let plot_w = w - left - 10.0;
+    let plot_h = h - bottom - 20.0;
+    let x = |i: usize| left + plot_w * (i as f64) / ((days.len().max(2) - 1) as f64);
+    let y = |v: u64| 10.0 + plot_h * (1.0 - v as f64 / max);
+    let _ = write!(
+        out,
+        "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#555\"/><line x1=\"{left}\" y1=\"10\" x2=\"{left}\" y2=\"{}\" stroke=\"#555\"/>\
+         <text x=\"{}\" y=\"14\" font-size=\"11\" text-anchor=\"end\">{}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">0</text>",
+        10.0 + plot_h,
+        w - 10.0,
+        10.0 + plot_h,
+        10.0 + plot_h,
+        left - 4.0,
+        max as u64,
+        left - 4.0,
+        10.0 + plot_h
+    );
+    if let (Some((first, _)), Some((last, _))) = (days.first(), days.last()) {
+        let _ = write!(
+            out,
+            "<text x=\"{left}\" y=\"{}\" font-size=\"11\">{first}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{last}</text>",
+            h - 8.0,
+            w - 10.0,
+            h - 8.0
+        );
+    }
+    for (k, dose) in doses.iter().enumerate() {
+        let colour = COLOURS[k % COLOURS.len()];
+        let points: Vec<String> = days
+            .iter()
+            .enumerate()
+            .map(|(i, (_, c))| format!("{:.1},{:.1}", x(i), y(c.get(dose).copied().unwrap_or(0))))
+            .collect();
+        let _ = write!(
+            out,
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>\
+             <text x=\"{}\" y=\"{}\" font-size=\"12\" fill=\"{colour}\">{dose_label} {dose}</text>",
+            points.join(" "),
+            left + 10.0 + 90.0 * k as f64,
+            26.0
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn rows() -> Vec<Row> {
+        let p = |n| Prefecture::from_number(n).unwrap();
+        vec![
+            Row {
+                date: date!(2021 - 05 - 31),
+                prefecture: p(13),
+                gender: 'F',
+                age: AgeGroup::Under65,
+                dose: 1,
+                count: 120,
+            },
+            Row {
+                date: date!(2021 - 05 - 31),
+                prefecture: p(47),
+                gender: 'M',
+                age: AgeGroup::From65,
+                dose: 1,
+                count: 3,
+            },
+            Row {
+                date: date!(2021 - 06 - 21),
+                prefecture: p(47),
+                gender: 'F',
+                age: AgeGroup::From65,
+                dose: 2,
+                count: 40,
+            },
+        ]
+    }
+
+    #[test]
+    fn files_in_the_published_layouts() {
+        let all = Publish {
+            until: None,
+            suppress_below: 0,
+        };
+        assert_eq!(
+            prefecture_ndjson(&rows(), all).lines().next().unwrap(),
+            r#"{"date":"2021-05-31","prefecture":"13","gender":"F","age":"-64","medical_worker":false,"status":1,"count":120}"#
+        );
+        assert_eq!(
+            summary_by_date_csv(&rows(), all),
+            "date,count_first_shot_general,count_second_shot_general\n2021-05-31,123,0\n2021-06-21,0,40\n"
+        );
+        let by_pref = summary_by_prefecture_csv(&rows(), all);
+        assert!(by_pref.starts_with(
+            "prefecture_code,prefecture_name,count_first_shot,count_second_shot\n01,北海道,0,0\n"
+        ));
+        assert!(by_pref.contains("\n13,東京都,120,0\n") && by_pref.contains("\n47,沖縄県,3,40\n"));
+        assert_eq!(by_pref.lines().count(), 48);
+    }
+
+    #[test]
+    fn a_day_stops_at_that_day_and_small_counts_are_suppressed() {
+        let day = Publish {
+            until: Some(date!(2021 - 05 - 31)),
+            suppress_below: 10,
+        };
+        let ndjson = prefecture_ndjson(&rows(), day);
+        assert_eq!(
+            ndjson.lines().count(),
+            1,
+            "the 3 is left out, June is not yet: {ndjson}"
+        );
+        assert!(summary_by_prefecture_csv(&rows(), day).contains("\n47,沖縄県,,0\n"));
+        assert_eq!(
+            summary_by_date_csv(&rows(), day),
+            "date,count_first_shot_general,count_second_shot_general\n2021-05-31,123,0\n"
+        );
+    }
+
+    #[test]
+    fn the_chart_draws_a_line_per_dose_and_names_itself() {
+        let svg = chart_svg(&daily(&rows(), None), ["接種回数 <推移>", "接種", "日ごと"]);
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.contains("<title id=\"chart-title\">接種回数 &lt;推移&gt;</title>"));
+        let okinawa = daily(&rows(), Prefecture::from_number(47));
+        assert_eq!(okinawa.len(), 22, "every day from 31 May to 21 June");
+        assert_eq!(okinawa[0].1.get(&1), Some(&3));
+        assert!(okinawa[1].1.is_empty());
+    }
+}
