@@ -38,6 +38,30 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         ),
         ((Lgwan, "GET", "/lang/{lang}"), [303; 8]),
         (
+            (Lgwan, "GET", "/national/accounts"),
+            [303, 200, 403, 403, 403, 403, 303, 403],
+        ),
+        (
+            (Lgwan, "GET", "/national/municipalities"),
+            [303, 200, 403, 403, 403, 403, 303, 403],
+        ),
+        (
+            (Lgwan, "GET", "/national/products"),
+            [303, 200, 403, 403, 403, 403, 303, 403],
+        ),
+        (
+            (Lgwan, "GET", "/national/security-events"),
+            [303, 200, 403, 403, 403, 403, 303, 403],
+        ),
+        (
+            (Lgwan, "POST", "/national/accounts"),
+            [401, 201, 403, 403, 403, 403, 401, 403],
+        ),
+        (
+            (Lgwan, "POST", "/national/accounts/{user}/disable"),
+            [401, 303, 403, 403, 403, 403, 401, 403],
+        ),
+        (
             (Lgwan, "GET", "/aggregates"),
             [303, 200, 200, 200, 403, 403, 303, 403],
         ),
@@ -630,6 +654,7 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
             person.address_number
         )),
         "/m/{municipality}/inquiries/attach" => Some("none=0".into()),
+        "/national/accounts" => Some(format!("user=page-{n}&role=center")),
         "/m/{municipality}/conflicts/{conflict_id}" => Some("action=keep&reason=matrix".into()),
         "/m/{municipality}/persons/{address_number}/flags" => Some("reason=matrix".into()),
         "/m/{municipality}/persons/{address_number}/correction" => Some(format!(

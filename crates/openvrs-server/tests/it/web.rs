@@ -769,3 +769,75 @@ async fn the_state_and_a_prefecture_see_counts_and_the_internet_gets_the_open_da
         assert_eq!(get(bad).await.0, StatusCode::NOT_FOUND, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn the_state_issues_an_account_whose_password_is_shown_once_and_disables_it() {
+    let w = World::new().await;
+    let national = sign_in(&w, "kuni").await;
+    let new = form(&[
+        ("user", "clerk-9"),
+        ("role", "staff"),
+        ("municipality", "472131"),
+        ("password", ""),
+    ]);
+    let (status, _, page) = browse(
+        &w,
+        "POST",
+        "/national/accounts",
+        &national,
+        Some(&new),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let secret = page
+        .split("<code id=\"secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap()
+        .to_owned();
+    assert!(secret.len() >= 12, "{secret}");
+    let (_, _, list) = browse(&w, "GET", "/national/accounts", &national, None, None).await;
+    assert!(
+        list.contains("clerk-9") && !list.contains(&secret),
+        "shown once only"
+    );
+    let login = form(&[("user", "clerk-9"), ("password", &secret)]);
+    let (status, _, _) = browse(&w, "POST", "/signin", "", Some(&login), Some(ORIGIN)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the password works");
+    // A wrong role or a missing municipality: the form says why.
+    let bad = form(&[("user", "clerk-10"), ("role", "staff")]);
+    let (status, _, page) = browse(
+        &w,
+        "POST",
+        "/national/accounts",
+        &national,
+        Some(&bad),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("municipality"), "{page}");
+
+    let (status, _, _) = browse(
+        &w,
+        "POST",
+        "/national/accounts/clerk-9/disable",
+        &national,
+        Some(""),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = browse(&w, "POST", "/signin", "", Some(&login), Some(ORIGIN)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "disabled");
+    for page in [
+        "/national/municipalities",
+        "/national/products",
+        "/national/security-events",
+    ] {
+        let (status, _, html) = browse(&w, "GET", page, &national, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(html.contains("<table>"), "{page}");
+    }
+}
