@@ -39,7 +39,8 @@ const rows = readFileSync(join(work, 't.csv'), 'utf8').split(/\r?\n/).slice(1).m
 const person = rows.find((c) => c[9] && c[9].length === 12);
 const [address, name, myNumber] = [person[1], person[5], person[9]];
 const vaccinatedHere = new Set(readFileSync(join(work, 'l.csv'), 'utf8').split(/\r?\n/).slice(1).map((l) => l.split(',')[0]));
-const newcomer = rows.find((c) => !vaccinatedHere.has(c[1]) && !c[11] && !c[12])[1];
+const newcomers = [...new Set(rows.filter((c) => !vaccinatedHere.has(c[1]) && !c[11] && !c[12]).map((c) => c[1]))];
+const newcomer = newcomers[0];
 
 const { server, lgwan } = await serve(t);
 const browser = await launch();
@@ -125,13 +126,21 @@ await run(t, server, browser, async () => {
   await page.getByLabel('個人番号').fill(movedIn[9]);
   await page.getByLabel('自団体の宛名番号').fill(newcomer);
   await page.getByRole('button', { name: '照会', exact: true }).click();
-  await page.getByRole('status').waitFor();
-  assert.ok((await page.getByRole('status').innerText()).includes('該当あり'));
+  await page.getByRole('status').filter({ hasText: '照会しました' }).waitFor();
+  assert.ok((await page.getByRole('status').filter({ hasText: '照会しました' }).innerText()).includes('該当あり'));
   assert.ok(seen.every((u) => !u.includes(movedIn[9])), 'the My Number is in no URL');
   await page.locator('input[name=inquiry_id]').first().check();
   await page.getByRole('button', { name: '選んだ結果を自団体の記録に取り込む' }).click();
-  await page.getByText('取り込みました').waitFor();
+  await page.getByRole('status').filter({ hasText: '取り込みました' }).waitFor();
   await page.screenshot({ path: join(shots, 'staff-inquiry.png'), fullPage: true });
+  // The same as a bulk inquiry file, for another newcomer: it runs, and every found row attaches.
+  writeFileSync(join(work, 'bulk.csv'), `照会先自治体コード,個人番号,宛名番号\n472018,${movedIn[9]},${newcomers[1]}\n472018,123456789018,${newcomers[1]}\n`);
+  await page.getByLabel('CSVファイル').setInputFiles(join(work, 'bulk.csv'));
+  await page.getByRole('button', { name: '一括照会' }).click();
+  await page.getByText(/完了/).waitFor();
+  assert.ok(await page.getByRole('link', { name: '結果CSVをダウンロード' }).isVisible());
+  await page.getByRole('button', { name: '該当ありをすべて取り込む' }).click();
+  await page.locator('#bulk-status', { hasText: '取り込みました: 1' }).waitFor();
   await page.goto(`${lgwan}/m/472131/persons/${address}`);
 
   // English, reached with the keyboard alone.

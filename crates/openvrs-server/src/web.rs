@@ -940,15 +940,7 @@ pub async fn imports_page(
     let lang = chrome.lang;
     let page = async {
         municipality(&code)?;
-        let csrf = match p.session {
-            Some(digest) => {
-                let store = state.store.clone();
-                blocking(move || Ok(store.session(&digest)?.map(|s| s.csrf_token)))
-                    .await?
-                    .unwrap_or_default()
-            }
-            None => String::new(),
-        };
+        let csrf = csrf_token(&state, &p).await?;
         render(&Imports {
             chrome: chrome.clone(),
             code: code.clone(),
@@ -1003,6 +995,8 @@ pub struct InquiryRow {
 struct Inquiries {
     chrome: Chrome,
     code: String,
+    /// For the bulk inquiry's script (the API asks for it).
+    csrf: String,
     error: Option<String>,
     done: Option<String>,
     rows: Vec<InquiryRow>,
@@ -1018,12 +1012,14 @@ pub struct InquiryDone {
 
 async fn inquiries_view(
     state: &AppState,
+    p: &Principal,
     chrome: Chrome,
     code: &str,
     done: &InquiryDone,
     error: Option<String>,
 ) -> Result<Response, ApiError> {
     let m = municipality(code)?;
+    let csrf = csrf_token(state, p).await?;
     let store = state.store.clone();
     let (all, catalogue) = blocking(move || {
         Ok((
@@ -1058,6 +1054,7 @@ async fn inquiries_view(
     render(&Inquiries {
         chrome: chrome.clone(),
         code: code.to_owned(),
+        csrf,
         error,
         done: said,
         rows: all
@@ -1097,7 +1094,7 @@ pub async fn inquiries_page(
     Query(done): Query<InquiryDone>,
 ) -> Response {
     let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/inquiries"));
-    inquiries_view(&state, chrome.clone(), &code, &done, None)
+    inquiries_view(&state, &p, chrome.clone(), &code, &done, None)
         .await
         .unwrap_or_else(|e| error_page(chrome, e))
 }
@@ -1123,6 +1120,7 @@ pub async fn ask(
             let message = chrome.lang.pick(&e.message);
             match inquiries_view(
                 &state,
+                &p,
                 chrome.clone(),
                 &code,
                 &InquiryDone::default(),
@@ -1169,7 +1167,7 @@ pub async fn attach(
             let status = e.status;
             let message = chrome.lang.pick(&e.message);
             let none = InquiryDone::default();
-            match inquiries_view(&state, chrome.clone(), &code, &none, Some(message)).await {
+            match inquiries_view(&state, &p, chrome.clone(), &code, &none, Some(message)).await {
                 Ok(page) => (status, page).into_response(),
                 Err(e) => error_page(chrome, e),
             }
@@ -2179,4 +2177,17 @@ pub async fn all_security_page(
         render(&events_listing(&chrome, &events))
     };
     page.await.unwrap_or_else(|e| error_page(chrome, e))
+}
+
+/// The session's CSRF token, for a page whose script calls the API.
+async fn csrf_token(state: &AppState, p: &Principal) -> Result<String, ApiError> {
+    Ok(match p.session {
+        Some(digest) => {
+            let store = state.store.clone();
+            blocking(move || Ok(store.session(&digest)?.map(|s| s.csrf_token)))
+                .await?
+                .unwrap_or_default()
+        }
+        None => String::new(),
+    })
 }
