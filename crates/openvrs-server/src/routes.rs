@@ -90,6 +90,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Lgwan GET "/national/municipalities", National, personal: false, ok: 200, body: None, "市区町村の一覧(コンビニ交付の実施) / municipalities (kiosk issuance)", get(web::municipalities_page)),
     route!(Lgwan GET "/national/products", National, personal: false, ok: 200, body: None, "ワクチン製品の一覧 / the vaccine product catalogue", get(web::products_page)),
     route!(Lgwan GET "/national/security-events", National, personal: false, ok: 200, body: None, "全国のセキュリティイベントの画面 / security events, all", get(web::all_security_page)),
+    route!(Lgwan POST "/m/{municipality}/kiosk", Staff, personal: false, ok: 303, body: None, "コンビニ交付の実施・停止(フォーム) / kiosk issuance on or off (form)", post(web::set_kiosk)),
     route!(Lgwan POST "/api/login", Public, personal: false, ok: 200, body: Some("Login"), "ログイン(セッション Cookie と CSRF トークン) / sign in (session cookie and CSRF token)", post(api::login)),
     route!(Lgwan POST "/api/logout", Signed, personal: false, ok: 204, body: None, "ログアウト / sign out", post(api::logout)),
     route!(Lgwan GET "/api/me", Signed, personal: false, ok: 200, body: None, "自分のアカウント / own account", get(api::me)),

@@ -2191,3 +2191,30 @@ async fn csrf_token(state: &AppState, p: &Principal) -> Result<String, ApiError>
         None => String::new(),
     })
 }
+
+#[derive(Debug, Deserialize)]
+pub struct KioskForm {
+    enabled: String,
+}
+
+/// `POST /m/{municipality}/kiosk`: turns certificate issuance at convenience-store kiosks on
+/// or off (audited); back home.
+pub async fn set_kiosk(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Form(form): Form<KioskForm>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/"));
+    let done = async {
+        let m = municipality(&code)?;
+        let on = form.enabled == "on";
+        let (store, actor) = (state.store.clone(), api::actor(&p));
+        blocking(move || store.set_kiosk(m, on, &actor)).await
+    };
+    match done.await {
+        Ok(()) => Redirect::to(&format!("/m/{code}/")).into_response(),
+        Err(e) => error_page(chrome, e),
+    }
+}

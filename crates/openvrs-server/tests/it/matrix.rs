@@ -38,6 +38,10 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         ),
         ((Lgwan, "GET", "/lang/{lang}"), [303; 8]),
         (
+            (Lgwan, "POST", "/m/{municipality}/kiosk"),
+            [401, 403, 403, 403, 303, 404, 401, 403],
+        ),
+        (
             (Lgwan, "GET", "/national/accounts"),
             [303, 200, 403, 403, 403, 403, 303, 403],
         ),
@@ -655,6 +659,7 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
         )),
         "/m/{municipality}/inquiries/attach" => Some("none=0".into()),
         "/national/accounts" => Some(format!("user=page-{n}&role=center")),
+        "/m/{municipality}/kiosk" => Some("enabled=on".into()),
         "/m/{municipality}/conflicts/{conflict_id}" => Some("action=keep&reason=matrix".into()),
         "/m/{municipality}/persons/{address_number}/flags" => Some("reason=matrix".into()),
         "/m/{municipality}/persons/{address_number}/correction" => Some(format!(

@@ -116,6 +116,24 @@ async fn staff_sign_in_find_a_person_and_read_their_page_in_both_languages() {
         "{home}"
     );
 
+    // Kiosk issuance, turned on from the home page.
+    let on = form(&[("enabled", "on")]);
+    let (status, _, _) = browse(
+        &w,
+        "POST",
+        "/m/472131/kiosk",
+        &session,
+        Some(&on),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, home) = browse(&w, "GET", "/m/472131/", &session, None, None).await;
+    assert!(
+        home.contains("実施中です") && home.contains("value=\"off\""),
+        "{home}"
+    );
+
     // Finding by My Number: only from our own pages; the number stays out of every URL.
     let search = form(&[("by", "my_number"), ("q", &my_number)]);
     for origin in [None, Some("http://elsewhere.example")] {
