@@ -1282,6 +1282,8 @@ struct Listing {
     headers: Vec<String>,
     rows: Vec<Vec<Cell>>,
     more: Option<String>,
+    /// A link that verifies the audit chain (the log page).
+    verify: Option<String>,
 }
 
 impl Listing {
@@ -1299,6 +1301,7 @@ impl Listing {
                 .collect(),
             rows: Vec::new(),
             more: None,
+            verify: None,
         }
     }
 }
@@ -1455,6 +1458,8 @@ pub struct AuditQuery {
     #[serde(default)]
     action: String,
     before: Option<i64>,
+    /// Verify the whole chain first.
+    verify: Option<String>,
 }
 
 /// Entries of the audit log a page shows at once.
@@ -1483,7 +1488,12 @@ pub async fn audit_page(
             before: q.before,
         };
         let store = state.store.clone();
-        let entries = blocking(move || store.audit_search(m, &filter, AUDIT_PAGE)).await?;
+        let verify = q.verify.is_some();
+        let (entries, verified) = blocking(move || {
+            let verified = verify.then(|| store.verify_audit(m));
+            Ok((store.audit_search(m, &filter, AUDIT_PAGE)?, verified))
+        })
+        .await?;
         let mut l = Listing::new(
             &chrome,
             ("操作ログ", "Operation log"),
@@ -1504,6 +1514,25 @@ pub async fn audit_page(
                 "Tampering is detected by the hash chain (openvrs audit verify).",
             )
             .to_owned();
+        l.done = verified.map(|v| match v {
+            Ok(head) => format!(
+                "{}: {} {}, {} {}",
+                lang.t("ハッシュチェーンは正常です", "The hash chain is intact"),
+                head.seq,
+                lang.t("件", "entries"),
+                lang.t("末尾", "head"),
+                head.link
+            ),
+            Err(e) => format!(
+                "{}: {}",
+                lang.t(
+                    "ハッシュチェーンに異常があります",
+                    "The hash chain is broken"
+                ),
+                lang.pick(&e.to_string())
+            ),
+        });
+        l.verify = Some(format!("/m/{code}/audit?verify=1"));
         l.filters = vec![
             (
                 "person",

@@ -202,6 +202,9 @@ async fn staff_sign_in_find_a_person_and_read_their_page_in_both_languages() {
         assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, back));
     }
 
+    let (_, _, log) = browse(&w, "GET", "/m/472131/audit?verify=1", &session, None, None).await;
+    assert!(log.contains("ハッシュチェーンは正常です"), "{log}");
+
     let (status, headers, _) =
         browse(&w, "POST", "/signout", &session, Some(""), Some(ORIGIN)).await;
     assert_eq!(
