@@ -88,6 +88,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(_) | StoreError::UnknownMunicipality(_) => Self::not_found(),
+            StoreError::Shredded(_) => Self {
+                status: StatusCode::GONE,
+                code: "shredded",
+                message: e.to_string(),
+                details: None,
+            },
             StoreError::Conflict(m) => Self {
                 status: StatusCode::CONFLICT,
                 code: "conflict",

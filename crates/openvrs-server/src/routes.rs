@@ -91,6 +91,8 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Lgwan GET "/national/products", National, personal: false, ok: 200, body: None, "ワクチン製品の一覧 / the vaccine product catalogue", get(web::products_page)),
     route!(Lgwan GET "/national/security-events", National, personal: false, ok: 200, body: None, "全国のセキュリティイベントの画面 / security events, all", get(web::all_security_page)),
     route!(Lgwan POST "/m/{municipality}/kiosk", Staff, personal: false, ok: 303, body: None, "コンビニ交付の実施・停止(フォーム) / kiosk issuance on or off (form)", post(web::set_kiosk)),
+    route!(Lgwan GET "/m/{municipality}/delete", Staff, personal: false, ok: 200, body: None, "自団体のデータの削除(暗号消去)の画面 / deleting our data (crypto-shredding)", get(web::delete_page)),
+    route!(Lgwan POST "/m/{municipality}/delete", Staff, personal: false, ok: 303, body: None, "自団体のデータの削除(フォーム、自治体コードで確認) / delete our data (form; confirmed by typing the code)", post(web::delete)),
     route!(Lgwan POST "/api/login", Public, personal: false, ok: 200, body: Some("Login"), "ログイン(セッション Cookie と CSRF トークン) / sign in (session cookie and CSRF token)", post(api::login)),
     route!(Lgwan POST "/api/logout", Signed, personal: false, ok: 204, body: None, "ログアウト / sign out", post(api::logout)),
     route!(Lgwan GET "/api/me", Signed, personal: false, ok: 200, body: None, "自分のアカウント / own account", get(api::me)),

@@ -2247,3 +2247,71 @@ pub async fn set_kiosk(
         Err(e) => error_page(chrome, e),
     }
 }
+
+#[derive(Template)]
+#[template(path = "delete.html")]
+struct Delete {
+    chrome: Chrome,
+    code: String,
+    error: Option<String>,
+}
+
+/// `GET /m/{municipality}/delete`: what deleting the municipality's data means, and the form.
+pub async fn delete_page(
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/delete"));
+    render(&Delete {
+        chrome: chrome.clone(),
+        code,
+        error: None,
+    })
+    .unwrap_or_else(|e| error_page(chrome, e))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteForm {
+    confirm: String,
+}
+
+/// `POST /m/{municipality}/delete`: crypto-shreds the municipality's personal data - its own
+/// staff only (the guard), and only when the code is typed again.
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Form(form): Form<DeleteForm>,
+) -> Response {
+    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/delete"));
+    if form.confirm.trim() != code {
+        let page = Delete {
+            error: Some(
+                chrome
+                    .lang
+                    .t(
+                        "自治体コードが一致しません。何も削除していません。",
+                        "The code does not match: nothing was deleted.",
+                    )
+                    .to_owned(),
+            ),
+            chrome: chrome.clone(),
+            code,
+        };
+        return match render(&page) {
+            Ok(r) => (StatusCode::UNPROCESSABLE_ENTITY, r).into_response(),
+            Err(e) => error_page(chrome, e),
+        };
+    }
+    let done = async {
+        let m = municipality(&code)?;
+        let (store, actor) = (state.store.clone(), api::actor(&p));
+        blocking(move || store.shred(m, &actor)).await
+    };
+    match done.await {
+        Ok(()) => Redirect::to(&format!("/m/{code}/")).into_response(),
+        Err(e) => error_page(chrome, e),
+    }
+}

@@ -38,6 +38,14 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
         ),
         ((Lgwan, "GET", "/lang/{lang}"), [303; 8]),
         (
+            (Lgwan, "GET", "/m/{municipality}/delete"),
+            [303, 403, 403, 403, 200, 404, 303, 403],
+        ),
+        (
+            (Lgwan, "POST", "/m/{municipality}/delete"),
+            [401, 403, 403, 403, 422, 404, 401, 403],
+        ),
+        (
             (Lgwan, "POST", "/m/{municipality}/kiosk"),
             [401, 403, 403, 403, 303, 404, 401, 403],
         ),
@@ -660,6 +668,8 @@ fn concrete(w: &World, path: &str) -> (String, Option<String>) {
         "/m/{municipality}/inquiries/attach" => Some("none=0".into()),
         "/national/accounts" => Some(format!("user=page-{n}&role=center")),
         "/m/{municipality}/kiosk" => Some("enabled=on".into()),
+        // Not the code: refused (the matrix must not shred the town the other rows use).
+        "/m/{municipality}/delete" => Some("confirm=000000".into()),
         "/m/{municipality}/conflicts/{conflict_id}" => Some("action=keep&reason=matrix".into()),
         "/m/{municipality}/persons/{address_number}/flags" => Some("reason=matrix".into()),
         "/m/{municipality}/persons/{address_number}/correction" => Some(format!(

@@ -862,3 +862,66 @@ async fn the_state_issues_an_account_whose_password_is_shown_once_and_disables_i
         assert!(html.contains("<table>"), "{page}");
     }
 }
+
+#[tokio::test]
+async fn only_a_towns_own_staff_delete_its_data_and_only_when_they_confirm() {
+    let w = World::new().await;
+    let uruma = sign_in(&w, "staff-uruma").await;
+    let naha = sign_in(&w, "staff-naha").await;
+    let person = format!("/m/472131/persons/{}", w.uruma_people[0].address_number);
+    let confirm = |code: &str| form(&[("confirm", code)]);
+    // Another town's staff: that municipality does not exist for them.
+    let (status, _, _) = browse(
+        &w,
+        "POST",
+        "/m/472131/delete",
+        &naha,
+        Some(&confirm("472131")),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, page) = browse(
+        &w,
+        "POST",
+        "/m/472131/delete",
+        &uruma,
+        Some(&confirm("472018")),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("何も削除していません"), "{page}");
+    let (status, _, _) = browse(&w, "GET", &person, &uruma, None, None).await;
+    assert_eq!(status, StatusCode::OK, "still there");
+
+    let (status, _, _) = browse(
+        &w,
+        "POST",
+        "/m/472131/delete",
+        &uruma,
+        Some(&confirm("472131")),
+        Some(ORIGIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, page) = browse(&w, "GET", &person, &uruma, None, None).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(page.contains("暗号消去"), "{page}");
+    // Naha's people are untouched; Uruma's log still verifies.
+    let (status, _, _) = browse(
+        &w,
+        "GET",
+        &format!("/m/472018/persons/{}", w.naha_people[0].address_number),
+        &naha,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, log) = browse(&w, "GET", "/m/472131/audit?verify=1", &uruma, None, None).await;
+    assert!(
+        log.contains("ハッシュチェーンは正常です") && log.contains("municipality.shred"),
+        "{log}"
+    );
+}
