@@ -60,6 +60,9 @@ pub struct AppState {
     pub opendata: Arc<opendata::Cache>,
     /// Published counts below this are not shown (0: every count).
     pub opendata_suppress_below: u64,
+    /// Data-quality warnings per municipality for the staff home, counted at most every few
+    /// minutes (the report reads every dose).
+    pub quality_counts: Arc<web::QualityCounts>,
 }
 
 impl AppState {
@@ -85,6 +88,7 @@ impl AppState {
             metrics,
             opendata: Arc::default(),
             opendata_suppress_below: 0,
+            quality_counts: Arc::default(),
         }
     }
 

@@ -147,6 +147,23 @@ fn error_page(chrome: Chrome, e: ApiError) -> Response {
     }
 }
 
+/// A form that could not be done: its page again with why, under the error's status - or an
+/// error page when what it was about does not exist.
+async fn form_again<F, Fut>(chrome: Chrome, e: ApiError, page: F) -> Response
+where
+    F: FnOnce(Chrome, String) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, ApiError>>,
+{
+    if e.status == StatusCode::NOT_FOUND {
+        return error_page(chrome, e);
+    }
+    let (status, why) = (e.status, chrome.lang.pick(&e.message));
+    match page(chrome.clone(), why).await {
+        Ok(page) => (status, page).into_response(),
+        Err(e) => error_page(chrome, e),
+    }
+}
+
 /// `GET /`: the signed-in account's home, or the sign-in page.
 pub async fn root(p: Option<Extension<Principal>>) -> Redirect {
     let to = match p.map(|p| p.0.account.binding) {
@@ -276,6 +293,10 @@ struct StaffHome {
     deceased: u64,
     suspended: u64,
     conflicts: usize,
+    /// Data-quality warnings over the current doses.
+    warnings: usize,
+    /// The latest bulk inquiries: (started, state, rows done, summary).
+    jobs: Vec<(String, String, String, String)>,
     kiosk: bool,
     /// (when, kind, user)
     events: Vec<(String, String, String)>,
@@ -292,15 +313,17 @@ pub async fn staff_home(
     let page = async {
         let m = municipality(&code)?;
         let store = state.store.clone();
-        let (stats, conflicts, events, town) = blocking(move || {
+        let (stats, conflicts, events, town, jobs) = blocking(move || {
             Ok((
                 store.stats(m)?,
                 store.dose_conflicts(m)?.len(),
                 store.security_events(Some(m), 10)?,
                 store.municipalities()?.into_iter().find(|t| t.code == m),
+                store.inquiry_jobs(m, 5)?,
             ))
         })
         .await?;
+        let warnings = state.quality_counts.get(&state, &p, m).await?;
         let town = town.ok_or_else(ApiError::not_found)?;
         render(&StaffHome {
             chrome: chrome.clone(),
@@ -313,6 +336,18 @@ pub async fn staff_home(
             deceased: stats.deceased,
             suspended: stats.use_suspended,
             conflicts,
+            warnings,
+            jobs: jobs
+                .iter()
+                .map(|j| {
+                    (
+                        when(j.created_at),
+                        j.state.clone(),
+                        format!("{} / {}", j.done_rows, j.total_rows),
+                        openvrs_service::inquiry::summary(&j.counts),
+                    )
+                })
+                .collect(),
             kiosk: town.kiosk,
             events: events
                 .into_iter()
@@ -861,25 +896,12 @@ async fn dose_write(
         Ok((done, warnings)) => {
             Redirect::to(&format!("{here}?done={done}&warnings={warnings}")).into_response()
         }
-        Err(e) if e.status == StatusCode::NOT_FOUND => error_page(chrome, e),
         Err(e) => {
-            let message = chrome.lang.pick(&e.message);
-            let status = e.status;
             let typed = (!delete).then_some(form);
-            match dose_form(
-                &state,
-                chrome.clone(),
-                &code,
-                &address,
-                id,
-                typed,
-                Some(message),
-            )
+            form_again(chrome.clone(), e, |chrome, why| {
+                dose_form(&state, chrome, &code, &address, id, typed, Some(why))
+            })
             .await
-            {
-                Ok(page) => (status, page).into_response(),
-                Err(e) => error_page(chrome, e),
-            }
         }
     }
 }
@@ -1114,23 +1136,12 @@ pub async fn ask(
         Ok((answer, _)) => {
             Redirect::to(&format!("/m/{code}/inquiries?asked={}", answer.id)).into_response()
         }
-        Err(e) if e.status == StatusCode::NOT_FOUND => error_page(chrome, e),
         Err(e) => {
-            let status = e.status;
-            let message = chrome.lang.pick(&e.message);
-            match inquiries_view(
-                &state,
-                &p,
-                chrome.clone(),
-                &code,
-                &InquiryDone::default(),
-                Some(message),
-            )
+            let none = InquiryDone::default();
+            form_again(chrome.clone(), e, |chrome, why| {
+                inquiries_view(&state, &p, chrome, &code, &none, Some(why))
+            })
             .await
-            {
-                Ok(page) => (status, page).into_response(),
-                Err(e) => error_page(chrome, e),
-            }
         }
     }
 }
@@ -1161,16 +1172,13 @@ pub async fn attach(
             d.inquiries, d.doses
         ))
         .into_response(),
-        Err(e) if e.status == StatusCode::NOT_FOUND => error_page(chrome, e),
         Err(e) => {
             // Nothing was attached (all or nothing): the list again, with why.
-            let status = e.status;
-            let message = chrome.lang.pick(&e.message);
             let none = InquiryDone::default();
-            match inquiries_view(&state, &p, chrome.clone(), &code, &none, Some(message)).await {
-                Ok(page) => (status, page).into_response(),
-                Err(e) => error_page(chrome, e),
-            }
+            form_again(chrome.clone(), e, |chrome, why| {
+                inquiries_view(&state, &p, chrome, &code, &none, Some(why))
+            })
+            .await
         }
     }
 }
@@ -1709,14 +1717,11 @@ pub async fn resolve_conflict(
     };
     match resolved.await {
         Ok(()) => Redirect::to(&format!("/m/{code}/conflicts?done=resolved")).into_response(),
-        Err(e) if e.status == StatusCode::NOT_FOUND => error_page(chrome, e),
         Err(e) => {
-            let status = e.status;
-            let message = chrome.lang.pick(&e.message);
-            match conflicts_view(&state, chrome.clone(), &code, None, Some(message)).await {
-                Ok(page) => (status, page).into_response(),
-                Err(e) => error_page(chrome, e),
-            }
+            form_again(chrome.clone(), e, |chrome, why| {
+                conflicts_view(&state, chrome, &code, None, Some(why))
+            })
+            .await
         }
     }
 }
@@ -2313,5 +2318,38 @@ pub async fn delete(
     match done.await {
         Ok(()) => Redirect::to(&format!("/m/{code}/")).into_response(),
         Err(e) => error_page(chrome, e),
+    }
+}
+
+/// Data-quality warnings per municipality, counted at most every few minutes.
+#[derive(Debug, Default)]
+pub struct QualityCounts {
+    last:
+        std::sync::Mutex<std::collections::HashMap<MunicipalityCode, (std::time::Instant, usize)>>,
+}
+
+impl QualityCounts {
+    const FRESH: std::time::Duration = std::time::Duration::from_secs(300);
+
+    async fn get(
+        &self,
+        state: &AppState,
+        p: &Principal,
+        m: MunicipalityCode,
+    ) -> Result<usize, ApiError> {
+        if let Some((at, n)) = self.last.lock().unwrap_or_else(|e| e.into_inner()).get(&m)
+            && at.elapsed() < Self::FRESH
+        {
+            return Ok(*n);
+        }
+        let (store, actor) = (state.store.clone(), api::actor(p));
+        let n = blocking(move || store.quality_report(m, &actor))
+            .await?
+            .len();
+        self.last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(m, (std::time::Instant::now(), n));
+        Ok(n)
     }
 }

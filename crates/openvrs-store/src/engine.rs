@@ -1823,6 +1823,14 @@ impl<B: Backend> Store for Engine<B> {
     fn dose_counts(&self, m: MunicipalityCode) -> Result<Vec<crate::DoseCount>, StoreError> {
         self.counts(m)
     }
+
+    fn inquiry_jobs(
+        &self,
+        asker: MunicipalityCode,
+        limit: u32,
+    ) -> Result<Vec<crate::InquiryJob>, StoreError> {
+        self.inquiry_jobs_recent(asker, limit)
+    }
 }
 
 pub(crate) fn read_audit(

@@ -456,6 +456,27 @@ impl<B: Backend> Engine<B> {
         })
     }
 
+    pub(crate) fn inquiry_jobs_recent(
+        &self,
+        asker: MunicipalityCode,
+        limit: u32,
+    ) -> Result<Vec<InquiryJob>, StoreError> {
+        let code = asker.to_string();
+        let ids = self.db.transaction(|tx| {
+            tx.query(
+                "SELECT job_id FROM inquiry_jobs WHERE municipality_code = $1 \
+                 ORDER BY job_id DESC LIMIT $2",
+                &[code.as_str().into(), i64::from(limit).into()],
+            )?
+            .iter()
+            .map(|r| r.int(0))
+            .collect::<Result<Vec<_>, _>>()
+        })?;
+        ids.into_iter()
+            .filter_map(|id| self.inquiry_job_get(asker, id).transpose())
+            .collect()
+    }
+
     pub(crate) fn inquiry_job_get(
         &self,
         asker: MunicipalityCode,

@@ -948,6 +948,13 @@ pub trait Store: Send + Sync {
         actor: &Actor,
     ) -> Result<bool, StoreError>;
 
+    /// `asker`'s latest bulk inquiries, newest first.
+    fn inquiry_jobs(
+        &self,
+        asker: MunicipalityCode,
+        limit: u32,
+    ) -> Result<Vec<InquiryJob>, StoreError>;
+
     /// Rewraps every municipality key and sealed signing key under `new` in one transaction
     /// (audited in every municipality's chain); the data is not touched. Returns the keys
     /// rewrapped. This store's own master key is the old one: reopen with the new one.

@@ -480,6 +480,22 @@ async fn staff_ask_another_municipality_and_attach_what_comes_back() {
             .len(),
         1
     );
+    // The home lists the latest bulk inquiries and counts data-quality findings.
+    let job = w
+        .state
+        .store
+        .create_inquiry_job(w.uruma, 7, &Actor::console())
+        .unwrap();
+    w.state
+        .store
+        .finish_inquiry_job(w.uruma, job, None)
+        .unwrap();
+    let (_, _, home) = browse(&w, "GET", "/m/472131/", &session, None, None).await;
+    assert!(home.contains("<td>done</td><td>0 / 7</td>"), "{home}");
+    assert!(
+        home.contains("データ品質の指摘: <strong>0</strong>"),
+        "{home}"
+    );
 }
 
 #[tokio::test]
