@@ -210,6 +210,9 @@ pub fn run(path: &Path, database_url: Option<&str>, args: &DemoArgs) -> Result<(
         }
         say!();
         say!("次に試すこと / what to try next:");
+        say!(
+            "  職員・国・都道府県の画面 / the staff, state and prefecture pages: {scheme}://{lgwan}/ (staff-uruma, kuni, pref-okinawa)"
+        );
         if let Some(token) = accounts
             .lines()
             .find(|l| l.starts_with("venue "))

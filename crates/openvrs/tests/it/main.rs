@@ -330,6 +330,15 @@ fn demo_creates_two_towns_and_serves() {
     }
     assert!(http_get(internet, "/healthz").ends_with("ok"));
     assert!(http_get(lgwan, "/version").contains("sqlite"));
+    assert!(
+        http_get(lgwan, "/signin").contains("<h1>サインイン</h1>"),
+        "the web application"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("the staff, state and prefecture pages"))
+    );
     assert!(http_get(internet, "/.well-known/jwks.json").contains(r#""alg":"ES256""#));
     drop(server);
     // The certificate the demo suggests can be issued: its resident has doses.
