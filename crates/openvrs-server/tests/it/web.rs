@@ -941,3 +941,114 @@ async fn only_a_towns_own_staff_delete_its_data_and_only_when_they_confirm() {
         "{log}"
     );
 }
+
+/// Broken, hostile and huge input to the pages: a clear answer every time, markup never comes
+/// back as markup, nothing is written.
+#[tokio::test]
+async fn pages_take_broken_hostile_and_huge_input_without_harm() {
+    let w = World::new().await;
+    let session = sign_in(&w, "staff-uruma").await;
+    let a = w.uruma_people[4].address_number.as_str();
+    let person = format!("/m/472131/persons/{a}");
+    let post = |path: String, body: String| {
+        let (w, session) = (&w, &session);
+        async move { browse(w, "POST", &path, session, Some(&body), Some(ORIGIN)).await }
+    };
+
+    let huge = format!("user=kuni&password={}", "x".repeat(2 << 20));
+    let (status, _, _) = browse(&w, "POST", "/signin", "", Some(&huge), Some(ORIGIN)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, _, _) = browse(
+        &w,
+        "POST",
+        "/signin",
+        "",
+        Some("user=%ZZ&password"),
+        Some(ORIGIN),
+    )
+    .await;
+    assert!(status.is_client_error(), "{status}");
+
+    for (by, q) in [
+        ("evil", "1"),
+        ("my_number", &"9".repeat(10_000)),
+        ("voucher", "<script>"),
+    ] {
+        let (status, _, page) =
+            post("/m/472131/persons".into(), form(&[("by", by), ("q", q)])).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{by}");
+        assert!(!page.contains("<script>"), "{by}");
+    }
+
+    for (number, date, product) in [
+        ("-1", "2021-06-01", "comirnaty"),
+        ("99999999999999999999", "2021-06-01", "comirnaty"),
+        ("1", "'; DROP TABLE doses; --", "comirnaty"),
+        ("1", "2021-06-01", "<script>alert(1)</script>"),
+    ] {
+        let body = form(&[
+            ("dose_number", number),
+            ("date", date),
+            ("product", product),
+            ("lot", "FA1234"),
+        ]);
+        let (status, _, page) = post(format!("{person}/doses"), body).await;
+        assert!(
+            status.is_client_error(),
+            "{number} {date} {product}: {status}"
+        );
+        assert!(
+            page.contains("role=\"alert\"") && !page.contains("<script>alert"),
+            "{page}"
+        );
+    }
+    assert!(
+        w.state
+            .store
+            .doses(w.uruma, &w.uruma_people[4].address_number)
+            .unwrap()
+            .is_empty()
+    );
+
+    let who = &w.uruma_people[4];
+    let hostile = form(&[
+        ("name", "<script>alert(1)</script>"),
+        ("name_kana", who.name_kana.as_str()),
+        ("birth_date", &who.birth_date.0.to_string()),
+        ("sex", "1"),
+        ("reason", "<b>訂正</b>"),
+    ]);
+    // A name is free text: taken as typed, and shown as text on every page.
+    let (status, _, _) = post(format!("{person}/correction"), hostile).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    for page in [person.clone(), format!("{person}/disclosure")] {
+        let (_, _, html) = browse(&w, "GET", &page, &session, None, None).await;
+        assert!(!html.contains("<script>alert"), "{page}: {html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+                || html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;")
+                || html.contains("&#60;script&#62;"),
+            "{page}: {html}"
+        );
+    }
+
+    for path in [
+        "/m/472131/audit?person=abc",
+        "/m/472131/audit?before=xyz",
+        "/m/472131/persons/%3Cscript%3E",
+    ] {
+        let (status, _, page) = browse(&w, "GET", path, &session, None, None).await;
+        assert!(status.is_client_error(), "{path}: {status}");
+        assert!(!page.contains("<script>"), "{path}");
+    }
+    let (status, headers, _) = browse(
+        &w,
+        "GET",
+        "/lang/en?next=javascript:alert(1)",
+        "",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/"));
+}
