@@ -1862,22 +1862,34 @@ struct Aggregates {
     prefectures: Vec<(u8, String)>,
     /// The prefecture shown (0: all).
     selected: u8,
+    /// The municipalities of the prefecture shown, to pick one: (code, name).
+    towns: Vec<(String, String)>,
+    /// The municipality shown ("" : none).
+    town: String,
     chart: String,
-    totals: Vec<(u32, u64)>,
-    /// (date, count per dose number in `totals`' order), newest first.
+    doses: Vec<u32>,
+    totals: Vec<u64>,
+    /// One level down (prefectures of the country, municipalities of a prefecture): (name,
+    /// counts per dose number).
+    parts: Vec<(String, Vec<u64>)>,
+    /// By gender and age group: (gender, age group, counts per dose number).
+    groups: Vec<(String, String, Vec<u64>)>,
+    /// (date, count per dose number), newest first.
     recent: Vec<(String, Vec<u64>)>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct AreaQuery {
     prefecture: Option<String>,
+    municipality: Option<String>,
 }
 
 /// Days the table under the chart lists.
 const RECENT_DAYS: usize = 14;
 
-/// `GET /aggregates`: doses per day as a chart and tables - the country or any prefecture for
-/// the national administrator, its own prefecture only for a prefecture viewer.
+/// `GET /aggregates`: doses per day as a chart and tables, by area (one level down), gender and
+/// age group - the country, any prefecture or municipality for the national administrator;
+/// its own prefecture and its municipalities for a prefecture viewer.
 pub async fn aggregates_page(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -1885,34 +1897,73 @@ pub async fn aggregates_page(
     Query(q): Query<AreaQuery>,
 ) -> Response {
     use openvrs_domain::prefecture::Prefecture;
+    use openvrs_service::opendata::{self, Area};
     let chrome = Chrome::new(&headers, Some(&p), "/aggregates");
     let lang = chrome.lang;
     let page = async {
-        let (national, area) = match p.account.binding {
+        let asked_prefecture = q
+            .prefecture
+            .as_deref()
+            .and_then(|n| n.parse().ok())
+            .and_then(Prefecture::from_number);
+        let (national, prefecture) = match p.account.binding {
             Binding::Prefecture(own) => (false, Some(own)),
-            _ => (
-                true,
-                q.prefecture
-                    .as_deref()
-                    .and_then(|n| n.parse().ok())
-                    .and_then(Prefecture::from_number),
-            ),
+            _ => (true, asked_prefecture),
+        };
+        let town = q
+            .municipality
+            .as_deref()
+            .and_then(|c| MunicipalityCode::parse(c).ok())
+            .filter(|m| prefecture.is_none_or(|p| m.prefecture() == p));
+        let area = match (town, prefecture) {
+            (Some(m), _) => Area::Municipality(m),
+            (None, Some(p)) => Area::Prefecture(p),
+            (None, None) => Area::Country,
         };
         let rows = crate::opendata::rows(&state).await?;
-        let days = openvrs_service::opendata::daily(&rows, area);
-        let mut totals: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
-        for (_, counts) in &days {
-            for (d, n) in counts {
-                *totals.entry(*d).or_default() += n;
-            }
-        }
-        let name = |pref: Prefecture| lang.t(pref.name_ja(), pref.name_en()).to_owned();
+        let store = state.store.clone();
+        let names: std::collections::BTreeMap<u32, String> =
+            blocking(move || store.municipalities())
+                .await?
+                .into_iter()
+                .map(|m| (m.code.value(), m.name))
+                .collect();
+        let days = opendata::daily(&rows, area);
+        let all = opendata::totals(&rows, area, |_| ());
+        let doses: Vec<u32> = all.values().flat_map(|c| c.keys().copied()).collect();
+        let per_dose = |c: &std::collections::BTreeMap<u32, u64>| -> Vec<u64> {
+            doses
+                .iter()
+                .map(|d| c.get(d).copied().unwrap_or(0))
+                .collect()
+        };
+        let pref_name = |pref: Prefecture| lang.t(pref.name_ja(), pref.name_en()).to_owned();
+        let town_name = |v: u32| names.get(&v).cloned().unwrap_or_else(|| format!("{v:06}"));
         let title = match area {
-            Some(pref) => name(pref),
-            None => lang.t("全国", "All of Japan").to_owned(),
+            Area::Country => lang.t("全国", "All of Japan").to_owned(),
+            Area::Prefecture(pref) => pref_name(pref),
+            Area::Municipality(m) => {
+                format!("{} {}", pref_name(m.prefecture()), town_name(m.value()))
+            }
+        };
+        let parts = match area {
+            Area::Country => opendata::totals(&rows, area, |r| r.prefecture.number())
+                .iter()
+                .filter_map(|(n, c)| Some((pref_name(Prefecture::from_number(*n)?), per_dose(c))))
+                .collect(),
+            Area::Prefecture(_) => opendata::totals(&rows, area, |r| r.municipality.value())
+                .iter()
+                .map(|(v, c)| (town_name(*v), per_dose(c)))
+                .collect(),
+            Area::Municipality(_) => Vec::new(),
+        };
+        let gender = |g: char| match g {
+            'M' => lang.t("男", "male"),
+            'F' => lang.t("女", "female"),
+            _ => lang.t("不明", "not known"),
         };
         render(&Aggregates {
-            chart: openvrs_service::opendata::chart_svg(
+            chart: opendata::chart_svg(
                 &days,
                 [
                     &format!("{} {title}", lang.t("日ごとの接種回数", "Doses per day:")),
@@ -1927,23 +1978,33 @@ pub async fn aggregates_page(
                 .iter()
                 .rev()
                 .take(RECENT_DAYS)
-                .map(|(date, counts)| {
-                    (
-                        date.to_string(),
-                        totals
-                            .keys()
-                            .map(|d| counts.get(d).copied().unwrap_or(0))
-                            .collect(),
-                    )
-                })
+                .map(|(date, counts)| (date.to_string(), per_dose(counts)))
                 .collect(),
-            totals: totals.into_iter().collect(),
+            totals: all.values().next().map(&per_dose).unwrap_or_default(),
+            parts,
+            groups: opendata::totals(&rows, area, |r| (r.gender, r.age))
+                .iter()
+                .map(|((g, a), c)| (gender(*g).to_owned(), a.code().to_owned(), per_dose(c)))
+                .collect(),
+            towns: match prefecture {
+                Some(pref) => names
+                    .iter()
+                    .filter(|(v, _)| {
+                        MunicipalityCode::parse(&format!("{v:06}"))
+                            .is_ok_and(|m| m.prefecture() == pref)
+                    })
+                    .map(|(v, n)| (format!("{v:06}"), n.clone()))
+                    .collect(),
+                None => Vec::new(),
+            },
+            town: town.map(|m| m.to_string()).unwrap_or_default(),
+            doses,
             area: title,
             national,
             prefectures: Prefecture::all()
-                .map(|pref| (pref.number(), name(pref)))
+                .map(|pref| (pref.number(), pref_name(pref)))
                 .collect(),
-            selected: area.map_or(0, Prefecture::number),
+            selected: prefecture.map_or(0, Prefecture::number),
             chrome: chrome.clone(),
         })
     };

@@ -6,14 +6,16 @@
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
-use openvrs_domain::{aggregate::AgeGroup, prefecture::Prefecture};
+use openvrs_domain::{aggregate::AgeGroup, ids::MunicipalityCode, prefecture::Prefecture};
 use openvrs_store::{Store, StoreError};
 use time::Date;
 
-/// One published count.
+/// One count of one municipality (the files sum them by prefecture).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     pub date: Date,
+    pub municipality: MunicipalityCode,
+    /// The municipality's.
     pub prefecture: Prefecture,
     /// `M`, `F` or `U`.
     pub gender: char,
@@ -22,36 +24,28 @@ pub struct Row {
     pub count: u64,
 }
 
-/// Every municipality's counts, summed by prefecture (a shredded municipality has none left to
-/// count), in date order.
+/// Every municipality's counts (a shredded municipality has none left to count), in date
+/// order.
 pub fn collect(store: &dyn Store) -> Result<Vec<Row>, StoreError> {
-    let mut sums: BTreeMap<(Date, u8, char, AgeGroup, u32), u64> = BTreeMap::new();
+    let mut rows = Vec::new();
     for m in store.municipalities()? {
         let counts = match store.dose_counts(m.code) {
             Ok(c) => c,
             Err(StoreError::Shredded(_)) => continue,
             Err(e) => return Err(e),
         };
-        let prefecture = m.code.prefecture().number();
-        for c in counts {
-            *sums
-                .entry((c.date, prefecture, c.sex.open_data(), c.age, c.dose_number))
-                .or_default() += c.count;
-        }
+        rows.extend(counts.into_iter().map(|c| Row {
+            date: c.date,
+            municipality: m.code,
+            prefecture: m.code.prefecture(),
+            gender: c.sex.open_data(),
+            age: c.age,
+            dose: c.dose_number,
+            count: c.count,
+        }));
     }
-    Ok(sums
-        .into_iter()
-        .filter_map(|((date, p, gender, age, dose), count)| {
-            Some(Row {
-                date,
-                prefecture: Prefecture::from_number(p)?,
-                gender,
-                age,
-                dose,
-                count,
-            })
-        })
-        .collect())
+    rows.sort_by_key(|r| (r.date, r.municipality.value(), r.gender, r.age, r.dose));
+    Ok(rows)
 }
 
 /// What is published: the rows up to a date (a day's files; all for `latest`), and the
@@ -79,22 +73,27 @@ impl Publish {
     }
 }
 
-/// `prefecture.ndjson`: one object per line; a row below the threshold is left out.
+/// `prefecture.ndjson`: one object per line, the municipalities summed by prefecture; a count
+/// below the threshold is left out.
 pub fn prefecture_ndjson(rows: &[Row], p: Publish) -> String {
+    let mut sums: BTreeMap<(Date, u8, char, AgeGroup, u32), u64> = BTreeMap::new();
+    for r in p.rows(rows) {
+        *sums
+            .entry((r.date, r.prefecture.number(), r.gender, r.age, r.dose))
+            .or_default() += r.count;
+    }
     let mut out = String::new();
-    for r in p.rows(rows).filter(|r| r.count >= p.suppress_below) {
+    for ((date, prefecture, gender, age, dose), count) in sums {
+        if count < p.suppress_below {
+            continue;
+        }
         // The reference's field order; every value is a code or a number (nothing to escape).
         // `medical_worker`: not held, so whoever was a medical worker is counted with everyone.
-        let line = format!(
-            "{{\"date\":\"{}\",\"prefecture\":\"{:02}\",\"gender\":\"{}\",\"age\":\"{}\",\"medical_worker\":false,\"status\":{},\"count\":{}}}",
-            r.date,
-            r.prefecture.number(),
-            r.gender,
-            r.age.code(),
-            r.dose,
-            r.count
+        let _ = writeln!(
+            out,
+            "{{\"date\":\"{date}\",\"prefecture\":\"{prefecture:02}\",\"gender\":\"{gender}\",\"age\":\"{}\",\"medical_worker\":false,\"status\":{dose},\"count\":{count}}}",
+            age.code(),
         );
-        let _ = writeln!(out, "{line}");
     }
     out
 }
@@ -168,14 +167,43 @@ pub fn summary_by_prefecture_csv(rows: &[Row], p: Publish) -> String {
     out
 }
 
+/// Where counts are looked at: the country, a prefecture or a municipality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    Country,
+    Prefecture(Prefecture),
+    Municipality(MunicipalityCode),
+}
+
+impl Area {
+    pub fn holds(self, r: &Row) -> bool {
+        match self {
+            Area::Country => true,
+            Area::Prefecture(p) => r.prefecture == p,
+            Area::Municipality(m) => r.municipality == m,
+        }
+    }
+}
+
+/// Totals per dose number of the rows `area` holds, grouped by `key` (a municipality, a gender
+/// and age group, ...), in key order.
+pub fn totals<K: Ord>(
+    rows: &[Row],
+    area: Area,
+    key: impl Fn(&Row) -> K,
+) -> BTreeMap<K, BTreeMap<u32, u64>> {
+    let mut out: BTreeMap<K, BTreeMap<u32, u64>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| area.holds(r)) {
+        *out.entry(key(r)).or_default().entry(r.dose).or_default() += r.count;
+    }
+    out
+}
+
 /// Doses per day and dose number, for a chart and its table: (date, counts by dose number),
 /// every day from the first to the last (a day without doses has none).
-pub fn daily(rows: &[Row], prefecture: Option<Prefecture>) -> Vec<(Date, BTreeMap<u32, u64>)> {
+pub fn daily(rows: &[Row], area: Area) -> Vec<(Date, BTreeMap<u32, u64>)> {
     let mut by_date: BTreeMap<Date, BTreeMap<u32, u64>> = BTreeMap::new();
-    for r in rows
-        .iter()
-        .filter(|r| prefecture.is_none_or(|p| p == r.prefecture))
-    {
+    for r in rows.iter().filter(|r| area.holds(r)) {
         *by_date
             .entry(r.date)
             .or_default()
@@ -286,9 +314,11 @@ mod tests {
 
     fn rows() -> Vec<Row> {
         let p = |n| Prefecture::from_number(n).unwrap();
+        let m = |c| MunicipalityCode::parse(c).unwrap();
         vec![
             Row {
                 date: date!(2021 - 05 - 31),
+                municipality: m("131016"),
                 prefecture: p(13),
                 gender: 'F',
                 age: AgeGroup::Under65,
@@ -297,6 +327,7 @@ mod tests {
             },
             Row {
                 date: date!(2021 - 05 - 31),
+                municipality: m("472131"),
                 prefecture: p(47),
                 gender: 'M',
                 age: AgeGroup::From65,
@@ -305,6 +336,7 @@ mod tests {
             },
             Row {
                 date: date!(2021 - 06 - 21),
+                municipality: m("472018"),
                 prefecture: p(47),
                 gender: 'F',
                 age: AgeGroup::From65,
@@ -357,12 +389,41 @@ mod tests {
 
     #[test]
     fn the_chart_draws_a_line_per_dose_and_names_itself() {
-        let svg = chart_svg(&daily(&rows(), None), ["接種回数 <推移>", "接種", "日ごと"]);
+        let svg = chart_svg(
+            &daily(&rows(), Area::Country),
+            ["接種回数 <推移>", "接種", "日ごと"],
+        );
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("<title id=\"chart-title\">接種回数 &lt;推移&gt;</title>"));
-        let okinawa = daily(&rows(), Prefecture::from_number(47));
+        let okinawa = daily(
+            &rows(),
+            Area::Prefecture(Prefecture::from_number(47).unwrap()),
+        );
         assert_eq!(okinawa.len(), 22, "every day from 31 May to 21 June");
         assert_eq!(okinawa[0].1.get(&1), Some(&3));
         assert!(okinawa[1].1.is_empty());
+    }
+
+    #[test]
+    fn towns_are_summed_by_prefecture_in_the_files_and_kept_apart_for_the_pages() {
+        let mut rs = rows();
+        let mut naha = rs[1].clone();
+        naha.municipality = MunicipalityCode::parse("472018").unwrap();
+        naha.count = 4;
+        rs.push(naha);
+        let all = Publish {
+            until: None,
+            suppress_below: 0,
+        };
+        let ndjson = prefecture_ndjson(&rs, all);
+        assert!(ndjson.contains(r#""prefecture":"47","gender":"M","age":"65-","medical_worker":false,"status":1,"count":7}"#), "{ndjson}");
+        let okinawa = Area::Prefecture(Prefecture::from_number(47).unwrap());
+        let by_town = totals(&rs, okinawa, |r| r.municipality.value());
+        assert_eq!(by_town[&472131][&1], 3);
+        assert_eq!(by_town[&472018][&1], 4);
+        assert_eq!(by_town[&472018][&2], 40);
+        let by_group = totals(&rs, Area::Country, |r| (r.gender, r.age));
+        assert_eq!(by_group[&('F', AgeGroup::Under65)][&1], 120);
+        assert_eq!(by_group.len(), 3);
     }
 }

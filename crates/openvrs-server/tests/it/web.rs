@@ -748,11 +748,43 @@ async fn the_state_and_a_prefecture_see_counts_and_the_internet_gets_the_open_da
         page.contains("東京都") && !page.contains("<td>3</td>"),
         "{page}"
     );
+    let (_, _, town) = browse(
+        &w,
+        "GET",
+        "/aggregates?prefecture=47&municipality=472131",
+        &national,
+        None,
+        None,
+    )
+    .await;
+    assert!(
+        town.contains("沖縄県 うるま市") && town.contains("<td>3</td>"),
+        "{town}"
+    );
+    assert!(town.contains("性別・年齢区分別"), "{town}");
+    // A municipality of another prefecture is not a Tokyo viewer's to see.
+    let (_, _, page) = browse(
+        &w,
+        "GET",
+        "/aggregates?municipality=472131",
+        &tokyo_viewer,
+        None,
+        None,
+    )
+    .await;
+    assert!(
+        page.contains("東京都") && !page.contains("うるま市"),
+        "{page}"
+    );
     let okinawa = sign_in(&w, "pref-okinawa").await;
     let (_, _, page) = browse(&w, "GET", "/aggregates", &okinawa, None, None).await;
     assert!(
         page.contains("沖縄県") && page.contains("<td>3</td>"),
         "{page}"
+    );
+    assert!(
+        page.contains("<th scope=\"row\">うるま市</th>"),
+        "by municipality: {page}"
     );
     // Staff see no aggregates page.
     let (status, _, _) = browse(&w, "GET", "/aggregates", &staff, None, None).await;
