@@ -229,7 +229,6 @@ pub async fn set_flags(
 impl FlagsInput {
     /// The flags these fields say (an empty field: the flag is not set).
     pub(crate) fn flags(&self) -> Result<Flags, ApiError> {
-        let input = self;
         let date = |s: &Option<String>| {
             s.as_deref()
                 .filter(|v| !v.trim().is_empty())
@@ -237,11 +236,11 @@ impl FlagsInput {
                 .transpose()
         };
         Ok(Flags {
-            moved_out: date(&input.moved_out_on)?
+            moved_out: date(&self.moved_out_on)?
                 .map(|on| -> Result<MovedOut, ApiError> {
                     Ok(MovedOut {
                         on,
-                        to: input
+                        to: self
                             .moved_out_to
                             .as_deref()
                             .filter(|v| !v.trim().is_empty())
@@ -250,8 +249,8 @@ impl FlagsInput {
                     })
                 })
                 .transpose()?,
-            deceased_on: date(&input.deceased_on)?,
-            use_suspended: input.use_suspended,
+            deceased_on: date(&self.deceased_on)?,
+            use_suspended: self.use_suspended,
         })
     }
 }
@@ -277,14 +276,13 @@ impl PersonCorrection {
         &self,
         a: AddressNumber,
     ) -> Result<openvrs_domain::person::Person, ApiError> {
-        let input = self;
         Ok(openvrs_domain::person::Person {
             address_number: a,
-            name: Name::parse(&input.name)?,
-            name_kana: KanaName::parse(&input.name_kana)?,
-            birth_date: BirthDate(parse_date(&input.birth_date)?),
-            sex: Sex::parse(&input.sex)?,
-            my_number: input
+            name: Name::parse(&self.name)?,
+            name_kana: KanaName::parse(&self.name_kana)?,
+            birth_date: BirthDate(parse_date(&self.birth_date)?),
+            sex: Sex::parse(&self.sex)?,
+            my_number: self
                 .my_number
                 .as_deref()
                 .filter(|v| !v.trim().is_empty())

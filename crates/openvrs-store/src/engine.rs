@@ -196,18 +196,12 @@ impl<B: Backend> Engine<B> {
         )?;
         let mut found: HashMap<KeyKind, Vec<(u32, Key)>> = HashMap::new();
         for row in &rows {
-            let kind = KeyKind::from_code(row.text(0)?).ok_or(StoreError::Corrupt("key kind"))?;
-            let version =
-                u32::try_from(row.int(1)?).map_err(|_| StoreError::Corrupt("key version"))?;
-            let key = self.master.unwrap(
-                &KeySlot {
-                    municipality: &code,
-                    kind,
-                    version,
-                },
-                row.bytes(2)?,
-            )?;
-            found.entry(kind).or_default().push((version, key));
+            let slot = key_slot(&code, row, 0)?;
+            let key = self.master.unwrap(&slot, row.bytes(2)?)?;
+            found
+                .entry(slot.kind)
+                .or_default()
+                .push((slot.version, key));
         }
         // Rows are ordered by version: the last one of each kind is the one in use.
         let mut latest = |kind| found.get_mut(&kind).and_then(Vec::pop);
@@ -469,6 +463,20 @@ fn entry_link(key: &Key, code: &str, prev: &[u8; 32], e: &AuditEntry) -> [u8; 32
             e.outcome.code().as_bytes(),
         ],
     )
+}
+
+/// Where a stored wrapped key of `municipality` belongs: its kind and version read from the
+/// row's columns `at` and `at + 1` of `tenant_keys`.
+pub(crate) fn key_slot<'a>(
+    municipality: &'a str,
+    row: &Row,
+    at: usize,
+) -> Result<KeySlot<'a>, StoreError> {
+    Ok(KeySlot {
+        municipality,
+        kind: KeyKind::from_code(row.text(at)?).ok_or(StoreError::Corrupt("key kind"))?,
+        version: u32::try_from(row.int(at + 1)?).map_err(|_| StoreError::Corrupt("key version"))?,
+    })
 }
 
 /// A sealed field of `persons` opened, whichever data key version sealed it, and sealed again

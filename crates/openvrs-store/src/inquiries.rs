@@ -81,7 +81,7 @@ const INQUIRY_COLUMNS: &str = "inquiry_id, job_id, row_number, source_municipali
 impl<B: Backend> Engine<B> {
     /// Locks the audit heads of `codes` in code order (so that two transactions never wait on
     /// each other) and returns them; a code that is not registered has none.
-    fn lock_heads(
+    pub(crate) fn lock_heads(
         &self,
         tx: &mut dyn Tx,
         codes: impl IntoIterator<Item = MunicipalityCode>,

@@ -10,7 +10,7 @@ use openvrs_domain::{
 
 use crate::{
     StoreError,
-    engine::{Engine, now_micros, reseal},
+    engine::{Engine, key_slot, now_micros, reseal},
     sql::{Backend, Tx, Value},
 };
 
@@ -157,7 +157,7 @@ impl<B: Backend> Engine<B> {
     ) -> Result<bool, StoreError> {
         let code = m.to_string();
         let finished = self.db.transaction(|tx| {
-            lock_head(tx, &code, B::FOR_UPDATE)?;
+            self.lock_heads(tx, [m])?;
             let tenant = self.tenant(tx, m)?;
             let keys = tenant.personal(m)?;
             let current = keys.data_version;
@@ -199,43 +199,41 @@ impl<B: Backend> Engine<B> {
     }
 
     /// Rewraps every municipality key and sealed deployment secret under `new`, in one
-    /// transaction, after an audit entry in every municipality's chain.
+    /// transaction, municipality by municipality (each one's audit entry first, while its keys
+    /// still open under the old master key).
     pub(crate) fn rewrap_master(&self, new: &MasterKey, actor: &Actor) -> Result<u64, StoreError> {
         let count = self.db.transaction(|tx| {
-            let keys = tx.query(
-                "SELECT municipality_code, kind, version, wrapped FROM tenant_keys",
-                &[],
-            )?;
             let secrets = tx.query("SELECT kind, kid, sealed FROM signing_keys", &[])?;
-            let object = format!(
-                "master key (rewrapped {} municipality keys and {} signing keys)",
-                keys.len(),
-                secrets.len()
-            );
-            // First, while every municipality's keys still open under the old master key.
-            self.audit_everywhere(tx, actor, "keys.master.rotate", &object)?;
-            for row in &keys {
-                let code = row.text(0)?;
-                let kind =
-                    KeyKind::from_code(row.text(1)?).ok_or(StoreError::Corrupt("key kind"))?;
-                let version =
-                    u32::try_from(row.int(2)?).map_err(|_| StoreError::Corrupt("key version"))?;
-                let slot = KeySlot {
-                    municipality: code,
-                    kind,
-                    version,
-                };
-                let key = self.master().unwrap(&slot, row.bytes(3)?)?;
-                tx.execute(
-                    "UPDATE tenant_keys SET wrapped = $4 WHERE municipality_code = $1 \
-                     AND kind = $2 AND version = $3",
-                    &[
-                        code.into(),
-                        kind.code().into(),
-                        i64::from(version).into(),
-                        new.wrap(&slot, &key).into(),
-                    ],
+            let mut count = secrets.len() as u64;
+            for m in municipality_codes(tx)? {
+                let code = m.to_string();
+                let keys = tx.query(
+                    "SELECT kind, version, wrapped FROM tenant_keys WHERE municipality_code = $1",
+                    &[code.as_str().into()],
                 )?;
+                let object = format!(
+                    "master key (rewrapped {} keys of the municipality and {} signing keys)",
+                    keys.len(),
+                    secrets.len()
+                );
+                self.write_in(tx, m, actor, "keys.master.rotate", |_, _| {
+                    Ok(((), object, Outcome::Ok))
+                })?;
+                for row in &keys {
+                    let slot = key_slot(&code, row, 0)?;
+                    let key = self.master().unwrap(&slot, row.bytes(2)?)?;
+                    tx.execute(
+                        "UPDATE tenant_keys SET wrapped = $4 WHERE municipality_code = $1 \
+                         AND kind = $2 AND version = $3",
+                        &[
+                            code.as_str().into(),
+                            slot.kind.code().into(),
+                            i64::from(slot.version).into(),
+                            new.wrap(&slot, &key).into(),
+                        ],
+                    )?;
+                }
+                count += keys.len() as u64;
             }
             for row in &secrets {
                 let (kind, kid) = (row.text(0)?, row.text(1)?);
@@ -250,7 +248,7 @@ impl<B: Backend> Engine<B> {
                     ],
                 )?;
             }
-            Ok((keys.len() + secrets.len()) as u64)
+            Ok(count)
         })?;
         self.tenants
             .write()
@@ -259,25 +257,24 @@ impl<B: Backend> Engine<B> {
         Ok(count)
     }
 
-    /// Whether the master key opens what is stored: the first wrapped key or, before any
-    /// municipality exists, the first sealed secret. An empty database accepts any key.
+    /// Whether the master key opens what is stored: the first municipality's first wrapped key
+    /// or, before any municipality exists, the first sealed secret. An empty database accepts
+    /// any key.
     pub(crate) fn master_check(&self) -> Result<(), StoreError> {
         self.db.transaction(|tx| {
-            if let Some(row) = tx.query_opt(
-                "SELECT municipality_code, kind, version, wrapped FROM tenant_keys \
-                 ORDER BY municipality_code, kind, version LIMIT 1",
-                &[],
-            )? {
-                let kind =
-                    KeyKind::from_code(row.text(1)?).ok_or(StoreError::Corrupt("key kind"))?;
-                let version =
-                    u32::try_from(row.int(2)?).map_err(|_| StoreError::Corrupt("key version"))?;
-                let slot = KeySlot {
-                    municipality: row.text(0)?,
-                    kind,
-                    version,
-                };
-                self.master().unwrap(&slot, row.bytes(3)?)?;
+            let first = municipality_codes(tx)?.into_iter().next();
+            let wrapped = match first {
+                Some(m) => tx.query_opt(
+                    "SELECT kind, version, wrapped FROM tenant_keys WHERE municipality_code = $1 \
+                     ORDER BY kind, version LIMIT 1",
+                    &[m.to_string().into()],
+                )?,
+                None => None,
+            };
+            if let (Some(m), Some(row)) = (first, wrapped) {
+                let code = m.to_string();
+                self.master()
+                    .unwrap(&key_slot(&code, &row, 0)?, row.bytes(2)?)?;
             } else if let Some(row) = tx.query_opt(
                 "SELECT kind, kid, sealed FROM signing_keys ORDER BY kind, kid LIMIT 1",
                 &[],
@@ -298,13 +295,7 @@ impl<B: Backend> Engine<B> {
         action: &str,
         object: &str,
     ) -> Result<(), StoreError> {
-        let codes = tx.query(
-            "SELECT municipality_code FROM municipalities ORDER BY municipality_code",
-            &[],
-        )?;
-        for row in &codes {
-            let m = MunicipalityCode::parse(row.text(0)?)
-                .map_err(|_| StoreError::Corrupt("municipality code"))?;
+        for m in municipality_codes(tx)? {
             self.write_in(tx, m, actor, action, |_, _| {
                 Ok(((), object.to_owned(), Outcome::Ok))
             })?;
@@ -313,11 +304,15 @@ impl<B: Backend> Engine<B> {
     }
 }
 
-fn lock_head(tx: &mut dyn Tx, code: &str, for_update: &str) -> Result<(), StoreError> {
-    tx.query_opt(
-        &format!("SELECT seq FROM audit_heads WHERE municipality_code = $1{for_update}"),
-        &[code.into()],
+/// Every registered municipality, in code order (the national reference table).
+fn municipality_codes(tx: &mut dyn Tx) -> Result<Vec<MunicipalityCode>, StoreError> {
+    tx.query(
+        "SELECT municipality_code FROM municipalities ORDER BY municipality_code",
+        &[],
     )?
-    .ok_or(StoreError::Corrupt("missing audit head"))?;
-    Ok(())
+    .iter()
+    .map(|r| {
+        MunicipalityCode::parse(r.text(0)?).map_err(|_| StoreError::Corrupt("municipality code"))
+    })
+    .collect()
 }

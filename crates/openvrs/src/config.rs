@@ -438,7 +438,8 @@ pub struct DataDir {
     pub config: Config,
 }
 
-fn env(name: &str) -> Option<String> {
+/// An environment variable that is set and not empty.
+pub fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 

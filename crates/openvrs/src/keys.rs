@@ -171,7 +171,7 @@ fn rotate_data(
 /// leaves either the old key opening an untouched database, or both files, which the next run
 /// (and every other command's refusal) resolves.
 fn rotate_master(dir: &DataDir) -> Result<()> {
-    if std::env::var("OPENVRS_MASTER_KEY").is_ok_and(|v| !v.is_empty()) {
+    if config::env("OPENVRS_MASTER_KEY").is_some() {
         bail!(
             "OPENVRS_MASTER_KEY で鍵を渡している場合は更新できません(鍵ファイルを使ってください) / the master key comes from OPENVRS_MASTER_KEY: rotation needs the key file"
         );

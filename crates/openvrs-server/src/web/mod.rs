@@ -373,6 +373,24 @@ fn events_listing(chrome: &Chrome, events: &[openvrs_store::SecurityEvent]) -> L
     l
 }
 
+/// An inquiry's or provision's result in the reader's language.
+fn status_label(lang: Lang, s: openvrs_store::InquiryStatus) -> String {
+    match lang {
+        Lang::Ja => s.label().to_owned(),
+        Lang::En => s.code().replace('_', " "),
+    }
+}
+
+/// Sex as the open data writes it (`M`, `F`, `U`), in the reader's language.
+fn sex_label(lang: Lang, open_data: char) -> &'static str {
+    match open_data {
+        'M' => lang.t("男", "male"),
+        'F' => lang.t("女", "female"),
+        _ => lang.t("不明", "not known"),
+    }
+}
+
+/// The reason a change needs, trimmed; refused when there is none.
 fn reason(r: &str) -> Result<String, ApiError> {
     let r = r.trim();
     if r.is_empty() {

@@ -106,11 +106,7 @@ pub async fn aggregates_page(
                 .collect(),
             Area::Municipality(_) => Vec::new(),
         };
-        let gender = |g: char| match g {
-            'M' => lang.t("男", "male"),
-            'F' => lang.t("女", "female"),
-            _ => lang.t("不明", "not known"),
-        };
+        let gender = |g| sex_label(lang, g);
         render(&Aggregates {
             chart: opendata::chart_svg(
                 &days,

@@ -206,12 +206,7 @@ impl PersonView {
             name: p.name.as_str().to_owned(),
             name_kana: p.name_kana.as_str().to_owned(),
             birth_date: p.birth_date.0.to_string(),
-            sex: match p.sex.iso5218() {
-                1 => lang.t("男", "male"),
-                2 => lang.t("女", "female"),
-                _ => lang.t("不明", "not known"),
-            }
-            .to_owned(),
+            sex: sex_label(lang, p.sex.open_data()).to_owned(),
             my_number: p.my_number.as_ref().map_or_else(
                 || lang.t("なし", "none").to_owned(),
                 |n| format!("********{}", &n.expose()[8..]),
@@ -591,13 +586,11 @@ async fn dose_write(
         let (m, a) = crate::records::target(&code, &address)?;
         let store = state.store.clone();
         let actor = api::actor(&p);
-        let reason = form.reason.trim().to_owned();
-        if id.is_some() && reason.is_empty() {
-            return Err(ApiError::bad_request(
-                "理由を入力してください",
-                "give the reason",
-            ));
-        }
+        // A new dose needs no reason; a change does.
+        let reason = match id {
+            Some(_) => reason(&form.reason)?,
+            None => String::new(),
+        };
         match (id, delete) {
             (Some(id), true) => {
                 blocking(move || store.delete_dose(m, &a, id, &reason, &actor)).await?;
@@ -775,10 +768,7 @@ async fn inquiries_view(
     })
     .await?;
     let lang = chrome.lang;
-    let label = |s: openvrs_store::InquiryStatus| match lang {
-        Lang::Ja => s.label().to_owned(),
-        Lang::En => s.code().replace('_', " "),
-    };
+    let label = |s| status_label(lang, s);
     let said = match (done.asked, done.attached) {
         (Some(id), _) => all.iter().find(|i| i.id == id).map(|i| {
             format!(
@@ -960,13 +950,7 @@ pub async fn revoke_certificate(
     let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/"));
     let revoked = async {
         let m = municipality(&code)?;
-        let reason = form.reason.trim().to_owned();
-        if reason.is_empty() {
-            return Err(ApiError::bad_request(
-                "理由を入力してください",
-                "give the reason",
-            ));
-        }
+        let reason = reason(&form.reason)?;
         let (store, actor) = (state.store.clone(), api::actor(&p));
         blocking(move || store.revoke_certificate(m, &id, &reason, &actor)).await
     };
@@ -1062,10 +1046,7 @@ pub async fn provisions_page(
                     cell(v.asked_by_municipality.to_string()),
                     cell(v.asked_by.clone()),
                     person_cell(&code, &v.address),
-                    cell(match chrome.lang {
-                        Lang::Ja => v.status.label().to_owned(),
-                        Lang::En => v.status.code().replace('_', " "),
-                    }),
+                    cell(status_label(chrome.lang, v.status)),
                     cell(v.record_count.to_string()),
                     cell(v.basis.clone()),
                 ]
@@ -1342,13 +1323,7 @@ pub async fn resolve_conflict(
                 ));
             }
         };
-        let reason = form.reason.trim().to_owned();
-        if reason.is_empty() {
-            return Err(ApiError::bad_request(
-                "理由を入力してください",
-                "give the reason",
-            ));
-        }
+        let reason = reason(&form.reason)?;
         let (store, actor) = (state.store.clone(), api::actor(&p));
         blocking(move || store.resolve_dose_conflict(m, id, replace, &reason, &actor)).await
     };
