@@ -17,6 +17,11 @@ const NOT_SHC: CertError = CertError::new(
     "shc:/ で始まる数字列ではありません",
     "not a shc:/ text",
 );
+const NOT_ALPHANUMERIC: CertError = CertError::new(
+    "qr.not_alphanumeric",
+    "QRコードの英数字モードで表せない文字があります",
+    "has characters the QR alphanumeric mode cannot hold",
+);
 const IMAGE: CertError = CertError::new(
     "qr.image",
     "画像を読めません(PNG のみ)",
@@ -59,7 +64,7 @@ pub fn shc(text: &str) -> Result<QrCode, CertError> {
 /// segment, error correction Q as HCERT recommends.
 pub fn dcc(text: &str) -> Result<QrCode, CertError> {
     if !QrSegment::is_alphanumeric(text) {
-        return Err(TOO_LONG);
+        return Err(NOT_ALPHANUMERIC);
     }
     encode(
         &[QrSegment::make_alphanumeric(text)],
