@@ -40,7 +40,19 @@ await run(t, server, browser, async () => {
   await page.locator('#verdict.ok').waitFor();
   const rows = await page.locator('#checks tbody tr').allInnerTexts();
   assert.ok(rows.length >= 4 && rows.every((r) => r.includes('OK')), rows.join('\n'));
+  // Each check named in Japanese, as a person reads it.
+  for (const check of ['読み取り', '署名', '有効期間', '失効']) {
+    assert.ok(rows.some((r) => r.startsWith(check) && r.includes('OK')), `${check}: ${rows.join('\n')}`);
+  }
   const shown = await page.locator('#result').innerText();
+  // Every dose by its vaccine's name, and never a "null" where a SMART Health Card has no
+  // dose number.
+  const doses = await page.locator('#certificates li').allInnerTexts();
+  assert.ok(doses.length >= 1, shown);
+  for (const d of doses) {
+    assert.ok(/^\d{4}-\d{2}-\d{2}\s+(コミナティ|スパイクバックス|バキスゼブリア|ヌバキソビッド|ジェコビデン)/.test(d), d);
+    assert.ok(!/null|undefined|NaN/.test(d), d);
+  }
   const [name, birth] = [person[5], person[7]];
   assert.ok(!shown.includes(name) && !shown.includes(name.split('\u3000')[0]), 'no name on the page');
   assert.ok(!shown.includes(birth), 'no date of birth on the page');
@@ -57,7 +69,7 @@ await run(t, server, browser, async () => {
   await page.click('#check');
   await page.locator('#verdict.ng').waitFor();
   const revoked = await page.locator('#checks tbody').innerText();
-  assert.ok(/revocation\s+NG/.test(revoked), revoked);
+  assert.ok(/失効 \/ Revocation\s+NG/.test(revoked), revoked);
   await page.screenshot({ path: join(shots, 'verify-revoked.png'), fullPage: true });
 
   // Garbage is a clear "not valid", not an error page.

@@ -8,10 +8,15 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use ring::signature::{
-    ECDSA_P256_SHA256_FIXED, RSA_PSS_2048_8192_SHA256, UnparsedPublicKey, VerificationAlgorithm,
+    ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA384_ASN1,
+    ECDSA_P384_SHA256_ASN1, ECDSA_P384_SHA384_ASN1, RSA_PSS_2048_8192_SHA256, UnparsedPublicKey,
+    VerificationAlgorithm,
 };
 use sha2::{Digest, Sha256};
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::{
+    der_parser::{ber::BerObject, der::Tag, parse_der},
+    prelude::{FromDer, SubjectPublicKeyInfo, X509Certificate},
+};
 
 use crate::{CertError, shc::SigningKeyPair};
 
@@ -198,6 +203,8 @@ pub struct Certificate {
 enum PublicKeyInfo {
     /// Uncompressed P-256 point.
     P256(Vec<u8>),
+    /// Uncompressed P-384 point (some countries' CSCAs).
+    P384(Vec<u8>),
     /// RSAPublicKey DER.
     Rsa(Vec<u8>),
     Other,
@@ -210,17 +217,10 @@ impl Certificate {
         let algorithm = spki.algorithm.algorithm.to_id_string();
         let bits = spki.subject_public_key.data.to_vec();
         let key = match algorithm.as_str() {
-            // id-ecPublicKey on prime256v1
-            "1.2.840.10045.2.1"
-                if spki
-                    .algorithm
-                    .parameters
-                    .as_ref()
-                    .and_then(|p| p.as_oid().ok())
-                    .is_some_and(|o| o.to_id_string() == "1.2.840.10045.3.1.7") =>
-            {
-                PublicKeyInfo::P256(bits)
-            }
+            // id-ecPublicKey on P-256, named by its OID or spelled out as explicit parameters
+            // (Japan's CSCA does the latter; both are valid X.509).
+            "1.2.840.10045.2.1" if is_p256(&spki) => PublicKeyInfo::P256(bits),
+            "1.2.840.10045.2.1" if is_named(&spki, "1.3.132.0.34") => PublicKeyInfo::P384(bits),
             "1.2.840.113549.1.1.1" => PublicKeyInfo::Rsa(bits),
             _ => PublicKeyInfo::Other,
         };
@@ -262,15 +262,40 @@ impl Certificate {
             .map_err(|_| SIGNATURE)
     }
 
-    /// Whether `self` was signed by `ca` (the signature over its TBS, checked with ring).
+    /// Whether `self` was signed by `ca` (the signature over its TBS, checked with ring). ECDSA
+    /// is checked with the curve this module recognised in `ca`'s key (so explicit domain
+    /// parameters work), whatever parameters the signature algorithm carries (absent or NULL);
+    /// RSA by x509-parser's table.
     pub fn is_signed_by(&self, ca: &Certificate) -> bool {
         let Ok((_, cert)) = X509Certificate::from_der(&self.der) else {
             return false;
         };
-        let Ok((_, ca_cert)) = X509Certificate::from_der(&ca.der) else {
-            return false;
+        let signed = cert.tbs_certificate.as_ref();
+        let signature = cert.signature_value.data.as_ref();
+        let ecdsa: Option<&'static dyn VerificationAlgorithm> = match (
+            cert.signature_algorithm.algorithm.to_id_string().as_str(),
+            &ca.key,
+        ) {
+            (ECDSA_SHA256, PublicKeyInfo::P256(_)) => Some(&ECDSA_P256_SHA256_ASN1),
+            (ECDSA_SHA384, PublicKeyInfo::P256(_)) => Some(&ECDSA_P256_SHA384_ASN1),
+            (ECDSA_SHA256, PublicKeyInfo::P384(_)) => Some(&ECDSA_P384_SHA256_ASN1),
+            (ECDSA_SHA384, PublicKeyInfo::P384(_)) => Some(&ECDSA_P384_SHA384_ASN1),
+            (ECDSA_SHA256 | ECDSA_SHA384, _) => return false,
+            _ => None,
         };
-        cert.verify_signature(Some(ca_cert.public_key())).is_ok()
+        match (ecdsa, &ca.key) {
+            (Some(alg), PublicKeyInfo::P256(key) | PublicKeyInfo::P384(key)) => {
+                UnparsedPublicKey::new(alg, key)
+                    .verify(signed, signature)
+                    .is_ok()
+            }
+            _ => {
+                let Ok((_, ca_cert)) = X509Certificate::from_der(&ca.der) else {
+                    return false;
+                };
+                cert.verify_signature(Some(ca_cert.public_key())).is_ok()
+            }
+        }
     }
 
     /// Whether the time (Unix seconds) is within the certificate's validity.
@@ -292,4 +317,84 @@ pub struct KeyUsages {
 pub enum Algorithm {
     Es256,
     Ps256,
+}
+
+const ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
+const ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
+
+/// Whether the key's parameters name the curve `oid`.
+fn is_named(spki: &SubjectPublicKeyInfo, oid: &str) -> bool {
+    spki.algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .is_some_and(|o| o.to_id_string() == oid)
+}
+
+/// P-256 (secp256r1) as SEC 2 (section 2.4.2) gives it: field prime, a, b, base point (x, y),
+/// order; cofactor 1.
+const P256_PRIME: &str = "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff";
+const P256_A: &str = "ffffffff00000001000000000000000000000000fffffffffffffffffffffffc";
+const P256_B: &str = "5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b";
+const P256_GX: &str = "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296";
+const P256_GY: &str = "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5";
+const P256_ORDER: &str = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
+
+/// Whether the key is on P-256: named by `prime256v1`, or given as explicit `SpecifiedECDomain`
+/// parameters (RFC 3279, section 2.3.5) equal to P-256's, the way OpenSSL recognises them.
+fn is_p256(spki: &SubjectPublicKeyInfo) -> bool {
+    is_named(spki, "1.2.840.10045.3.1.7") || explicit_p256(spki.raw).unwrap_or(false)
+}
+
+fn explicit_p256(spki: &[u8]) -> Option<bool> {
+    let (_, spki) = parse_der(spki).ok()?;
+    let algorithm = spki.as_sequence().ok()?.first()?.as_sequence().ok()?;
+    let domain = algorithm.get(1)?.as_sequence().ok()?;
+    // version 1, fieldID, curve, base, order, cofactor (optional)
+    let [version, field, curve, base, order, rest @ ..] = domain.as_slice() else {
+        return Some(false);
+    };
+    let field = field.as_sequence().ok()?;
+    let curve = curve.as_sequence().ok()?;
+    let prime_field = field.first()?.as_oid().ok()?.to_id_string() == "1.2.840.10045.1.1";
+    let cofactor_one = match rest {
+        [] => true,
+        [c] => unsigned(c, Tag::Integer)? == [1],
+        _ => false,
+    };
+    let g = unsigned(base, Tag::OctetString)?;
+    let (gx, gy) = (hex(P256_GX), hex(P256_GY));
+    let base_ok = match g.split_first() {
+        // uncompressed, or compressed with the parity of y (odd: 03)
+        Some((4, xy)) => xy.len() == 64 && xy[..32] == gx[..] && xy[32..] == gy[..],
+        Some((&prefix, x)) if prefix == 2 || prefix == 3 => {
+            x == gx.as_slice() && (prefix == 3) == (gy[31] & 1 == 1)
+        }
+        _ => false,
+    };
+    Some(
+        version.as_u32().ok()? == 1
+            && prime_field
+            && unsigned(field.get(1)?, Tag::Integer)? == hex(P256_PRIME)
+            && unsigned(curve.first()?, Tag::OctetString)? == hex(P256_A)
+            && unsigned(curve.get(1)?, Tag::OctetString)? == hex(P256_B)
+            && base_ok
+            && unsigned(order, Tag::Integer)? == hex(P256_ORDER)
+            && cofactor_one,
+    )
+}
+
+/// The content of an INTEGER or OCTET STRING, leading zero bytes dropped (DER puts one before
+/// a high bit; field elements are fixed-length octet strings).
+fn unsigned<'a>(o: &BerObject<'a>, tag: Tag) -> Option<&'a [u8]> {
+    if o.tag() != tag {
+        return None;
+    }
+    let bytes = o.as_slice().ok()?;
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    Some(&bytes[start..])
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    ::hex::decode(text).unwrap_or_default()
 }

@@ -178,27 +178,68 @@ pub fn read_png(bytes: &[u8]) -> Result<Vec<String>, CertError> {
     read_grey(w, h, grey)
 }
 
-/// The largest SVG read (bytes), and the side of the raster it is drawn at.
-const MAX_SVG: usize = 4 << 20;
+/// What an SVG image may make the verifier do (it is public: anybody may upload one). A QR
+/// code as SVG is a few shapes: a square per module or one path, at most 177 x 177 modules.
+/// The largest SVG read (bytes), the side of the raster it is drawn at, the most XML nodes,
+/// and the most paint: the areas of every shape's bounds added up, in whole rasters (a QR code
+/// drawn module by module covers the raster about once).
+const MAX_SVG: usize = 1 << 20;
 const SVG_SIDE: f32 = 1200.0;
+const MAX_SVG_NODES: u32 = 40_000;
+const MAX_SVG_PAINT: f32 = 16.0;
+/// The elements a QR code is drawn with; anything else (filters, masks, patterns, images,
+/// text, `use`, scripts) is refused before it is drawn.
+const SVG_ELEMENTS: [&str; 13] = [
+    "svg", "g", "path", "rect", "polygon", "polyline", "line", "circle", "ellipse", "title",
+    "desc", "defs", "metadata",
+];
 
 const SVG: CertError = CertError::new(
     "qr.svg",
     "SVG 画像を読めません",
     "cannot read the SVG image",
 );
+const SVG_LIMIT: CertError = CertError::new(
+    "qr.svg_limit",
+    "SVG 画像が複雑すぎます(QRコードの図形のみ、1 MiB・40,000 要素まで)",
+    "the SVG image is too complex (QR code shapes only, up to 1 MiB and 40,000 elements)",
+);
 
 /// The texts of every QR code found in an SVG image (rendered with resvg, then read as a PNG
-/// would be): the official SMART Health Card examples come as SVG.
+/// would be): the official SMART Health Card examples come as SVG. The work an image can ask
+/// for is bounded before it is drawn (see [`MAX_SVG`]).
 pub fn read_svg(bytes: &[u8]) -> Result<Vec<String>, CertError> {
     use resvg::{tiny_skia, usvg};
     if bytes.len() > MAX_SVG {
-        return Err(SVG);
+        return Err(SVG_LIMIT);
     }
-    let options = usvg::Options::default();
-    let tree = usvg::Tree::from_data(bytes, &options).map_err(|_| SVG)?;
+    let text = std::str::from_utf8(bytes).map_err(|_| SVG)?;
+    let xml = usvg::roxmltree::ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: MAX_SVG_NODES,
+        ..Default::default()
+    };
+    let doc = usvg::roxmltree::Document::parse_with_options(text, xml).map_err(|e| match e {
+        usvg::roxmltree::Error::NodesLimitReached | usvg::roxmltree::Error::DtdDetected => {
+            SVG_LIMIT
+        }
+        _ => SVG,
+    })?;
+    let only_shapes = doc.descendants().filter(|n| n.is_element()).all(|n| {
+        n.tag_name().namespace() == Some("http://www.w3.org/2000/svg")
+            && SVG_ELEMENTS.contains(&n.tag_name().name())
+            && n.attributes()
+                .all(|a| a.name() != "filter" && a.name() != "mask")
+    });
+    if !only_shapes {
+        return Err(SVG_LIMIT);
+    }
+    let tree = usvg::Tree::from_xmltree(&doc, &usvg::Options::default()).map_err(|_| SVG)?;
     let size = tree.size();
     let scale = SVG_SIDE / size.width().max(size.height());
+    if paint(tree.root()) * scale * scale > MAX_SVG_PAINT * SVG_SIDE * SVG_SIDE {
+        return Err(SVG_LIMIT);
+    }
     let (w, h) = (
         (size.width() * scale).ceil() as u32,
         (size.height() * scale).ceil() as u32,
@@ -216,6 +257,30 @@ pub fn read_svg(bytes: &[u8]) -> Result<Vec<String>, CertError> {
         let p = &data[(y * w + x) * 4..];
         ((u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2])) / 3) as u8
     })
+}
+
+/// The area (in the image's own units) of every drawn shape's bounds, stroke included, added up:
+/// what drawing the image will cost, within a small factor.
+fn paint(group: &resvg::usvg::Group) -> f32 {
+    use resvg::usvg::Node;
+    group
+        .children()
+        .iter()
+        .map(|node| match node {
+            // An isolated group (opacity, clipping) is drawn on a layer of its own first.
+            Node::Group(g) if g.should_isolate() => {
+                let r = g.abs_layer_bounding_box();
+                paint(g) + r.width() * r.height()
+            }
+            Node::Group(g) => paint(g),
+            Node::Path(p) => {
+                let r = p.abs_stroke_bounding_box();
+                r.width() * r.height()
+            }
+            // Refused above; counted as a whole raster each if ever met.
+            Node::Image(_) | Node::Text(_) => f32::INFINITY,
+        })
+        .sum()
 }
 
 fn read_grey(

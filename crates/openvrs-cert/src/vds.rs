@@ -159,11 +159,16 @@ fn require_text(v: &Value, path: &[&str]) -> Result<(), CertError> {
 }
 
 /// Reads a seal: its structure, the required `icao.vacc` fields and the embedded certificate.
+/// The seal may also come as a JSON array holding that one document, as Japan's certificate
+/// app writes it into its QR code.
 pub fn parse(text: &str) -> Result<Seal, CertError> {
     if text.len() > MAX_TEXT {
         return Err(FORMAT);
     }
-    let doc: Value = serde_json::from_str(text.trim()).map_err(|_| FORMAT)?;
+    let doc: Value = match serde_json::from_str(text.trim()).map_err(|_| FORMAT)? {
+        Value::Array(mut one) if one.len() == 1 => one.remove(0),
+        doc => doc,
+    };
     let data = doc.get("data").filter(|d| d.is_object()).ok_or(FORMAT)?;
     let sig = doc.get("sig").filter(|s| s.is_object()).ok_or(FORMAT)?;
     let text_of = |k: &str| sig.get(k).and_then(Value::as_str).ok_or(FORMAT);

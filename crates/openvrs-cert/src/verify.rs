@@ -86,6 +86,20 @@ const NO_TEXT: CertError = CertError::new(
     "not a certificate (none of shc:/, HC1:, a JWS, a VDS-NC document, a QR image)",
 );
 
+/// `qr-png` or `qr-svg` when the input is an image the verifier draws and reads (the costly
+/// kind of input: a caller may want to bound how many are read at once).
+pub fn image_kind(input: &[u8]) -> Option<&'static str> {
+    let head = String::from_utf8_lossy(&input[..input.len().min(512)]);
+    let head = head.trim_start();
+    if input.starts_with(b"\x89PNG") {
+        Some("qr-png")
+    } else if head.starts_with("<svg") || (head.starts_with("<?xml") && head.contains("<svg")) {
+        Some("qr-svg")
+    } else {
+        None
+    }
+}
+
 /// Verifies `input` (bytes of a file, or a pasted string).
 pub fn verify(input: &[u8], trust: &Trust) -> Report {
     let mut report = Report {
@@ -93,21 +107,13 @@ pub fn verify(input: &[u8], trust: &Trust) -> Report {
         checks: Vec::new(),
         content: Vec::new(),
     };
-    let is_svg = || {
-        let head = &input[..input.len().min(512)];
-        let head = String::from_utf8_lossy(head);
-        let head = head.trim_start();
-        head.starts_with("<svg") || (head.starts_with("<?xml") && head.contains("<svg"))
+    let kind = image_kind(input);
+    let image = match kind {
+        Some("qr-png") => Some(qr::read_png(input)),
+        Some(_) => Some(qr::read_svg(input)),
+        None => None,
     };
-    let image = if input.starts_with(b"\x89PNG") {
-        report.format = "qr-png";
-        Some(qr::read_png(input))
-    } else if is_svg() {
-        report.format = "qr-svg";
-        Some(qr::read_svg(input))
-    } else {
-        None
-    };
+    report.format = kind.unwrap_or(report.format);
     if let Some(texts) = image {
         match texts {
             Ok(texts) => {
@@ -136,7 +142,7 @@ pub fn verify(input: &[u8], trust: &Trust) -> Report {
         t if t.starts_with('{') && t.contains("\"verifiableCredential\"") => {
             "smart-health-card-file"
         }
-        t if t.starts_with('{') => "vds-nc",
+        t if t.starts_with('{') || t.starts_with('[') => "vds-nc",
         _ => "jws",
     };
     verify_text(&mut report, text, trust);
@@ -164,7 +170,7 @@ fn verify_text(report: &mut Report, text: &str, trust: &Trust) {
             Ok(jws) => verify_shc(report, &jws, trust),
             Err(e) => report.checks.push(fail("decode", &e)),
         }
-    } else if text.starts_with('{') {
+    } else if text.starts_with('{') || text.starts_with('[') {
         verify_vds(report, text, trust);
     } else if text.split('.').count() == 3 {
         verify_shc(report, &[text.to_owned()], trust);

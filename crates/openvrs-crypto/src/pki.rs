@@ -25,10 +25,22 @@ fn name(common: &str) -> DistinguishedName {
     dn
 }
 
-/// A new CA, and a server certificate for `hosts` (DNS names or IP addresses) signed by it.
-pub fn dev_pki(hosts: &[&str]) -> Result<DevPki, PkiError> {
+/// How long the development certificates are valid (`openvrs doctor` warns before the end).
+pub const DEV_VALIDITY_DAYS: i64 = 825;
+
+/// A new CA, and a server certificate for `hosts` (DNS names or IP addresses) signed by it,
+/// both valid from a day before `now` (Unix seconds) for [`DEV_VALIDITY_DAYS`].
+pub fn dev_pki(hosts: &[&str], now: i64) -> Result<DevPki, PkiError> {
     let err = |e: rcgen::Error| PkiError(e.to_string());
+    let start = time::OffsetDateTime::from_unix_timestamp(now)
+        .map_err(|e| PkiError(e.to_string()))?
+        - time::Duration::days(1);
+    let validity = |p: &mut CertificateParams| {
+        p.not_before = start;
+        p.not_after = start + time::Duration::days(DEV_VALIDITY_DAYS);
+    };
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    validity(&mut ca_params);
     ca_params.distinguished_name = name("openvrs development CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
@@ -38,6 +50,7 @@ pub fn dev_pki(hosts: &[&str]) -> Result<DevPki, PkiError> {
     let hosts: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
     let mut params = CertificateParams::new(hosts).map_err(err)?;
     params.distinguished_name = name("openvrs server");
+    validity(&mut params);
     let key = KeyPair::generate().map_err(err)?;
     let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
     let cert = params.signed_by(&key, &issuer).map_err(err)?;
@@ -52,7 +65,7 @@ pub fn dev_pki(hosts: &[&str]) -> Result<DevPki, PkiError> {
 mod tests {
     #[test]
     fn makes_pem_texts() {
-        let pki = super::dev_pki(&["localhost", "127.0.0.1"]).unwrap();
+        let pki = super::dev_pki(&["localhost", "127.0.0.1"], 1_800_000_000).unwrap();
         assert!(pki.ca_cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(
             pki.server_cert_pem

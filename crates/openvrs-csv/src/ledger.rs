@@ -180,11 +180,11 @@ impl<'c, W: Write> LedgerWriter<'c, W> {
                 .map_or(0, |i| i + 1);
             return Err(file_error(
                 format!(
-                    "{}行目 {}列目: Shift_JISで表せない文字があります(--encoding utf8 を使ってください)",
+                    "{}行目 {}列目: Shift_JISで表せない文字があります(UTF-8 で出力してください)",
                     self.row, column
                 ),
                 format!(
-                    "row {}, column {}: a character cannot be written in Shift_JIS (use --encoding utf8)",
+                    "row {}, column {}: a character cannot be written in Shift_JIS (write UTF-8 instead)",
                     self.row, column
                 ),
             ));
@@ -726,7 +726,7 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.to_string().contains("2行目 6列目"), "{err}");
-        assert!(err.to_string().contains("--encoding utf8"), "{err}");
+        assert!(err.to_string().contains("UTF-8 で出力"), "{err}");
     }
 
     #[test]

@@ -1009,3 +1009,151 @@ mod spill_tests {
         }
     }
 }
+
+/// Every text the system writes into a file it hands out must encode in CP932, the Shift_JIS of
+/// Windows Japanese that ledger systems read: a reason, a status, a header, an error - any of
+/// them may reach a Shift_JIS CSV. So every string literal in every crate's code (test modules
+/// aside) is held to `encoding_rs`'s Shift_JIS (WHATWG, which is CP932): the wave dash is
+/// written ～ (U+FF5E), never 〜 (U+301C).
+#[cfg(test)]
+mod cp932_tests {
+    use std::path::{Path, PathBuf};
+
+    /// The string literals of Rust source (plain and raw), comments and char literals skipped.
+    fn literals(source: &str) -> Vec<String> {
+        let chars: Vec<char> = source.chars().collect();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                '/' if chars.get(i + 1) == Some(&'/') => {
+                    while i < chars.len() && chars[i] != '\n' {
+                        i += 1;
+                    }
+                }
+                '/' if chars.get(i + 1) == Some(&'*') => {
+                    i += 2;
+                    while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
+                        i += 1;
+                    }
+                    i += 2;
+                }
+                '\'' if chars.get(i + 2) == Some(&'\'') => i += 3,
+                '\'' if chars.get(i + 1) == Some(&'\\') => {
+                    i += 2;
+                    while i < chars.len() && chars[i] != '\'' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                'r' if matches!(chars.get(i + 1), Some('"' | '#'))
+                    && (i == 0 || !chars[i - 1].is_alphanumeric() && chars[i - 1] != '_') =>
+                {
+                    let hashes = chars[i + 1..].iter().take_while(|c| **c == '#').count();
+                    if chars.get(i + 1 + hashes) != Some(&'"') {
+                        i += 1;
+                        continue;
+                    }
+                    let start = i + 2 + hashes;
+                    let mut end = start;
+                    while end < chars.len()
+                        && !(chars[end] == '"'
+                            && chars[end + 1..]
+                                .iter()
+                                .take(hashes)
+                                .filter(|c| **c == '#')
+                                .count()
+                                == hashes)
+                    {
+                        end += 1;
+                    }
+                    out.push(chars[start..end.min(chars.len())].iter().collect());
+                    i = end + 1 + hashes;
+                }
+                '"' => {
+                    let mut text = String::new();
+                    i += 1;
+                    while i < chars.len() && chars[i] != '"' {
+                        if chars[i] == '\\' {
+                            i += 1;
+                        }
+                        if let Some(c) = chars.get(i) {
+                            text.push(*c);
+                        }
+                        i += 1;
+                    }
+                    out.push(text);
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+        }
+        out
+    }
+
+    fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_message_of_every_crate_encodes_in_cp932() {
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        for krate in std::fs::read_dir(&crates).unwrap().flatten() {
+            let src = krate.path().join("src");
+            if src.is_dir() {
+                sources(&src, &mut files);
+            }
+        }
+        assert!(files.len() > 50, "{} source files", files.len());
+        let mut bad = Vec::new();
+        let mut checked = 0;
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            // Test modules (at the end of a file) may hold what a file must never.
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for literal in literals(code) {
+                if literal.is_ascii() {
+                    continue;
+                }
+                checked += 1;
+                if encoding_rs::SHIFT_JIS.encode(&literal).2 {
+                    let odd: String = literal
+                        .chars()
+                        .filter(|c| encoding_rs::SHIFT_JIS.encode(&c.to_string()).2)
+                        .collect();
+                    bad.push(format!("{}: {odd:?} in {literal:?}", file.display()));
+                }
+            }
+        }
+        assert!(checked > 500, "only {checked} Japanese literals found");
+        assert!(
+            bad.is_empty(),
+            "not encodable in CP932:\n{}",
+            bad.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_scanner_finds_literals_and_skips_the_rest() {
+        let source = r####"
+            // a comment with 〜
+            let a = "1〜15桁"; /* 〜 */ let c = '〜'; let d = '\u{301c}';
+            let b = r#"raw "quoted" 〜"#; let e = br"x"; fn f<'a>(x: &'a str) {}
+            let g = "esc\"aped 〜";
+        "####;
+        assert_eq!(
+            literals(source),
+            ["1〜15桁", "raw \"quoted\" 〜", "x", "esc\"aped 〜"]
+        );
+        assert!(encoding_rs::SHIFT_JIS.encode("〜").2);
+        assert!(!encoding_rs::SHIFT_JIS.encode("～").2);
+    }
+}

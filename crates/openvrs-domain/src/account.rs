@@ -19,7 +19,7 @@ impl UserId {
         } else {
             Err(Invalid::new(
                 "user_id.format",
-                "ユーザIDは英小文字・数字・._- の3〜64文字です",
+                "ユーザIDは英小文字・数字・._- の3～64文字です",
                 "a user id is 3 to 64 of a-z, 0-9 and ._-",
             ))
         }
@@ -100,7 +100,7 @@ pub fn check_password(password: &str) -> Result<(), Invalid> {
     } else {
         Err(Invalid::new(
             "password.length",
-            "パスワードは12〜256文字です",
+            "パスワードは12～256文字です",
             "a password is 12 to 256 characters",
         ))
     }

@@ -139,7 +139,7 @@ const NATIONALITY: Invalid = Invalid::new(
 );
 const PASSPORT_NUMBER: Invalid = Invalid::new(
     "passport.number",
-    "旅券番号は英大文字と数字 6〜9 文字です",
+    "旅券番号は英大文字と数字 6～9 文字です",
     "the passport number is 6 to 9 capital letters and digits",
 );
 

@@ -343,9 +343,41 @@ pub fn micros_from_jst(t: time::PrimitiveDateTime) -> i64 {
     t.assume_offset(JST).unix_timestamp() * 1_000_000
 }
 
+/// An instant written in ISO 8601 with its offset, as test data and verifiers write it:
+/// RFC 3339 (`2026-11-27T09:00:00+09:00`, `...Z`), and also an offset without a colon
+/// (`2021-06-09T15:15:34+0200`) and fractional seconds (`2022-01-18T09:53:44.686+0000`).
+/// Unix seconds (a fraction is dropped), or `None` when it is none of these.
+pub fn parse_instant(text: &str) -> Option<i64> {
+    use time::format_description::well_known::{Iso8601, Rfc3339};
+    let text = text.trim();
+    time::OffsetDateTime::parse(text, &Rfc3339)
+        .or_else(|_| time::OffsetDateTime::parse(text, &Iso8601::DEFAULT))
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp)
+}
+
 #[cfg(test)]
 mod jst_tests {
     use super::*;
+
+    #[test]
+    fn instants_in_every_iso_8601_form_test_data_uses() {
+        for (text, unix) in [
+            ("2026-11-27T09:00:00+09:00", Some(1_795_737_600)),
+            ("2026-11-27T00:00:00Z", Some(1_795_737_600)),
+            ("2021-06-09T15:15:34+0200", Some(1_623_244_534)),
+            ("2022-01-18T09:53:44.686+0000", Some(1_642_499_624)),
+            ("2022-01-18T09:53:44.686Z", Some(1_642_499_624)),
+            ("  2021-06-09T15:15:34+02:00\n", Some(1_623_244_534)),
+            ("2021-06-09T15:15:34", None),
+            ("2021-06-09", None),
+            ("yesterday", None),
+            ("2021-13-09T15:15:34Z", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_instant(text), unix, "{text:?}");
+        }
+    }
 
     #[test]
     fn jst_round_trips_at_second_precision() {

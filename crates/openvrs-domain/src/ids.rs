@@ -289,7 +289,7 @@ impl AddressNumber {
             Some(s) if s.len() <= 15 => Ok(Self(s)),
             _ => Err(Invalid::new(
                 "address_number.format",
-                "宛名番号は1〜15桁の数字です",
+                "宛名番号は1～15桁の数字です",
                 "an address number is 1 to 15 digits",
             )),
         }

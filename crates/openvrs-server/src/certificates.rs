@@ -119,9 +119,23 @@ fn own_trust(store: &dyn Store, at: f64) -> Result<verify::Trust, StoreError> {
     Ok(trust)
 }
 
+/// The product as a person reads it: the catalogue's name for a CVX code (SMART Health Cards)
+/// or an EU medicinal product (DCC), with the code after it; anything else as the certificate
+/// names it.
+fn product_name(catalogue: &[openvrs_domain::product::Product], named: &str) -> String {
+    let known = match named.strip_prefix("CVX ") {
+        Some(cvx) => catalogue.iter().find(|p| p.cvx == cvx),
+        None => catalogue.iter().find(|p| p.eu_mp == named),
+    };
+    match known {
+        Some(p) => format!("{} ({named})", p.name),
+        None => named.to_owned(),
+    }
+}
+
 /// What a certificate says, without the holder's full name or date of birth: the internet
 /// listener never returns those, not even the caller's own.
-fn summary(content: &Value) -> Value {
+fn summary(content: &Value, catalogue: &[openvrs_domain::product::Product]) -> Value {
     let Some(s) = verify::summary(content) else {
         return Value::Null;
     };
@@ -133,7 +147,8 @@ fn summary(content: &Value) -> Value {
             "birth_year": s.birth_date.get(..4).unwrap_or_default(),
         },
         "doses": s.doses.iter().map(|d| json!({
-            "date": d.date, "product": d.product, "dose": d.dose, "lot": d.lot, "by": d.by,
+            "date": d.date, "product": product_name(catalogue, &d.product), "dose": d.dose,
+            "lot": d.lot, "by": d.by,
         })).collect::<Vec<_>>(),
     })
 }
@@ -150,18 +165,40 @@ pub async fn verify_payload(
             "send a certificate's content or a QR code image",
         ));
     }
+    // Images are drawn and scanned a few at a time; a caller who finds every slot taken for a
+    // few seconds is told to come back rather than queued without end.
+    let _permit = match verify::image_kind(&body) {
+        Some(_) => Some(
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                state.images.clone().acquire_owned(),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "画像の検証が混み合っています。しばらくしてからもう一度お試しください",
+                    "too many images are being verified; try again shortly",
+                )
+            })?,
+        ),
+        None => None,
+    };
     let store = state.store.clone();
     let at = state.now() as f64 / 1e6;
-    let report = crate::blocking(move || {
+    let (report, catalogue) = crate::blocking(move || {
         let trust = own_trust(&*store, at)?;
-        Ok(verify::verify(&body, &trust))
+        Ok((verify::verify(&body, &trust), store.products()?))
     })
     .await?;
     Ok(Json(json!({
         "format": report.format,
         "passed": report.passed(),
         "checks": report.checks.iter().map(|c| json!({ "check": c.name, "ok": c.ok, "detail": c.detail })).collect::<Vec<_>>(),
-        "certificates": report.content.iter().map(summary).collect::<Vec<_>>(),
+        "certificates": report.content.iter().map(|c| summary(c, &catalogue)).collect::<Vec<_>>(),
     })))
 }
 

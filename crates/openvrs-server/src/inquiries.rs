@@ -13,7 +13,7 @@ use axum::{
 };
 use openvrs_domain::ids::{AddressNumber, MunicipalityCode, MyNumber};
 use openvrs_service::{disclosure::dose_json, inquiry};
-use openvrs_store::{Inquiry, InquiryJob, InquiryRequest, StoreError};
+use openvrs_store::{Inquiry, InquiryJob, InquiryRequest, InquiryStatus, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -128,7 +128,16 @@ pub(crate) async fn single(
         .await?
     };
     let who = Some(actor.user.clone());
-    for alert in guard.refuse.iter().chain(&guard.alerts) {
+    let not_resident = answer
+        .as_ref()
+        .filter(|(a, _)| a.status == InquiryStatus::Refused)
+        .and_then(|_| inquiry::refused_alert(asker, &actor, 1, 1));
+    for alert in guard
+        .refuse
+        .iter()
+        .chain(&guard.alerts)
+        .chain(&not_resident)
+    {
         security_event(
             state,
             alert.kind,
@@ -139,11 +148,21 @@ pub(crate) async fn single(
         )
         .await;
     }
-    state.metrics.inquiry(if answer.is_some() {
-        "answered"
-    } else {
-        "refused"
-    });
+    state
+        .metrics
+        .inquiry(if answer.is_some() && not_resident.is_none() {
+            "answered"
+        } else {
+            "refused"
+        });
+    if not_resident.is_some() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_own_resident",
+            "照会元の宛名番号が自団体の住民にありません(照会は自団体の住民についてのみ行えます。セキュリティ担当に通知しました)",
+            "the address number is not one of your residents (an inquiry is for your own resident; the security officers were notified)",
+        ));
+    }
     answer.ok_or_else(|| {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -224,9 +243,25 @@ pub async fn start_job(
         let total = rows.len() as u64;
         blocking(move || store.create_inquiry_job(asker, total, &actor)).await?
     };
-    tokio::task::spawn_blocking(move || {
-        // The job records its own failure; progress is read from the store.
-        let _ = inquiry::run_bulk(&*store, asker, job, &rows, &actor, &mut |_, _| {});
+    let job_state = state.clone();
+    tokio::spawn(async move {
+        // The job records its own failure; progress is read from the store. Rows naming
+        // someone who is not the municipality's resident are refused, and reported.
+        let total = rows.len() as u64;
+        let asked_by = actor.clone();
+        let refused = blocking(move || {
+            inquiry::run_bulk(&*store, asker, job, &rows, &actor, &mut |_, _| {})?;
+            let counts = store.inquiry_job(asker, job)?.map(|j| j.counts);
+            Ok(inquiry::refused(&counts.unwrap_or_default()))
+        })
+        .await;
+        if let Some(alert) = refused
+            .ok()
+            .and_then(|n| inquiry::refused_alert(asker, &asked_by, n, total))
+        {
+            let who = Some(asked_by.user.clone());
+            security_event(&job_state, alert.kind, Some(asker), who, None, alert.detail).await;
+        }
     });
     Ok((
         StatusCode::ACCEPTED,

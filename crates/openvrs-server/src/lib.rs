@@ -63,7 +63,13 @@ pub struct AppState {
     /// Data-quality warnings per municipality for the staff home, counted at most every few
     /// minutes (the report reads every dose).
     pub quality_counts: Arc<web::QualityCounts>,
+    /// QR images (PNG, SVG) the public verifier may be reading at once: drawing and scanning
+    /// an image is the costliest thing an anonymous caller can ask for.
+    pub images: Arc<tokio::sync::Semaphore>,
 }
+
+/// See [`AppState::images`]: one per core of a small server; more wait their turn briefly.
+const IMAGES_AT_ONCE: usize = 2;
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
@@ -89,6 +95,7 @@ impl AppState {
             opendata: Arc::default(),
             opendata_suppress_below: 0,
             quality_counts: Arc::default(),
+            images: Arc::new(tokio::sync::Semaphore::new(IMAGES_AT_ONCE)),
         }
     }
 

@@ -93,6 +93,32 @@ pub fn guard(
     Ok(g)
 }
 
+/// The security officers' alert for inquiries refused because the asker named a 宛名番号 it
+/// does not hold (someone asking about a person who is not their resident), if any were.
+pub fn refused_alert(
+    asker: MunicipalityCode,
+    actor: &Actor,
+    refused: u64,
+    of: u64,
+) -> Option<Alert> {
+    (refused > 0).then(|| Alert {
+        kind: "inquiry_not_own_resident",
+        detail: format!(
+            "user {} of {asker} named {refused} of {of} address numbers that are not the municipality's residents",
+            actor.user
+        ),
+    })
+}
+
+/// How many answers of a job (or of anything counted the same way) were refused.
+pub fn refused(counts: &[(InquiryStatus, u64)]) -> u64 {
+    counts
+        .iter()
+        .filter(|(s, _)| *s == InquiryStatus::Refused)
+        .map(|(_, n)| n)
+        .sum()
+}
+
 /// Reads a bulk inquiry file into the store's rows, with the basis for every row.
 pub fn read_bulk(
     input: impl Read + Send + 'static,

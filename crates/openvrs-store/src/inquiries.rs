@@ -31,6 +31,12 @@ const SAME_MUNICIPALITY: Invalid = Invalid {
     ja: "照会先が自団体です",
     en: "the source is the asking municipality itself",
 };
+/// Why an inquiry naming a 宛名番号 the asker does not hold is refused.
+const NOT_OWN_RESIDENT: Invalid = Invalid {
+    kind: "inquiry.not_own_resident",
+    ja: "照会元の宛名番号が自団体の住民にありません(照会は自団体の住民についてのみ行えます)",
+    en: "the address number is not one of the asking municipality's residents (an inquiry is for the asker's own resident)",
+};
 const NO_BASIS: Invalid = Invalid {
     kind: "inquiry.basis",
     ja: "照会の根拠(法令または本人同意)を記録してください",
@@ -192,6 +198,14 @@ impl<B: Backend> Engine<B> {
             Err(bad) => {
                 inquiry.address = bad.address.clone();
                 inquiry.message = Some(bad.message.clone());
+            }
+            Ok(request) if !holds(tx, asker, &request.address)? => {
+                // Refused before the source is read: no provision, nothing comes back.
+                inquiry.source = Some(request.source);
+                inquiry.address = Some(request.address.clone());
+                inquiry.basis = request.basis.clone();
+                inquiry.status = InquiryStatus::Refused;
+                inquiry.message = Some(NOT_OWN_RESIDENT.to_string());
             }
             Ok(request) => {
                 let found = self.look_up(tx, request.source, &request.my_number)?;
@@ -813,4 +827,18 @@ pub(crate) fn provisions_in(
 
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
+}
+
+/// Whether `municipality` holds a resident with this 宛名番号.
+fn holds(
+    tx: &mut dyn Tx,
+    municipality: MunicipalityCode,
+    address: &AddressNumber,
+) -> Result<bool, StoreError> {
+    Ok(tx
+        .query_opt(
+            "SELECT 1 FROM persons WHERE municipality_code = $1 AND address_number = $2",
+            &[municipality.to_string().into(), address.as_str().into()],
+        )?
+        .is_some())
 }

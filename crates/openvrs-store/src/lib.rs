@@ -321,14 +321,18 @@ pub enum InquiryStatus {
     Suspended,
     /// 形式エラー: a bulk row that could not be read.
     FormatError,
+    /// 照会不可: refused before the source was asked - the asking municipality holds no resident
+    /// with the 宛名番号 it gave (an inquiry is for the asker's own resident).
+    Refused,
 }
 
 impl InquiryStatus {
-    pub const ALL: [InquiryStatus; 4] = [
+    pub const ALL: [InquiryStatus; 5] = [
         InquiryStatus::Found,
         InquiryStatus::NotFound,
         InquiryStatus::Suspended,
         InquiryStatus::FormatError,
+        InquiryStatus::Refused,
     ];
 
     pub fn code(self) -> &'static str {
@@ -337,6 +341,7 @@ impl InquiryStatus {
             InquiryStatus::NotFound => "not_found",
             InquiryStatus::Suspended => "suspended",
             InquiryStatus::FormatError => "format_error",
+            InquiryStatus::Refused => "refused",
         }
     }
 
@@ -347,6 +352,7 @@ impl InquiryStatus {
             InquiryStatus::NotFound => "該当なし",
             InquiryStatus::Suspended => "利用停止",
             InquiryStatus::FormatError => "形式エラー",
+            InquiryStatus::Refused => "照会不可",
         }
     }
 

@@ -137,7 +137,7 @@ pub fn run(dir: &DataDir, cmd: &CardCmd) -> Result<()> {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let issuer = pki::make_csca("JP", "openvrs test card issuer", now, 3650)?;
             write_private(&key, &issuer.key.to_bytes())?;
-            std::fs::write(&cert, issuer.pem())?;
+            crate::output::bytes(&cert, issuer.pem().as_bytes())?;
             println!(
                 "テスト用カード発行者を作成しました / created a test card issuer: {}",
                 cert.display()

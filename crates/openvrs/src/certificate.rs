@@ -113,13 +113,7 @@ pub(crate) fn mrz(path: &PathBuf) -> Result<Passport> {
 }
 
 fn write(path: &PathBuf, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).with_context(|| {
-        format!(
-            "{} に書けません / cannot write {}",
-            path.display(),
-            path.display()
-        )
-    })
+    crate::output::bytes(path, bytes)
 }
 
 pub fn run(dir: &DataDir, store: &dyn Store, cmd: &CertificateCmd) -> Result<()> {

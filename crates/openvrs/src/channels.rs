@@ -245,13 +245,7 @@ pub fn kiosk(args: &KioskArgs) -> Result<()> {
     if answer.status != 201 || answer.content_type != "application/pdf" {
         return Err(refusal(&answer));
     }
-    std::fs::write(&args.out, &answer.body).with_context(|| {
-        format!(
-            "{} に書けません / cannot write {}",
-            args.out.display(),
-            args.out.display()
-        )
-    })?;
+    crate::output::bytes(&args.out, &answer.body)?;
     println!(
         "証明書を印刷しました。証明書のお取り忘れにご注意ください / the certificate is printed: please take it with you ({})",
         args.out.display()
@@ -282,7 +276,7 @@ pub fn center(cmd: &CenterCmd) -> Result<()> {
             }
             text.push_str(&line);
             text.push('\n');
-            std::fs::write(kiosks, text)?;
+            crate::output::bytes(kiosks, text.as_bytes())?;
             println!("{token}");
             eprintln!(
                 "端末 {id} を登録しました。トークンは今回だけ表示されます / registered kiosk {id}; the token is shown this once"

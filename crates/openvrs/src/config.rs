@@ -559,7 +559,10 @@ impl DataDir {
         };
         fs::write(path.join(CONFIG_FILE), text)?;
         let tls = Tls::default();
-        let pki = openvrs_crypto::pki::dev_pki(&["localhost", "127.0.0.1", "::1"])?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let pki = openvrs_crypto::pki::dev_pki(&["localhost", "127.0.0.1", "::1"], now)?;
         fs::create_dir_all(path.join("tls"))?;
         fs::write(path.join("tls/dev-ca.pem"), &pki.ca_cert_pem)?;
         fs::write(path.join(&tls.cert_file), &pki.server_cert_pem)?;

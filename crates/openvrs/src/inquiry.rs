@@ -1,7 +1,7 @@
 //! `openvrs inquiry ...`: bulk inquiries to other municipalities and the provision records,
 //! from the console.
 
-use std::{fs::File, io::Write, path::PathBuf};
+use std::{io::Write, path::PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -103,19 +103,34 @@ fn bulk(
         bar.set_position(done);
     })?;
     bar.finish_and_clear();
-    let mut writer = File::create(out).with_context(|| {
-        format!(
-            "{} に書けません / cannot write {}",
-            out.display(),
-            out.display()
-        )
-    })?;
     let encoding = match out_encoding {
         ExportEncoding::Sjis => Encoding::ShiftJis,
         ExportEncoding::Utf8 => Encoding::Utf8,
     };
-    inquiry::bulk_result(store, asker, job, encoding, &mut writer).map_err(failed)?;
+    crate::output::to_file(out, |writer| {
+        inquiry::bulk_result(store, asker, job, encoding, writer)
+            .map_err(failed)
+            .context("--out-encoding utf8 で書き出せます / --out-encoding utf8 writes any text")
+    })?;
     let j = store.inquiry_job(asker, job)?.context("job vanished")?;
+    if let Some(alert) =
+        inquiry::refused_alert(asker, &actor, inquiry::refused(&j.counts), j.done_rows)
+    {
+        store.record_security_event(&openvrs_store::SecurityEvent {
+            id: 0,
+            at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64),
+            kind: alert.kind.into(),
+            municipality: Some(asker),
+            user: Some(actor.user.clone()),
+            client: None,
+            detail: alert.detail,
+        })?;
+        eprintln!(
+            "注意: 自団体の住民でない宛名番号の行を照会不可としました(セキュリティ担当に記録しました) / note: rows naming non-residents were refused (recorded for the security officers)"
+        );
+    }
     println!(
         "一括照会 {job}: {} 行 / rows ({}) {:.2}s -> {}",
         j.done_rows,
@@ -134,10 +149,10 @@ fn bulk(
 }
 
 fn provisions(store: &dyn Store, m: MunicipalityCode, out: Option<&std::path::Path>) -> Result<()> {
-    let mut sink: Box<dyn Write> = match out {
-        Some(path) => Box::new(File::create(path)?),
-        None => Box::new(std::io::stdout().lock()),
-    };
+    crate::output::to(out, |sink| provisions_csv(store, m, sink))
+}
+
+fn provisions_csv(store: &dyn Store, m: MunicipalityCode, sink: &mut dyn Write) -> Result<()> {
     sink.write_all(b"\xEF\xBB\xBF")?;
     let mut csv = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)

@@ -2,13 +2,12 @@
 //! The only crate that knows clap.
 
 use std::{
-    io::Write,
     net::SocketAddr,
     path::{Path, PathBuf},
     process::ExitCode,
 };
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use openvrs_domain::{audit::Actor, ids::MunicipalityCode};
 use openvrs_synth::{Encoding, Generator};
@@ -24,6 +23,7 @@ mod doctor;
 mod import;
 mod inquiry;
 mod keys;
+mod output;
 mod records;
 mod user;
 mod verify;
@@ -393,27 +393,17 @@ fn run(cli: Cli) -> Result<()> {
                 EncodingArg::Sjis => Encoding::ShiftJis,
             };
             let mut generator = Generator::new(municipality(code)?, *seed);
-            let mut sink: Box<dyn Write> = match out {
-                Some(path) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(path).with_context(|| {
-                        format!(
-                            "{} を作成できません / cannot create {}",
-                            path.display(),
-                            path.display()
-                        )
-                    })?,
-                )),
-                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-            };
-            match cmd {
-                GenCmd::Residents { .. } => {
-                    openvrs_synth::write_targets_csv(&mut generator, *count, encoding, &mut sink)?
+            output::to(out.as_deref(), |sink| {
+                match cmd {
+                    GenCmd::Residents { .. } => {
+                        openvrs_synth::write_targets_csv(&mut generator, *count, encoding, sink)?
+                    }
+                    GenCmd::Ledger { .. } => {
+                        openvrs_synth::write_ledger_csv(&mut generator, *count, encoding, sink)?
+                    }
                 }
-                GenCmd::Ledger { .. } => {
-                    openvrs_synth::write_ledger_csv(&mut generator, *count, encoding, &mut sink)?
-                }
-            }
-            sink.flush()?;
+                Ok(())
+            })?;
         }
         Command::Serve(args) => {
             let mut dir = cli.load()?;
@@ -518,7 +508,28 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// How a Unix tool ends when the reader of its output has gone (`openvrs ... | head`): quietly,
+/// with the status of a process ended by SIGPIPE (128 + 13).
+const BROKEN_PIPE: u8 = 141;
+
+/// Whether an error is the reader of standard output having gone away.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
+    // `println!` panics when the reader has gone; end as other Unix tools do instead.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info.payload_as_str().unwrap_or_default();
+        if text.starts_with("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(i32::from(BROKEN_PIPE));
+        }
+        report(info);
+    }));
     let cli = Cli::parse();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(
@@ -532,6 +543,7 @@ fn main() -> ExitCode {
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if broken_pipe(&e) => ExitCode::from(BROKEN_PIPE),
         Err(e) => {
             // One line: the error and its causes, Japanese first.
             eprintln!("エラー / error: {e:#}");

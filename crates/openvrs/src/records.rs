@@ -1,7 +1,7 @@
 //! `openvrs export ledger`, `import ledger`, `import flags`, `quality report`, and `person ...`:
 //! the records of a municipality from the console.
 
-use std::{fs::File, io::Write, path::Path};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -106,25 +106,15 @@ pub fn export_ledger(
     out: Option<&Path>,
     encoding: ExportEncoding,
 ) -> Result<()> {
-    let mut sink: Box<dyn Write> = match out {
-        Some(path) => Box::new(std::io::BufWriter::new(File::create(path).with_context(
-            || {
-                format!(
-                    "{} を作成できません / cannot create {}",
-                    path.display(),
-                    path.display()
-                )
-            },
-        )?)),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
     let encoding = match encoding {
         ExportEncoding::Sjis => Encoding::ShiftJis,
         ExportEncoding::Utf8 => Encoding::Utf8,
     };
-    let persons = openvrs_service::export_ledger(store, m, encoding, &Actor::console(), &mut sink)
-        .map_err(failed)?;
-    sink.flush()?;
+    let persons = crate::output::to(out, |sink| {
+        openvrs_service::export_ledger(store, m, encoding, &Actor::console(), sink)
+            .map_err(failed)
+            .context("--encoding utf8 で書き出せます / --encoding utf8 writes any text")
+    })?;
     eprintln!("書き出しました / exported: {persons} 人 / persons");
     Ok(())
 }
@@ -285,22 +275,7 @@ pub fn person(store: &dyn Store, cmd: &PersonCmd) -> Result<()> {
     Ok(())
 }
 
-/// Writes a file only its owner can read (replacing it).
+/// Writes a file only its owner can read (replacing it, whole or not at all).
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| {
-            format!(
-                "{} を作成できません / cannot create {}",
-                path.display(),
-                path.display()
-            )
-        })?;
-    f.write_all(bytes)?;
-    Ok(())
+    crate::output::bytes(path, bytes)
 }

@@ -22,7 +22,8 @@ pub struct VerifyArgs {
     /// repeatable.
     #[arg(long)]
     pub trust: Vec<PathBuf>,
-    /// Verify as of this time (RFC 3339, e.g. 2026-11-27T09:00:00+09:00) instead of now.
+    /// Verify as of this time (ISO 8601 with an offset, e.g. 2026-11-27T09:00:00+09:00 or the
+    /// EU test data's 2021-06-09T15:15:34+0200) instead of now.
     #[arg(long)]
     pub at: Option<String>,
     /// Machine-readable output.
@@ -75,12 +76,12 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
                 .push(pki::Certificate::parse(&der).with_context(|| path.display().to_string())?);
         }
     }
-    let at = match &args.at {
-        Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-            .context("--at は RFC 3339 の日時です / --at is an RFC 3339 time")?,
-        None => time::OffsetDateTime::now_utc(),
-    };
-    trust.at = at.unix_timestamp() as f64;
+    trust.at = match &args.at {
+        Some(t) => openvrs_domain::date::parse_instant(t).context(
+            "--at は時差つきの ISO 8601 日時です(例 2026-11-27T09:00:00+09:00、2021-06-09T15:15:34+0200) / --at is an ISO 8601 time with its offset (e.g. 2026-11-27T09:00:00+09:00, 2021-06-09T15:15:34+0200)",
+        )?,
+        None => time::OffsetDateTime::now_utc().unix_timestamp(),
+    } as f64;
     let report = verify::verify(&input, &trust);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);

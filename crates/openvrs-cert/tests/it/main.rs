@@ -370,7 +370,54 @@ fn official_svg_qr_codes_read_back_to_the_examples_jws() {
         assert_eq!(qr::read_svg(bad).unwrap_err().kind, kind);
     }
     let huge = vec![b' '; 5 << 20];
-    assert_eq!(qr::read_svg(&huge).unwrap_err().kind, "qr.svg");
+    assert_eq!(qr::read_svg(&huge).unwrap_err().kind, "qr.svg_limit");
+
+    // Hostile images are refused before they are drawn: too many nodes, a filter (a huge
+    // blur), entities, images and `use`, scripts, and too much paint.
+    let svg = |body: &str| {
+        format!("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 100 100\">{body}</svg>")
+    };
+    let hostile = [
+        ("nodes", svg(&"<g/>".repeat(50_000))),
+        (
+            "blur",
+            svg(
+                "<filter id=\"f\"><feGaussianBlur stdDeviation=\"1000\"/></filter>\
+                 <rect width=\"100\" height=\"100\" filter=\"url(#f)\"/>",
+            ),
+        ),
+        (
+            "entities",
+            format!(
+                "<!DOCTYPE svg [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;\">]>{}",
+                svg("<title>&b;</title>")
+            ),
+        ),
+        (
+            "image",
+            svg("<image href=\"data:image/png;base64,AAAA\" width=\"100\" height=\"100\"/>"),
+        ),
+        (
+            "use",
+            svg("<rect id=\"r\" width=\"1\" height=\"1\"/><use href=\"#r\"/>"),
+        ),
+        ("script", svg("<script>while(1){}</script>")),
+        (
+            "paint",
+            svg(&"<rect width=\"100\" height=\"100\" fill-opacity=\"0.01\"/>".repeat(20_000)),
+        ),
+        (
+            "wide strokes",
+            svg(&"<line x2=\"1\" y2=\"1\" stroke=\"#000\" stroke-width=\"1000\"/>".repeat(100)),
+        ),
+    ];
+    for (name, image) in hostile {
+        assert_eq!(
+            qr::read_svg(image.as_bytes()).unwrap_err().kind,
+            "qr.svg_limit",
+            "{name}"
+        );
+    }
 }
 
 #[test]

@@ -189,3 +189,92 @@ fn broken_seals_are_clear_errors_never_panics() {
         "vds.algorithm"
     );
 }
+
+fn japan_like(name: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/vds-jp")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// 2027-06-01: within the made certificates' validity (tests/data/vds-jp/make.sh).
+const JP_NOW: i64 = 1_811_808_000;
+
+#[test]
+fn a_seal_in_japans_form_chains_through_explicit_parameters_and_null_algorithm_parameters() {
+    // What Japan's chain has and rcgen never writes: a CSCA key with explicit EC domain
+    // parameters, and a signer whose signature algorithm carries NULL parameters.
+    let csca_der = japan_like("csca.der");
+    let signer_der = japan_like("signer.der");
+    let csca = pki::Certificate::parse(&csca_der).unwrap();
+    let signer = pki::Issued {
+        der: signer_der.clone(),
+        key: openvrs_cert::shc::SigningKeyPair::from_bytes(&japan_like("signer.pk8")).unwrap(),
+    };
+    let seal = vds::sign(&vds::document(&vaccination()), &signer).unwrap();
+    // Japan's certificate app puts the seal in its QR code as an array of one document.
+    let japan = format!("[{seal}]");
+    for text in [&japan, &seal] {
+        let parsed = vds::parse(text).unwrap();
+        parsed.verify_signature().unwrap();
+        let ca = parsed.verify_chain(std::slice::from_ref(&csca)).unwrap();
+        parsed.check_validity(ca, JP_NOW).unwrap();
+    }
+    let trust = openvrs_cert::verify::Trust {
+        certificates: vec![csca.clone()],
+        at: JP_NOW as f64,
+        ..Default::default()
+    };
+    let report = openvrs_cert::verify::verify(japan.as_bytes(), &trust);
+    assert_eq!(report.format, "vds-nc");
+    assert!(report.passed(), "{:?}", report.checks);
+    // ... and from a QR image of it, as the app shows it.
+    let png = qr::png(&qr::bytes(&japan).unwrap(), 3).unwrap();
+    let report = openvrs_cert::verify::verify(&png, &trust);
+    assert!(report.passed(), "{:?}", report.checks);
+
+    // An array of two documents, or of none, is not a seal.
+    for text in [format!("[{seal},{seal}]"), "[]".into()] {
+        assert_eq!(vds::parse(&text).unwrap_err().kind, "vds.format");
+    }
+    // Explicit parameters that are not P-256's (b changed) are not taken for P-256: the
+    // signer no longer chains to that CSCA.
+    let b =
+        hex::decode("5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b").unwrap();
+    let at = csca_der.windows(32).position(|w| w == b).unwrap();
+    let mut other_curve = csca_der.clone();
+    other_curve[at + 31] ^= 1;
+    let other_curve = pki::Certificate::parse(&other_curve).unwrap();
+    assert_eq!(
+        vds::parse(&japan)
+            .unwrap()
+            .verify_chain(&[other_curve])
+            .unwrap_err()
+            .kind,
+        "vds.chain"
+    );
+    // Nor does the signer's signature hold when one byte of it changes.
+    let mut forged = signer_der.clone();
+    let last = forged.len() - 2;
+    forged[last] ^= 1;
+    let forged = pki::Issued {
+        der: forged,
+        key: openvrs_cert::shc::SigningKeyPair::from_bytes(&japan_like("signer.pk8")).unwrap(),
+    };
+    let text = vds::sign(&vds::document(&vaccination()), &forged).unwrap();
+    assert_eq!(
+        vds::parse(&text)
+            .unwrap()
+            .verify_chain(std::slice::from_ref(&csca))
+            .unwrap_err()
+            .kind,
+        "vds.chain"
+    );
+    // Australia's seal, whose CSCA names its curve, still chains.
+    let (au, au_csca) = australia();
+    let au = format!("[{au}]");
+    let parsed = vds::parse(&au).unwrap();
+    parsed.verify_chain(&[au_csca]).unwrap();
+}

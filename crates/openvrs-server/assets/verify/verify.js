@@ -11,6 +11,19 @@ function cell(row, text, cls) {
   row.appendChild(td);
 }
 
+// What each check is called, for the person reading the page.
+const CHECKS = {
+  decode: "読み取り / Decoded",
+  signature: "署名 / Signature",
+  trust: "発行者(CSCA) / Issuer (CSCA)",
+  schema: "形式 / Schema",
+  key_usage: "鍵の用途 / Key usage",
+  expiry: "有効期間 / Validity",
+  revocation: "失効 / Revocation",
+  input: "入力 / Input",
+  request: "送信 / Request",
+};
+
 function show(report) {
   $("result").hidden = false;
   $("verdict").textContent = report.passed
@@ -21,7 +34,7 @@ function show(report) {
   body.replaceChildren();
   for (const c of report.checks || []) {
     const row = document.createElement("tr");
-    cell(row, c.check);
+    cell(row, CHECKS[c.check] || c.check);
     cell(row, c.ok ? "OK" : "NG", c.ok ? "ok" : "ng");
     cell(row, c.detail);
     body.appendChild(row);
@@ -37,7 +50,14 @@ function show(report) {
     const ul = document.createElement("ul");
     for (const d of cert.doses || []) {
       const li = document.createElement("li");
-      li.textContent = [d.date, d.product, d.dose !== undefined ? `#${d.dose}` : "", d.lot || "", d.by || ""]
+      // A dose number only where the format has one (SMART Health Cards have none: null).
+      // An EU DCC says "2/2": the second of two.
+      let dose = "";
+      if (d.dose !== undefined && d.dose !== null) {
+        const [n, of] = String(d.dose).split("/");
+        dose = of ? `${n}/${of}回目 / dose ${n} of ${of}` : `${n}回目 / dose ${n}`;
+      }
+      li.textContent = [d.date, d.product, dose, d.lot || "", d.by || ""]
         .filter(Boolean).join("  ");
       ul.appendChild(li);
     }

@@ -373,7 +373,7 @@ async fn https_get(addr: SocketAddr, ca_pem: &str, path: &str) -> std::io::Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_on_both_listeners_with_the_development_ca() {
     let w = World::new().await;
-    let pki = openvrs_crypto::pki::dev_pki(&["localhost", "127.0.0.1"]).unwrap();
+    let pki = openvrs_crypto::pki::dev_pki(&["localhost", "127.0.0.1"], unix_now()).unwrap();
     let localhost: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let listeners = Listeners::bind(localhost, localhost).await.unwrap();
     let (lgwan, internet) = listeners.addrs().unwrap();
@@ -395,7 +395,7 @@ async fn tls_on_both_listeners_with_the_development_ca() {
         .unwrap();
     assert!(answer.contains(r#""zone":"internet""#));
     // Another CA is not trusted, and plain HTTP gets no answer.
-    let other = openvrs_crypto::pki::dev_pki(&["localhost"]).unwrap();
+    let other = openvrs_crypto::pki::dev_pki(&["localhost"], unix_now()).unwrap();
     assert!(
         https_get(lgwan, &other.ca_cert_pem, "/version")
             .await
@@ -1032,9 +1032,9 @@ async fn staff_inquire_another_municipality_single_and_bulk() {
         "another municipality's provision records are not found"
     );
 
-    // Bulk: found, not found, and a malformed row that does not stop the others.
+    // Bulk: found, not found, and malformed rows that do not stop the others.
     let csv = format!(
-        "照会先自治体コード,個人番号,宛名番号\n472131,{my_number},{ours}\n131016,{my_number},{ours}\n472131,12345,{ours}\n"
+        "照会先自治体コード,個人番号,宛名番号\n472131,{my_number},{ours}\n131016,{my_number},{ours}\n472131,12345,{ours}\n472131,{my_number},abc\n"
     );
     let (s, t) = w
         .call(
@@ -1060,9 +1060,25 @@ async fn staff_inquire_another_municipality_single_and_bulk() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     };
     assert_eq!(progress["state"], "done", "{progress}");
-    assert_eq!(progress["done_rows"], 3);
+    assert_eq!(progress["done_rows"], 4);
     assert_eq!(progress["counts"]["found"], 1);
-    assert_eq!(progress["counts"]["format_error"], 1);
+    assert_eq!(progress["counts"]["format_error"], 2);
+    // The default download is Shift_JIS (CP932), and every reason in it encodes there: the
+    // wave dash of 「1～15桁」 is the one Windows Japanese uses (U+FF5E).
+    let (s, sjis, _) = w
+        .call_bytes(
+            Lgwan,
+            "GET",
+            &format!("{path}/result.csv"),
+            naha.clone(),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (text, _, malformed) = encoding_rs::SHIFT_JIS.decode(&sjis);
+    assert!(!malformed);
+    assert!(text.contains("宛名番号は1～15桁の数字です"), "{text}");
+    assert_eq!(text.lines().count(), 5, "{text}");
     let (s, t) = w
         .call(
             Lgwan,
@@ -1206,9 +1222,67 @@ async fn certificates_are_published_verified_and_revoked_over_http() {
         .as_str()
         .unwrap();
     assert!(holder.contains("**"), "{holder}");
+    // The vaccine by its name in the catalogue, the code after it.
+    let product = report["certificates"][0]["doses"][0]["product"]
+        .as_str()
+        .unwrap();
+    assert!(
+        product.ends_with(")") && product.contains(" (CVX ") && !product.starts_with("CVX"),
+        "{product}"
+    );
     let report = verify(card.qr_text.clone()).await;
     assert_eq!(report["passed"], true, "the QR text too");
     assert_eq!(verify("garbage".into()).await["passed"], false);
+
+    // Hostile SVG images, many at once, are refused without drawing them, and the listener
+    // goes on answering: a blur filter over a huge canvas, paint over paint, too many nodes.
+    let svg = |body: String| {
+        format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 100000 100000\">{body}</svg>"
+        )
+    };
+    let hostile = [
+        svg(
+            "<filter id=\"f\"><feGaussianBlur stdDeviation=\"100000\"/></filter>\
+             <rect width=\"100000\" height=\"100000\" filter=\"url(#f)\"/>"
+                .into(),
+        ),
+        svg("<rect width=\"100000\" height=\"100000\" fill-opacity=\"0.1\"/>".repeat(20_000)),
+        svg("<g>".repeat(30_000) + &"</g>".repeat(30_000)),
+    ];
+    let call = |i: usize| {
+        let w = &w;
+        let body = hostile[i % hostile.len()].clone();
+        async move {
+            w.call(Internet, "POST", "/api/verify", Who::Anonymous, Some(&body))
+                .await
+        }
+    };
+    let (a, b, c, d, e, f, (health, _)) = tokio::join!(
+        call(0),
+        call(1),
+        call(2),
+        call(3),
+        call(4),
+        call(5),
+        w.call(Internet, "GET", "/healthz", Who::Anonymous, None)
+    );
+    let answers = [a, b, c, d, e, f];
+    assert_eq!(health, 200);
+    for (s, t) in answers {
+        match s.as_u16() {
+            200 => {
+                let report: serde_json::Value = serde_json::from_str(&t).unwrap();
+                assert_eq!(report["passed"], false, "{t}");
+                assert!(
+                    t.contains("qr.svg_limit") || t.contains("複雑すぎます"),
+                    "{t}"
+                );
+            }
+            503 => assert!(t.contains("busy"), "{t}"),
+            other => panic!("{other}: {t}"),
+        }
+    }
 
     // Staff revoke it over LGWAN; the list and the JWKS show it, the verifier says revoked.
     let staff = w.who(world::Actor::StaffOwn);
@@ -1733,4 +1807,11 @@ fn first_dose() -> openvrs_domain::dose::Dose {
         voucher: None,
         given_in: None,
     }
+}
+
+/// Now, in Unix seconds (for certificates a TLS client checks against its own clock).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

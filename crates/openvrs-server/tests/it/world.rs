@@ -279,6 +279,19 @@ impl World {
         who: Who,
         body: Option<&str>,
     ) -> (StatusCode, String, Option<String>) {
+        let (status, bytes, cookie) = self.call_bytes(zone, method, path, who, body).await;
+        (status, String::from_utf8_lossy(&bytes).into_owned(), cookie)
+    }
+
+    /// The same, the body as the bytes sent (a Shift_JIS download, say).
+    pub async fn call_bytes(
+        &self,
+        zone: Zone,
+        method: &str,
+        path: &str,
+        who: Who,
+        body: Option<&str>,
+    ) -> (StatusCode, Vec<u8>, Option<String>) {
         let mut req = Request::builder().method(method).uri(path);
         match &who {
             Who::Anonymous => {}
@@ -315,12 +328,12 @@ impl World {
             .map(|v| v.to_str().unwrap().to_owned());
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
             .await
-            .unwrap();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
+            .unwrap()
+            .to_vec();
         if zone == Zone::Internet {
-            self.assert_no_personal_data(&text);
+            self.assert_no_personal_data(&String::from_utf8_lossy(&bytes));
         }
-        (status, text, cookie)
+        (status, bytes, cookie)
     }
 
     /// Every internet response passes through here: no seeded My Number, name or birth date.

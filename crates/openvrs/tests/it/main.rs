@@ -1189,7 +1189,7 @@ fn verify_reads_eu_dccs_and_icao_seals_against_trusted_certificates() {
 
     // EU DCCs from the EU test data (ES256 and PS256), the signer certificate given as PEM.
     let eu = here.join("../../../shared/vectors/dcc/testdata");
-    for file in ["common/CO3.json", "CH/1.json"] {
+    for file in ["common/CO3.json", "CH/1.json", "ES/1102.json"] {
         let doc: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(eu.join(file)).unwrap()).unwrap();
         let pem = format!(
@@ -1214,6 +1214,35 @@ fn verify_reads_eu_dccs_and_icao_seals_against_trusted_certificates() {
         let report: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(report["passed"], true, "{file}: {json}");
         assert_eq!(report["content"][0]["kind"], "dcc");
+        // The same clock as other EU test data writes its clocks: the offset without a colon
+        // (`+0000`, `+0200`) and fractional seconds.
+        let (time, offset) = match at.strip_suffix('Z') {
+            Some(t) => (t.to_owned(), "+0000".to_owned()),
+            None => (
+                at[..at.len() - 6].to_owned(),
+                at[at.len() - 6..].replace(':', ""),
+            ),
+        };
+        let time = if time.contains('.') {
+            time
+        } else {
+            format!("{time}.686")
+        };
+        let compact = format!("{time}{offset}");
+        let json = ok(
+            d,
+            &[
+                "verify",
+                text,
+                "--trust",
+                "signer.pem",
+                "--at",
+                &compact,
+                "--json",
+            ],
+        );
+        let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(report["passed"], true, "{file} at {compact}: {json}");
         // Today, years later, the same certificate has expired.
         assert!(
             ok_or_fail_stdout(d, &["verify", text, "--trust", "signer.pem"])
@@ -2569,6 +2598,16 @@ fn doctor_says_what_is_wrong_and_how_to_fix_it() {
         "{fresh}"
     );
     assert!(fresh.contains("development certificate"), "{fresh}");
+    // The development certificate is valid for about two years, not for ever (rcgen's default
+    // had it end in the year 4096).
+    let days: i64 = fresh
+        .lines()
+        .find(|l| l.contains("tls certificate") && l.contains("valid for"))
+        .and_then(|l| l.split("valid for ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{fresh}"));
+    assert!((800..=825).contains(&days), "{days}: {fresh}");
     assert!(!fresh.contains("FAIL"), "{fresh}");
     assert!(
         fresh.contains("OK   database") && fresh.contains("OK   audit logs"),
