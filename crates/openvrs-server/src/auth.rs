@@ -256,6 +256,15 @@ fn same_origin(headers: &axum::http::HeaderMap) -> bool {
     }
 }
 
+fn csrf_refused() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "csrf",
+        "CSRFトークンが一致しないか、別のサイトからの送信です",
+        "CSRF token missing or wrong, or sent from another site",
+    )
+}
+
 fn path_municipality(template: &str, path: &str) -> Option<String> {
     template
         .split('/')
@@ -366,6 +375,22 @@ async fn decide(
             .request(c, state.security.requests_per_client, state.now());
         limit(&state, verdict, None, None, client.clone()).await?;
     }
+    // A page's form must come from a page of this site, signed in or not: a form posted from
+    // another site to the sign-in page would sign the victim's browser into the attacker's
+    // account (login CSRF).
+    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD);
+    if changes_state && spec.is_page() && !same_origin(req.headers()) {
+        security_event(
+            &state,
+            "csrf_rejected",
+            None,
+            None,
+            client.clone(),
+            format!("{} {} from another origin", req.method(), spec.path),
+        )
+        .await;
+        return Err(csrf_refused());
+    }
     let principal = match authenticate(&state, req.headers()).await? {
         Some(p) if !usable_in(spec.zone, &p.account.binding) => {
             security_event(
@@ -444,7 +469,6 @@ async fn decide(
         }
         // A cookie is sent by the browser on its own; a state change must also prove it came
         // from our page. Bearer tokens are not ambient, so they need no such proof.
-        let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD);
         if let (true, Some(digest)) = (changes_state, p.session) {
             let sent = req
                 .headers()
@@ -454,9 +478,16 @@ async fn decide(
             let store = state.store.clone();
             let expected =
                 crate::blocking(move || Ok(store.session(&digest)?.map(|s| s.csrf_token))).await?;
-            // The API's callers send the token; the pages' forms are known by their origin,
-            // which a browser sets and another site cannot.
-            let proven = (sent.is_some() && sent == expected) || same_origin(req.headers());
+            // The API's callers send the token (compared in constant time); the pages' forms
+            // are known by their origin, which a browser sets and another site cannot.
+            let token_matches = match (&sent, &expected) {
+                (Some(sent), Some(expected)) => bool::from(subtle::ConstantTimeEq::ct_eq(
+                    sent.as_bytes(),
+                    expected.as_bytes(),
+                )),
+                _ => false,
+            };
+            let proven = token_matches || same_origin(req.headers());
             if !proven {
                 security_event(
                     &state,
@@ -467,12 +498,7 @@ async fn decide(
                     format!("{} {}", req.method(), spec.path),
                 )
                 .await;
-                return Err(ApiError::new(
-                    axum::http::StatusCode::FORBIDDEN,
-                    "csrf",
-                    "CSRFトークンが一致しません",
-                    "CSRF token missing or wrong",
-                ));
+                return Err(csrf_refused());
             }
         }
     }

@@ -220,6 +220,19 @@ const PAGE: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
+/// `GET /` on the internet listener: where to go from here.
+pub async fn landing() -> Response {
+    crate::venue::asset(
+        &[(
+            "",
+            "text/html; charset=utf-8",
+            include_bytes!("../assets/index.html"),
+        )],
+        &PAGE_HEADERS,
+        "",
+    )
+}
+
 /// `GET /verify/` and its files.
 pub async fn page() -> Response {
     page_file(Path(String::new())).await

@@ -112,6 +112,12 @@ impl From<StoreError> for ApiError {
                 message: e.to_string(),
                 details: Some(findings_json(findings)),
             },
+            StoreError::Busy => Self {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "busy",
+                message: e.to_string(),
+                details: None,
+            },
             StoreError::Rejected(rows) => {
                 openvrs_service::Failure::Rows(rows.iter().map(ToString::to_string).collect())
                     .into()

@@ -20,6 +20,7 @@ pub mod certificates;
 pub mod channels;
 pub mod error;
 pub mod group_commit;
+pub mod headers;
 pub mod http_client;
 pub mod inquiries;
 pub mod metrics;

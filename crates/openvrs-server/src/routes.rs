@@ -130,6 +130,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(Lgwan POST "/api/center/certificates", Center, personal: true, ok: 201, body: Some("KioskApplication"), "証明書交付センター経由のコンビニ交付(PDF) / a kiosk's application relayed by the issuance center (PDF)", post(crate::channels::kiosk_apply)),
     route!(Lgwan GET "/api/municipalities/{municipality}/certificates", Staff, personal: false, ok: 200, body: None, "発行した証明書の一覧 / certificates issued", get(crate::certificates::list)),
     route!(Lgwan POST "/api/municipalities/{municipality}/certificates/{certificate_id}/revoke", Staff, personal: false, ok: 200, body: Some("Reason"), "証明書の失効(理由必須) / revoke a certificate (reason required)", post(crate::certificates::revoke)),
+    route!(Internet GET "/", Public, personal: false, ok: 200, body: None, "案内(検証・アプリ・会場・オープンデータへのリンク) / the landing page (links to the verifier, the app, the venue page and the open data)", get(crate::certificates::landing)),
     route!(Internet GET "/healthz", Public, personal: false, ok: 200, body: None, "稼働確認 / liveness", get(api::healthz)),
     route!(Internet GET "/version", Public, personal: false, ok: 200, body: None, "版 / version", get(api::version_internet)),
     route!(Internet GET "/api/openapi.json", Public, personal: false, ok: 200, body: None, "API 記述 / API description", get(crate::openapi::internet)),
@@ -201,6 +202,7 @@ pub fn router(zone: Zone, state: AppState) -> Router {
             state.clone(),
             crate::auth::watch_malformed,
         ))
+        .layer(axum::middleware::from_fn(crate::headers::secure))
         .with_state(state)
 }
 

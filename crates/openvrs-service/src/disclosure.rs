@@ -199,7 +199,14 @@ const DOSE_HEAD: [&str; 9] = [
     "記録番号 / record",
 ];
 
-pub fn html(d: &Disclosure, catalogue: &Catalogue, m: MunicipalityCode) -> String {
+/// The document as a page to print; `style_nonce` marks its one `<style>` block for the
+/// page's Content-Security-Policy (empty when it is written to a file).
+pub fn html(
+    d: &Disclosure,
+    catalogue: &Catalogue,
+    m: MunicipalityCode,
+    style_nonce: &str,
+) -> String {
     let p = &d.person;
     let birth = format!(
         "{} ({})",
@@ -414,13 +421,17 @@ pub fn html(d: &Disclosure, catalogue: &Catalogue, m: MunicipalityCode) -> Strin
             })
             .collect::<Vec<_>>(),
     );
+    let nonce = match style_nonce {
+        "" => String::new(),
+        n => format!(" nonce=\"{}\"", esc(n)),
+    };
     format!(
         r#"<!DOCTYPE html>
 <html lang="ja">
 <head>
 <meta charset="utf-8">
 <title>保有個人情報開示 / Disclosure of personal data</title>
-<style>
+<style{nonce}>
 body {{ font-family: "Noto Sans CJK JP", "Noto Sans JP", sans-serif; margin: 2em; color: #000; }}
 h1 {{ font-size: 1.4em; }} h2 {{ font-size: 1.1em; margin-top: 1.5em; border-bottom: 1px solid #000; }}
 table {{ border-collapse: collapse; width: 100%; font-size: 0.85em; }}

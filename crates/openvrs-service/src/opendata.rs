@@ -232,51 +232,115 @@ const COLOURS: [&str; 6] = [
     "#0b57a4", "#c25400", "#2e7d32", "#8e24aa", "#6d4c41", "#00838f",
 ];
 
+/// A count as people read it: digits grouped by thousands (`1,234,567`).
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A round step for an axis up to `max` (1, 2 or 5 times a power of ten, about five ticks),
+/// and the axis's top: the first multiple of the step at or above `max`.
+fn axis(max: u64) -> (u64, u64) {
+    let max = max.max(1);
+    let rough = (max as f64 / 5.0).max(1.0);
+    let power = 10f64.powi(rough.log10().floor() as i32);
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|s| *s >= rough)
+        .unwrap_or(10.0 * power) as u64;
+    let step = step.max(1);
+    (step, max.div_ceil(step) * step)
+}
+
 /// A line chart of doses per day, one line per dose number, as SVG with a title and a
-/// description for screen readers (`labels`: title, "dose", "per day").
+/// description for screen readers (`labels`: title, "dose", "per day"): the legend above the
+/// plot, the counts axis at round numbers, the dates axis at the start of each month (every
+/// few months over a long span). The page gives the same numbers as a table beside it.
 pub fn chart_svg(days: &[(Date, BTreeMap<u32, u64>)], labels: [&str; 3]) -> String {
-    let (w, h, left, bottom) = (900.0_f64, 320.0_f64, 60.0_f64, 30.0_f64);
+    let (w, h) = (900.0_f64, 340.0_f64);
+    let (left, right, top, bottom) = (70.0_f64, 16.0_f64, 40.0_f64, 30.0_f64);
     let [title, dose_label, per_day] = labels.map(xml_escape);
     let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"chart-title chart-desc\" width=\"100%\" style=\"max-width:{w}px\">\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"chart-title chart-desc\" width=\"100%\" class=\"chart\">\
          <title id=\"chart-title\">{title}</title><desc id=\"chart-desc\">{per_day}</desc>\
          <rect width=\"{w}\" height=\"{h}\" fill=\"#fff\"/>"
     );
-    let max = days
+    let highest = days
         .iter()
         .flat_map(|(_, c)| c.values().copied())
         .max()
-        .unwrap_or(0)
-        .max(1) as f64;
+        .unwrap_or(0);
+    let (step, max) = axis(highest);
     let doses: Vec<u32> = {
         let mut d: Vec<u32> = days.iter().flat_map(|(_, c)| c.keys().copied()).collect();
         d.sort_unstable();
         d.dedup();
         d
     };
-    let plot_w = w - left - 10.0;
-    let plot_h = h - bottom - 20.0;
+    let (plot_w, plot_h) = (w - left - right, h - top - bottom);
     let x = |i: usize| left + plot_w * (i as f64) / ((days.len().max(2) - 1) as f64);
-    let y = |v: u64| 10.0 + plot_h * (1.0 - v as f64 / max);
+    let y = |v: u64| top + plot_h * (1.0 - v as f64 / max as f64);
+    // The counts axis: a grid line and a label at every step.
+    let mut tick = 0;
+    while tick <= max {
+        let _ = write!(
+            out,
+            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"{}\"/>\
+             <text x=\"{}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{}</text>",
+            w - right,
+            if tick == 0 { "#555" } else { "#e2e2e2" },
+            left - 6.0,
+            y(tick) + 4.0,
+            thousands(tick),
+            y = y(tick),
+        );
+        tick += step;
+    }
     let _ = write!(
         out,
-        "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#555\"/><line x1=\"{left}\" y1=\"10\" x2=\"{left}\" y2=\"{}\" stroke=\"#555\"/>\
-         <text x=\"{}\" y=\"14\" font-size=\"11\" text-anchor=\"end\">{}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">0</text>",
-        10.0 + plot_h,
-        w - 10.0,
-        10.0 + plot_h,
-        10.0 + plot_h,
-        left - 4.0,
-        max as u64,
-        left - 4.0,
-        10.0 + plot_h
+        "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"#555\"/>",
+        top + plot_h
     );
-    if let (Some((first, _)), Some((last, _))) = (days.first(), days.last()) {
+    // The dates axis: a tick at the first day of each month (every 3, 6 or 12 months over
+    // longer spans); the first and last days when no month begins in between.
+    let months = days.iter().filter(|(d, _)| d.day() == 1).count();
+    let every = match months {
+        0..=12 => 1,
+        13..=36 => 3,
+        37..=72 => 6,
+        _ => 12,
+    };
+    let mut ticked = 0;
+    for (i, (d, _)) in days.iter().enumerate() {
+        if d.day() == 1 && (u8::from(d.month()) - 1) % every == 0 {
+            let _ = write!(
+                out,
+                "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{}\" stroke=\"#555\"/>\
+                 <text x=\"{x:.1}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{}-{:02}</text>",
+                top + plot_h,
+                top + plot_h + 5.0,
+                h - 8.0,
+                d.year(),
+                u8::from(d.month()),
+                x = x(i),
+            );
+            ticked += 1;
+        }
+    }
+    if let (0, Some((first, _)), Some((last, _))) = (ticked, days.first(), days.last()) {
         let _ = write!(
             out,
             "<text x=\"{left}\" y=\"{}\" font-size=\"11\">{first}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{last}</text>",
             h - 8.0,
-            w - 10.0,
+            w - right,
             h - 8.0
         );
     }
@@ -287,13 +351,16 @@ pub fn chart_svg(days: &[(Date, BTreeMap<u32, u64>)], labels: [&str; 3]) -> Stri
             .enumerate()
             .map(|(i, (_, c))| format!("{:.1},{:.1}", x(i), y(c.get(dose).copied().unwrap_or(0))))
             .collect();
+        // The legend, above the plot where no line can cross it.
+        let at = left + 110.0 * k as f64;
         let _ = write!(
             out,
             "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>\
-             <text x=\"{}\" y=\"{}\" font-size=\"12\" fill=\"{colour}\">{dose_label} {dose}</text>",
+             <line x1=\"{at}\" y1=\"16\" x2=\"{}\" y2=\"16\" stroke=\"{colour}\" stroke-width=\"3\"/>\
+             <text x=\"{}\" y=\"20\" font-size=\"12\" fill=\"{colour}\">{dose_label} {dose}</text>",
             points.join(" "),
-            left + 10.0 + 90.0 * k as f64,
-            26.0
+            at + 18.0,
+            at + 22.0,
         );
     }
     out.push_str("</svg>");
@@ -394,6 +461,12 @@ mod tests {
             ["接種回数 <推移>", "接種", "日ごと"],
         );
         assert_eq!(svg.matches("<polyline").count(), 2);
+        // The legend sits above the plot (which starts at y = 40); nothing is styled inline
+        // (the pages' policy allows no style attribute).
+        assert!(svg.contains("<text x=\"92\" y=\"20\""), "{svg}");
+        assert!(!svg.contains("style="), "{svg}");
+        // Round numbers on the counts axis, months on the dates axis (June 2021 begins).
+        assert!(svg.contains(">2021-06</text>"), "{svg}");
         assert!(svg.contains("<title id=\"chart-title\">接種回数 &lt;推移&gt;</title>"));
         let okinawa = daily(
             &rows(),
@@ -402,6 +475,24 @@ mod tests {
         assert_eq!(okinawa.len(), 22, "every day from 31 May to 21 June");
         assert_eq!(okinawa[0].1.get(&1), Some(&3));
         assert!(okinawa[1].1.is_empty());
+    }
+
+    #[test]
+    fn axes_count_in_round_steps_with_thousands_separators() {
+        for (max, step, top) in [
+            (0, 1, 1),
+            (1, 1, 1),
+            (7, 2, 8),
+            (123, 50, 150),
+            (1_000, 200, 1_000),
+            (987_654, 200_000, 1_000_000),
+        ] {
+            assert_eq!(axis(max), (step, top), "{max}");
+        }
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(123_456_789), "123,456,789");
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub enum StoreError {
     Sink(String),
     #[error("生年月日が一致しません / the date of birth does not match")]
     BirthDateMismatch,
+    #[error(
+        "データベースの接続がすべて使用中です。しばらくしてから再度お試しください / every database connection is in use: try again shortly"
+    )]
+    Busy,
 }
 
 fn quality_message(findings: &[openvrs_domain::quality::Finding]) -> String {

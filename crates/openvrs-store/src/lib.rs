@@ -27,6 +27,7 @@ mod engine;
 mod error;
 mod inquiries;
 mod keys;
+mod pg_tls;
 mod postgres;
 mod records;
 mod signing;
@@ -982,9 +983,13 @@ pub trait Store: Send + Sync {
 pub enum Location {
     /// An SQLite file; created only when `create` is set.
     Sqlite { path: PathBuf, create: bool },
-    /// A `postgres://` or `postgresql://` URL.
-    Postgres { url: String },
+    /// A `postgres://` or `postgresql://` URL (TLS by its `sslmode` and `sslrootcert`), and at
+    /// most this many connections at once.
+    Postgres { url: String, max_connections: usize },
 }
+
+/// Connections a process opens to PostgreSQL at most, unless configured.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
 
 impl Location {
     /// PostgreSQL when `url` is given, else the SQLite file `sqlite_path`.
@@ -995,7 +1000,10 @@ impl Location {
     ) -> Result<Self, StoreError> {
         match url.filter(|u| !u.is_empty()) {
             Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-                Ok(Location::Postgres { url: u.to_owned() })
+                Ok(Location::Postgres {
+                    url: u.to_owned(),
+                    max_connections: DEFAULT_MAX_CONNECTIONS,
+                })
             }
             Some(_) => Err(StoreError::BadUrl(
                 "postgres:// または postgresql:// で始めてください / must start with postgres:// or postgresql://".into(),
@@ -1016,8 +1024,11 @@ pub fn open(location: &Location, master: MasterKey) -> Result<Arc<dyn Store>, St
             master,
             true,
         )?),
-        Location::Postgres { url } => Arc::new(engine::Engine::open(
-            postgres::Postgres::open(url)?,
+        Location::Postgres {
+            url,
+            max_connections,
+        } => Arc::new(engine::Engine::open(
+            postgres::Postgres::open(url, *max_connections)?,
             master,
             true,
         )?),

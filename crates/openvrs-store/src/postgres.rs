@@ -1,29 +1,49 @@
 //! PostgreSQL, selected by a `postgres://` URL: a small pool of connections, prepared statements
 //! cached per connection.
 
-use std::{collections::HashMap, str::FromStr, sync::Mutex};
+use std::{
+    collections::HashMap,
+    sync::{Condvar, Mutex},
+};
 
 use postgres::{
-    Client, NoTls, Statement,
+    Client, Statement,
     binary_copy::BinaryCopyInWriter,
     types::{IsNull, ToSql, Type, to_sql_checked},
 };
 
 use crate::{
     StoreError,
+    pg_tls::{self, Target},
     sql::{Backend, Row, Tx, Value},
 };
 
 const MAX_IDLE: usize = 16;
+/// How long a transaction waits for a connection when every one is in use, before the caller
+/// is told the database is busy ([`StoreError::Busy`], a 503 on the API).
+const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
 }
 
+/// The connections: the idle ones, and how many are out.
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Conn>,
+    out: usize,
+    waiting: usize,
+}
+
 pub(crate) struct Postgres {
-    config: postgres::Config,
-    idle: Mutex<Vec<Conn>>,
+    target: Target,
+    pool: Mutex<Pool>,
+    returned: Condvar,
+    /// At most this many connections at once (`[database] max_connections`).
+    limit: usize,
+    /// How long to wait for one when all are out ([`WAIT`]).
+    wait: std::time::Duration,
     /// Connections taken out of `idle` (or opened) and not yet back.
     in_use: std::sync::atomic::AtomicUsize,
     /// Every transaction reads this exported snapshot, read-only (a backup's view).
@@ -37,23 +57,27 @@ impl std::fmt::Debug for Postgres {
 }
 
 impl Postgres {
-    pub fn open(url: &str) -> Result<Self, StoreError> {
-        let mut config =
-            postgres::Config::from_str(url).map_err(|_| StoreError::BadUrl(redact_url(url)))?;
-        config.application_name("openvrs");
+    /// Connects to the database at `url` (TLS as its `sslmode` says) with at most `limit`
+    /// connections at once.
+    pub fn open(url: &str, limit: usize) -> Result<Self, StoreError> {
+        let mut target = pg_tls::target(url)?;
+        target.config.application_name("openvrs");
         let pg = Self {
-            config,
-            idle: Mutex::new(Vec::new()),
+            target,
+            pool: Mutex::default(),
+            returned: Condvar::new(),
+            limit: limit.max(1),
+            wait: WAIT,
             in_use: std::sync::atomic::AtomicUsize::new(0),
             snapshot: None,
         };
-        let conn = pg.connect()?;
+        let conn = pg.take()?;
         pg.put_back(conn);
         Ok(pg)
     }
 
     fn connect(&self) -> Result<Conn, StoreError> {
-        let mut client = self.config.connect(NoTls)?;
+        let mut client = self.target.connect()?;
         // Statements (and the foreign-key checks PostgreSQL runs for them) are prepared once
         // per connection. A generic plan made while a table was small (a fresh municipality, a
         // long import transaction) scans it sequentially forever after, which made a 100,000
@@ -65,27 +89,57 @@ impl Postgres {
         })
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An idle connection, a new one while fewer than `limit` are out, or - when all are - the
+    /// next one returned within [`WAIT`].
     fn take(&self) -> Result<Conn, StoreError> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        match idle {
-            Some(c) if !c.client.is_closed() => Ok(c),
-            _ => self.connect(),
+        let deadline = std::time::Instant::now() + self.wait;
+        let mut pool = self.lock();
+        loop {
+            while let Some(c) = pool.idle.pop() {
+                if !c.client.is_closed() {
+                    pool.out += 1;
+                    return Ok(c);
+                }
+            }
+            if pool.out < self.limit {
+                pool.out += 1;
+                drop(pool);
+                return self.connect().inspect_err(|_| self.give_back(None));
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Busy);
+            }
+            pool.waiting += 1;
+            let (next, _) = self
+                .returned
+                .wait_timeout(pool, left)
+                .unwrap_or_else(|p| p.into_inner());
+            pool = next;
+            pool.waiting -= 1;
         }
+    }
+
+    /// A connection back (or the place of one that failed), for the next taker.
+    fn give_back(&self, conn: Option<Conn>) {
+        let mut pool = self.lock();
+        pool.out = pool.out.saturating_sub(1);
+        if let Some(conn) = conn
+            && pool.idle.len() < MAX_IDLE
+            && !conn.client.is_closed()
+        {
+            pool.idle.push(conn);
+        }
+        drop(pool);
+        self.returned.notify_one();
     }
 
     fn put_back(&self, conn: Conn) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < MAX_IDLE && !conn.client.is_closed() {
-            idle.push(conn);
-        }
-    }
-}
-
-/// A URL without its password, for error messages.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
-        _ => url.to_owned(),
+        self.give_back(Some(conn));
     }
 }
 
@@ -228,10 +282,11 @@ impl Backend for Postgres {
     ];
 
     fn pool(&self) -> crate::PoolStatus {
+        let pool = self.lock();
         crate::PoolStatus {
             in_use: self.in_use.load(std::sync::atomic::Ordering::Relaxed),
-            idle: self.idle.lock().unwrap_or_else(|p| p.into_inner()).len(),
-            waiting: 0,
+            idle: pool.idle.len(),
+            waiting: pool.waiting,
         }
     }
 
@@ -280,9 +335,7 @@ pub struct PgSnapshot {
 
 /// Exports a snapshot of the database at `url` (`postgres_snapshot`).
 pub fn export_snapshot(url: &str) -> Result<PgSnapshot, StoreError> {
-    let config =
-        postgres::Config::from_str(url).map_err(|_| StoreError::BadUrl(redact_url(url)))?;
-    let mut client = config.connect(NoTls)?;
+    let mut client = pg_tls::target(url)?.connect()?;
     client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
     let row = client.query_one("SELECT pg_export_snapshot(), current_schema()", &[])?;
     let id: String = row.get(0);
@@ -321,7 +374,7 @@ impl PgSnapshot {
         &self,
         master: openvrs_crypto::MasterKey,
     ) -> Result<std::sync::Arc<dyn crate::Store>, StoreError> {
-        let mut pg = Postgres::open(&self.url)?;
+        let mut pg = Postgres::open(&self.url, 4)?;
         pg.snapshot = Some(self.id.clone());
         Ok(std::sync::Arc::new(crate::engine::Engine::open(
             pg, master, false,
@@ -331,15 +384,44 @@ impl PgSnapshot {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::pg_tls::redact_url;
+
     #[test]
     fn urls_lose_their_password() {
         assert_eq!(
-            super::redact_url("postgres://u:secret@host/db"),
+            redact_url("postgres://u:secret@host/db"),
             "postgres://***@host/db"
         );
-        assert_eq!(
-            super::redact_url("postgres://host/db"),
-            "postgres://host/db"
-        );
+        assert_eq!(redact_url("postgres://host/db"), "postgres://host/db");
+    }
+
+    /// The pool never opens more than its limit: a taker finding every connection out waits,
+    /// gets the next one returned, or is told the database is busy. (Needs the test database:
+    /// `OPENVRS_TEST_DATABASE_URL`, which scripts/test sets.)
+    #[test]
+    fn the_pool_is_capped_and_says_busy() {
+        let Ok(url) = std::env::var("OPENVRS_TEST_DATABASE_URL") else {
+            assert!(
+                std::env::var("OPENVRS_REQUIRE_POSTGRES").is_err(),
+                "OPENVRS_TEST_DATABASE_URL is required"
+            );
+            eprintln!("SKIPPED (no OPENVRS_TEST_DATABASE_URL): the pool cap");
+            return;
+        };
+        let mut pg = Postgres::open(&url, 2).unwrap();
+        pg.wait = std::time::Duration::from_millis(200);
+        let a = pg.take().unwrap();
+        let b = pg.take().unwrap();
+        assert!(matches!(pg.take(), Err(StoreError::Busy)));
+        assert_eq!(pg.lock().out, 2);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| pg.take().map(|c| pg.put_back(c)));
+            pg.put_back(a);
+            waiter.join().unwrap().unwrap();
+        });
+        pg.put_back(b);
+        let pool = pg.lock();
+        assert_eq!((pool.out, pool.idle.len()), (0, 2));
     }
 }

@@ -113,7 +113,7 @@ pub fn backup(dir: &DataDir, out: &Path) -> Result<()> {
             )?;
             ("sqlite", contents(&*store)?)
         }
-        Location::Postgres { url } => {
+        Location::Postgres { url, .. } => {
             // pg_dump and the counts read one exported snapshot, held until both are done.
             let snapshot = openvrs_store::postgres_snapshot(&url)?;
             pg_tool(

@@ -172,7 +172,10 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
     if let Some(s) = &scratch {
         targets.push((
             "openvrs store, PostgreSQL",
-            Location::Postgres { url: s.url() },
+            Location::Postgres {
+                url: s.url(),
+                max_connections: openvrs_store::DEFAULT_MAX_CONNECTIONS,
+            },
         ));
     }
     for (label, location) in targets {
@@ -240,7 +243,10 @@ fn import(count: u64, postgres: Option<&str>) -> Result<()> {
     if let Some(s) = &scratch {
         targets.push((
             "import into PostgreSQL",
-            Location::Postgres { url: s.url() },
+            Location::Postgres {
+                url: s.url(),
+                max_connections: openvrs_store::DEFAULT_MAX_CONNECTIONS,
+            },
         ));
     }
     for (label, location) in targets {

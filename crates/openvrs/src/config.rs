@@ -35,9 +35,13 @@ metrics = ""
 
 [database]
 # Empty: the embedded SQLite database "openvrs.sqlite" in the data directory.
-# A PostgreSQL URL instead, e.g. "postgres://openvrs@127.0.0.1:5432/openvrs".
-# OPENVRS_DATABASE_URL, --database-url
+# A PostgreSQL URL instead, e.g. "postgres://openvrs@127.0.0.1:5432/openvrs". Over a network,
+# encrypt and check the server as libpq does: "...?sslmode=verify-full&sslrootcert=/etc/openvrs/db-ca.pem"
+# (also sslmode=require, verify-ca). OPENVRS_DATABASE_URL, --database-url
 url = ""
+# Connections to PostgreSQL this process opens at most (when all are busy, a request waits a
+# few seconds, then is answered 503).
+max_connections = 32
 
 [tls]
 # Both listeners speak TLS with this certificate chain and private key (PEM), relative to the
@@ -299,6 +303,14 @@ pub struct Server {
 #[serde(deny_unknown_fields)]
 pub struct Database {
     pub url: String,
+    /// Connections to PostgreSQL a process opens at most; when all are busy a request waits
+    /// a few seconds, then is answered 503.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_max_connections() -> usize {
+    openvrs_store::DEFAULT_MAX_CONNECTIONS
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -591,11 +603,18 @@ impl DataDir {
     }
 
     pub fn location(&self, create: bool) -> Result<Location> {
-        Ok(Location::from_parts(
+        let mut location = Location::from_parts(
             Some(&self.config.database.url),
             self.path.join(SQLITE_FILE),
             create,
-        )?)
+        )?;
+        if let Location::Postgres {
+            max_connections, ..
+        } = &mut location
+        {
+            *max_connections = self.config.database.max_connections;
+        }
+        Ok(location)
     }
 
     /// The TLS certificate and key, or `None` for plain HTTP.

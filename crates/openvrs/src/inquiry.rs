@@ -227,7 +227,13 @@ pub fn bench(
     )];
     let scratch = postgres.map(PgScratch::create).transpose()?;
     if let Some(s) = &scratch {
-        targets.push(("PostgreSQL", Location::Postgres { url: s.url() }));
+        targets.push((
+            "PostgreSQL",
+            Location::Postgres {
+                url: s.url(),
+                max_connections: openvrs_store::DEFAULT_MAX_CONNECTIONS,
+            },
+        ));
     }
     let console = Actor::console();
     for (label, location) in targets {

@@ -263,7 +263,7 @@ pub fn person(store: &dyn Store, cmd: &PersonCmd) -> Result<()> {
                 DisclosureFormat::Json => {
                     serde_json::to_string_pretty(&disclosure::json(&d, &catalogue))?
                 }
-                DisclosureFormat::Html => disclosure::html(&d, &catalogue, m),
+                DisclosureFormat::Html => disclosure::html(&d, &catalogue, m, ""),
             };
             write_private(out, text.as_bytes())?;
             println!(

@@ -28,11 +28,25 @@ use crate::{
     error::ApiError,
 };
 
+mod labels;
 mod national;
 mod staff;
 
 pub use national::*;
 pub use staff::*;
+
+/// The templates' own filters.
+pub mod filters {
+    /// `{{ n|thousands }}`: a count with its digits grouped (`12,345`); anything that is not a
+    /// count as it is.
+    pub fn thousands<T: std::fmt::Display>(n: T, _: &dyn askama::Values) -> askama::Result<String> {
+        let text = n.to_string();
+        Ok(match text.parse::<u64>() {
+            Ok(n) => openvrs_service::opendata::thousands(n),
+            Err(_) => text,
+        })
+    }
+}
 
 /// The language of the pages: Japanese unless the `lang` cookie says English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +115,9 @@ pub struct Chrome {
     pub aggregates: bool,
     /// The national administrator's menu.
     pub national: bool,
+    /// This response's Content-Security-Policy nonce, for the template's own `<script>` and
+    /// `<style>` blocks.
+    pub nonce: String,
 }
 
 impl Chrome {
@@ -120,6 +137,7 @@ impl Chrome {
                 )
             }),
             national: p.is_some_and(|p| matches!(p.account.binding, Binding::National)),
+            nonce: crate::headers::nonce(),
         }
     }
 }
@@ -362,7 +380,7 @@ fn events_listing(chrome: &Chrome, events: &[openvrs_store::SecurityEvent]) -> L
         .map(|e| {
             vec![
                 cell(when(e.at)),
-                cell(e.kind.clone()),
+                cell(labels::label(chrome.lang, &e.kind)),
                 cell(e.municipality.map(|m| m.to_string()).unwrap_or_default()),
                 cell(e.user.clone().unwrap_or_default()),
                 cell(e.client.clone().unwrap_or_default()),
@@ -375,10 +393,7 @@ fn events_listing(chrome: &Chrome, events: &[openvrs_store::SecurityEvent]) -> L
 
 /// An inquiry's or provision's result in the reader's language.
 fn status_label(lang: Lang, s: openvrs_store::InquiryStatus) -> String {
-    match lang {
-        Lang::Ja => s.label().to_owned(),
-        Lang::En => s.code().replace('_', " "),
-    }
+    labels::label(lang, s.code())
 }
 
 /// Sex as the open data writes it (`M`, `F`, `U`), in the reader's language.

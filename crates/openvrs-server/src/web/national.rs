@@ -25,6 +25,9 @@ struct Aggregates {
     groups: Vec<(String, String, Vec<u64>)>,
     /// (date, count per dose number), newest first.
     recent: Vec<(String, Vec<u64>)>,
+    /// Every day of the chart, oldest first: its numbers as a table (for screen readers, and
+    /// anyone who wants the numbers).
+    every_day: Vec<(String, Vec<u64>)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +122,10 @@ pub async fn aggregates_page(
                     ),
                 ],
             ),
+            every_day: days
+                .iter()
+                .map(|(date, counts)| (date.to_string(), per_dose(counts)))
+                .collect(),
             recent: days
                 .iter()
                 .rev()

@@ -66,7 +66,7 @@ pub async fn staff_home(
                 .map(|j| {
                     (
                         when(j.created_at),
-                        j.state.clone(),
+                        labels::label(chrome.lang, &j.state),
                         format!("{} / {}", j.done_rows, j.total_rows),
                         openvrs_service::inquiry::summary(&j.counts),
                     )
@@ -75,7 +75,10 @@ pub async fn staff_home(
             kiosk: town.kiosk,
             events: events
                 .into_iter()
-                .map(|e| (when(e.at), e.kind, e.user.unwrap_or_default()))
+                .map(|e| {
+                    let kind = labels::label(chrome.lang, &e.kind);
+                    (when(e.at), kind, e.user.unwrap_or_default())
+                })
                 .collect(),
         })
     };
@@ -350,9 +353,9 @@ pub async fn person_page(
                 .map(|c| {
                     (
                         c.id.clone(),
-                        c.kind.code().to_owned(),
-                        c.format.code().to_owned(),
-                        c.channel.code().to_owned(),
+                        labels::label(lang, c.kind.code()),
+                        labels::label(lang, c.format.code()),
+                        labels::label(lang, c.channel.code()),
                         when(c.issued_at),
                         c.revoked_at.map(when).unwrap_or_default(),
                     )
@@ -364,9 +367,9 @@ pub async fn person_page(
                     (
                         when(e.at),
                         e.actor,
-                        e.action,
-                        e.object,
-                        e.outcome.code().to_owned(),
+                        labels::label(lang, &e.action),
+                        labels::object(lang, &e.object),
+                        labels::label(lang, e.outcome.code()),
                     )
                 })
                 .collect(),
@@ -1191,11 +1194,11 @@ pub async fn audit_page(
                     cell(e.seq.to_string()),
                     cell(when(e.at)),
                     cell(e.actor),
-                    cell(e.role.code()),
-                    cell(e.zone.code()),
-                    cell(e.action),
-                    cell(e.object),
-                    cell(e.outcome.code()),
+                    cell(labels::label(lang, e.role.code())),
+                    cell(labels::label(lang, e.zone.code())),
+                    cell(labels::label(lang, &e.action)),
+                    cell(labels::object(lang, &e.object)),
+                    cell(labels::label(lang, e.outcome.code())),
                 ]
             })
             .collect();
@@ -1361,7 +1364,12 @@ pub async fn disclosure_page(
         Ok::<_, ApiError>(
             (
                 [(header::CACHE_CONTROL, "no-store")],
-                Html(openvrs_service::disclosure::html(&d, &catalogue, m)),
+                Html(openvrs_service::disclosure::html(
+                    &d,
+                    &catalogue,
+                    m,
+                    &crate::headers::nonce(),
+                )),
             )
                 .into_response(),
         )

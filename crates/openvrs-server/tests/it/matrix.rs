@@ -24,6 +24,7 @@ fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
     use Zone::{Internet, Lgwan};
     BTreeMap::from([
         ((Lgwan, "GET", "/healthz"), [200; 8]),
+        ((Internet, "GET", "/"), [200; 8]),
         ((Lgwan, "GET", "/readyz"), [200; 8]),
         ((Lgwan, "GET", "/version"), [200; 8]),
         ((Lgwan, "GET", "/api/openapi.json"), [200; 8]),
@@ -929,4 +930,87 @@ async fn each_listener_describes_exactly_its_routes() {
             assert!(!text.contains("persons") && !text.contains("my_number"));
         }
     }
+}
+
+/// One policy on every answer of every route, to a stranger and to the town's own staff: no
+/// sniffing, no referrer, never in another site's frame, and for every HTML page a
+/// Content-Security-Policy that allows no inline code but the page's own (by nonce).
+#[tokio::test]
+async fn every_route_answers_with_the_security_headers() {
+    let w = World::new().await;
+    let mut failures = Vec::new();
+    for route in ROUTES {
+        for actor in [Actor::Anonymous, Actor::StaffOwn] {
+            let (path, body) = concrete(&w, route.path);
+            let (status, headers, _) = w
+                .call_raw(
+                    route.zone,
+                    route.method.as_str(),
+                    &path,
+                    w.who(actor),
+                    body.as_deref(),
+                    &[],
+                )
+                .await;
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let csp = header("content-security-policy");
+            let html = header("content-type").starts_with("text/html");
+            let ok = header("x-content-type-options") == "nosniff"
+                && !header("referrer-policy").is_empty()
+                && header("x-frame-options") == "DENY"
+                && csp.contains("frame-ancestors 'none'")
+                && !csp.contains("'unsafe-inline'")
+                && (!html || csp.contains("script-src 'self'"));
+            if !ok {
+                failures.push(format!(
+                    "{:?} {} {} as {actor:?} ({status}): {headers:?}",
+                    route.zone, route.method, route.path
+                ));
+            }
+        }
+    }
+    // The pages' own inline blocks carry this response's nonce, and nothing else may run.
+    let (_, headers, page) = w
+        .call_raw(
+            Zone::Lgwan,
+            "GET",
+            "/signin",
+            w.who(Actor::Anonymous),
+            None,
+            &[],
+        )
+        .await;
+    let page = String::from_utf8(page).unwrap();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|n| n.split('\'').next())
+        .unwrap();
+    assert!(nonce.len() >= 22, "{csp}");
+    assert!(
+        page.contains(&format!("<style nonce=\"{nonce}\">")),
+        "{page}"
+    );
+    let (_, again, _) = w
+        .call_raw(
+            Zone::Lgwan,
+            "GET",
+            "/signin",
+            w.who(Actor::Anonymous),
+            None,
+            &[],
+        )
+        .await;
+    assert_ne!(
+        again["content-security-policy"],
+        headers["content-security-policy"]
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

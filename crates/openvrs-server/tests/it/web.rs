@@ -9,9 +9,7 @@ use axum::{
 use openvrs_server::lgwan_router;
 use tower::ServiceExt;
 
-use crate::world::{PASSWORD, World};
-
-const HOST: &str = "lgwan.test";
+use crate::world::{HOST, PASSWORD, World};
 
 /// One request through the LGWAN router as a browser sends it: cookies, and for a form its body
 /// and the `Origin` a browser would set (`origin: None` leaves it out).
@@ -80,6 +78,29 @@ async fn sign_in(w: &World, user: &str) -> String {
 }
 
 const ORIGIN: &str = "http://lgwan.test";
+
+/// Login CSRF: the sign-in form posted from another site, or with no origin at all, signs
+/// nobody in (no cookie), and the attempt is a security event.
+#[tokio::test]
+async fn the_sign_in_form_is_refused_from_another_site() {
+    let w = World::new().await;
+    let body = form(&[("user", "staff-uruma"), ("password", PASSWORD)]);
+    for origin in [Some("http://evil.example"), Some("null"), None] {
+        let (status, headers, _) = browse(&w, "POST", "/signin", "", Some(&body), origin).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "origin {origin:?}");
+        assert!(
+            headers.get(header::SET_COOKIE).is_none(),
+            "origin {origin:?}"
+        );
+    }
+    let events = w.state.store.security_events(None, 100).unwrap();
+    assert!(
+        events.iter().filter(|e| e.kind == "csrf_rejected").count() >= 3,
+        "{events:?}"
+    );
+    // From our own page it works.
+    sign_in(&w, "staff-uruma").await;
+}
 
 #[tokio::test]
 async fn staff_sign_in_find_a_person_and_read_their_page_in_both_languages() {

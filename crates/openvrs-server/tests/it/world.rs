@@ -56,6 +56,9 @@ fn capture_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
     .clone()
 }
 
+/// The host the test requests are addressed to.
+pub const HOST: &str = "lgwan.test";
+
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const RESIDENTS: u64 = 5;
 
@@ -292,7 +295,29 @@ impl World {
         who: Who,
         body: Option<&str>,
     ) -> (StatusCode, Vec<u8>, Option<String>) {
-        let mut req = Request::builder().method(method).uri(path);
+        let (status, headers, bytes) = self.call_raw(zone, method, path, who, body, &[]).await;
+        let cookie = headers
+            .get(header::SET_COOKIE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, bytes, cookie)
+    }
+
+    /// One request with extra headers; the status, headers and body of the answer. A page's
+    /// form is sent as a browser sends it: with the `Origin` of the page it came from (this
+    /// host), unless `extra` names another.
+    pub async fn call_raw(
+        &self,
+        zone: Zone,
+        method: &str,
+        path: &str,
+        who: Who,
+        body: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, HOST);
         match &who {
             Who::Anonymous => {}
             Who::Raw { cookie, csrf } => {
@@ -312,6 +337,12 @@ impl World {
                 "application/json"
             };
             req = req.header(header::CONTENT_TYPE, kind);
+            if form && !extra.iter().any(|(k, _)| k.eq_ignore_ascii_case("origin")) {
+                req = req.header(header::ORIGIN, format!("http://{HOST}"));
+            }
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
         }
         let req = req
             .body(Body::from(body.unwrap_or_default().to_owned()))
@@ -322,10 +353,7 @@ impl World {
         };
         let resp = router.oneshot(req).await.unwrap();
         let status = resp.status();
-        let cookie = resp
-            .headers()
-            .get(header::SET_COOKIE)
-            .map(|v| v.to_str().unwrap().to_owned());
+        let headers = resp.headers().clone();
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
             .await
             .unwrap()
@@ -333,7 +361,7 @@ impl World {
         if zone == Zone::Internet {
             self.assert_no_personal_data(&String::from_utf8_lossy(&bytes));
         }
-        (status, bytes, cookie)
+        (status, headers, bytes)
     }
 
     /// Every internet response passes through here: no seeded My Number, name or birth date.

@@ -66,6 +66,7 @@ impl Harness {
         let store = openvrs_store::open(
             &Location::Postgres {
                 url: schema_url(&base_url, &schema),
+                max_connections: openvrs_store::DEFAULT_MAX_CONNECTIONS,
             },
             master.clone(),
         )
@@ -90,6 +91,7 @@ impl Harness {
             },
             Raw::Postgres { base_url, schema } => Location::Postgres {
                 url: schema_url(base_url, schema),
+                max_connections: openvrs_store::DEFAULT_MAX_CONNECTIONS,
             },
         }
     }
