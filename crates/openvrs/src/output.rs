@@ -4,7 +4,7 @@
 //! removed. Standard output is used when no file is named.
 
 use std::{
-    io::{BufWriter, Write},
+    io::{BufWriter, ErrorKind, Write},
     path::Path,
 };
 
@@ -15,11 +15,44 @@ pub fn to<T>(path: Option<&Path>, write: impl FnOnce(&mut dyn Write) -> Result<T
     match path {
         Some(path) => to_file(path, write),
         None => {
-            let mut out = BufWriter::new(std::io::stdout().lock());
-            let done = write(&mut out)?;
-            out.flush()?;
-            Ok(done)
+            let mut out = Watch {
+                inner: BufWriter::new(std::io::stdout().lock()),
+                broken: false,
+            };
+            let done = write(&mut out).and_then(|done| Ok((done, out.flush()?)));
+            match done {
+                // However the writer wrapped it, the reader has gone: say so plainly.
+                Err(_) if out.broken => Err(std::io::Error::from(ErrorKind::BrokenPipe).into()),
+                done => Ok(done?.0),
+            }
         }
+    }
+}
+
+/// Standard output, noting whether its reader went away.
+struct Watch<W: Write> {
+    inner: W,
+    broken: bool,
+}
+
+impl<W: Write> Watch<W> {
+    fn note<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if r.as_ref().is_err_and(|e| e.kind() == ErrorKind::BrokenPipe) {
+            self.broken = true;
+        }
+        r
+    }
+}
+
+impl<W: Write> Write for Watch<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.note(r)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
+        self.note(r)
     }
 }
 

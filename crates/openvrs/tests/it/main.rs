@@ -3073,3 +3073,238 @@ fn key_rotations_survive_a_crash_half_way(database_url: Option<&str>) {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot decrypt"));
 }
+
+/// A bulk inquiry (一括照会) from the console: found rows, a malformed row whose reason has
+/// the wave dash of 「1～15桁」, and a row naming a 宛名番号 the asker does not hold (refused,
+/// and a security event) - the others go on, and the default Shift_JIS result is whole.
+#[test]
+fn a_bulk_inquiry_writes_its_shift_jis_result_whole_whatever_its_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init"]);
+    for (code, name) in [("472131", "うるま市"), ("472018", "那覇市")] {
+        ok(d, &["municipality", "add", "--code", code, "--name", name]);
+        let file = format!("{code}.csv");
+        ok(
+            d,
+            &[
+                "gen",
+                "residents",
+                "--municipality",
+                code,
+                "--count",
+                "5",
+                "--seed",
+                "3",
+                "--out",
+                &file,
+            ],
+        );
+        ok(d, &["import", "targets", &file, "--municipality", code]);
+    }
+    let rows = |file: &str| -> Vec<Vec<String>> {
+        std::fs::read_to_string(d.join(file))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(str::to_owned).collect())
+            .collect()
+    };
+    let (uruma, naha) = (rows("472131.csv"), rows("472018.csv"));
+    // Naha asks Uruma: one of Uruma's residents, for one of Naha's own 宛名番号.
+    let input = format!(
+        "照会先自治体コード,個人番号,宛名番号\n472131,{},{}\n472131,{},abc\n472131,{},999999999\n",
+        uruma[0][9], naha[0][1], uruma[1][9], uruma[2][9]
+    );
+    std::fs::write(d.join("ask.csv"), input).unwrap();
+    let out = openvrs(
+        d,
+        &[
+            "inquiry",
+            "bulk",
+            "ask.csv",
+            "--municipality",
+            "472018",
+            "--basis",
+            "転入",
+            "--out",
+            "result.csv",
+        ],
+    );
+    let (said, note) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert!(out.status.success(), "{note}");
+    assert!(note.contains("照会不可としました"), "{note}");
+    assert!(
+        said.contains("該当あり 1") && said.contains("形式エラー 1") && said.contains("照会不可 1"),
+        "{said}"
+    );
+    let bytes = std::fs::read(d.join("result.csv")).unwrap();
+    let (text, _, malformed) = encoding_rs::SHIFT_JIS.decode(&bytes);
+    assert!(!malformed, "Shift_JIS throughout");
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(text.contains("宛名番号は1～15桁の数字です"), "{text}");
+    assert!(
+        text.contains("照会不可") && text.contains("自団体の住民にありません"),
+        "{text}"
+    );
+    assert!(!text.contains(&uruma[0][9]), "never a My Number");
+    // Refused rows never reached the source, and the security officers can see them.
+    let db = rusqlite::Connection::open(d.join("openvrs-data/openvrs.sqlite")).unwrap();
+    let events: i64 = db
+        .query_row(
+            "SELECT count(*) FROM security_events WHERE kind = 'inquiry_not_own_resident' \
+             AND municipality_code = '472018'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(events, 1);
+    let provisions: i64 = db
+        .query_row("SELECT count(*) FROM provisions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(provisions, 1, "only the found row was provided");
+    let left: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A file that cannot be written whole is not written at all: a ledger holding a character
+/// Shift_JIS lacks fails its Shift_JIS export (naming the flag that writes UTF-8), and neither
+/// the file nor a piece of it is left; the old file stays as it was.
+#[test]
+fn an_export_that_fails_leaves_no_partial_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init"]);
+    ok(
+        d,
+        &[
+            "municipality",
+            "add",
+            "--code",
+            "472131",
+            "--name",
+            "うるま市",
+        ],
+    );
+    for (what, out) in [("residents", "t.csv"), ("ledger", "l.csv")] {
+        ok(
+            d,
+            &[
+                "gen",
+                what,
+                "--municipality",
+                "472131",
+                "--count",
+                "20",
+                "--seed",
+                "7",
+                "--out",
+                out,
+            ],
+        );
+    }
+    ok(
+        d,
+        &["import", "targets", "t.csv", "--municipality", "472131"],
+    );
+    let ledger = std::fs::read_to_string(d.join("l.csv")).unwrap();
+    let mut lines: Vec<String> = ledger.lines().map(str::to_owned).collect();
+    let first: Vec<String> = lines[1].split(',').map(str::to_owned).collect();
+    // 会場 (venue) of the first dose: a character outside Shift_JIS.
+    let mut changed = first.clone();
+    changed[5] = "𠮷野家会場".into();
+    lines[1] = changed.join(",");
+    std::fs::write(d.join("l2.csv"), lines.join("\r\n") + "\r\n").unwrap();
+    ok(
+        d,
+        &[
+            "import",
+            "ledger",
+            "l2.csv",
+            "--municipality",
+            "472131",
+            "--encoding",
+            "utf8",
+        ],
+    );
+    std::fs::write(d.join("out.csv"), "before").unwrap();
+    let err = fails(
+        d,
+        &[
+            "export",
+            "ledger",
+            "--municipality",
+            "472131",
+            "--out",
+            "out.csv",
+        ],
+    );
+    assert!(err.contains("--encoding utf8"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("out.csv")).unwrap(),
+        "before"
+    );
+    let names: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".partial")), "{names:?}");
+    ok(
+        d,
+        &[
+            "export",
+            "ledger",
+            "--municipality",
+            "472131",
+            "--out",
+            "out.csv",
+            "--encoding",
+            "utf8",
+        ],
+    );
+    assert!(
+        std::fs::read_to_string(d.join("out.csv"))
+            .unwrap()
+            .contains("𠮷野家会場")
+    );
+}
+
+/// `openvrs ... | head`: the reader goes away, and the command ends quietly with the status of
+/// a process ended by SIGPIPE, as Unix tools do - whether it prints lines or writes a stream.
+/// (The pipe's reading end is closed before the command starts, so every write meets it.)
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [
+        &["openapi", "--zone", "lgwan"][..],
+        &[
+            "gen",
+            "residents",
+            "--municipality",
+            "472131",
+            "--count",
+            "1000",
+        ][..],
+    ] {
+        let (reader, writer) = rustix::pipe::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_openvrs"))
+            .current_dir(tmp.path())
+            .args(args)
+            .stdout(std::process::Stdio::from(writer))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}
