@@ -219,8 +219,8 @@ impl Certificate {
         let key = match algorithm.as_str() {
             // id-ecPublicKey on P-256, named by its OID or spelled out as explicit parameters
             // (Japan's CSCA does the latter; both are valid X.509).
-            "1.2.840.10045.2.1" if is_p256(&spki) => PublicKeyInfo::P256(bits),
-            "1.2.840.10045.2.1" if is_named(&spki, "1.3.132.0.34") => PublicKeyInfo::P384(bits),
+            "1.2.840.10045.2.1" if is_p256(spki) => PublicKeyInfo::P256(bits),
+            "1.2.840.10045.2.1" if is_named(spki, "1.3.132.0.34") => PublicKeyInfo::P384(bits),
             "1.2.840.113549.1.1.1" => PublicKeyInfo::Rsa(bits),
             _ => PublicKeyInfo::Other,
         };

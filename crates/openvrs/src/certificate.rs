@@ -112,7 +112,7 @@ pub(crate) fn mrz(path: &PathBuf) -> Result<Passport> {
     Ok(Passport::from_mrz(l1, l2)?)
 }
 
-fn write(path: &PathBuf, bytes: &[u8]) -> Result<()> {
+fn write(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     crate::output::bytes(path, bytes)
 }
 
