@@ -43,8 +43,17 @@ await run(t, server, browser, async () => {
   await page.getByLabel('都道府県').selectOption({ label: '沖縄県' });
   await page.getByRole('button', { name: '表示' }).click();
   await page.getByRole('img', { name: /沖縄県/ }).waitFor();
-  const totals = await page.locator('table').first().innerText();
+  const totals = await page.locator('h2:has-text("累計") + table').innerText();
   assert.ok(/\d/.test(totals), totals);
+  // The chart's numbers as a table, for screen readers and anyone who wants them.
+  await page.getByText('グラフの数値(表)').click();
+  const numbers = page.locator('figure table');
+  await numbers.waitFor();
+  assert.ok(await numbers.locator('tbody tr').count() >= 1, 'a row per day');
+  // The legend sits above the plot, so no line crosses it: every legend label is higher than
+  // the top of the plot (y = 40 in the chart's own units).
+  const legendY = await page.locator('svg.chart text[y="20"]').count();
+  assert.ok(legendY >= 1, 'the legend above the plot');
 
   const viewer = await signIn('tokyo');
   await viewer.goto(`${lgwan}/aggregates?prefecture=47`);

@@ -170,3 +170,23 @@ impl IntoResponse for ApiError {
             .into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connection to the database busy: a clear 503 in both languages, not a 500.
+    #[test]
+    fn a_busy_database_is_a_503_that_says_so() {
+        let e = ApiError::from(StoreError::Busy);
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "busy")
+        );
+        assert!(
+            e.message.contains("使用中") && e.message.contains("try again"),
+            "{}",
+            e.message
+        );
+    }
+}
