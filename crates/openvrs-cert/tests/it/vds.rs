@@ -5,13 +5,19 @@ use openvrs_cert::{pki, qr, vds};
 use serde_json::Value;
 use std::path::PathBuf;
 
-fn data(name: &str) -> Vec<u8> {
+/// A file of `tests/data/vds-au` (Australia's real seal) or another folder there.
+fn data_in(folder: &str, name: &str) -> Vec<u8> {
     std::fs::read(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/vds-au")
+            .join("tests/data")
+            .join(folder)
             .join(name),
     )
     .unwrap()
+}
+
+fn data(name: &str) -> Vec<u8> {
+    data_in("vds-au", name)
 }
 
 fn australia() -> (String, pki::Certificate) {
@@ -190,13 +196,9 @@ fn broken_seals_are_clear_errors_never_panics() {
     );
 }
 
+/// Certificates made by `tests/data/vds-jp/make.sh` with what Japan's chain has.
 fn japan_like(name: &str) -> Vec<u8> {
-    std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/vds-jp")
-            .join(name),
-    )
-    .unwrap()
+    data_in("vds-jp", name)
 }
 
 /// 2027-06-01: within the made certificates' validity (tests/data/vds-jp/make.sh).

@@ -31,41 +31,43 @@ openssl x509 -req -in "$work/signer.csr" -CA "$work/csca.pem" -CAkey "$work/csca
 openssl x509 -in "$work/csca.pem" -outform DER -out csca.der
 
 # The signer again, with NULL parameters in its signature AlgorithmIdentifiers, re-signed by the CSCA.
-python3 - "$work/signer-plain.der" "$work/tbs.der" <<'PY'
+cat > "$work/der.py" <<'PY'
+"""DER pieces for make.sh: a TLV, and the signer certificate taken apart and put together."""
 import sys
+
+PLAIN = bytes.fromhex('300a06082a8648ce3d040302')  # ecdsa-with-SHA256, no parameters
+NULL = bytes.fromhex('300c06082a8648ce3d0403020500')  # the same with explicit NULL
+
 def tlv(tag, body):
     n = len(body)
-    if n < 0x80: size = bytes([n])
+    if n < 0x80:
+        size = bytes([n])
     else:
-        b = n.to_bytes((n.bit_length() + 7) // 8, 'big'); size = bytes([0x80 | len(b)]) + b
+        b = n.to_bytes((n.bit_length() + 7) // 8, 'big')
+        size = bytes([0x80 | len(b)]) + b
     return bytes([tag]) + size + body
+
 def read(buf, at):
-    tag, n = buf[at], buf[at + 1]; at += 2
+    tag, n = buf[at], buf[at + 1]
+    at += 2
     if n & 0x80:
-        k = n & 0x7f; n = int.from_bytes(buf[at:at + k], 'big'); at += k
+        k = n & 0x7f
+        n = int.from_bytes(buf[at:at + k], 'big')
+        at += k
     return tag, buf[at:at + n], at + n
-cert = open(sys.argv[1], 'rb').read()
-_, body, _ = read(cert, 0)
-plain = bytes.fromhex('300a06082a8648ce3d040302')
-null = bytes.fromhex('300c06082a8648ce3d0403020500')
-_, tbs, end = read(body, 0)
-assert tbs.count(plain) == 1, 'the TBS names its signature algorithm once'
-open(sys.argv[2], 'wb').write(tlv(0x30, tbs.replace(plain, null)))
+
+if sys.argv[1] == 'tbs':  # CERT OUT: the TBS with NULL parameters
+    _, body, _ = read(open(sys.argv[2], 'rb').read(), 0)
+    _, tbs, _ = read(body, 0)
+    assert tbs.count(PLAIN) == 1, 'the TBS names its signature algorithm once'
+    open(sys.argv[3], 'wb').write(tlv(0x30, tbs.replace(PLAIN, NULL)))
+else:  # TBS SIG OUT: the certificate
+    tbs, sig = open(sys.argv[2], 'rb').read(), open(sys.argv[3], 'rb').read()
+    open(sys.argv[4], 'wb').write(tlv(0x30, tbs + NULL + tlv(0x03, b'\0' + sig)))
 PY
+python3 "$work/der.py" tbs "$work/signer-plain.der" "$work/tbs.der"
 openssl dgst -sha256 -sign "$work/csca.key" -out "$work/sig.der" "$work/tbs.der"
-python3 - "$work/tbs.der" "$work/sig.der" signer.der <<'PY'
-import sys
-def tlv(tag, body):
-    n = len(body)
-    if n < 0x80: size = bytes([n])
-    else:
-        b = n.to_bytes((n.bit_length() + 7) // 8, 'big'); size = bytes([0x80 | len(b)]) + b
-    return bytes([tag]) + size + body
-tbs = open(sys.argv[1], 'rb').read()
-sig = open(sys.argv[2], 'rb').read()
-null = bytes.fromhex('300c06082a8648ce3d0403020500')
-open(sys.argv[3], 'wb').write(tlv(0x30, tbs + null + tlv(0x03, b'\0' + sig)))
-PY
+python3 "$work/der.py" cert "$work/tbs.der" "$work/sig.der" signer.der
 # The CSCA's signature over the new TBS verifies (OpenSSL 3.0's `verify` refuses explicit
 # parameters by its own policy, error 94, so the signature is checked directly).
 openssl x509 -in "$work/csca.pem" -pubkey -noout > "$work/csca.pub"
