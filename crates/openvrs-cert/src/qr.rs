@@ -207,7 +207,7 @@ const SVG_LIMIT: CertError = CertError::new(
 
 /// The texts of every QR code found in an SVG image (rendered with resvg, then read as a PNG
 /// would be): the official SMART Health Card examples come as SVG. The work an image can ask
-/// for is bounded before it is drawn (see [`MAX_SVG`]).
+/// for is bounded before it is drawn (the `MAX_SVG` limits of this module).
 pub fn read_svg(bytes: &[u8]) -> Result<Vec<String>, CertError> {
     use resvg::{tiny_skia, usvg};
     if bytes.len() > MAX_SVG {

@@ -46,7 +46,7 @@ pub enum AppCmd {
     /// Apply for one's own certificate with the card, as the resident app does: writes the
     /// `.smart-health-card` file (and, overseas, the VDS-NC beside it).
     Request {
-        /// The system's internet listener, e.g. https://vrs.example.jp
+        /// The system's internet listener, e.g. `https://vrs.example.jp`
         #[arg(long)]
         server: String,
         #[command(flatten)]
@@ -61,7 +61,7 @@ pub enum AppCmd {
 
 #[derive(Debug, Args)]
 pub struct KioskArgs {
-    /// The issuance center, e.g. https://center.example.jp
+    /// The issuance center, e.g. `https://center.example.jp`
     #[arg(long)]
     center: String,
     /// A file with this kiosk's token (else OPENVRS_KIOSK_TOKEN).
@@ -83,7 +83,7 @@ pub enum CenterCmd {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8600")]
         listen: SocketAddr,
-        /// The system's LGWAN listener, e.g. https://lgwan.example.jp:8443
+        /// The system's LGWAN listener, e.g. `https://lgwan.example.jp:8443`
         #[arg(long)]
         system: String,
         /// A file with the center's service token (`openvrs user add --role center`).

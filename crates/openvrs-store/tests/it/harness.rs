@@ -54,7 +54,7 @@ impl Harness {
                 std::env::var("OPENVRS_REQUIRE_POSTGRES").is_err(),
                 "OPENVRS_REQUIRE_POSTGRES is set but OPENVRS_TEST_DATABASE_URL is not"
             );
-            eprintln!("PostgreSQL scenario skipped: OPENVRS_TEST_DATABASE_URL is not set");
+            skipped_loudly("every PostgreSQL scenario of the store");
             return None;
         };
         let schema = format!("t_{:016x}", rand::thread_rng().r#gen::<u64>());
@@ -111,6 +111,135 @@ impl Harness {
         }
     }
 
+    /// The schema as the database itself describes it: per table its columns, its unique keys
+    /// (the primary key first, each as its ordered columns) and its foreign keys
+    /// (`cols -> table`), for comparing the two backends' migrations.
+    pub fn schema(&self) -> std::collections::BTreeMap<String, Table> {
+        let mut out = std::collections::BTreeMap::<String, Table>::new();
+        match &self.raw {
+            Raw::Sqlite { path, .. } => {
+                let c = rusqlite::Connection::open(path).unwrap();
+                let strings = |sql: &str| -> Vec<Vec<String>> {
+                    let mut st = c.prepare(sql).unwrap();
+                    let n = st.column_count();
+                    st.query_map([], |r| {
+                        (0..n)
+                            .map(|i| {
+                                r.get::<_, rusqlite::types::Value>(i).map(|v| match v {
+                                    rusqlite::types::Value::Text(t) => t,
+                                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                                    _ => String::new(),
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+                };
+                for t in strings(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                ) {
+                    let name = &t[0];
+                    let table = out.entry(name.clone()).or_default();
+                    let cols = strings(&format!("PRAGMA table_info({name})"));
+                    table.columns = cols.iter().map(|c| c[1].clone()).collect();
+                    let mut pk: Vec<(i64, String)> = cols
+                        .iter()
+                        .filter(|c| c[5] != "0")
+                        .map(|c| (c[5].parse().unwrap(), c[1].clone()))
+                        .collect();
+                    pk.sort();
+                    if !pk.is_empty() {
+                        table.keys.insert(format!(
+                            "pk({})",
+                            pk.iter()
+                                .map(|p| p.1.as_str())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        ));
+                    }
+                    for idx in strings(&format!("PRAGMA index_list({name})")) {
+                        if idx[2] == "1" && idx[3] != "pk" {
+                            let cols: Vec<String> =
+                                strings(&format!("PRAGMA index_info({})", idx[1]))
+                                    .into_iter()
+                                    .map(|c| c[2].clone())
+                                    .collect();
+                            table.keys.insert(format!("unique({})", cols.join(",")));
+                        }
+                    }
+                    let mut fks: std::collections::BTreeMap<String, (String, Vec<String>)> =
+                        Default::default();
+                    for fk in strings(&format!("PRAGMA foreign_key_list({name})")) {
+                        let e = fks
+                            .entry(fk[0].clone())
+                            .or_insert((fk[2].clone(), Vec::new()));
+                        e.1.push(fk[3].clone());
+                    }
+                    for (_, (to, cols)) in fks {
+                        table
+                            .foreign_keys
+                            .insert(format!("({}) -> {to}", cols.join(",")));
+                    }
+                }
+            }
+            Raw::Postgres { base_url, schema } => {
+                let mut c = postgres::Client::connect(base_url, postgres::NoTls).unwrap();
+                for r in c
+                    .query(
+                        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                         WHERE table_schema = $1",
+                        &[schema],
+                    )
+                    .unwrap()
+                {
+                    out.entry(r.get(0)).or_default().columns.insert(r.get(1));
+                }
+                for r in c
+                    .query(
+                        "SELECT t.relname::text, i.indisprimary, \
+                         array(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(n, o) \
+                               JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.n ORDER BY k.o) \
+                         FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid \
+                         JOIN pg_namespace s ON s.oid = t.relnamespace \
+                         WHERE s.nspname = $1 AND i.indisunique",
+                        &[schema],
+                    )
+                    .unwrap()
+                {
+                    let cols: Vec<String> = r.get(2);
+                    let kind = if r.get::<_, bool>(1) { "pk" } else { "unique" };
+                    out.entry(r.get(0))
+                        .or_default()
+                        .keys
+                        .insert(format!("{kind}({})", cols.join(",")));
+                }
+                for r in c
+                    .query(
+                        "SELECT t.relname::text, f.relname::text, \
+                         array(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY x(n, o) \
+                               JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.n ORDER BY x.o) \
+                         FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid \
+                         JOIN pg_class f ON f.oid = k.confrelid \
+                         JOIN pg_namespace s ON s.oid = t.relnamespace \
+                         WHERE s.nspname = $1 AND k.contype = 'f'",
+                        &[schema],
+                    )
+                    .unwrap()
+                {
+                    let cols: Vec<String> = r.get(2);
+                    let to: String = r.get(1);
+                    out.entry(r.get(0))
+                        .or_default()
+                        .foreign_keys
+                        .insert(format!("({}) -> {to}", cols.join(",")));
+                }
+            }
+        }
+        out
+    }
+
     /// Every byte the database holds at rest: the SQLite files, or a `pg_dump` of the schema.
     pub fn bytes_at_rest(&self) -> Vec<u8> {
         match &self.raw {
@@ -137,6 +266,14 @@ impl Harness {
     }
 }
 
+/// One table as [`Harness::schema`] describes it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Table {
+    pub columns: std::collections::BTreeSet<String>,
+    pub keys: std::collections::BTreeSet<String>,
+    pub foreign_keys: std::collections::BTreeSet<String>,
+}
+
 impl Drop for Harness {
     fn drop(&mut self) {
         if let Raw::Postgres { base_url, schema } = &self.raw
@@ -145,4 +282,17 @@ impl Drop for Harness {
             let _ = c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
         }
     }
+}
+
+/// Says once per test binary, past the test harness's capture (straight to standard error), what
+/// a plain `cargo test` left untested.
+pub fn skipped_loudly(what: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED: {what}: OPENVRS_TEST_DATABASE_URL is not set (./scripts/test sets it) ***\n"
+        );
+    });
 }

@@ -121,7 +121,7 @@ fn postgres_over_tls_checks_who_answers() {
             std::env::var("OPENVRS_REQUIRE_POSTGRES").is_err(),
             "OPENVRS_REQUIRE_POSTGRES is set but OPENVRS_TEST_DATABASE_TLS_CA is not"
         );
-        eprintln!("SKIPPED: PostgreSQL over TLS (OPENVRS_TEST_DATABASE_TLS_CA is not set)");
+        harness::skipped_loudly("PostgreSQL over TLS (and OPENVRS_TEST_DATABASE_TLS_CA)");
         return;
     };
     use openvrs_store::Location;
@@ -162,4 +162,79 @@ fn postgres_over_tls_checks_who_answers() {
     // `require` and `verify-ca` connect too.
     open("sslmode=require".into()).unwrap();
     open(format!("sslmode=verify-ca&sslrootcert={ca}")).unwrap();
+}
+
+/// The SQLite and PostgreSQL migrations describe one schema: the same tables, columns, unique
+/// keys (primary first) and foreign keys, as each database reports them after migrating.
+#[test]
+fn sqlite_and_postgres_migrations_make_the_same_schema() {
+    let Some(pg) = Harness::postgres() else {
+        return;
+    };
+    let sqlite = Harness::sqlite().schema();
+    let postgres = pg.schema();
+    assert!(sqlite.len() > 20, "{} tables", sqlite.len());
+    let found = drift(&sqlite, &postgres);
+    assert!(
+        found.is_empty(),
+        "the migrations drift apart:\n{}",
+        found.join("\n")
+    );
+    // It reads keys and foreign keys, not only columns.
+    let doses = &sqlite["doses"];
+    assert!(
+        doses
+            .keys
+            .iter()
+            .any(|k| k.starts_with("pk(municipality_code,"))
+            && doses.foreign_keys.iter().any(|f| f.ends_with("-> persons")),
+        "{doses:?}"
+    );
+    // A planted difference is found: a column only one side has.
+    let mut planted = postgres;
+    planted
+        .get_mut("persons")
+        .unwrap()
+        .columns
+        .insert("nickname".into());
+    assert_eq!(
+        drift(&sqlite, &planted),
+        ["persons: columns differ: [] vs [\"nickname\"]"]
+    );
+}
+
+fn drift(
+    a: &std::collections::BTreeMap<String, harness::Table>,
+    b: &std::collections::BTreeMap<String, harness::Table>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let names: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for name in names {
+        match (a.get(name), b.get(name)) {
+            (Some(x), Some(y)) => {
+                let only = |p: &std::collections::BTreeSet<String>,
+                            q: &std::collections::BTreeSet<String>| {
+                    p.difference(q).cloned().collect::<Vec<_>>()
+                };
+                for (what, p, q) in [
+                    ("columns", &x.columns, &y.columns),
+                    ("keys", &x.keys, &y.keys),
+                    ("foreign keys", &x.foreign_keys, &y.foreign_keys),
+                ] {
+                    if p != q {
+                        out.push(format!(
+                            "{name}: {what} differ: {:?} vs {:?}",
+                            only(p, q),
+                            only(q, p)
+                        ));
+                    }
+                }
+            }
+            (x, _) => out.push(format!(
+                "{name}: only in {}",
+                if x.is_some() { "SQLite" } else { "PostgreSQL" }
+            )),
+        }
+    }
+    out
 }

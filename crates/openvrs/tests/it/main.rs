@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // tests panic on purpose: that is how they fail
 
+mod tidy;
+
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream},
@@ -624,7 +626,7 @@ fn on_postgres(test: fn(Option<&str>)) {
             std::env::var("OPENVRS_REQUIRE_POSTGRES").is_err(),
             "OPENVRS_REQUIRE_POSTGRES is set but OPENVRS_TEST_DATABASE_URL is not"
         );
-        eprintln!("skipped: OPENVRS_TEST_DATABASE_URL is not set");
+        skipped_loudly("the command's tests on PostgreSQL");
         return;
     };
     let schema = format!(
@@ -3307,4 +3309,17 @@ fn a_closed_pipe_ends_a_command_quietly() {
         assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
         assert!(err.is_empty(), "{args:?}: {err}");
     }
+}
+
+/// Says once per test binary, past the test harness's capture (straight to standard error), what
+/// a plain `cargo test` left untested.
+fn skipped_loudly(what: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED: {what}: OPENVRS_TEST_DATABASE_URL is not set (./scripts/test sets it) ***\n"
+        );
+    });
 }
