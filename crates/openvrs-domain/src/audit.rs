@@ -58,6 +58,65 @@ codes!(Zone {
     Internet => "internet",
 });
 
+/// What the security officers are told about (`security_events.kind`). One list, so that a
+/// kind is written, counted and named the same everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SecurityEventKind {
+    LoginFailed,
+    LockedOut,
+    RateLimited,
+    CsrfRejected,
+    CrossMunicipality,
+    WrongZone,
+    WrongZoneAccount,
+    MalformedBurst,
+    ReadVolume,
+    InquiryVolume,
+    InquiryFishing,
+    InquiryNotOwnResident,
+    ForgedCard,
+    ReplayedApplication,
+    UnknownKiosk,
+}
+
+codes!(SecurityEventKind {
+    LoginFailed => "login_failed",
+    LockedOut => "locked_out",
+    RateLimited => "rate_limited",
+    CsrfRejected => "csrf_rejected",
+    CrossMunicipality => "cross_municipality",
+    WrongZone => "wrong_zone",
+    WrongZoneAccount => "wrong_zone_account",
+    MalformedBurst => "malformed_burst",
+    ReadVolume => "read_volume",
+    InquiryVolume => "inquiry_volume",
+    InquiryFishing => "inquiry_fishing",
+    InquiryNotOwnResident => "inquiry_not_own_resident",
+    ForgedCard => "forged_card",
+    ReplayedApplication => "replayed_application",
+    UnknownKiosk => "unknown_kiosk",
+});
+
+impl SecurityEventKind {
+    pub const ALL: [SecurityEventKind; 15] = [
+        Self::LoginFailed,
+        Self::LockedOut,
+        Self::RateLimited,
+        Self::CsrfRejected,
+        Self::CrossMunicipality,
+        Self::WrongZone,
+        Self::WrongZoneAccount,
+        Self::MalformedBurst,
+        Self::ReadVolume,
+        Self::InquiryVolume,
+        Self::InquiryFishing,
+        Self::InquiryNotOwnResident,
+        Self::ForgedCard,
+        Self::ReplayedApplication,
+        Self::UnknownKiosk,
+    ];
+}
+
 /// The account acting. `user` is an account id, never a person's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
@@ -115,5 +174,8 @@ mod tests {
             assert_eq!(Outcome::from_code(o.code()), Some(o));
         }
         assert_eq!(Role::from_code("root"), None);
+        for k in SecurityEventKind::ALL {
+            assert_eq!(SecurityEventKind::from_code(k.code()), Some(k));
+        }
     }
 }

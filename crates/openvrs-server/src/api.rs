@@ -1,5 +1,6 @@
 //! The handlers. They receive an already authorised [`Principal`]; they never re-check roles.
 
+use openvrs_domain::audit::SecurityEventKind;
 use std::collections::BTreeMap;
 
 use axum::{
@@ -144,7 +145,7 @@ pub(crate) async fn sign_in(
         blocking(move || {
             let found = store.account(&id)?;
             let failures = store.count_security_events(
-                "login_failed",
+                SecurityEventKind::LoginFailed,
                 id.as_str(),
                 now - config.lockout_window,
             )?;
@@ -156,7 +157,7 @@ pub(crate) async fn sign_in(
     if locked {
         security_event(
             state,
-            "locked_out",
+            SecurityEventKind::LockedOut,
             municipality,
             Some(id.to_string()),
             client,
@@ -187,7 +188,7 @@ pub(crate) async fn sign_in(
     let Some(account) = account.filter(|_| ok) else {
         security_event(
             state,
-            "login_failed",
+            SecurityEventKind::LoginFailed,
             municipality,
             Some(id.to_string()),
             client,
@@ -238,7 +239,7 @@ pub(crate) async fn read_person(
         let limit = state.security.persons_per_hour;
         security_event(
             state,
-            "read_volume",
+            SecurityEventKind::ReadVolume,
             Some(m),
             Some(user),
             None,
@@ -483,7 +484,7 @@ pub async fn fallback(state: AppState, zone: Zone, req: Request) -> ApiError {
     if let Some(spec) = routes::routes(other).find(|r| routes::matches(r.path, &path)) {
         security_event(
             &state,
-            "wrong_zone",
+            SecurityEventKind::WrongZone,
             None,
             None,
             client(req.extensions()),

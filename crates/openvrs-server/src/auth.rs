@@ -1,6 +1,7 @@
 //! Who is asking, and may they: authentication (session cookie or device token), authorisation
 //! by the route's [`Access`], tenant binding, CSRF. Decided here, once, for every route.
 
+use openvrs_domain::audit::SecurityEventKind;
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
@@ -105,18 +106,18 @@ pub fn client(req_extensions: &axum::http::Extensions) -> Option<String> {
 /// Records a security event (and logs it); failures to record are logged, never shown.
 pub async fn security_event(
     state: &AppState,
-    kind: &'static str,
+    kind: SecurityEventKind,
     municipality: Option<MunicipalityCode>,
     user: Option<String>,
     client: Option<String>,
     detail: String,
 ) {
-    tracing::warn!(kind, user = user.as_deref(), client = client.as_deref(), %detail, "security event");
-    state.metrics.security_event(kind);
+    tracing::warn!(kind = kind.code(), user = user.as_deref(), client = client.as_deref(), %detail, "security event");
+    state.metrics.security_event(kind.code());
     let event = SecurityEvent {
         id: 0,
         at: state.now(),
-        kind: kind.into(),
+        kind,
         municipality,
         user,
         client,
@@ -135,7 +136,7 @@ pub async fn security_event(
                 n.send(event);
             }
         }
-        _ => tracing::error!(kind, "could not store a security event"),
+        _ => tracing::error!(kind = kind.code(), "could not store a security event"),
     }
 }
 
@@ -289,7 +290,7 @@ async fn limit(
         };
         security_event(
             state,
-            "rate_limited",
+            SecurityEventKind::RateLimited,
             municipality,
             user,
             client,
@@ -320,7 +321,7 @@ pub async fn watch_malformed(State(state): State<AppState>, req: Request, next: 
         if state.monitor.malformed(&key, limit, state.now()) == Verdict::JustOver {
             security_event(
                 &state,
-                "malformed_burst",
+                SecurityEventKind::MalformedBurst,
                 None,
                 None,
                 client,
@@ -382,7 +383,7 @@ async fn decide(
     if changes_state && spec.is_page() && !same_origin(req.headers()) {
         security_event(
             &state,
-            "csrf_rejected",
+            SecurityEventKind::CsrfRejected,
             None,
             None,
             client.clone(),
@@ -395,7 +396,7 @@ async fn decide(
         Some(p) if !usable_in(spec.zone, &p.account.binding) => {
             security_event(
                 &state,
-                "wrong_zone_account",
+                SecurityEventKind::WrongZoneAccount,
                 p.account.binding.municipality(),
                 Some(p.account.id.to_string()),
                 client.clone(),
@@ -457,7 +458,7 @@ async fn decide(
             if own.as_deref() != Some(asked.as_str()) {
                 security_event(
                     &state,
-                    "cross_municipality",
+                    SecurityEventKind::CrossMunicipality,
                     p.account.binding.municipality(),
                     Some(p.account.id.to_string()),
                     client,
@@ -491,7 +492,7 @@ async fn decide(
             if !proven {
                 security_event(
                     &state,
-                    "csrf_rejected",
+                    SecurityEventKind::CsrfRejected,
                     p.account.binding.municipality(),
                     Some(p.account.id.to_string()),
                     client,

@@ -4,6 +4,7 @@
 //! credential and returns the PDF. It keeps nothing: no database, no files, no personal data
 //! in its log (security events name the kiosk and the client address only).
 
+use openvrs_domain::audit::SecurityEventKind;
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
@@ -88,8 +89,8 @@ pub struct KioskRequest {
     pub application: String,
 }
 
-fn security_event(kind: &str, kiosk: Option<&str>, client: &SocketAddr) {
-    tracing::warn!(kind, kiosk, client = %client.ip(), "security event");
+fn security_event(kind: SecurityEventKind, kiosk: Option<&str>, client: &SocketAddr) {
+    tracing::warn!(kind = kind.code(), kiosk, client = %client.ip(), "security event");
 }
 
 fn kiosk_of(config: &CenterConfig, headers: &HeaderMap) -> Option<String> {
@@ -114,7 +115,7 @@ async fn apply(
     Json(input): Json<KioskRequest>,
 ) -> Result<Response, ApiError> {
     let Some(kiosk) = kiosk_of(&config, &headers) else {
-        security_event("unknown_kiosk", None, &client);
+        security_event(SecurityEventKind::UnknownKiosk, None, &client);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "kiosk.unknown",
@@ -124,7 +125,7 @@ async fn apply(
     };
     if let Err(e) = card::open_application(&input.application, &config.card_issuers) {
         if e.kind != "card.application" {
-            security_event("forged_card", Some(&kiosk), &client);
+            security_event(SecurityEventKind::ForgedCard, Some(&kiosk), &client);
         }
         return Err(ApiError::new(StatusCode::BAD_REQUEST, e.kind, e.ja, e.en));
     }

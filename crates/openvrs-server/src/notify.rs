@@ -39,7 +39,7 @@ pub fn event_json(e: &SecurityEvent) -> serde_json::Value {
     json!({
         "id": e.id,
         "at": e.at,
-        "kind": e.kind,
+        "kind": e.kind.code(),
         "municipality": e.municipality.map(|m| m.to_string()),
         "user": e.user,
         "client": e.client,

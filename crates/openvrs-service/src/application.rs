@@ -67,10 +67,11 @@ impl Refusal {
 
     /// Whether it is an attack, to be raised as a security event: forged or altered card
     /// data, an application signed by another card, a replay.
-    pub fn attack(&self) -> Option<&'static str> {
+    pub fn attack(&self) -> Option<openvrs_domain::audit::SecurityEventKind> {
+        use openvrs_domain::audit::SecurityEventKind;
         match self {
-            Refusal::Card(e) if e.kind != "card.application" => Some("forged_card"),
-            Refusal::Replay(_) => Some("replayed_application"),
+            Refusal::Card(e) if e.kind != "card.application" => Some(SecurityEventKind::ForgedCard),
+            Refusal::Replay(_) => Some(SecurityEventKind::ReplayedApplication),
             _ => None,
         }
     }

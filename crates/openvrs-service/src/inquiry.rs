@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 
 use openvrs_csv::{Encoding, LedgerWriter, read_inquiries};
 use openvrs_domain::{
-    audit::Actor,
+    audit::{Actor, SecurityEventKind},
     ids::{MunicipalityCode, MyNumber},
 };
 use openvrs_store::{BulkRow, InquiryRequest, InquiryStatus, Malformed, Store, StoreError};
@@ -37,7 +37,7 @@ impl Default for Limits {
 /// Something the security officers should see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
-    pub kind: &'static str,
+    pub kind: SecurityEventKind,
     pub detail: String,
 }
 
@@ -65,7 +65,7 @@ pub fn guard(
     let mut g = Guard::default();
     if hour.by_user >= limits.per_user_per_hour {
         g.refuse = Some(Alert {
-            kind: "inquiry_volume",
+            kind: SecurityEventKind::InquiryVolume,
             detail: format!(
                 "user {} made {} inquiries in an hour (limit {})",
                 actor.user, hour.by_user, limits.per_user_per_hour
@@ -73,7 +73,7 @@ pub fn guard(
         });
     } else if hour.by_municipality >= limits.per_municipality_per_hour {
         g.refuse = Some(Alert {
-            kind: "inquiry_volume",
+            kind: SecurityEventKind::InquiryVolume,
             detail: format!(
                 "municipality {asker} made {} inquiries in an hour (limit {})",
                 hour.by_municipality, limits.per_municipality_per_hour
@@ -82,7 +82,7 @@ pub fn guard(
     }
     if day.sources_for_person >= limits.sources_per_person_per_day {
         g.alerts.push(Alert {
-            kind: "inquiry_fishing",
+            kind: SecurityEventKind::InquiryFishing,
             detail: format!(
                 "user {} of {asker} asked about one person in {} municipalities within a day",
                 actor.user,
@@ -102,7 +102,7 @@ pub fn refused_alert(
     of: u64,
 ) -> Option<Alert> {
     (refused > 0).then(|| Alert {
-        kind: "inquiry_not_own_resident",
+        kind: SecurityEventKind::InquiryNotOwnResident,
         detail: format!(
             "user {} of {asker} named {refused} of {of} address numbers that are not the municipality's residents",
             actor.user

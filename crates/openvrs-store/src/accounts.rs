@@ -122,7 +122,7 @@ pub(crate) fn session_from_row(r: &Row) -> Result<Session, StoreError> {
 pub(crate) fn event_values(e: &SecurityEvent) -> Vec<Value> {
     vec![
         e.at.into(),
-        e.kind.as_str().into(),
+        e.kind.code().into(),
         e.municipality.map(|m| m.to_string()).into(),
         e.user.clone().into(),
         e.client.clone().into(),
@@ -134,7 +134,8 @@ pub(crate) fn event_from_row(r: &Row) -> Result<SecurityEvent, StoreError> {
     Ok(SecurityEvent {
         id: r.int(0)?,
         at: r.int(1)?,
-        kind: r.text(2)?.to_owned(),
+        kind: openvrs_domain::audit::SecurityEventKind::from_code(r.text(2)?)
+            .ok_or(StoreError::Corrupt("security event kind"))?,
         municipality: r.opt_text(3)?.map(MunicipalityCode::parse).transpose()?,
         user: r.opt_text(4)?.map(str::to_owned),
         client: r.opt_text(5)?.map(str::to_owned),

@@ -1763,12 +1763,17 @@ impl<B: Backend> Store for Engine<B> {
         })
     }
 
-    fn count_security_events(&self, kind: &str, user: &str, since: i64) -> Result<u64, StoreError> {
+    fn count_security_events(
+        &self,
+        kind: openvrs_domain::audit::SecurityEventKind,
+        user: &str,
+        since: i64,
+    ) -> Result<u64, StoreError> {
         self.db.transaction(|tx| {
             let row = tx
                 .query_opt(
                     "SELECT COUNT(*) FROM security_events WHERE user_id = $1 AND kind = $2 AND at >= $3",
-                    &[user.into(), kind.into(), since.into()],
+                    &[user.into(), kind.code().into(), since.into()],
                 )?
                 .ok_or(StoreError::Corrupt("count"))?;
             Ok(row.int(0)? as u64)

@@ -564,7 +564,7 @@ pub struct SecurityEvent {
     pub id: i64,
     /// Unix time in microseconds.
     pub at: i64,
-    pub kind: String,
+    pub kind: openvrs_domain::audit::SecurityEventKind,
     pub municipality: Option<MunicipalityCode>,
     pub user: Option<String>,
     pub client: Option<String>,
@@ -922,7 +922,12 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<SecurityEvent>, StoreError>;
     /// How many events of `kind` concern `user` since `since` (unix microseconds).
-    fn count_security_events(&self, kind: &str, user: &str, since: i64) -> Result<u64, StoreError>;
+    fn count_security_events(
+        &self,
+        kind: openvrs_domain::audit::SecurityEventKind,
+        user: &str,
+        since: i64,
+    ) -> Result<u64, StoreError>;
 
     /// Crypto-shredding: destroys the municipality's data and index keys, so none of its
     /// personal data can be read again. The audit chain stays verifiable.

@@ -120,6 +120,11 @@ const LABELS: &[(&str, &str, &str)] = &[
         "inquiry about a non-resident",
     ),
     ("forged_card", "不正なカード", "forged card"),
+    (
+        "replayed_application",
+        "申請の再送(リプレイ)",
+        "replayed application",
+    ),
     ("unknown_kiosk", "未登録の端末", "unknown kiosk"),
 ];
 
@@ -187,5 +192,9 @@ mod tests {
             "住民 0001813736 提供 4 提供先 472018 該当あり 件数 2"
         );
         assert_eq!(object(Lang::En, "person:12"), "person 12");
+        // Every kind of security event has its name.
+        for kind in openvrs_domain::audit::SecurityEventKind::ALL {
+            assert_ne!(label(Lang::Ja, kind.code()), kind.code(), "{kind:?}");
+        }
     }
 }

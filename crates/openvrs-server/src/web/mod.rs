@@ -380,7 +380,7 @@ fn events_listing(chrome: &Chrome, events: &[openvrs_store::SecurityEvent]) -> L
         .map(|e| {
             vec![
                 cell(when(e.at)),
-                cell(labels::label(chrome.lang, &e.kind)),
+                cell(labels::label(chrome.lang, e.kind.code())),
                 cell(e.municipality.map(|m| m.to_string()).unwrap_or_default()),
                 cell(e.user.clone().unwrap_or_default()),
                 cell(e.client.clone().unwrap_or_default()),

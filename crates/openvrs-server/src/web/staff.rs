@@ -76,7 +76,7 @@ pub async fn staff_home(
             events: events
                 .into_iter()
                 .map(|e| {
-                    let kind = labels::label(chrome.lang, &e.kind);
+                    let kind = labels::label(chrome.lang, e.kind.code());
                     (when(e.at), kind, e.user.unwrap_or_default())
                 })
                 .collect(),

@@ -79,7 +79,7 @@ async fn both_listeners_serve_and_shut_down() {
     let events = w.state.store.security_events(None, 10).unwrap();
     let e = events
         .iter()
-        .find(|e| e.kind == "wrong_zone")
+        .find(|e| e.kind.code() == "wrong_zone")
         .expect("wrong_zone event");
     assert_eq!(e.client.as_deref(), Some("127.0.0.1"));
 }
@@ -147,7 +147,7 @@ async fn wrong_passwords_lock_the_account() {
         .security_events(Some(w.uruma), 20)
         .unwrap()
         .into_iter()
-        .map(|e| e.kind)
+        .map(|e| e.kind.code().to_owned())
         .collect();
     assert_eq!(kinds.iter().filter(|k| *k == "login_failed").count(), 5);
     assert!(kinds.contains(&"locked_out".to_string()));
@@ -231,7 +231,7 @@ async fn state_changes_need_the_csrf_token() {
             .security_events(None, 10)
             .unwrap()
             .iter()
-            .any(|e| e.kind == "csrf_rejected")
+            .any(|e| e.kind.code() == "csrf_rejected")
     );
     let (status, _) = w
         .call(
@@ -508,7 +508,7 @@ fn kinds(w: &World) -> Vec<String> {
         .security_events(None, 100)
         .unwrap()
         .into_iter()
-        .map(|e| e.kind)
+        .map(|e| e.kind.code().to_owned())
         .collect()
 }
 
@@ -579,7 +579,10 @@ async fn reading_many_persons_is_noticed() {
         );
     }
     let events = w.state.store.security_events(Some(w.uruma), 100).unwrap();
-    let reads: Vec<_> = events.iter().filter(|e| e.kind == "read_volume").collect();
+    let reads: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind.code() == "read_volume")
+        .collect();
     assert_eq!(reads.len(), 1);
     assert_eq!(reads[0].user.as_deref(), Some("staff-uruma"));
 }
@@ -1133,8 +1136,8 @@ async fn staff_inquire_another_municipality_single_and_bulk() {
         .await;
     assert_eq!(s, 200);
     let events = w.state.store.security_events(None, 50).unwrap();
-    assert!(events.iter().any(|e| e.kind == "inquiry_volume"));
-    assert!(events.iter().any(|e| e.kind == "inquiry_fishing"));
+    assert!(events.iter().any(|e| e.kind.code() == "inquiry_volume"));
+    assert!(events.iter().any(|e| e.kind.code() == "inquiry_fishing"));
     assert!(events.iter().all(|e| !e.detail.contains(&my_number)));
 }
 

@@ -851,7 +851,8 @@ async fn another_towns_person_looks_like_nobody() {
     assert!(
         events
             .iter()
-            .any(|e| e.kind == "cross_municipality" && e.user.as_deref() == Some("staff-uruma"))
+            .any(|e| e.kind.code() == "cross_municipality"
+                && e.user.as_deref() == Some("staff-uruma"))
     );
     // The own person is there, with the identity data staff need (LGWAN only).
     let own = format!(
@@ -880,7 +881,7 @@ async fn people_accounts_do_not_work_on_the_internet_listener() {
             .security_events(None, 10)
             .unwrap()
             .iter()
-            .any(|e| e.kind == "wrong_zone_account")
+            .any(|e| e.kind.code() == "wrong_zone_account")
     );
 }
 

@@ -95,7 +95,11 @@ async fn the_sign_in_form_is_refused_from_another_site() {
     }
     let events = w.state.store.security_events(None, 100).unwrap();
     assert!(
-        events.iter().filter(|e| e.kind == "csrf_rejected").count() >= 3,
+        events
+            .iter()
+            .filter(|e| e.kind.code() == "csrf_rejected")
+            .count()
+            >= 3,
         "{events:?}"
     );
     // From our own page it works.

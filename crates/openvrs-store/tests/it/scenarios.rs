@@ -672,10 +672,11 @@ pub fn accounts_sessions_and_security_events(h: &Harness) {
     assert_eq!(credential, Credential::Revoked);
     assert_eq!(h.store.accounts().unwrap().len(), 3);
 
-    let event = |kind: &str, m: Option<MunicipalityCode>, at: i64| SecurityEvent {
+    use openvrs_domain::audit::SecurityEventKind as Kind;
+    let event = |kind: Kind, m: Option<MunicipalityCode>, at: i64| SecurityEvent {
         id: 0,
         at,
-        kind: kind.into(),
+        kind,
         municipality: m,
         user: Some("staff-472131".into()),
         client: Some("127.0.0.1".into()),
@@ -683,14 +684,14 @@ pub fn accounts_sessions_and_security_events(h: &Harness) {
     };
     let a = h
         .store
-        .record_security_event(&event("login_failed", Some(uruma()), 100))
+        .record_security_event(&event(Kind::LoginFailed, Some(uruma()), 100))
         .unwrap();
     let b = h
         .store
-        .record_security_event(&event("login_failed", Some(uruma()), 200))
+        .record_security_event(&event(Kind::LoginFailed, Some(uruma()), 200))
         .unwrap();
     h.store
-        .record_security_event(&event("wrong_zone", Some(naha()), 300))
+        .record_security_event(&event(Kind::WrongZone, Some(naha()), 300))
         .unwrap();
     assert!(b > a);
     assert_eq!(h.store.security_events(None, 10).unwrap().len(), 3);
@@ -698,13 +699,13 @@ pub fn accounts_sessions_and_security_events(h: &Harness) {
     assert_eq!(own.iter().map(|e| e.id).collect::<Vec<_>>(), [b, a]);
     assert_eq!(
         h.store
-            .count_security_events("login_failed", "staff-472131", 150)
+            .count_security_events(Kind::LoginFailed, "staff-472131", 150)
             .unwrap(),
         1
     );
     assert_eq!(
         h.store
-            .count_security_events("login_failed", "staff-472131", 0)
+            .count_security_events(Kind::LoginFailed, "staff-472131", 0)
             .unwrap(),
         2
     );
