@@ -121,7 +121,7 @@ fn bulk(
             at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_micros() as i64),
-            kind: alert.kind.into(),
+            kind: alert.kind,
             municipality: Some(asker),
             user: Some(actor.user.clone()),
             client: None,
