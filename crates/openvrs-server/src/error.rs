@@ -158,16 +158,24 @@ impl From<openvrs_domain::Invalid> for ApiError {
     }
 }
 
+/// An error's message, left on its response for the layer that shows a page's errors as pages
+/// (`web::error_pages`).
+#[derive(Debug, Clone)]
+pub struct Shown(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let shown = Shown(self.message.clone());
+        let mut response = (
             self.status,
             Json(match self.details {
                 None => json!({ "error": self.code, "message": self.message }),
                 Some(d) => json!({ "error": self.code, "message": self.message, "details": d }),
             }),
         )
-            .into_response()
+            .into_response();
+        response.extensions_mut().insert(shown);
+        response
     }
 }
 

@@ -186,7 +186,11 @@ pub fn router(zone: Zone, state: AppState) -> Router {
             "personal route {} must not be mounted on the internet listener",
             spec.path
         );
-        let method_router = (spec.handler)().route_layer(from_fn_with_state(
+        let mut method_router = (spec.handler)();
+        if spec.is_page() {
+            method_router = method_router.route_layer(axum::middleware::from_fn(web::error_pages));
+        }
+        let method_router = method_router.route_layer(from_fn_with_state(
             (state.clone(), spec),
             crate::auth::guard,
         ));

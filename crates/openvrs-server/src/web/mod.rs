@@ -171,6 +171,30 @@ fn error_page(chrome: Chrome, e: ApiError) -> Response {
     }
 }
 
+/// The one page wrapper: every page route's errors (a handler's `Err(ApiError)`) are shown as
+/// a page in the reader's language, with the page's menu; handlers just use `?`. Runs inside
+/// the guard, so the signed-in account is known.
+pub async fn error_pages(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let chrome = Chrome::new(
+        req.headers(),
+        req.extensions().get::<Principal>(),
+        req.uri().path(),
+    );
+    let response = next.run(req).await;
+    match response.extensions().get::<crate::error::Shown>() {
+        Some(crate::error::Shown(message)) => {
+            let e = ApiError {
+                status: response.status(),
+                code: "page",
+                message: message.clone(),
+                details: None,
+            };
+            error_page(chrome, e)
+        }
+        None => response,
+    }
+}
+
 /// A form that could not be done: its page again with why, under the error's status - or an
 /// error page when what it was about does not exist.
 async fn form_again<F, Fut>(chrome: Chrome, e: ApiError, page: F) -> Response

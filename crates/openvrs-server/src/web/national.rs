@@ -47,120 +47,116 @@ pub async fn aggregates_page(
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Query(q): Query<AreaQuery>,
-) -> Response {
+) -> Result<Response, ApiError> {
     use openvrs_domain::prefecture::Prefecture;
     use openvrs_service::opendata::{self, Area};
     let chrome = Chrome::new(&headers, Some(&p), "/aggregates");
     let lang = chrome.lang;
-    let page = async {
-        let asked_prefecture = q
-            .prefecture
-            .as_deref()
-            .and_then(|n| n.parse().ok())
-            .and_then(Prefecture::from_number);
-        let (national, prefecture) = match p.account.binding {
-            Binding::Prefecture(own) => (false, Some(own)),
-            _ => (true, asked_prefecture),
-        };
-        let town = q
-            .municipality
-            .as_deref()
-            .and_then(|c| MunicipalityCode::parse(c).ok())
-            .filter(|m| prefecture.is_none_or(|p| m.prefecture() == p));
-        let area = match (town, prefecture) {
-            (Some(m), _) => Area::Municipality(m),
-            (None, Some(p)) => Area::Prefecture(p),
-            (None, None) => Area::Country,
-        };
-        let rows = crate::opendata::rows(&state).await?;
-        let store = state.store.clone();
-        let names: std::collections::BTreeMap<u32, String> =
-            blocking(move || store.municipalities())
-                .await?
-                .into_iter()
-                .map(|m| (m.code.value(), m.name))
-                .collect();
-        let days = opendata::daily(&rows, area);
-        let all = opendata::totals(&rows, area, |_| ());
-        let doses: Vec<u32> = all.values().flat_map(|c| c.keys().copied()).collect();
-        let per_dose = |c: &std::collections::BTreeMap<u32, u64>| -> Vec<u64> {
-            doses
-                .iter()
-                .map(|d| c.get(d).copied().unwrap_or(0))
-                .collect()
-        };
-        let pref_name = |pref: Prefecture| lang.t(pref.name_ja(), pref.name_en()).to_owned();
-        let town_name = |v: u32| names.get(&v).cloned().unwrap_or_else(|| format!("{v:06}"));
-        let title = match area {
-            Area::Country => lang.t("全国", "All of Japan").to_owned(),
-            Area::Prefecture(pref) => pref_name(pref),
-            Area::Municipality(m) => {
-                format!("{} {}", pref_name(m.prefecture()), town_name(m.value()))
-            }
-        };
-        let parts = match area {
-            Area::Country => opendata::totals(&rows, area, |r| r.prefecture.number())
-                .iter()
-                .filter_map(|(n, c)| Some((pref_name(Prefecture::from_number(*n)?), per_dose(c))))
-                .collect(),
-            Area::Prefecture(_) => opendata::totals(&rows, area, |r| r.municipality.value())
-                .iter()
-                .map(|(v, c)| (town_name(*v), per_dose(c)))
-                .collect(),
-            Area::Municipality(_) => Vec::new(),
-        };
-        let gender = |g| sex_label(lang, g);
-        render(&Aggregates {
-            chart: opendata::chart_svg(
-                &days,
-                [
-                    &format!("{} {title}", lang.t("日ごとの接種回数", "Doses per day:")),
-                    lang.t("接種", "dose"),
-                    lang.t(
-                        "接種回ごとの日別件数の折れ線",
-                        "One line per dose number, doses per day",
-                    ),
-                ],
-            ),
-            every_day: days
-                .iter()
-                .map(|(date, counts)| (date.to_string(), per_dose(counts)))
-                .collect(),
-            recent: days
-                .iter()
-                .rev()
-                .take(RECENT_DAYS)
-                .map(|(date, counts)| (date.to_string(), per_dose(counts)))
-                .collect(),
-            totals: all.values().next().map(&per_dose).unwrap_or_default(),
-            parts,
-            groups: opendata::totals(&rows, area, |r| (r.gender, r.age))
-                .iter()
-                .map(|((g, a), c)| (gender(*g).to_owned(), a.code().to_owned(), per_dose(c)))
-                .collect(),
-            towns: match prefecture {
-                Some(pref) => names
-                    .iter()
-                    .filter(|(v, _)| {
-                        MunicipalityCode::parse(&format!("{v:06}"))
-                            .is_ok_and(|m| m.prefecture() == pref)
-                    })
-                    .map(|(v, n)| (format!("{v:06}"), n.clone()))
-                    .collect(),
-                None => Vec::new(),
-            },
-            town: town.map(|m| m.to_string()).unwrap_or_default(),
-            doses,
-            area: title,
-            national,
-            prefectures: Prefecture::all()
-                .map(|pref| (pref.number(), pref_name(pref)))
-                .collect(),
-            selected: prefecture.map_or(0, Prefecture::number),
-            chrome: chrome.clone(),
-        })
+    let asked_prefecture = q
+        .prefecture
+        .as_deref()
+        .and_then(|n| n.parse().ok())
+        .and_then(Prefecture::from_number);
+    let (national, prefecture) = match p.account.binding {
+        Binding::Prefecture(own) => (false, Some(own)),
+        _ => (true, asked_prefecture),
     };
-    page.await.unwrap_or_else(|e| error_page(chrome, e))
+    let town = q
+        .municipality
+        .as_deref()
+        .and_then(|c| MunicipalityCode::parse(c).ok())
+        .filter(|m| prefecture.is_none_or(|p| m.prefecture() == p));
+    let area = match (town, prefecture) {
+        (Some(m), _) => Area::Municipality(m),
+        (None, Some(p)) => Area::Prefecture(p),
+        (None, None) => Area::Country,
+    };
+    let rows = crate::opendata::rows(&state).await?;
+    let store = state.store.clone();
+    let names: std::collections::BTreeMap<u32, String> = blocking(move || store.municipalities())
+        .await?
+        .into_iter()
+        .map(|m| (m.code.value(), m.name))
+        .collect();
+    let days = opendata::daily(&rows, area);
+    let all = opendata::totals(&rows, area, |_| ());
+    let doses: Vec<u32> = all.values().flat_map(|c| c.keys().copied()).collect();
+    let per_dose = |c: &std::collections::BTreeMap<u32, u64>| -> Vec<u64> {
+        doses
+            .iter()
+            .map(|d| c.get(d).copied().unwrap_or(0))
+            .collect()
+    };
+    let pref_name = |pref: Prefecture| lang.t(pref.name_ja(), pref.name_en()).to_owned();
+    let town_name = |v: u32| names.get(&v).cloned().unwrap_or_else(|| format!("{v:06}"));
+    let title = match area {
+        Area::Country => lang.t("全国", "All of Japan").to_owned(),
+        Area::Prefecture(pref) => pref_name(pref),
+        Area::Municipality(m) => {
+            format!("{} {}", pref_name(m.prefecture()), town_name(m.value()))
+        }
+    };
+    let parts = match area {
+        Area::Country => opendata::totals(&rows, area, |r| r.prefecture.number())
+            .iter()
+            .filter_map(|(n, c)| Some((pref_name(Prefecture::from_number(*n)?), per_dose(c))))
+            .collect(),
+        Area::Prefecture(_) => opendata::totals(&rows, area, |r| r.municipality.value())
+            .iter()
+            .map(|(v, c)| (town_name(*v), per_dose(c)))
+            .collect(),
+        Area::Municipality(_) => Vec::new(),
+    };
+    let gender = |g| sex_label(lang, g);
+    render(&Aggregates {
+        chart: opendata::chart_svg(
+            &days,
+            [
+                &format!("{} {title}", lang.t("日ごとの接種回数", "Doses per day:")),
+                lang.t("接種", "dose"),
+                lang.t(
+                    "接種回ごとの日別件数の折れ線",
+                    "One line per dose number, doses per day",
+                ),
+            ],
+        ),
+        every_day: days
+            .iter()
+            .map(|(date, counts)| (date.to_string(), per_dose(counts)))
+            .collect(),
+        recent: days
+            .iter()
+            .rev()
+            .take(RECENT_DAYS)
+            .map(|(date, counts)| (date.to_string(), per_dose(counts)))
+            .collect(),
+        totals: all.values().next().map(&per_dose).unwrap_or_default(),
+        parts,
+        groups: opendata::totals(&rows, area, |r| (r.gender, r.age))
+            .iter()
+            .map(|((g, a), c)| (gender(*g).to_owned(), a.code().to_owned(), per_dose(c)))
+            .collect(),
+        towns: match prefecture {
+            Some(pref) => names
+                .iter()
+                .filter(|(v, _)| {
+                    MunicipalityCode::parse(&format!("{v:06}"))
+                        .is_ok_and(|m| m.prefecture() == pref)
+                })
+                .map(|(v, n)| (format!("{v:06}"), n.clone()))
+                .collect(),
+            None => Vec::new(),
+        },
+        town: town.map(|m| m.to_string()).unwrap_or_default(),
+        doses,
+        area: title,
+        national,
+        prefectures: Prefecture::all()
+            .map(|pref| (pref.number(), pref_name(pref)))
+            .collect(),
+        selected: prefecture.map_or(0, Prefecture::number),
+        chrome: chrome.clone(),
+    })
 }
 
 #[derive(Template)]
@@ -214,11 +210,9 @@ pub async fn accounts_page(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), "/national/accounts");
-    accounts_view(&state, chrome.clone(), None, None)
-        .await
-        .unwrap_or_else(|e| error_page(chrome, e))
+    accounts_view(&state, chrome.clone(), None, None).await
 }
 
 /// The account form as typed.
@@ -309,7 +303,7 @@ pub async fn disable_account(
         let disabled = id.clone();
         blocking(move || store.disable_account(&id, &actor)).await?;
         state.tokens.forget(&disabled);
-        Ok::<_, ApiError>(())
+        Ok(())
     };
     match done.await {
         Ok(()) => Redirect::to("/national/accounts").into_response(),
@@ -323,41 +317,38 @@ pub async fn municipalities_page(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), "/national/municipalities");
     let lang = chrome.lang;
-    let page = async {
-        let store = state.store.clone();
-        let list = blocking(move || store.municipalities()).await?;
-        let mut l = Listing::new(
-            &chrome,
-            ("市区町村", "Municipalities"),
-            &[
-                ("コード", "Code"),
-                ("名称", "Name"),
-                ("都道府県", "Prefecture"),
-                ("コンビニ交付", "Kiosk issuance"),
-            ],
-        );
-        l.rows = list
-            .iter()
-            .map(|m| {
-                let pref = m.code.prefecture();
-                vec![
-                    cell(m.code.to_string()),
-                    cell(m.name.clone()),
-                    cell(lang.t(pref.name_ja(), pref.name_en())),
-                    cell(if m.kiosk {
-                        lang.t("実施", "on")
-                    } else {
-                        lang.t("停止", "off")
-                    }),
-                ]
-            })
-            .collect();
-        render(&l)
-    };
-    page.await.unwrap_or_else(|e| error_page(chrome, e))
+    let store = state.store.clone();
+    let list = blocking(move || store.municipalities()).await?;
+    let mut l = Listing::new(
+        &chrome,
+        ("市区町村", "Municipalities"),
+        &[
+            ("コード", "Code"),
+            ("名称", "Name"),
+            ("都道府県", "Prefecture"),
+            ("コンビニ交付", "Kiosk issuance"),
+        ],
+    );
+    l.rows = list
+        .iter()
+        .map(|m| {
+            let pref = m.code.prefecture();
+            vec![
+                cell(m.code.to_string()),
+                cell(m.name.clone()),
+                cell(lang.t(pref.name_ja(), pref.name_en())),
+                cell(if m.kiosk {
+                    lang.t("実施", "on")
+                } else {
+                    lang.t("停止", "off")
+                }),
+            ]
+        })
+        .collect();
+    render(&l)
 }
 
 /// `GET /national/products`: the vaccine product catalogue with its codes.
@@ -365,50 +356,47 @@ pub async fn products_page(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), "/national/products");
-    let page = async {
-        let store = state.store.clone();
-        let list = blocking(move || store.products()).await?;
-        let mut l = Listing::new(
-            &chrome,
-            ("ワクチン製品", "Vaccine products"),
-            &[
-                ("コード", "Code"),
-                ("名称", "Name"),
-                ("台帳のメーカー", "Ledger maker"),
-                ("CVX", "CVX"),
-                ("ICD-11", "ICD-11"),
-                ("EU 製品", "EU product"),
-                ("最短間隔(日)", "Minimum interval (days)"),
-                ("ロット書式", "Lot format"),
-            ],
-        );
-        l.intro = chrome
-            .lang
-            .t(
-                "製品はデータベースの移行で管理されます。",
-                "Products are managed through database migrations.",
-            )
-            .to_owned();
-        l.rows = list
-            .into_iter()
-            .map(|p| {
-                vec![
-                    cell(p.code),
-                    cell(p.name),
-                    cell(p.ledger_maker),
-                    cell(p.cvx),
-                    cell(p.icd11),
-                    cell(p.eu_mp),
-                    cell(p.min_interval_days.to_string()),
-                    cell(p.lot_pattern),
-                ]
-            })
-            .collect();
-        render(&l)
-    };
-    page.await.unwrap_or_else(|e| error_page(chrome, e))
+    let store = state.store.clone();
+    let list = blocking(move || store.products()).await?;
+    let mut l = Listing::new(
+        &chrome,
+        ("ワクチン製品", "Vaccine products"),
+        &[
+            ("コード", "Code"),
+            ("名称", "Name"),
+            ("台帳のメーカー", "Ledger maker"),
+            ("CVX", "CVX"),
+            ("ICD-11", "ICD-11"),
+            ("EU 製品", "EU product"),
+            ("最短間隔(日)", "Minimum interval (days)"),
+            ("ロット書式", "Lot format"),
+        ],
+    );
+    l.intro = chrome
+        .lang
+        .t(
+            "製品はデータベースの移行で管理されます。",
+            "Products are managed through database migrations.",
+        )
+        .to_owned();
+    l.rows = list
+        .into_iter()
+        .map(|p| {
+            vec![
+                cell(p.code),
+                cell(p.name),
+                cell(p.ledger_maker),
+                cell(p.cvx),
+                cell(p.icd11),
+                cell(p.eu_mp),
+                cell(p.min_interval_days.to_string()),
+                cell(p.lot_pattern),
+            ]
+        })
+        .collect();
+    render(&l)
 }
 
 /// `GET /national/security-events`: security events across the country.
@@ -416,12 +404,9 @@ pub async fn all_security_page(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), "/national/security-events");
-    let page = async {
-        let store = state.store.clone();
-        let events = blocking(move || store.security_events(None, 500)).await?;
-        render(&events_listing(&chrome, &events))
-    };
-    page.await.unwrap_or_else(|e| error_page(chrome, e))
+    let store = state.store.clone();
+    let events = blocking(move || store.security_events(None, 500)).await?;
+    render(&events_listing(&chrome, &events))
 }

@@ -32,57 +32,54 @@ pub async fn staff_home(
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(code): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/"));
-    let page = async {
-        let m = municipality(&code)?;
-        let store = state.store.clone();
-        let (stats, conflicts, events, town, jobs) = blocking(move || {
-            Ok((
-                store.stats(m)?,
-                store.dose_conflicts(m)?.len(),
-                store.security_events(Some(m), 10)?,
-                store.municipalities()?.into_iter().find(|t| t.code == m),
-                store.inquiry_jobs(m, 5)?,
-            ))
-        })
-        .await?;
-        let warnings = state.quality_counts.get(&state, &p, m).await?;
-        let town = town.ok_or_else(ApiError::not_found)?;
-        render(&StaffHome {
-            chrome: chrome.clone(),
-            code: code.clone(),
-            name: town.name,
-            persons: stats.persons,
-            vouchers: stats.vouchers,
-            doses: stats.doses_by_number,
-            moved_out: stats.moved_out,
-            deceased: stats.deceased,
-            suspended: stats.use_suspended,
-            conflicts,
-            warnings,
-            jobs: jobs
-                .iter()
-                .map(|j| {
-                    (
-                        when(j.created_at),
-                        labels::label(chrome.lang, &j.state),
-                        format!("{} / {}", j.done_rows, j.total_rows),
-                        openvrs_service::inquiry::summary(&j.counts),
-                    )
-                })
-                .collect(),
-            kiosk: town.kiosk,
-            events: events
-                .into_iter()
-                .map(|e| {
-                    let kind = labels::label(chrome.lang, e.kind.code());
-                    (when(e.at), kind, e.user.unwrap_or_default())
-                })
-                .collect(),
-        })
-    };
-    page.await.unwrap_or_else(|e| error_page(chrome, e))
+    let m = municipality(&code)?;
+    let store = state.store.clone();
+    let (stats, conflicts, events, town, jobs) = blocking(move || {
+        Ok((
+            store.stats(m)?,
+            store.dose_conflicts(m)?.len(),
+            store.security_events(Some(m), 10)?,
+            store.municipalities()?.into_iter().find(|t| t.code == m),
+            store.inquiry_jobs(m, 5)?,
+        ))
+    })
+    .await?;
+    let warnings = state.quality_counts.get(&state, &p, m).await?;
+    let town = town.ok_or_else(ApiError::not_found)?;
+    render(&StaffHome {
+        chrome: chrome.clone(),
+        code: code.clone(),
+        name: town.name,
+        persons: stats.persons,
+        vouchers: stats.vouchers,
+        doses: stats.doses_by_number,
+        moved_out: stats.moved_out,
+        deceased: stats.deceased,
+        suspended: stats.use_suspended,
+        conflicts,
+        warnings,
+        jobs: jobs
+            .iter()
+            .map(|j| {
+                (
+                    when(j.created_at),
+                    labels::label(chrome.lang, &j.state),
+                    format!("{} / {}", j.done_rows, j.total_rows),
+                    openvrs_service::inquiry::summary(&j.counts),
+                )
+            })
+            .collect(),
+        kiosk: town.kiosk,
+        events: events
+            .into_iter()
+            .map(|e| {
+                let kind = labels::label(chrome.lang, e.kind.code());
+                (when(e.at), kind, e.user.unwrap_or_default())
+            })
+            .collect(),
+    })
 }
 
 #[derive(Template)]
@@ -99,7 +96,7 @@ pub async fn search_page(
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(code): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/persons"));
     render(&Search {
         chrome: chrome.clone(),
@@ -107,7 +104,6 @@ pub async fn search_page(
         error: None,
         by: "address".into(),
     })
-    .unwrap_or_else(|e| error_page(chrome, e))
 }
 
 /// Not `Debug`: `q` may be a My Number.
@@ -159,7 +155,7 @@ pub async fn search(
             },
             _ => None,
         };
-        Ok::<_, ApiError>(address)
+        Ok(address)
     };
     match found.await {
         Ok(Some(a)) => Redirect::to(&format!("/m/{code}/persons/{a}")).into_response(),
@@ -303,79 +299,76 @@ pub async fn person_page(
     headers: HeaderMap,
     Path((code, address)): Path<(String, String)>,
     Query(done): Query<Done>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/persons/{address}"));
     let lang = chrome.lang;
-    let page = async {
-        let m = municipality(&code)?;
-        let a = AddressNumber::parse(&address).map_err(|_| ApiError::not_found())?;
-        let person = api::read_person(&state, &p, m, a.clone()).await?;
-        let store = state.store.clone();
-        let (doses, history, certificates, trail, catalogue) = blocking(move || {
-            let filter = AuditFilter {
-                person: Some(a.clone()),
-                ..Default::default()
-            };
-            Ok((
-                store.doses(m, &a)?,
-                store.dose_history(m, &a)?,
-                store.certificates(m, Some(&a))?,
-                store.audit_search(m, &filter, TRAIL)?,
-                Catalogue::new(store.products()?)?,
-            ))
-        })
-        .await?;
-        render(&PersonPage {
-            chrome: chrome.clone(),
-            done: done.said(lang),
-            p: PersonView::new(&person, lang),
-            doses: doses.iter().map(|d| DoseRow::new(d, &catalogue)).collect(),
-            history: history
-                .iter()
-                .map(|h| {
-                    let was = DoseRow::new(&h.was, &catalogue);
-                    (
-                        when(h.changed_at),
-                        match h.change.code() {
-                            "corrected" => lang.t("訂正", "corrected"),
-                            "deleted" => lang.t("削除", "deleted"),
-                            other => other,
-                        }
-                        .to_owned(),
-                        h.reason.clone(),
-                        format!("{} {} {} {}", was.number, was.date, was.product, was.lot),
-                        h.changed_by.clone(),
-                    )
-                })
-                .collect(),
-            certificates: certificates
-                .iter()
-                .map(|c| {
-                    (
-                        c.id.clone(),
-                        labels::label(lang, c.kind.code()),
-                        labels::label(lang, c.format.code()),
-                        labels::label(lang, c.channel.code()),
-                        when(c.issued_at),
-                        c.revoked_at.map(when).unwrap_or_default(),
-                    )
-                })
-                .collect(),
-            trail: trail
-                .into_iter()
-                .map(|e| {
-                    (
-                        when(e.at),
-                        e.actor,
-                        labels::label(lang, &e.action),
-                        labels::object(lang, &e.object),
-                        labels::label(lang, e.outcome.code()),
-                    )
-                })
-                .collect(),
-        })
-    };
-    page.await.unwrap_or_else(|e| error_page(chrome, e))
+    let m = municipality(&code)?;
+    let a = AddressNumber::parse(&address).map_err(|_| ApiError::not_found())?;
+    let person = api::read_person(&state, &p, m, a.clone()).await?;
+    let store = state.store.clone();
+    let (doses, history, certificates, trail, catalogue) = blocking(move || {
+        let filter = AuditFilter {
+            person: Some(a.clone()),
+            ..Default::default()
+        };
+        Ok((
+            store.doses(m, &a)?,
+            store.dose_history(m, &a)?,
+            store.certificates(m, Some(&a))?,
+            store.audit_search(m, &filter, TRAIL)?,
+            Catalogue::new(store.products()?)?,
+        ))
+    })
+    .await?;
+    render(&PersonPage {
+        chrome: chrome.clone(),
+        done: done.said(lang),
+        p: PersonView::new(&person, lang),
+        doses: doses.iter().map(|d| DoseRow::new(d, &catalogue)).collect(),
+        history: history
+            .iter()
+            .map(|h| {
+                let was = DoseRow::new(&h.was, &catalogue);
+                (
+                    when(h.changed_at),
+                    match h.change.code() {
+                        "corrected" => lang.t("訂正", "corrected"),
+                        "deleted" => lang.t("削除", "deleted"),
+                        other => other,
+                    }
+                    .to_owned(),
+                    h.reason.clone(),
+                    format!("{} {} {} {}", was.number, was.date, was.product, was.lot),
+                    h.changed_by.clone(),
+                )
+            })
+            .collect(),
+        certificates: certificates
+            .iter()
+            .map(|c| {
+                (
+                    c.id.clone(),
+                    labels::label(lang, c.kind.code()),
+                    labels::label(lang, c.format.code()),
+                    labels::label(lang, c.channel.code()),
+                    when(c.issued_at),
+                    c.revoked_at.map(when).unwrap_or_default(),
+                )
+            })
+            .collect(),
+        trail: trail
+            .into_iter()
+            .map(|e| {
+                (
+                    when(e.at),
+                    e.actor,
+                    labels::label(lang, &e.action),
+                    labels::object(lang, &e.object),
+                    labels::label(lang, e.outcome.code()),
+                )
+            })
+            .collect(),
+    })
 }
 
 /// What a form did, carried by its redirect (codes and counts only).
@@ -539,15 +532,13 @@ pub async fn new_dose_page(
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path((code, address)): Path<(String, String)>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(
         &headers,
         Some(&p),
         &format!("/m/{code}/persons/{address}/doses/new"),
     );
-    dose_form(&state, chrome.clone(), &code, &address, None, None, None)
-        .await
-        .unwrap_or_else(|e| error_page(chrome, e))
+    dose_form(&state, chrome.clone(), &code, &address, None, None, None).await
 }
 
 /// `GET /m/{municipality}/persons/{address_number}/doses/{dose_id}`: the form to correct or
@@ -557,7 +548,7 @@ pub async fn dose_page(
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path((code, address, id)): Path<(String, String, i64)>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let here = format!("/m/{code}/persons/{address}/doses/{id}");
     let chrome = Chrome::new(&headers, Some(&p), &here);
     dose_form(
@@ -570,7 +561,6 @@ pub async fn dose_page(
         None,
     )
     .await
-    .unwrap_or_else(|e| error_page(chrome, e))
 }
 
 /// Writes what a dose form asked for; back to the person's page, or the form again with why
@@ -677,45 +667,42 @@ pub async fn imports_page(
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(code): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/imports"));
     let lang = chrome.lang;
-    let page = async {
-        municipality(&code)?;
-        let csrf = csrf_token(&state, &p).await?;
-        render(&Imports {
-            chrome: chrome.clone(),
-            code: code.clone(),
-            csrf,
-            kinds: vec![
-                (
-                    "targets",
-                    lang.t("接種対象者・接種券", "Targets and vouchers"),
-                    lang.t(
-                        "住民基本台帳などから抽出したファイル(自治体コード、宛名番号、券番号、氏名、氏名カナ、生年月日、性別、…)",
-                        "Extracted from the resident registry (municipality code, address number, voucher number, name, kana, birth date, sex, ...)",
-                    ),
+    municipality(&code)?;
+    let csrf = csrf_token(&state, &p).await?;
+    render(&Imports {
+        chrome: chrome.clone(),
+        code: code.clone(),
+        csrf,
+        kinds: vec![
+            (
+                "targets",
+                lang.t("接種対象者・接種券", "Targets and vouchers"),
+                lang.t(
+                    "住民基本台帳などから抽出したファイル(自治体コード、宛名番号、券番号、氏名、氏名カナ、生年月日、性別、…)",
+                    "Extracted from the resident registry (municipality code, address number, voucher number, name, kana, birth date, sex, ...)",
                 ),
-                (
-                    "ledger",
-                    lang.t("接種記録(予防接種台帳レイアウト)", "Dose records (immunization ledger layout)"),
-                    lang.t(
-                        "個別宛名番号と接種回ごとの列。同じ記録は二度登録されません。",
-                        "The address number and a block of columns per dose. A dose already recorded is left alone.",
-                    ),
+            ),
+            (
+                "ledger",
+                lang.t("接種記録(予防接種台帳レイアウト)", "Dose records (immunization ledger layout)"),
+                lang.t(
+                    "個別宛名番号と接種回ごとの列。同じ記録は二度登録されません。",
+                    "The address number and a block of columns per dose. A dose already recorded is left alone.",
                 ),
-                (
-                    "flags",
-                    lang.t("転出・死亡・利用停止", "Moved out, deceased, use suspended"),
-                    lang.t(
-                        "宛名番号、転出日、転出先自治体コード、死亡日、利用停止、理由",
-                        "Address number, moved-out date, destination, date of death, suspension, reason",
-                    ),
+            ),
+            (
+                "flags",
+                lang.t("転出・死亡・利用停止", "Moved out, deceased, use suspended"),
+                lang.t(
+                    "宛名番号、転出日、転出先自治体コード、死亡日、利用停止、理由",
+                    "Address number, moved-out date, destination, date of death, suspension, reason",
                 ),
-            ],
-        })
-    };
-    page.await.unwrap_or_else(|e| error_page(chrome, e))
+            ),
+        ],
+    })
 }
 
 /// One inquiry as the page lists it.
@@ -831,11 +818,9 @@ pub async fn inquiries_page(
     headers: HeaderMap,
     Path(code): Path<String>,
     Query(done): Query<InquiryDone>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/inquiries"));
-    inquiries_view(&state, &p, chrome.clone(), &code, &done, None)
-        .await
-        .unwrap_or_else(|e| error_page(chrome, e))
+    inquiries_view(&state, &p, chrome.clone(), &code, &done, None).await
 }
 
 /// `POST /m/{municipality}/inquiries`: one inquiry (the My Number in the form body only), with
@@ -977,43 +962,40 @@ pub async fn quality_page(
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(code): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/quality"));
-    let page = async {
-        let m = municipality(&code)?;
-        let (store, actor) = (state.store.clone(), api::actor(&p));
-        let lines = blocking(move || store.quality_report(m, &actor)).await?;
-        let mut l = Listing::new(
-            &chrome,
-            ("データ品質レポート", "Data-quality report"),
-            &[
-                ("住民", "Person"),
-                ("接種回", "Dose"),
-                ("重大度", "Severity"),
-                ("内容", "Finding"),
-            ],
-        );
-        l.intro = chrome
-            .lang
-            .t(
-                "誤り(error)は登録時に拒否されます。警告(warning)は記録されていますが確認が必要です。",
-                "Errors are refused when written; warnings were recorded and need a look.",
-            )
-            .to_owned();
-        l.rows = lines
-            .iter()
-            .map(|q| {
-                vec![
-                    person_cell(&code, &q.address),
-                    cell(q.dose_number.to_string()),
-                    cell(q.finding.severity.code()),
-                    cell(chrome.lang.pick(&q.finding.to_string())),
-                ]
-            })
-            .collect();
-        render(&l)
-    };
-    page.await.unwrap_or_else(|e| error_page(chrome, e))
+    let m = municipality(&code)?;
+    let (store, actor) = (state.store.clone(), api::actor(&p));
+    let lines = blocking(move || store.quality_report(m, &actor)).await?;
+    let mut l = Listing::new(
+        &chrome,
+        ("データ品質レポート", "Data-quality report"),
+        &[
+            ("住民", "Person"),
+            ("接種回", "Dose"),
+            ("重大度", "Severity"),
+            ("内容", "Finding"),
+        ],
+    );
+    l.intro = chrome
+        .lang
+        .t(
+            "誤り(error)は登録時に拒否されます。警告(warning)は記録されていますが確認が必要です。",
+            "Errors are refused when written; warnings were recorded and need a look.",
+        )
+        .to_owned();
+    l.rows = lines
+        .iter()
+        .map(|q| {
+            vec![
+                person_cell(&code, &q.address),
+                cell(q.dose_number.to_string()),
+                cell(q.finding.severity.code()),
+                cell(chrome.lang.pick(&q.finding.to_string())),
+            ]
+        })
+        .collect();
+    render(&l)
 }
 
 /// `GET /m/{municipality}/provisions`: 情報提供等の記録, what other municipalities were given.
@@ -1022,42 +1004,39 @@ pub async fn provisions_page(
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(code): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/provisions"));
-    let page = async {
-        let m = municipality(&code)?;
-        let store = state.store.clone();
-        let list = blocking(move || store.provisions(m, None)).await?;
-        let mut l = Listing::new(
-            &chrome,
-            ("情報提供等の記録", "Provision records"),
-            &[
-                ("日時", "When"),
-                ("照会元", "Asked by"),
-                ("担当", "Account"),
-                ("住民", "Person"),
-                ("結果", "Result"),
-                ("件数", "Records"),
-                ("根拠", "Basis"),
-            ],
-        );
-        l.rows = list
-            .iter()
-            .map(|v| {
-                vec![
-                    cell(when(v.at)),
-                    cell(v.asked_by_municipality.to_string()),
-                    cell(v.asked_by.clone()),
-                    person_cell(&code, &v.address),
-                    cell(status_label(chrome.lang, v.status)),
-                    cell(v.record_count.to_string()),
-                    cell(v.basis.clone()),
-                ]
-            })
-            .collect();
-        render(&l)
-    };
-    page.await.unwrap_or_else(|e| error_page(chrome, e))
+    let m = municipality(&code)?;
+    let store = state.store.clone();
+    let list = blocking(move || store.provisions(m, None)).await?;
+    let mut l = Listing::new(
+        &chrome,
+        ("情報提供等の記録", "Provision records"),
+        &[
+            ("日時", "When"),
+            ("照会元", "Asked by"),
+            ("担当", "Account"),
+            ("住民", "Person"),
+            ("結果", "Result"),
+            ("件数", "Records"),
+            ("根拠", "Basis"),
+        ],
+    );
+    l.rows = list
+        .iter()
+        .map(|v| {
+            vec![
+                cell(when(v.at)),
+                cell(v.asked_by_municipality.to_string()),
+                cell(v.asked_by.clone()),
+                person_cell(&code, &v.address),
+                cell(status_label(chrome.lang, v.status)),
+                cell(v.record_count.to_string()),
+                cell(v.basis.clone()),
+            ]
+        })
+        .collect();
+    render(&l)
 }
 
 /// `GET /m/{municipality}/security-events`: the municipality's own security events.
@@ -1066,15 +1045,12 @@ pub async fn security_page(
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(code): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/security-events"));
-    let page = async {
-        let m = municipality(&code)?;
-        let store = state.store.clone();
-        let events = blocking(move || store.security_events(Some(m), 500)).await?;
-        render(&events_listing(&chrome, &events))
-    };
-    page.await.unwrap_or_else(|e| error_page(chrome, e))
+    let m = municipality(&code)?;
+    let store = state.store.clone();
+    let events = blocking(move || store.security_events(Some(m), 500)).await?;
+    render(&events_listing(&chrome, &events))
 }
 
 /// The audit log's filters, as typed.
@@ -1102,109 +1078,106 @@ pub async fn audit_page(
     headers: HeaderMap,
     Path(code): Path<String>,
     Query(q): Query<AuditQuery>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/audit"));
     let lang = chrome.lang;
-    let page = async {
-        let m = municipality(&code)?;
-        let given = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-        let filter = AuditFilter {
-            person: given(&q.person)
-                .map(|a| AddressNumber::parse(&a))
-                .transpose()?,
-            actor: given(&q.actor),
-            action: given(&q.action),
-            before: q.before,
-        };
-        let store = state.store.clone();
-        let verify = q.verify.is_some();
-        let (entries, verified) = blocking(move || {
-            let verified = verify.then(|| store.verify_audit(m));
-            Ok((store.audit_search(m, &filter, AUDIT_PAGE)?, verified))
-        })
-        .await?;
-        let mut l = Listing::new(
-            &chrome,
-            ("操作ログ", "Operation log"),
-            &[
-                ("番号", "Seq"),
-                ("日時", "When"),
-                ("担当", "By"),
-                ("役割", "Role"),
-                ("区域", "Zone"),
-                ("操作", "Action"),
-                ("対象", "Object"),
-                ("結果", "Outcome"),
-            ],
-        );
-        l.intro = lang
-            .t(
-                "改ざんはハッシュチェーンで検出されます(openvrs audit verify)。",
-                "Tampering is detected by the hash chain (openvrs audit verify).",
-            )
-            .to_owned();
-        l.done = verified.map(|v| match v {
-            Ok(head) => format!(
-                "{}: {} {}, {} {}",
-                lang.t("ハッシュチェーンは正常です", "The hash chain is intact"),
-                head.seq,
-                lang.t("件", "entries"),
-                lang.t("末尾", "head"),
-                head.link
-            ),
-            Err(e) => format!(
-                "{}: {}",
-                lang.t(
-                    "ハッシュチェーンに異常があります",
-                    "The hash chain is broken"
-                ),
-                lang.pick(&e.to_string())
-            ),
-        });
-        l.verify = Some(format!("/m/{code}/audit?verify=1"));
-        l.filters = vec![
-            (
-                "person",
-                lang.t("宛名番号", "Address number").to_owned(),
-                q.person.clone(),
-            ),
-            (
-                "actor",
-                lang.t("担当(アカウントID)", "Account id").to_owned(),
-                q.actor.clone(),
-            ),
-            (
-                "action",
-                lang.t("操作(前方一致)", "Action (starts with)").to_owned(),
-                q.action.clone(),
-            ),
-        ];
-        if entries.len() == AUDIT_PAGE as usize {
-            l.more = entries.last().map(|e| {
-                format!(
-                    "/m/{code}/audit?person={}&actor={}&action={}&before={}",
-                    q.person, q.actor, q.action, e.seq
-                )
-            });
-        }
-        l.rows = entries
-            .into_iter()
-            .map(|e| {
-                vec![
-                    cell(e.seq.to_string()),
-                    cell(when(e.at)),
-                    cell(e.actor),
-                    cell(labels::label(lang, e.role.code())),
-                    cell(labels::label(lang, e.zone.code())),
-                    cell(labels::label(lang, &e.action)),
-                    cell(labels::object(lang, &e.object)),
-                    cell(labels::label(lang, e.outcome.code())),
-                ]
-            })
-            .collect();
-        render(&l)
+    let m = municipality(&code)?;
+    let given = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let filter = AuditFilter {
+        person: given(&q.person)
+            .map(|a| AddressNumber::parse(&a))
+            .transpose()?,
+        actor: given(&q.actor),
+        action: given(&q.action),
+        before: q.before,
     };
-    page.await.unwrap_or_else(|e| error_page(chrome, e))
+    let store = state.store.clone();
+    let verify = q.verify.is_some();
+    let (entries, verified) = blocking(move || {
+        let verified = verify.then(|| store.verify_audit(m));
+        Ok((store.audit_search(m, &filter, AUDIT_PAGE)?, verified))
+    })
+    .await?;
+    let mut l = Listing::new(
+        &chrome,
+        ("操作ログ", "Operation log"),
+        &[
+            ("番号", "Seq"),
+            ("日時", "When"),
+            ("担当", "By"),
+            ("役割", "Role"),
+            ("区域", "Zone"),
+            ("操作", "Action"),
+            ("対象", "Object"),
+            ("結果", "Outcome"),
+        ],
+    );
+    l.intro = lang
+        .t(
+            "改ざんはハッシュチェーンで検出されます(openvrs audit verify)。",
+            "Tampering is detected by the hash chain (openvrs audit verify).",
+        )
+        .to_owned();
+    l.done = verified.map(|v| match v {
+        Ok(head) => format!(
+            "{}: {} {}, {} {}",
+            lang.t("ハッシュチェーンは正常です", "The hash chain is intact"),
+            head.seq,
+            lang.t("件", "entries"),
+            lang.t("末尾", "head"),
+            head.link
+        ),
+        Err(e) => format!(
+            "{}: {}",
+            lang.t(
+                "ハッシュチェーンに異常があります",
+                "The hash chain is broken"
+            ),
+            lang.pick(&e.to_string())
+        ),
+    });
+    l.verify = Some(format!("/m/{code}/audit?verify=1"));
+    l.filters = vec![
+        (
+            "person",
+            lang.t("宛名番号", "Address number").to_owned(),
+            q.person.clone(),
+        ),
+        (
+            "actor",
+            lang.t("担当(アカウントID)", "Account id").to_owned(),
+            q.actor.clone(),
+        ),
+        (
+            "action",
+            lang.t("操作(前方一致)", "Action (starts with)").to_owned(),
+            q.action.clone(),
+        ),
+    ];
+    if entries.len() == AUDIT_PAGE as usize {
+        l.more = entries.last().map(|e| {
+            format!(
+                "/m/{code}/audit?person={}&actor={}&action={}&before={}",
+                q.person, q.actor, q.action, e.seq
+            )
+        });
+    }
+    l.rows = entries
+        .into_iter()
+        .map(|e| {
+            vec![
+                cell(e.seq.to_string()),
+                cell(when(e.at)),
+                cell(e.actor),
+                cell(labels::label(lang, e.role.code())),
+                cell(labels::label(lang, e.zone.code())),
+                cell(labels::label(lang, &e.action)),
+                cell(labels::object(lang, &e.object)),
+                cell(labels::label(lang, e.outcome.code())),
+            ]
+        })
+        .collect();
+    render(&l)
 }
 
 /// One tablet conflict as the page shows it.
@@ -1285,16 +1258,14 @@ pub async fn conflicts_page(
     headers: HeaderMap,
     Path(code): Path<String>,
     Query(done): Query<Done>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/conflicts"));
     let said = done
         .done
         .as_deref()
         .filter(|d| *d == "resolved")
         .map(|_| chrome.lang.t("解決しました", "Resolved").to_owned());
-    conflicts_view(&state, chrome.clone(), &code, said, None)
-        .await
-        .unwrap_or_else(|e| error_page(chrome, e))
+    conflicts_view(&state, chrome.clone(), &code, said, None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -1346,35 +1317,28 @@ pub async fn resolve_conflict(
 pub async fn disclosure_page(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
-    headers: HeaderMap,
     Path((code, address)): Path<(String, String)>,
-) -> Response {
-    let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/persons/{address}"));
-    let page = async {
-        let (m, a) = crate::records::target(&code, &address)?;
-        let (store, actor) = (state.store.clone(), api::actor(&p));
-        let (d, catalogue) = blocking(move || {
-            Ok((
-                store.disclosure(m, &a, &actor)?,
-                Catalogue::new(store.products()?)?,
-            ))
-        })
-        .await?;
-        let d = d.ok_or_else(ApiError::not_found)?;
-        Ok::<_, ApiError>(
-            (
-                [(header::CACHE_CONTROL, "no-store")],
-                Html(openvrs_service::disclosure::html(
-                    &d,
-                    &catalogue,
-                    m,
-                    &crate::headers::nonce(),
-                )),
-            )
-                .into_response(),
-        )
-    };
-    page.await.unwrap_or_else(|e| error_page(chrome, e))
+) -> Result<Response, ApiError> {
+    let (m, a) = crate::records::target(&code, &address)?;
+    let (store, actor) = (state.store.clone(), api::actor(&p));
+    let (d, catalogue) = blocking(move || {
+        Ok((
+            store.disclosure(m, &a, &actor)?,
+            Catalogue::new(store.products()?)?,
+        ))
+    })
+    .await?;
+    let d = d.ok_or_else(ApiError::not_found)?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(openvrs_service::disclosure::html(
+            &d,
+            &catalogue,
+            m,
+            &crate::headers::nonce(),
+        )),
+    )
+        .into_response())
 }
 
 /// The flags form (a ticked box sends `on`).
@@ -1502,14 +1466,13 @@ pub async fn delete_page(
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(code): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let chrome = Chrome::new(&headers, Some(&p), &format!("/m/{code}/delete"));
     render(&Delete {
         chrome: chrome.clone(),
         code,
         error: None,
     })
-    .unwrap_or_else(|e| error_page(chrome, e))
 }
 
 #[derive(Debug, Deserialize)]

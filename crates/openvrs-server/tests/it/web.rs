@@ -212,6 +212,42 @@ async fn staff_sign_in_find_a_person_and_read_their_page_in_both_languages() {
     let (_, _, page) = browse(&w, "GET", &to, &english, None, None).await;
     assert!(page.contains("Date of birth") && page.contains("<html lang=\"en\">"));
 
+    // Nobody with that number: the page says so, as a page with the menu, in the reader's
+    // language (every page's errors go through one wrapper).
+    let (status, headers, page) = browse(
+        &w,
+        "GET",
+        "/m/472131/persons/999999999",
+        &session,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        page.contains("見つかりません") && !page.contains("not found") && page.contains("<nav"),
+        "{page}"
+    );
+    let (_, _, page) = browse(
+        &w,
+        "GET",
+        "/m/472131/persons/999999999",
+        &english,
+        None,
+        None,
+    )
+    .await;
+    assert!(
+        page.contains("not found") && !page.contains("見つかりません"),
+        "{page}"
+    );
+
     // Another town's staff: that person does not exist for them.
     let naha = sign_in(&w, "staff-naha").await;
     let (status, _, _) = browse(&w, "GET", &to, &naha, None, None).await;
