@@ -2,7 +2,7 @@
 
 use openvrs_domain::{
     account::{Account, Binding, UserId},
-    audit::Role,
+    audit::{Actor, Outcome, Role},
     dose::Short,
     ids::MunicipalityCode,
     prefecture::Prefecture,
@@ -10,7 +10,8 @@ use openvrs_domain::{
 
 use crate::{
     Credential, SecurityEvent, Session, StoreError,
-    sql::{Row, Tx, Value},
+    engine::{Engine, now_micros},
+    sql::{Backend, Row, Tx, Value},
 };
 
 pub(crate) const ACCOUNT_COLUMNS: &str =
@@ -141,4 +142,244 @@ pub(crate) fn event_from_row(r: &Row) -> Result<SecurityEvent, StoreError> {
         client: r.opt_text(5)?.map(str::to_owned),
         detail: r.text(6)?.to_owned(),
     })
+}
+
+/// Accounts, sessions and security events.
+pub trait Accounts: Send + Sync {
+    /// Issues an account (national administrator's act). Accounts bound to a municipality are
+    /// also recorded in that municipality's audit log.
+    fn add_account(
+        &self,
+        account: &Account,
+        credential: &Credential,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+
+    /// The account and its stored credential.
+    fn account(&self, id: &UserId) -> Result<Option<(Account, Credential)>, StoreError>;
+
+    fn account_by_token(&self, digest: &[u8; 32]) -> Result<Option<Account>, StoreError>;
+
+    fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+
+    /// Disables an account: its token stops working and its sessions end.
+    fn disable_account(&self, id: &UserId, actor: &Actor) -> Result<(), StoreError>;
+
+    fn create_session(&self, digest: &[u8; 32], session: &Session) -> Result<(), StoreError>;
+
+    fn session(&self, digest: &[u8; 32]) -> Result<Option<Session>, StoreError>;
+
+    fn touch_session(&self, digest: &[u8; 32], now: i64) -> Result<(), StoreError>;
+
+    fn delete_session(&self, digest: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Stores an event; returns its id. `id` of the argument is ignored.
+    fn record_security_event(&self, event: &SecurityEvent) -> Result<i64, StoreError>;
+
+    /// Newest first; only `municipality`'s when given.
+    fn security_events(
+        &self,
+        municipality: Option<MunicipalityCode>,
+        limit: u32,
+    ) -> Result<Vec<SecurityEvent>, StoreError>;
+
+    /// How many events of `kind` concern `user` since `since` (unix microseconds).
+    fn count_security_events(
+        &self,
+        kind: openvrs_domain::audit::SecurityEventKind,
+        user: &str,
+        since: i64,
+    ) -> Result<u64, StoreError>;
+}
+
+impl<B: Backend> Accounts for Engine<B> {
+    fn add_account(
+        &self,
+        account: &Account,
+        credential: &Credential,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let now = now_micros();
+        match account.binding.municipality() {
+            Some(m) => self.write(m, actor, "account.add", |tx, _| {
+                insert(tx, account, credential, now)?;
+                Ok(((), format!("account:{}", account.id), Outcome::Ok))
+            }),
+            None => self
+                .db
+                .transaction(|tx| insert(tx, account, credential, now)),
+        }
+    }
+
+    fn account(&self, id: &UserId) -> Result<Option<(Account, Credential)>, StoreError> {
+        self.db.transaction(|tx| {
+            tx.query_opt(
+                &format!(
+                    "SELECT {} FROM accounts WHERE user_id = $1",
+                    ACCOUNT_COLUMNS
+                ),
+                &[id.as_str().into()],
+            )?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+        })
+    }
+
+    fn account_by_token(&self, digest: &[u8; 32]) -> Result<Option<Account>, StoreError> {
+        self.db.transaction(|tx| {
+            tx.query_opt(
+                &format!(
+                    "SELECT {} FROM accounts WHERE token_digest = $1",
+                    ACCOUNT_COLUMNS
+                ),
+                &[digest.to_vec().into()],
+            )?
+            .as_ref()
+            .map(|r| from_row(r).map(|(a, _)| a))
+            .transpose()
+        })
+    }
+
+    fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.db.transaction(|tx| {
+            tx.query(
+                &format!("SELECT {} FROM accounts ORDER BY user_id", ACCOUNT_COLUMNS),
+                &[],
+            )?
+            .iter()
+            .map(|r| from_row(r).map(|(a, _)| a))
+            .collect()
+        })
+    }
+
+    fn disable_account(&self, id: &UserId, actor: &Actor) -> Result<(), StoreError> {
+        let disable = |tx: &mut dyn Tx| -> Result<(), StoreError> {
+            let n = tx.execute(
+                "UPDATE accounts SET disabled = 1, token_digest = NULL WHERE user_id = $1",
+                &[id.as_str().into()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound("account"));
+            }
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = $1",
+                &[id.as_str().into()],
+            )?;
+            Ok(())
+        };
+        let (account, _) = self.account(id)?.ok_or(StoreError::NotFound("account"))?;
+        match account.binding.municipality() {
+            Some(m) => self.write(m, actor, "account.disable", |tx, _| {
+                disable(tx)?;
+                Ok(((), format!("account:{id}"), Outcome::Ok))
+            }),
+            None => self.db.transaction(disable),
+        }
+    }
+
+    fn create_session(&self, digest: &[u8; 32], s: &Session) -> Result<(), StoreError> {
+        self.db.transaction(|tx| {
+            tx.execute(
+                "INSERT INTO sessions (session_digest, user_id, csrf_token, created_at, last_seen) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    digest.to_vec().into(),
+                    s.user.as_str().into(),
+                    s.csrf_token.as_str().into(),
+                    s.created_at.into(),
+                    s.last_seen.into(),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, digest: &[u8; 32]) -> Result<Option<Session>, StoreError> {
+        self.db.transaction(|tx| {
+            tx.query_opt(
+                "SELECT user_id, csrf_token, created_at, last_seen FROM sessions \
+                 WHERE session_digest = $1",
+                &[digest.to_vec().into()],
+            )?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
+        })
+    }
+
+    fn touch_session(&self, digest: &[u8; 32], now: i64) -> Result<(), StoreError> {
+        self.db.transaction(|tx| {
+            tx.execute(
+                "UPDATE sessions SET last_seen = $2 WHERE session_digest = $1",
+                &[digest.to_vec().into(), now.into()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn delete_session(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.db.transaction(|tx| {
+            tx.execute(
+                "DELETE FROM sessions WHERE session_digest = $1",
+                &[digest.to_vec().into()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn record_security_event(&self, event: &SecurityEvent) -> Result<i64, StoreError> {
+        self.db.transaction(|tx| {
+            tx.query_opt(
+                "INSERT INTO security_events (at, kind, municipality_code, user_id, client, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING event_id",
+                &event_values(event),
+            )?
+            .ok_or(StoreError::Corrupt("event id"))?
+            .int(0)
+        })
+    }
+
+    fn security_events(
+        &self,
+        municipality: Option<MunicipalityCode>,
+        limit: u32,
+    ) -> Result<Vec<SecurityEvent>, StoreError> {
+        let columns = "event_id, at, kind, municipality_code, user_id, client, detail";
+        self.db.transaction(|tx| {
+            let rows = match municipality {
+                Some(m) => tx.query(
+                    &format!(
+                        "SELECT {columns} FROM security_events WHERE municipality_code = $1 \
+                         ORDER BY event_id DESC LIMIT $2"
+                    ),
+                    &[m.to_string().into(), i64::from(limit).into()],
+                )?,
+                None => tx.query(
+                    &format!(
+                        "SELECT {columns} FROM security_events ORDER BY event_id DESC LIMIT $1"
+                    ),
+                    &[i64::from(limit).into()],
+                )?,
+            };
+            rows.iter().map(event_from_row).collect()
+        })
+    }
+
+    fn count_security_events(
+        &self,
+        kind: openvrs_domain::audit::SecurityEventKind,
+        user: &str,
+        since: i64,
+    ) -> Result<u64, StoreError> {
+        self.db.transaction(|tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT COUNT(*) FROM security_events WHERE user_id = $1 AND kind = $2 AND at >= $3",
+                    &[user.into(), kind.code().into(), since.into()],
+                )?
+                .ok_or(StoreError::Corrupt("count"))?;
+            Ok(row.int(0)? as u64)
+        })
+    }
 }

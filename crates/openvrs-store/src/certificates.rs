@@ -70,8 +70,42 @@ pub(crate) fn certificates_in(
     .collect()
 }
 
-impl<B: Backend> Engine<B> {
-    pub(crate) fn certificate_record(
+impl<B: Backend> Engine<B> {}
+
+/// Issued certificates (records, never their content) and revocations.
+pub trait Certificates: Send + Sync {
+    /// Records an issued certificate for a person of `m` (audited `certificate.issue`); the
+    /// store sets when and by whom. Returns the record as stored.
+    fn record_certificate(
+        &self,
+        m: MunicipalityCode,
+        certificate: &CertificateRecord,
+        actor: &Actor,
+    ) -> Result<CertificateRecord, StoreError>;
+
+    /// The certificates `m` issued (to one person, when given), newest first.
+    fn certificates(
+        &self,
+        m: MunicipalityCode,
+        address: Option<&AddressNumber>,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+
+    /// Revokes a certificate of `m` with the reason (audited); its revocation id, if it has
+    /// one, joins the published list of its key.
+    fn revoke_certificate(
+        &self,
+        m: MunicipalityCode,
+        id: &str,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<CertificateRecord, StoreError>;
+
+    /// The revoked ids of a SMART Health Card key, with when (Unix microseconds), oldest first.
+    fn revocations(&self, kid: &str) -> Result<Vec<(String, i64)>, StoreError>;
+}
+
+impl<B: Backend> Certificates for Engine<B> {
+    fn record_certificate(
         &self,
         m: MunicipalityCode,
         c: &CertificateRecord,
@@ -139,7 +173,7 @@ impl<B: Backend> Engine<B> {
         })
     }
 
-    pub(crate) fn certificate_list(
+    fn certificates(
         &self,
         m: MunicipalityCode,
         address: Option<&AddressNumber>,
@@ -147,7 +181,7 @@ impl<B: Backend> Engine<B> {
         self.db.transaction(|tx| certificates_in(tx, m, address))
     }
 
-    pub(crate) fn certificate_revoke(
+    fn revoke_certificate(
         &self,
         m: MunicipalityCode,
         id: &str,
@@ -187,7 +221,7 @@ impl<B: Backend> Engine<B> {
         })
     }
 
-    pub(crate) fn revocation_list(&self, kid: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    fn revocations(&self, kid: &str) -> Result<Vec<(String, i64)>, StoreError> {
         self.db.transaction(|tx| {
             tx.query(
                 "SELECT rid, revoked_at FROM revocations WHERE kid = $1 ORDER BY revoked_at, rid",

@@ -340,202 +340,6 @@ impl<B: Backend> Engine<B> {
         Ok(inquiry)
     }
 
-    pub(crate) fn inquiry_single(
-        &self,
-        asker: MunicipalityCode,
-        request: &InquiryRequest,
-        actor: &Actor,
-    ) -> Result<Inquiry, StoreError> {
-        if request.source == asker {
-            return Err(SAME_MUNICIPALITY.into());
-        }
-        if request.basis.trim().is_empty() {
-            return Err(NO_BASIS.into());
-        }
-        self.db.transaction(|tx| {
-            // The asking municipality must exist; the source need not.
-            self.tenant(tx, asker)?;
-            let mut heads = self.lock_heads(tx, [asker, request.source])?;
-            let input = Ok(request.clone());
-            let inquiry = self.ask_in(
-                tx,
-                &mut heads,
-                &mut Ids::default(),
-                asker,
-                None,
-                &input,
-                actor,
-            )?;
-            self.store_heads(tx, heads)?;
-            Ok(inquiry)
-        })
-    }
-
-    pub(crate) fn inquiry_job_create(
-        &self,
-        asker: MunicipalityCode,
-        total_rows: u64,
-        actor: &Actor,
-    ) -> Result<i64, StoreError> {
-        self.write(asker, actor, "inquiry.bulk", |tx, _| {
-            let id = Ids::default().next(tx, "inquiry_jobs", "job_id", asker)?;
-            tx.execute(
-                "INSERT INTO inquiry_jobs (municipality_code, job_id, created_by, created_at, \
-                 state, total_rows, done_rows) VALUES ($1, $2, $3, $4, 'running', $5, 0)",
-                &[
-                    asker.to_string().into(),
-                    id.into(),
-                    actor.user.as_str().into(),
-                    now_micros().into(),
-                    i64::try_from(total_rows).unwrap_or(i64::MAX).into(),
-                ],
-            )?;
-            Ok((id, format!("job:{id} rows:{total_rows}"), Outcome::Ok))
-        })
-    }
-
-    pub(crate) fn inquiry_rows(
-        &self,
-        asker: MunicipalityCode,
-        job: i64,
-        rows: &[BulkRow],
-        actor: &Actor,
-    ) -> Result<(), StoreError> {
-        let code = asker.to_string();
-        self.db.transaction(|tx| {
-            self.tenant(tx, asker)?;
-            let mut rows_checked = Vec::with_capacity(rows.len());
-            for r in rows {
-                let input = match &r.input {
-                    Ok(q) if q.source == asker => Err(Malformed {
-                        address: Some(q.address.clone()),
-                        message: SAME_MUNICIPALITY.to_string(),
-                    }),
-                    other => other.clone(),
-                };
-                rows_checked.push((r.row, input));
-            }
-            let sources = rows_checked
-                .iter()
-                .filter_map(|(_, i)| i.as_ref().ok().map(|q| q.source));
-            let mut heads = self.lock_heads(tx, sources.chain([asker]))?;
-            let mut ids = Ids::default();
-            for (row, input) in &rows_checked {
-                self.ask_in(
-                    tx,
-                    &mut heads,
-                    &mut ids,
-                    asker,
-                    Some((job, *row)),
-                    input,
-                    actor,
-                )?;
-            }
-            self.store_heads(tx, heads)?;
-            let done = tx.execute(
-                "UPDATE inquiry_jobs SET done_rows = done_rows + $3 \
-                 WHERE municipality_code = $1 AND job_id = $2 AND state = 'running'",
-                &[
-                    code.as_str().into(),
-                    job.into(),
-                    i64::try_from(rows.len()).unwrap_or(i64::MAX).into(),
-                ],
-            )?;
-            if done == 0 {
-                return Err(StoreError::NotFound("inquiry job"));
-            }
-            Ok(())
-        })
-    }
-
-    pub(crate) fn inquiry_job_finish(
-        &self,
-        asker: MunicipalityCode,
-        job: i64,
-        error: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.db.transaction(|tx| {
-            tx.execute(
-                "UPDATE inquiry_jobs SET state = $3, finished_at = $4, error = $5 \
-                 WHERE municipality_code = $1 AND job_id = $2",
-                &[
-                    asker.to_string().into(),
-                    job.into(),
-                    if error.is_some() { "failed" } else { "done" }.into(),
-                    now_micros().into(),
-                    error.into(),
-                ],
-            )?;
-            Ok(())
-        })
-    }
-
-    pub(crate) fn inquiry_jobs_recent(
-        &self,
-        asker: MunicipalityCode,
-        limit: u32,
-    ) -> Result<Vec<InquiryJob>, StoreError> {
-        let code = asker.to_string();
-        let ids = self.db.transaction(|tx| {
-            tx.query(
-                "SELECT job_id FROM inquiry_jobs WHERE municipality_code = $1 \
-                 ORDER BY job_id DESC LIMIT $2",
-                &[code.as_str().into(), i64::from(limit).into()],
-            )?
-            .iter()
-            .map(|r| r.int(0))
-            .collect::<Result<Vec<_>, _>>()
-        })?;
-        ids.into_iter()
-            .filter_map(|id| self.inquiry_job_get(asker, id).transpose())
-            .collect()
-    }
-
-    pub(crate) fn inquiry_job_get(
-        &self,
-        asker: MunicipalityCode,
-        job: i64,
-    ) -> Result<Option<InquiryJob>, StoreError> {
-        let code = asker.to_string();
-        self.db.transaction(|tx| {
-            let Some(r) = tx.query_opt(
-                "SELECT job_id, created_by, created_at, state, total_rows, done_rows, \
-                 finished_at, error FROM inquiry_jobs WHERE municipality_code = $1 AND job_id = $2",
-                &[code.as_str().into(), job.into()],
-            )?
-            else {
-                return Ok(None);
-            };
-            let mut counts = tx
-                .query(
-                    "SELECT status, COUNT(*) FROM inquiries WHERE municipality_code = $1 \
-                     AND job_id = $2 GROUP BY status ORDER BY status",
-                    &[code.as_str().into(), job.into()],
-                )?
-                .iter()
-                .map(|c| {
-                    Ok((
-                        InquiryStatus::from_code(c.text(0)?)
-                            .ok_or(StoreError::Corrupt("inquiry status"))?,
-                        count(c.int(1)?),
-                    ))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            counts.sort();
-            Ok(Some(InquiryJob {
-                id: r.int(0)?,
-                created_by: r.text(1)?.to_owned(),
-                created_at: r.int(2)?,
-                state: r.text(3)?.to_owned(),
-                total_rows: count(r.int(4)?),
-                done_rows: count(r.int(5)?),
-                finished_at: r.opt_int(6)?,
-                error: r.opt_text(7)?.map(str::to_owned),
-                counts,
-            }))
-        })
-    }
-
     pub(crate) fn inquiries_in(
         &self,
         tx: &mut dyn Tx,
@@ -596,8 +400,322 @@ impl<B: Backend> Engine<B> {
         }
         Ok(inquiries)
     }
+}
 
-    pub(crate) fn inquiry_list(
+/// The provision records of a municipality (or of one of its persons), newest first.
+pub(crate) fn provisions_in(
+    tx: &mut dyn Tx,
+    provider: MunicipalityCode,
+    address: Option<&AddressNumber>,
+) -> Result<Vec<Provision>, StoreError> {
+    tx.query(
+        "SELECT provision_id, asked_by_municipality, asked_by, inquiry_id, address_number, \
+         status, record_count, basis, at FROM provisions WHERE municipality_code = $1 \
+         AND ($2 = '' OR address_number = $2) ORDER BY provision_id DESC",
+        &[
+            provider.to_string().into(),
+            address.map_or("", AddressNumber::as_str).into(),
+        ],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(Provision {
+            id: r.int(0)?,
+            asked_by_municipality: MunicipalityCode::parse(r.text(1)?)?,
+            asked_by: r.text(2)?.to_owned(),
+            inquiry_id: r.int(3)?,
+            address: AddressNumber::parse(r.text(4)?)?,
+            status: InquiryStatus::from_code(r.text(5)?)
+                .ok_or(StoreError::Corrupt("provision status"))?,
+            record_count: count(r.int(6)?),
+            basis: r.text(7)?.to_owned(),
+            at: r.int(8)?,
+        })
+    })
+    .collect()
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Whether `municipality` holds a resident with this 宛名番号.
+fn holds(
+    tx: &mut dyn Tx,
+    municipality: MunicipalityCode,
+    address: &AddressNumber,
+) -> Result<bool, StoreError> {
+    Ok(tx
+        .query_opt(
+            "SELECT 1 FROM persons WHERE municipality_code = $1 AND address_number = $2",
+            &[municipality.to_string().into(), address.as_str().into()],
+        )?
+        .is_some())
+}
+
+/// Inquiries between municipalities, bulk jobs and the provision records.
+pub trait Inquiries: Send + Sync {
+    /// A single inquiry (他市区町村への照会): looks `request.my_number` up in the source
+    /// municipality through its keyed index and returns only that person's doses; records the
+    /// provision there and the inquiry here, both audited. A source that is not registered
+    /// answers exactly like a person who is not.
+    fn inquire(
+        &self,
+        asker: MunicipalityCode,
+        request: &InquiryRequest,
+        actor: &Actor,
+    ) -> Result<Inquiry, StoreError>;
+
+    /// Starts a bulk inquiry job of `total_rows` rows.
+    fn create_inquiry_job(
+        &self,
+        asker: MunicipalityCode,
+        total_rows: u64,
+        actor: &Actor,
+    ) -> Result<i64, StoreError>;
+
+    /// Answers some rows of a bulk job in one transaction, and counts them done.
+    fn inquire_rows(
+        &self,
+        asker: MunicipalityCode,
+        job: i64,
+        rows: &[BulkRow],
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+
+    /// Marks a job done, or failed with `error`.
+    fn finish_inquiry_job(
+        &self,
+        asker: MunicipalityCode,
+        job: i64,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    fn inquiry_job(
+        &self,
+        asker: MunicipalityCode,
+        job: i64,
+    ) -> Result<Option<InquiryJob>, StoreError>;
+
+    /// A job's rows in file order, or (`None`) the single inquiries, newest first.
+    fn inquiries(
+        &self,
+        asker: MunicipalityCode,
+        job: Option<i64>,
+    ) -> Result<Vec<Inquiry>, StoreError>;
+
+    /// Attaches what the given inquiries (or all found rows of `job`) brought back to the
+    /// asking municipality's persons, keeping where each dose came from. All or nothing.
+    fn attach_inquiries(
+        &self,
+        asker: MunicipalityCode,
+        ids: &[i64],
+        job: Option<i64>,
+        actor: &Actor,
+    ) -> Result<Attached, StoreError>;
+
+    /// Inquiries made in the last `within` microseconds (by the clock that dates them), for the
+    /// volume limits and the fishing check.
+    fn inquiry_counts(
+        &self,
+        asker: MunicipalityCode,
+        user: &str,
+        my_number: Option<&MyNumber>,
+        within: i64,
+    ) -> Result<InquiryCounts, StoreError>;
+
+    /// The provision records of a municipality, newest first (`address` for one person's).
+    fn provisions(
+        &self,
+        provider: MunicipalityCode,
+        address: Option<&AddressNumber>,
+    ) -> Result<Vec<Provision>, StoreError>;
+
+    /// `asker`'s latest bulk inquiries, newest first.
+    fn inquiry_jobs(
+        &self,
+        asker: MunicipalityCode,
+        limit: u32,
+    ) -> Result<Vec<InquiryJob>, StoreError>;
+}
+
+impl<B: Backend> Inquiries for Engine<B> {
+    fn inquire(
+        &self,
+        asker: MunicipalityCode,
+        request: &InquiryRequest,
+        actor: &Actor,
+    ) -> Result<Inquiry, StoreError> {
+        if request.source == asker {
+            return Err(SAME_MUNICIPALITY.into());
+        }
+        if request.basis.trim().is_empty() {
+            return Err(NO_BASIS.into());
+        }
+        self.db.transaction(|tx| {
+            // The asking municipality must exist; the source need not.
+            self.tenant(tx, asker)?;
+            let mut heads = self.lock_heads(tx, [asker, request.source])?;
+            let input = Ok(request.clone());
+            let inquiry = self.ask_in(
+                tx,
+                &mut heads,
+                &mut Ids::default(),
+                asker,
+                None,
+                &input,
+                actor,
+            )?;
+            self.store_heads(tx, heads)?;
+            Ok(inquiry)
+        })
+    }
+
+    fn create_inquiry_job(
+        &self,
+        asker: MunicipalityCode,
+        total_rows: u64,
+        actor: &Actor,
+    ) -> Result<i64, StoreError> {
+        self.write(asker, actor, "inquiry.bulk", |tx, _| {
+            let id = Ids::default().next(tx, "inquiry_jobs", "job_id", asker)?;
+            tx.execute(
+                "INSERT INTO inquiry_jobs (municipality_code, job_id, created_by, created_at, \
+                 state, total_rows, done_rows) VALUES ($1, $2, $3, $4, 'running', $5, 0)",
+                &[
+                    asker.to_string().into(),
+                    id.into(),
+                    actor.user.as_str().into(),
+                    now_micros().into(),
+                    i64::try_from(total_rows).unwrap_or(i64::MAX).into(),
+                ],
+            )?;
+            Ok((id, format!("job:{id} rows:{total_rows}"), Outcome::Ok))
+        })
+    }
+
+    fn inquire_rows(
+        &self,
+        asker: MunicipalityCode,
+        job: i64,
+        rows: &[BulkRow],
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let code = asker.to_string();
+        self.db.transaction(|tx| {
+            self.tenant(tx, asker)?;
+            let mut rows_checked = Vec::with_capacity(rows.len());
+            for r in rows {
+                let input = match &r.input {
+                    Ok(q) if q.source == asker => Err(Malformed {
+                        address: Some(q.address.clone()),
+                        message: SAME_MUNICIPALITY.to_string(),
+                    }),
+                    other => other.clone(),
+                };
+                rows_checked.push((r.row, input));
+            }
+            let sources = rows_checked
+                .iter()
+                .filter_map(|(_, i)| i.as_ref().ok().map(|q| q.source));
+            let mut heads = self.lock_heads(tx, sources.chain([asker]))?;
+            let mut ids = Ids::default();
+            for (row, input) in &rows_checked {
+                self.ask_in(
+                    tx,
+                    &mut heads,
+                    &mut ids,
+                    asker,
+                    Some((job, *row)),
+                    input,
+                    actor,
+                )?;
+            }
+            self.store_heads(tx, heads)?;
+            let done = tx.execute(
+                "UPDATE inquiry_jobs SET done_rows = done_rows + $3 \
+                 WHERE municipality_code = $1 AND job_id = $2 AND state = 'running'",
+                &[
+                    code.as_str().into(),
+                    job.into(),
+                    i64::try_from(rows.len()).unwrap_or(i64::MAX).into(),
+                ],
+            )?;
+            if done == 0 {
+                return Err(StoreError::NotFound("inquiry job"));
+            }
+            Ok(())
+        })
+    }
+
+    fn finish_inquiry_job(
+        &self,
+        asker: MunicipalityCode,
+        job: i64,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.db.transaction(|tx| {
+            tx.execute(
+                "UPDATE inquiry_jobs SET state = $3, finished_at = $4, error = $5 \
+                 WHERE municipality_code = $1 AND job_id = $2",
+                &[
+                    asker.to_string().into(),
+                    job.into(),
+                    if error.is_some() { "failed" } else { "done" }.into(),
+                    now_micros().into(),
+                    error.into(),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn inquiry_job(
+        &self,
+        asker: MunicipalityCode,
+        job: i64,
+    ) -> Result<Option<InquiryJob>, StoreError> {
+        let code = asker.to_string();
+        self.db.transaction(|tx| {
+            let Some(r) = tx.query_opt(
+                "SELECT job_id, created_by, created_at, state, total_rows, done_rows, \
+                 finished_at, error FROM inquiry_jobs WHERE municipality_code = $1 AND job_id = $2",
+                &[code.as_str().into(), job.into()],
+            )?
+            else {
+                return Ok(None);
+            };
+            let mut counts = tx
+                .query(
+                    "SELECT status, COUNT(*) FROM inquiries WHERE municipality_code = $1 \
+                     AND job_id = $2 GROUP BY status ORDER BY status",
+                    &[code.as_str().into(), job.into()],
+                )?
+                .iter()
+                .map(|c| {
+                    Ok((
+                        InquiryStatus::from_code(c.text(0)?)
+                            .ok_or(StoreError::Corrupt("inquiry status"))?,
+                        count(c.int(1)?),
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            counts.sort();
+            Ok(Some(InquiryJob {
+                id: r.int(0)?,
+                created_by: r.text(1)?.to_owned(),
+                created_at: r.int(2)?,
+                state: r.text(3)?.to_owned(),
+                total_rows: count(r.int(4)?),
+                done_rows: count(r.int(5)?),
+                finished_at: r.opt_int(6)?,
+                error: r.opt_text(7)?.map(str::to_owned),
+                counts,
+            }))
+        })
+    }
+
+    fn inquiries(
         &self,
         asker: MunicipalityCode,
         job: Option<i64>,
@@ -613,7 +731,7 @@ impl<B: Backend> Engine<B> {
         })
     }
 
-    pub(crate) fn inquiry_attach(
+    fn attach_inquiries(
         &self,
         asker: MunicipalityCode,
         ids: &[i64],
@@ -730,7 +848,7 @@ impl<B: Backend> Engine<B> {
         })
     }
 
-    pub(crate) fn inquiry_counts_within(
+    fn inquiry_counts(
         &self,
         asker: MunicipalityCode,
         user: &str,
@@ -782,7 +900,7 @@ impl<B: Backend> Engine<B> {
         })
     }
 
-    pub(crate) fn provision_list(
+    fn provisions(
         &self,
         provider: MunicipalityCode,
         address: Option<&AddressNumber>,
@@ -790,55 +908,25 @@ impl<B: Backend> Engine<B> {
         self.db
             .transaction(|tx| provisions_in(tx, provider, address))
     }
-}
 
-/// The provision records of a municipality (or of one of its persons), newest first.
-pub(crate) fn provisions_in(
-    tx: &mut dyn Tx,
-    provider: MunicipalityCode,
-    address: Option<&AddressNumber>,
-) -> Result<Vec<Provision>, StoreError> {
-    tx.query(
-        "SELECT provision_id, asked_by_municipality, asked_by, inquiry_id, address_number, \
-         status, record_count, basis, at FROM provisions WHERE municipality_code = $1 \
-         AND ($2 = '' OR address_number = $2) ORDER BY provision_id DESC",
-        &[
-            provider.to_string().into(),
-            address.map_or("", AddressNumber::as_str).into(),
-        ],
-    )?
-    .iter()
-    .map(|r| {
-        Ok(Provision {
-            id: r.int(0)?,
-            asked_by_municipality: MunicipalityCode::parse(r.text(1)?)?,
-            asked_by: r.text(2)?.to_owned(),
-            inquiry_id: r.int(3)?,
-            address: AddressNumber::parse(r.text(4)?)?,
-            status: InquiryStatus::from_code(r.text(5)?)
-                .ok_or(StoreError::Corrupt("provision status"))?,
-            record_count: count(r.int(6)?),
-            basis: r.text(7)?.to_owned(),
-            at: r.int(8)?,
-        })
-    })
-    .collect()
-}
-
-fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
-
-/// Whether `municipality` holds a resident with this 宛名番号.
-fn holds(
-    tx: &mut dyn Tx,
-    municipality: MunicipalityCode,
-    address: &AddressNumber,
-) -> Result<bool, StoreError> {
-    Ok(tx
-        .query_opt(
-            "SELECT 1 FROM persons WHERE municipality_code = $1 AND address_number = $2",
-            &[municipality.to_string().into(), address.as_str().into()],
-        )?
-        .is_some())
+    fn inquiry_jobs(
+        &self,
+        asker: MunicipalityCode,
+        limit: u32,
+    ) -> Result<Vec<InquiryJob>, StoreError> {
+        let code = asker.to_string();
+        let ids = self.db.transaction(|tx| {
+            tx.query(
+                "SELECT job_id FROM inquiry_jobs WHERE municipality_code = $1 \
+                 ORDER BY job_id DESC LIMIT $2",
+                &[code.as_str().into(), i64::from(limit).into()],
+            )?
+            .iter()
+            .map(|r| r.int(0))
+            .collect::<Result<Vec<_>, _>>()
+        })?;
+        ids.into_iter()
+            .filter_map(|id| self.inquiry_job(asker, id).transpose())
+            .collect()
+    }
 }

@@ -14,7 +14,7 @@ use crate::{
     sql::{Backend, Tx, Value},
 };
 
-/// Where a data key rotation stands after [`Store::begin_data_key_rotation`](crate::Store).
+/// Where a data key rotation stands after [`Keys::begin_data_key_rotation`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataKeyRotation {
     /// The version new values are sealed with, and every row will be.
@@ -23,7 +23,7 @@ pub struct DataKeyRotation {
     pub resumed: bool,
 }
 
-/// One batch of [`Store::reseal_batch`](crate::Store).
+/// One batch of [`Keys::reseal_batch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResealBatch {
     /// Rows re-sealed with the current data key.
@@ -41,7 +41,97 @@ impl<B: Backend> Engine<B> {
             .remove(&m);
     }
 
-    pub(crate) fn rotation_begin(
+    /// Appends the same entry to every registered municipality's chain (deployment-wide acts:
+    /// master and signing keys).
+    pub(crate) fn audit_everywhere(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        action: &str,
+        object: &str,
+    ) -> Result<(), StoreError> {
+        for m in municipality_codes(tx)? {
+            self.write_in(tx, m, actor, action, |_, _| {
+                Ok(((), object.to_owned(), Outcome::Ok))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Every registered municipality, in code order (the national reference table).
+fn municipality_codes(tx: &mut dyn Tx) -> Result<Vec<MunicipalityCode>, StoreError> {
+    tx.query(
+        "SELECT municipality_code FROM municipalities ORDER BY municipality_code",
+        &[],
+    )?
+    .iter()
+    .map(|r| {
+        MunicipalityCode::parse(r.text(0)?).map_err(|_| StoreError::Corrupt("municipality code"))
+    })
+    .collect()
+}
+
+/// Municipality keys: crypto-shredding, data-key rotation, the master key's rewrap and check.
+pub trait Keys: Send + Sync {
+    /// Crypto-shredding: destroys the municipality's data and index keys, so none of its
+    /// personal data can be read again. The audit chain stays verifiable.
+    fn shred(&self, m: MunicipalityCode, actor: &Actor) -> Result<(), StoreError>;
+
+    /// Starts rotating `m`'s data key: a new version that new values are sealed with from now
+    /// on (audited `keys.data.rotate`); takes up an interrupted rotation instead of starting
+    /// another. Then [`reseal_batch`](Self::reseal_batch) until the end of the table, then
+    /// [`finish_data_key_rotation`](Self::finish_data_key_rotation).
+    fn begin_data_key_rotation(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+    ) -> Result<DataKeyRotation, StoreError>;
+
+    /// Re-seals with the current data key up to `limit` rows of `m` after the row `after` (""
+    /// for the first), in a transaction of its own, without holding up other writers.
+    fn reseal_batch(
+        &self,
+        m: MunicipalityCode,
+        after: &str,
+        limit: u32,
+    ) -> Result<ResealBatch, StoreError>;
+
+    /// Destroys `m`'s older data keys when no row needs them any more (audited); `false`, with
+    /// nothing done, while some still does (written meanwhile: run the batches again).
+    fn finish_data_key_rotation(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+    ) -> Result<bool, StoreError>;
+
+    /// Rewraps every municipality key and sealed signing key under `new` in one transaction
+    /// (audited in every municipality's chain); the data is not touched. Returns the keys
+    /// rewrapped. This store's own master key is the old one: reopen with the new one.
+    fn rewrap_master_key(&self, new: &MasterKey, actor: &Actor) -> Result<u64, StoreError>;
+
+    /// Fails with a decryption error unless the store's master key opens what is stored.
+    fn check_master_key(&self) -> Result<(), StoreError>;
+}
+
+impl<B: Backend> Keys for Engine<B> {
+    fn shred(&self, m: MunicipalityCode, actor: &Actor) -> Result<(), StoreError> {
+        self.write(m, actor, "municipality.shred", |tx, _| {
+            tx.execute(
+                "DELETE FROM tenant_keys WHERE municipality_code = $1 AND kind IN ('data', 'index')",
+                &[m.to_string().into()],
+            )?;
+            Ok(((), format!("municipality:{m}"), Outcome::Ok))
+        })?;
+        // The unwrapped keys must not outlive their wrapped copies.
+        self.tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&m);
+        Ok(())
+    }
+
+    fn begin_data_key_rotation(
         &self,
         m: MunicipalityCode,
         actor: &Actor,
@@ -87,7 +177,7 @@ impl<B: Backend> Engine<B> {
     /// lock is taken: a row is rewritten only if it still holds what was read (same version,
     /// same content digest), so a writer's change in between is never lost - the row is simply
     /// left for the next pass.
-    pub(crate) fn rotation_batch(
+    fn reseal_batch(
         &self,
         m: MunicipalityCode,
         after: &str,
@@ -150,7 +240,7 @@ impl<B: Backend> Engine<B> {
     /// Retires the older data keys once no row needs them; `false` (and nothing done) while
     /// some row still does. Holds the audit head's lock, which every writer takes before it
     /// reads the keys, so no value sealed with an older key can appear after this.
-    pub(crate) fn rotation_finish(
+    fn finish_data_key_rotation(
         &self,
         m: MunicipalityCode,
         actor: &Actor,
@@ -201,7 +291,7 @@ impl<B: Backend> Engine<B> {
     /// Rewraps every municipality key and sealed deployment secret under `new`, in one
     /// transaction, municipality by municipality (each one's audit entry first, while its keys
     /// still open under the old master key).
-    pub(crate) fn rewrap_master(&self, new: &MasterKey, actor: &Actor) -> Result<u64, StoreError> {
+    fn rewrap_master_key(&self, new: &MasterKey, actor: &Actor) -> Result<u64, StoreError> {
         let count = self.db.transaction(|tx| {
             let secrets = tx.query("SELECT kind, kid, sealed FROM signing_keys", &[])?;
             let mut count = secrets.len() as u64;
@@ -260,7 +350,7 @@ impl<B: Backend> Engine<B> {
     /// Whether the master key opens what is stored: the first municipality's first wrapped key
     /// or, before any municipality exists, the first sealed secret. An empty database accepts
     /// any key.
-    pub(crate) fn master_check(&self) -> Result<(), StoreError> {
+    fn check_master_key(&self) -> Result<(), StoreError> {
         self.db.transaction(|tx| {
             let first = municipality_codes(tx)?.into_iter().next();
             let wrapped = match first {
@@ -285,34 +375,4 @@ impl<B: Backend> Engine<B> {
             Ok(())
         })
     }
-
-    /// Appends the same entry to every registered municipality's chain (deployment-wide acts:
-    /// master and signing keys).
-    pub(crate) fn audit_everywhere(
-        &self,
-        tx: &mut dyn Tx,
-        actor: &Actor,
-        action: &str,
-        object: &str,
-    ) -> Result<(), StoreError> {
-        for m in municipality_codes(tx)? {
-            self.write_in(tx, m, actor, action, |_, _| {
-                Ok(((), object.to_owned(), Outcome::Ok))
-            })?;
-        }
-        Ok(())
-    }
-}
-
-/// Every registered municipality, in code order (the national reference table).
-fn municipality_codes(tx: &mut dyn Tx) -> Result<Vec<MunicipalityCode>, StoreError> {
-    tx.query(
-        "SELECT municipality_code FROM municipalities ORDER BY municipality_code",
-        &[],
-    )?
-    .iter()
-    .map(|r| {
-        MunicipalityCode::parse(r.text(0)?).map_err(|_| StoreError::Corrupt("municipality code"))
-    })
-    .collect()
 }

@@ -11,22 +11,24 @@ use std::{path::PathBuf, sync::Arc};
 
 use openvrs_crypto::MasterKey;
 use openvrs_domain::{
-    account::{Account, UserId},
-    audit::{Actor, Outcome, Role, Zone},
+    account::UserId,
+    audit::{Outcome, Role, Zone},
     dose::Dose,
     ids::{AddressNumber, MunicipalityCode, MyNumber, VoucherNumber},
-    person::{FlagChange, Flags, Person},
-    product::Product,
+    person::{FlagChange, Person},
     quality::{Finding, Severity},
 };
 
 mod accounts;
+mod audit;
 pub mod bench;
 mod certificates;
 mod engine;
 mod error;
 mod inquiries;
 mod keys;
+mod municipalities;
+mod persons;
 mod pg_tls;
 mod postgres;
 mod records;
@@ -35,10 +37,20 @@ mod sql;
 mod sqlite;
 mod tablets;
 
+pub use accounts::Accounts;
+pub use audit::Audit;
+pub use certificates::Certificates;
 pub use error::{REPLAYED_APPLICATION, StoreError};
+pub use inquiries::Inquiries;
+pub use keys::Keys;
 pub use keys::{DataKeyRotation, ResealBatch};
+pub use municipalities::Municipalities;
+pub use persons::Persons;
 pub use postgres::{PgSnapshot, export_snapshot as postgres_snapshot};
+pub use records::Records;
+pub use signing::SigningKeys;
 pub use sqlite::snapshot as sqlite_snapshot;
+pub use tablets::Tablets;
 
 /// The schema version this program writes (its last migration).
 pub fn schema_version() -> i64 {
@@ -55,7 +67,7 @@ pub struct Municipality {
     pub kiosk: bool,
 }
 
-/// What [`Store::put_persons`] did.
+/// What [`Persons::put_persons`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PutSummary {
     /// Persons new to the municipality.
@@ -571,416 +583,36 @@ pub struct SecurityEvent {
     pub detail: String,
 }
 
-/// The tenant-scoped store. Implemented once over both backends; see [`open`].
-pub trait Store: Send + Sync {
-    /// `sqlite` or `postgres`.
-    fn backend(&self) -> &'static str;
+/// The tenant-scoped store: every area's operations, implemented once by the engine over both
+/// backends (see [`open`]). Each area's trait lives in its file with its implementation.
+pub trait Store:
+    Municipalities
+    + Audit
+    + Persons
+    + Records
+    + Tablets
+    + Inquiries
+    + SigningKeys
+    + Certificates
+    + Accounts
+    + Keys
+{
+}
 
-    /// Registers a municipality and creates its keys and audit chain.
-    fn add_municipality(
-        &self,
-        code: MunicipalityCode,
-        name: &str,
-        actor: &Actor,
-    ) -> Result<(), StoreError>;
-    fn municipalities(&self) -> Result<Vec<Municipality>, StoreError>;
-    /// Turns kiosk issuance on or off for `m` (audited in `m`).
-    fn set_kiosk(&self, m: MunicipalityCode, on: bool, actor: &Actor) -> Result<(), StoreError>;
-
-    /// Inserts or updates persons and their vouchers in one transaction, all or nothing.
-    /// A person whose content is unchanged is left alone; vouchers are added, never removed.
-    fn put_persons(
-        &self,
-        m: MunicipalityCode,
-        persons: &[Person],
-        actor: &Actor,
-    ) -> Result<PutSummary, StoreError>;
-    /// As [`put_persons`](Store::put_persons), from a stream, in one transaction: an `Err` from
-    /// the stream rolls everything back. A person may come more than once (e.g. one row per
-    /// voucher); vouchers accumulate.
-    fn import_persons(
-        &self,
-        m: MunicipalityCode,
-        persons: &mut dyn Iterator<Item = Result<Person, StoreError>>,
-        actor: &Actor,
-    ) -> Result<PutSummary, StoreError>;
-    fn person(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-        actor: &Actor,
-    ) -> Result<Option<Person>, StoreError>;
-    /// Finds a person through the keyed index of the My Number, in `m` only.
-    fn person_by_my_number(
-        &self,
-        m: MunicipalityCode,
-        my_number: &MyNumber,
-        actor: &Actor,
-    ) -> Result<Option<Person>, StoreError>;
-    fn person_by_voucher(
-        &self,
-        m: MunicipalityCode,
-        voucher: &VoucherNumber,
-        actor: &Actor,
-    ) -> Result<Option<Person>, StoreError>;
-    fn count_persons(&self, m: MunicipalityCode) -> Result<u64, StoreError>;
-    fn stats(&self, m: MunicipalityCode) -> Result<Stats, StoreError>;
-    /// Sets a person's flags (moved out, deceased, use suspended), with the reason.
-    fn set_flags(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-        flags: Flags,
-        reason: &str,
-        actor: &Actor,
-    ) -> Result<(), StoreError>;
-    /// Applies many flag changes in one transaction, all or nothing: an unknown address number
-    /// rejects the batch with every such row ([`StoreError::Rejected`]). Returns how many
-    /// persons changed.
-    fn update_flags(
-        &self,
-        m: MunicipalityCode,
-        updates: &[FlagUpdate],
-        actor: &Actor,
-    ) -> Result<u64, StoreError>;
-    /// Corrects a person's identity (name, kana, birth date, sex, My Number) with a reason;
-    /// returns the names of the fields that changed. Flags and vouchers are left as they are.
-    fn correct_person(
-        &self,
-        m: MunicipalityCode,
-        corrected: &Person,
-        reason: &str,
-        actor: &Actor,
-    ) -> Result<Vec<&'static str>, StoreError>;
-    /// Everything held about one person, as a disclosure (audited).
-    fn disclosure(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-        actor: &Actor,
-    ) -> Result<Option<Disclosure>, StoreError>;
-
-    /// A single inquiry (他市区町村への照会): looks `request.my_number` up in the source
-    /// municipality through its keyed index and returns only that person's doses; records the
-    /// provision there and the inquiry here, both audited. A source that is not registered
-    /// answers exactly like a person who is not.
-    fn inquire(
-        &self,
-        asker: MunicipalityCode,
-        request: &InquiryRequest,
-        actor: &Actor,
-    ) -> Result<Inquiry, StoreError>;
-
-    /// Starts a bulk inquiry job of `total_rows` rows.
-    fn create_inquiry_job(
-        &self,
-        asker: MunicipalityCode,
-        total_rows: u64,
-        actor: &Actor,
-    ) -> Result<i64, StoreError>;
-
-    /// Answers some rows of a bulk job in one transaction, and counts them done.
-    fn inquire_rows(
-        &self,
-        asker: MunicipalityCode,
-        job: i64,
-        rows: &[BulkRow],
-        actor: &Actor,
-    ) -> Result<(), StoreError>;
-
-    /// Marks a job done, or failed with `error`.
-    fn finish_inquiry_job(
-        &self,
-        asker: MunicipalityCode,
-        job: i64,
-        error: Option<&str>,
-    ) -> Result<(), StoreError>;
-
-    fn inquiry_job(
-        &self,
-        asker: MunicipalityCode,
-        job: i64,
-    ) -> Result<Option<InquiryJob>, StoreError>;
-
-    /// A job's rows in file order, or (`None`) the single inquiries, newest first.
-    fn inquiries(
-        &self,
-        asker: MunicipalityCode,
-        job: Option<i64>,
-    ) -> Result<Vec<Inquiry>, StoreError>;
-
-    /// Attaches what the given inquiries (or all found rows of `job`) brought back to the
-    /// asking municipality's persons, keeping where each dose came from. All or nothing.
-    fn attach_inquiries(
-        &self,
-        asker: MunicipalityCode,
-        ids: &[i64],
-        job: Option<i64>,
-        actor: &Actor,
-    ) -> Result<Attached, StoreError>;
-
-    /// Inquiries made in the last `within` microseconds (by the clock that dates them), for the
-    /// volume limits and the fishing check.
-    fn inquiry_counts(
-        &self,
-        asker: MunicipalityCode,
-        user: &str,
-        my_number: Option<&MyNumber>,
-        within: i64,
-    ) -> Result<InquiryCounts, StoreError>;
-
-    /// The provision records of a municipality, newest first (`address` for one person's).
-    fn provisions(
-        &self,
-        provider: MunicipalityCode,
-        address: Option<&AddressNumber>,
-    ) -> Result<Vec<Provision>, StoreError>;
-
-    /// Adds the deployment's new signing key of `kind` (`shc`, ...): the private part sealed
-    /// under the master key; the key of that kind in use so far is retired (still published).
-    /// Audited `keys.signing.add` in every municipality's chain.
-    fn add_signing_key(
-        &self,
-        kind: &str,
-        kid: &str,
-        public_part: &str,
-        secret: &[u8],
-        actor: &Actor,
-    ) -> Result<(), StoreError>;
-
-    /// Every signing key of `kind`, newest first.
-    fn signing_keys(&self, kind: &str) -> Result<Vec<SigningKeyInfo>, StoreError>;
-
-    /// The signing key of `kind` in use: its kid and private part.
-    fn active_signing_key(&self, kind: &str) -> Result<Option<crate::ActiveKey>, StoreError>;
-
-    /// Records an issued certificate for a person of `m` (audited `certificate.issue`); the
-    /// store sets when and by whom. Returns the record as stored.
-    fn record_certificate(
-        &self,
-        m: MunicipalityCode,
-        certificate: &CertificateRecord,
-        actor: &Actor,
-    ) -> Result<CertificateRecord, StoreError>;
-
-    /// The certificates `m` issued (to one person, when given), newest first.
-    fn certificates(
-        &self,
-        m: MunicipalityCode,
-        address: Option<&AddressNumber>,
-    ) -> Result<Vec<CertificateRecord>, StoreError>;
-
-    /// Revokes a certificate of `m` with the reason (audited); its revocation id, if it has
-    /// one, joins the published list of its key.
-    fn revoke_certificate(
-        &self,
-        m: MunicipalityCode,
-        id: &str,
-        reason: &str,
-        actor: &Actor,
-    ) -> Result<CertificateRecord, StoreError>;
-
-    /// The revoked ids of a SMART Health Card key, with when (Unix microseconds), oldest first.
-    fn revocations(&self, kid: &str) -> Result<Vec<(String, i64)>, StoreError>;
-
-    /// The vaccine product catalogue.
-    fn products(&self) -> Result<Vec<Product>, StoreError>;
-    /// The database's clock (Unix microseconds), to compare with the server's, and its
-    /// schema version.
-    fn database_clock(&self) -> Result<(i64, i64), StoreError>;
-
-    /// Records a dose after the data-quality rules: an error is [`StoreError::Quality`].
-    fn add_dose(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-        dose: &Dose,
-        actor: &Actor,
-    ) -> Result<DoseWritten, StoreError>;
-    /// Replaces a dose, keeping the previous version with the reason.
-    fn correct_dose(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-        id: i64,
-        dose: &Dose,
-        reason: &str,
-        actor: &Actor,
-    ) -> Result<DoseWritten, StoreError>;
-    /// Removes a dose from the current record, keeping it in the history with the reason.
-    fn delete_dose(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-        id: i64,
-        reason: &str,
-        actor: &Actor,
-    ) -> Result<(), StoreError>;
-    /// The current doses of a person, in dose order.
-    fn doses(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-    ) -> Result<Vec<StoredDose>, StoreError>;
-    /// The earlier versions of a person's doses, oldest first.
-    fn dose_history(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-    ) -> Result<Vec<DoseVersion>, StoreError>;
-    /// Imports ledger rows in one transaction, all or nothing: a row that fails a rule or names
-    /// an unknown person rejects the file with every such row ([`StoreError::Rejected`]). A dose
-    /// already recorded the same way is left alone.
-    fn import_ledger(
-        &self,
-        m: MunicipalityCode,
-        records: &mut dyn Iterator<Item = Result<LedgerRecord, StoreError>>,
-        actor: &Actor,
-    ) -> Result<LedgerSummary, StoreError>;
-    /// Walks every person with doses, in address-number order, a page at a time, handing each to
-    /// `sink`; records one audit entry for the export.
-    fn export_ledger(
-        &self,
-        m: MunicipalityCode,
-        actor: &Actor,
-        sink: &mut LedgerSink<'_>,
-    ) -> Result<u64, StoreError>;
-    /// Records a dose from a venue tablet into the voucher's municipality `m`: the voucher must
-    /// be `m`'s, the date of birth must match ([`StoreError::BirthDateMismatch`]), a retry with
-    /// the same idempotency key answers the first answer again, and an existing dose is never
-    /// overwritten (a different record of it goes to the conflict queue). Failed attempts are
-    /// audited too.
-    fn record_from_tablet(
-        &self,
-        m: MunicipalityCode,
-        record: &TabletRecord,
-        actor: &Actor,
-    ) -> Result<TabletAnswer, StoreError>;
-    /// Group commit: many tablets' records (each with its own municipality and actor) in one
-    /// transaction and one durable commit; each gets its own answer, as
-    /// [`record_from_tablet`](Store::record_from_tablet) would give it.
-    fn record_from_tablets(
-        &self,
-        batch: &[(MunicipalityCode, TabletRecord, Actor)],
-    ) -> Result<Vec<Result<TabletAnswer, StoreError>>, StoreError>;
-    /// The tablet records waiting for staff, oldest first.
-    fn dose_conflicts(&self, m: MunicipalityCode) -> Result<Vec<DoseConflict>, StoreError>;
-    /// Staff decide a conflict: keep the recorded dose, or replace it with the tablet's record
-    /// (a correction: the previous version is kept with the reason).
-    fn resolve_dose_conflict(
-        &self,
-        m: MunicipalityCode,
-        id: i64,
-        replace: bool,
-        reason: &str,
-        actor: &Actor,
-    ) -> Result<(), StoreError>;
-    /// Every data-quality finding over the municipality's current doses.
-    fn quality_report(
-        &self,
-        m: MunicipalityCode,
-        actor: &Actor,
-    ) -> Result<Vec<QualityLine>, StoreError>;
-
-    fn audit_log(&self, m: MunicipalityCode) -> Result<Vec<AuditEntry>, StoreError>;
-    /// The newest entries of `m`'s log that match `filter`, at most `limit`, newest first.
-    fn audit_search(
-        &self,
-        m: MunicipalityCode,
-        filter: &AuditFilter,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, StoreError>;
-    /// Checks the whole chain; the error names the first bad entry.
-    fn verify_audit(&self, m: MunicipalityCode) -> Result<AuditHead, StoreError>;
-
-    /// Issues an account (national administrator's act). Accounts bound to a municipality are
-    /// also recorded in that municipality's audit log.
-    fn add_account(
-        &self,
-        account: &Account,
-        credential: &Credential,
-        actor: &Actor,
-    ) -> Result<(), StoreError>;
-    /// The account and its stored credential.
-    fn account(&self, id: &UserId) -> Result<Option<(Account, Credential)>, StoreError>;
-    fn account_by_token(&self, digest: &[u8; 32]) -> Result<Option<Account>, StoreError>;
-    fn accounts(&self) -> Result<Vec<Account>, StoreError>;
-    /// Disables an account: its token stops working and its sessions end.
-    fn disable_account(&self, id: &UserId, actor: &Actor) -> Result<(), StoreError>;
-
-    fn create_session(&self, digest: &[u8; 32], session: &Session) -> Result<(), StoreError>;
-    fn session(&self, digest: &[u8; 32]) -> Result<Option<Session>, StoreError>;
-    fn touch_session(&self, digest: &[u8; 32], now: i64) -> Result<(), StoreError>;
-    fn delete_session(&self, digest: &[u8; 32]) -> Result<(), StoreError>;
-
-    /// Stores an event; returns its id. `id` of the argument is ignored.
-    fn record_security_event(&self, event: &SecurityEvent) -> Result<i64, StoreError>;
-    /// Newest first; only `municipality`'s when given.
-    fn security_events(
-        &self,
-        municipality: Option<MunicipalityCode>,
-        limit: u32,
-    ) -> Result<Vec<SecurityEvent>, StoreError>;
-    /// How many events of `kind` concern `user` since `since` (unix microseconds).
-    fn count_security_events(
-        &self,
-        kind: openvrs_domain::audit::SecurityEventKind,
-        user: &str,
-        since: i64,
-    ) -> Result<u64, StoreError>;
-
-    /// Crypto-shredding: destroys the municipality's data and index keys, so none of its
-    /// personal data can be read again. The audit chain stays verifiable.
-    fn shred(&self, m: MunicipalityCode, actor: &Actor) -> Result<(), StoreError>;
-
-    /// Starts rotating `m`'s data key: a new version that new values are sealed with from now
-    /// on (audited `keys.data.rotate`); takes up an interrupted rotation instead of starting
-    /// another. Then [`reseal_batch`](Self::reseal_batch) until the end of the table, then
-    /// [`finish_data_key_rotation`](Self::finish_data_key_rotation).
-    fn begin_data_key_rotation(
-        &self,
-        m: MunicipalityCode,
-        actor: &Actor,
-    ) -> Result<DataKeyRotation, StoreError>;
-
-    /// Re-seals with the current data key up to `limit` rows of `m` after the row `after` (""
-    /// for the first), in a transaction of its own, without holding up other writers.
-    fn reseal_batch(
-        &self,
-        m: MunicipalityCode,
-        after: &str,
-        limit: u32,
-    ) -> Result<ResealBatch, StoreError>;
-
-    /// Destroys `m`'s older data keys when no row needs them any more (audited); `false`, with
-    /// nothing done, while some still does (written meanwhile: run the batches again).
-    fn finish_data_key_rotation(
-        &self,
-        m: MunicipalityCode,
-        actor: &Actor,
-    ) -> Result<bool, StoreError>;
-
-    /// `asker`'s latest bulk inquiries, newest first.
-    fn inquiry_jobs(
-        &self,
-        asker: MunicipalityCode,
-        limit: u32,
-    ) -> Result<Vec<InquiryJob>, StoreError>;
-
-    /// Rewraps every municipality key and sealed signing key under `new` in one transaction
-    /// (audited in every municipality's chain); the data is not touched. Returns the keys
-    /// rewrapped. This store's own master key is the old one: reopen with the new one.
-    fn rewrap_master_key(&self, new: &MasterKey, actor: &Actor) -> Result<u64, StoreError>;
-
-    /// Fails with a decryption error unless the store's master key opens what is stored.
-    fn check_master_key(&self) -> Result<(), StoreError>;
-
-    /// Its database connections now.
-    fn pool(&self) -> PoolStatus;
-
-    /// `m`'s doses given, counted (open data and aggregates); the dates of birth are opened
-    /// to place each dose in its age group and never leave the store.
-    fn dose_counts(&self, m: MunicipalityCode) -> Result<Vec<DoseCount>, StoreError>;
+impl<
+    T: Municipalities
+        + Audit
+        + Persons
+        + Records
+        + Tablets
+        + Inquiries
+        + SigningKeys
+        + Certificates
+        + Accounts
+        + Keys
+        + ?Sized,
+> Store for T
+{
 }
 
 /// Where the data lives.

@@ -19,14 +19,15 @@ use crate::{
     AuditEntry, Disclosure, DoseChange, DoseVersion, DoseWritten, FlagUpdate, LedgerRecord,
     LedgerSink, LedgerSummary, PersonChange, PutSummary, QualityLine, RowFinding, StoreError,
     StoredDose,
-    engine::{Engine, now_micros, open_text, put_chunk, read_audit},
+    engine::{Engine, now_micros, open_text, read_audit},
+    persons::put_chunk,
     sql::{Backend, Row, Tx, Value},
 };
 
 pub(crate) const DOSE_COLUMNS: &str = "dose_id, version, dose_number, status, given_on, product, lot, venue, \
                             doctor, source, voucher_number, given_in, recorded_at, recorded_by";
 /// Persons per page of the ledger export and the quality report.
-const PAGE: i64 = 2000;
+pub(crate) const PAGE: i64 = 2000;
 
 /// Today in Japan: the day the date rules compare with.
 pub(crate) fn today() -> Date {
@@ -300,63 +301,6 @@ fn finding_row(row: u64, dose: Option<u32>, f: Finding) -> RowFinding {
 type PersonDoses<'a> = dyn FnMut(&mut dyn Tx, &str, Vec<StoredDose>) -> Result<(), StoreError> + 'a;
 
 impl<B: Backend> Engine<B> {
-    pub(crate) fn records_products(&self) -> Result<Vec<Product>, StoreError> {
-        self.db
-            .transaction(|tx| Ok(catalogue(tx)?.products().cloned().collect()))
-    }
-
-    pub(crate) fn records_add(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-        dose: &Dose,
-        actor: &Actor,
-    ) -> Result<DoseWritten, StoreError> {
-        let code = m.to_string();
-        let a = address.as_str();
-        self.write(m, actor, "dose.add", |tx, tenant| {
-            let keys = tenant.personal(m)?;
-            let facts = facts(tx, &code, keys, a)?.ok_or(StoreError::NotFound("person"))?;
-            let current = current_doses(tx, &code, a)?;
-            let warnings = checked(&facts, &current, None, dose, &*self.catalogue(tx)?)?;
-            let id = next_dose_id(tx, &code)?;
-            let stored = StoredDose {
-                id,
-                version: 1,
-                dose: dose.clone(),
-                recorded_at: now_micros(),
-                recorded_by: actor.user.clone(),
-            };
-            insert_dose(tx, &code, a, &stored)?;
-            Ok((
-                DoseWritten { id, warnings },
-                format!("person:{a} dose:{id}"),
-                Outcome::Ok,
-            ))
-        })
-    }
-
-    pub(crate) fn records_correct(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-        id: i64,
-        dose: &Dose,
-        why: &str,
-        actor: &Actor,
-    ) -> Result<DoseWritten, StoreError> {
-        let why = reason(why)?;
-        let a = address.as_str();
-        self.write(m, actor, "dose.correct", |tx, tenant| {
-            let (written, version) = self.correct_in(tx, tenant, m, a, id, dose, &why, actor)?;
-            Ok((
-                written,
-                format!("person:{a} dose:{id} version:{version}"),
-                Outcome::Ok,
-            ))
-        })
-    }
-
     /// A correction inside the caller's write transaction; returns the new version.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn correct_in(
@@ -393,144 +337,6 @@ impl<B: Backend> Engine<B> {
         )?;
         insert_dose(tx, &code, a, &now)?;
         Ok((DoseWritten { id, warnings }, now.version))
-    }
-
-    pub(crate) fn records_delete(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-        id: i64,
-        why: &str,
-        actor: &Actor,
-    ) -> Result<(), StoreError> {
-        let why = reason(why)?;
-        let code = m.to_string();
-        let a = address.as_str();
-        self.write(m, actor, "dose.delete", |tx, _| {
-            let current = current_doses(tx, &code, a)?;
-            let was = current
-                .iter()
-                .find(|d| d.id == id)
-                .ok_or(StoreError::NotFound("dose"))?;
-            keep_history(tx, &code, a, was, DoseChange::Deleted, &why, actor)?;
-            tx.execute(
-                "DELETE FROM doses WHERE municipality_code = $1 AND dose_id = $2",
-                &[code.as_str().into(), id.into()],
-            )?;
-            Ok(((), format!("person:{a} dose:{id}"), Outcome::Ok))
-        })
-    }
-
-    pub(crate) fn records_doses(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-    ) -> Result<Vec<StoredDose>, StoreError> {
-        self.db
-            .transaction(|tx| current_doses(tx, &m.to_string(), address.as_str()))
-    }
-
-    pub(crate) fn records_history(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-    ) -> Result<Vec<DoseVersion>, StoreError> {
-        self.db
-            .transaction(|tx| history(tx, &m.to_string(), address.as_str()))
-    }
-
-    pub(crate) fn records_import(
-        &self,
-        m: MunicipalityCode,
-        records: &mut dyn Iterator<Item = Result<LedgerRecord, StoreError>>,
-        actor: &Actor,
-    ) -> Result<LedgerSummary, StoreError> {
-        let code = m.to_string();
-        self.write(m, actor, "ledger.import", |tx, tenant| {
-            let keys = tenant.personal(m)?;
-            let catalogue = self.catalogue(tx)?;
-            let mut summary = LedgerSummary::default();
-            let mut problems = Vec::new();
-            let mut next_id = next_dose_id(tx, &code)?;
-            let mut seen: HashMap<AddressNumber, u64> = HashMap::new();
-            let now = now_micros();
-            for record in records {
-                let record = record?;
-                summary.rows += 1;
-                let row = record.row;
-                if let Some(first) = seen.insert(record.address.clone(), row) {
-                    problems.push(RowFinding {
-                        row,
-                        dose_number: None,
-                        severity: Severity::Error,
-                        code: "ledger.duplicate_person",
-                        message: format!(
-                            "宛名番号が{first}行目と重複しています / the address number repeats row {first}"
-                        ),
-                    });
-                    continue;
-                }
-                let a = record.address.as_str();
-                let Some(facts) = facts(tx, &code, keys, a)? else {
-                    problems.push(RowFinding {
-                        row,
-                        dose_number: None,
-                        severity: Severity::Error,
-                        code: "ledger.unknown_person",
-                        message: "宛名番号が登録されていません / the address number is not registered"
-                            .into(),
-                    });
-                    continue;
-                };
-                let mut current = current_doses(tx, &code, a)?;
-                for (dose, registered_at) in record.doses {
-                    let n = Some(dose.number.get());
-                    if current
-                        .iter()
-                        .any(|d| same_record(&d.dose, &dose))
-                    {
-                        summary.unchanged += 1;
-                        continue;
-                    }
-                    let others: Vec<&Dose> = current.iter().map(|d| &d.dose).collect();
-                    let findings =
-                        quality::check(&facts.subject(), &others, &dose, &catalogue, today());
-                    let blocked = quality::blocks(&findings);
-                    for f in findings {
-                        let line = finding_row(row, n, f);
-                        match f.severity {
-                            Severity::Error => problems.push(line),
-                            Severity::Warning => summary.warnings.push(line),
-                        }
-                    }
-                    if blocked || !problems.is_empty() {
-                        continue;
-                    }
-                    let stored = StoredDose {
-                        id: next_id,
-                        version: 1,
-                        dose,
-                        recorded_at: registered_at.unwrap_or(now),
-                        recorded_by: actor.user.clone(),
-                    };
-                    next_id += 1;
-                    insert_dose(tx, &code, a, &stored)?;
-                    summary.inserted += 1;
-                    current.push(stored);
-                }
-            }
-            if !problems.is_empty() {
-                return Err(StoreError::Rejected(problems));
-            }
-            let object = format!(
-                "ledger rows={} inserted={} unchanged={} warnings={}",
-                summary.rows,
-                summary.inserted,
-                summary.unchanged,
-                summary.warnings.len()
-            );
-            Ok((summary, object, Outcome::Ok))
-        })
     }
 
     /// Calls `each` for every person with doses, a page at a time (keyset on the address
@@ -576,327 +382,6 @@ impl<B: Backend> Engine<B> {
                 None => return Ok(persons),
             }
         }
-    }
-
-    pub(crate) fn records_export(
-        &self,
-        m: MunicipalityCode,
-        actor: &Actor,
-        sink: &mut LedgerSink<'_>,
-    ) -> Result<u64, StoreError> {
-        let persons = self.each_person_with_doses(m, &mut |_, a, doses| {
-            sink(&AddressNumber::parse(a)?, &doses)
-        })?;
-        self.write(m, actor, "ledger.export", |_, _| {
-            Ok(((), format!("ledger persons={persons}"), Outcome::Ok))
-        })?;
-        Ok(persons)
-    }
-
-    pub(crate) fn counts(&self, m: MunicipalityCode) -> Result<Vec<crate::DoseCount>, StoreError> {
-        use openvrs_domain::{aggregate::AgeGroup, sex::Sex};
-        let code = m.to_string();
-        let mut counts: std::collections::BTreeMap<(time::Date, u8, AgeGroup, u32), u64> =
-            std::collections::BTreeMap::new();
-        let mut after = String::new();
-        loop {
-            let last = self.db.transaction(|tx| {
-                let tenant = self.tenant(tx, m)?;
-                let keys = tenant.personal(m)?;
-                let rows = tx.query(
-                    "SELECT p.address_number, p.sex, p.birth_date_sealed, d.given_on, d.dose_number \
-                     FROM persons p JOIN doses d ON d.municipality_code = p.municipality_code \
-                     AND d.address_number = p.address_number \
-                     WHERE p.municipality_code = $1 AND d.status = 'given' \
-                     AND p.address_number IN (SELECT address_number FROM persons \
-                     WHERE municipality_code = $1 AND address_number > $2 \
-                     ORDER BY address_number LIMIT $3) \
-                     ORDER BY p.address_number",
-                    &[code.as_str().into(), after.as_str().into(), PAGE.into()],
-                )?;
-                let mut birth: Option<(String, Option<time::Date>)> = None;
-                for r in &rows {
-                    let a = r.text(0)?;
-                    if birth.as_ref().is_none_or(|(b, _)| b != a) {
-                        let text = open_text(keys, &code, "birth_date", a, r.bytes(2)?)?;
-                        birth = Some((a.to_owned(), parse_date(&text).ok()));
-                    }
-                    let on = r.date(3)?;
-                    let age = match birth.as_ref().and_then(|(_, b)| *b) {
-                        Some(b) => AgeGroup::of(b, on),
-                        None => AgeGroup::Unknown,
-                    };
-                    let sex = u8::try_from(r.int(1)?).map_err(|_| StoreError::Corrupt("sex"))?;
-                    let number =
-                        u32::try_from(r.int(4)?).map_err(|_| StoreError::Corrupt("dose number"))?;
-                    *counts.entry((on, sex, age, number)).or_default() += 1;
-                }
-                // The last person of the page: the next page starts after them.
-                tx.query_opt(
-                    "SELECT MAX(address_number) FROM (SELECT address_number FROM persons \
-                     WHERE municipality_code = $1 AND address_number > $2 \
-                     ORDER BY address_number LIMIT $3) page",
-                    &[code.as_str().into(), after.as_str().into(), PAGE.into()],
-                )?
-                .map(|r| r.opt_text(0).map(|t| t.map(str::to_owned)))
-                .transpose()
-                .map(Option::flatten)
-            })?;
-            match last {
-                Some(l) => after = l,
-                None => break,
-            }
-        }
-        counts
-            .into_iter()
-            .map(|((date, sex, age, dose_number), count)| {
-                Ok(crate::DoseCount {
-                    date,
-                    sex: Sex::from_iso5218(sex).ok_or(StoreError::Corrupt("sex"))?,
-                    age,
-                    dose_number,
-                    count,
-                })
-            })
-            .collect()
-    }
-
-    pub(crate) fn records_quality(
-        &self,
-        m: MunicipalityCode,
-        actor: &Actor,
-    ) -> Result<Vec<QualityLine>, StoreError> {
-        let code = m.to_string();
-        let (keys, catalogue) = self.db.transaction(|tx| {
-            let tenant = self.tenant(tx, m)?;
-            Ok((tenant, self.catalogue(tx)?))
-        })?;
-        let keys = keys.personal(m)?;
-        let today = today();
-        let mut lines = Vec::new();
-        let persons = self.each_person_with_doses(m, &mut |tx, a, doses| {
-            let facts =
-                facts(tx, &code, keys, a)?.ok_or(StoreError::Corrupt("dose without person"))?;
-            let plain: Vec<Dose> = doses.iter().map(|d| d.dose.clone()).collect();
-            for (i, finding) in quality::check_person(&facts.subject(), &plain, &catalogue, today) {
-                lines.push(QualityLine {
-                    address: AddressNumber::parse(a)?,
-                    dose_id: doses[i].id,
-                    dose_number: doses[i].dose.number.get(),
-                    finding,
-                });
-            }
-            Ok(())
-        })?;
-        let errors = lines
-            .iter()
-            .filter(|l| l.finding.severity == Severity::Error)
-            .count();
-        self.write(m, actor, "quality.report", |_, _| {
-            Ok((
-                (),
-                format!(
-                    "quality persons={persons} errors={errors} warnings={}",
-                    lines.len() - errors
-                ),
-                Outcome::Ok,
-            ))
-        })?;
-        Ok(lines)
-    }
-
-    pub(crate) fn records_set_flags(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-        flags: Flags,
-        why: &str,
-        actor: &Actor,
-    ) -> Result<(), StoreError> {
-        let why = reason(why)?;
-        let code = m.to_string();
-        let a = address.as_str();
-        self.write(m, actor, "person.flags", |tx, tenant| {
-            let keys = tenant.personal(m)?;
-            let person = self
-                .read_person(tx, m, keys, a)?
-                .ok_or(StoreError::NotFound("person"))?;
-            let (change, fields) = apply_flags(tx, &code, keys, person, flags, &why, actor)?;
-            Ok((
-                (),
-                format!("person:{a} change:{change} fields={}", fields.join(",")),
-                Outcome::Ok,
-            ))
-        })
-    }
-
-    pub(crate) fn records_update_flags(
-        &self,
-        m: MunicipalityCode,
-        updates: &[FlagUpdate],
-        actor: &Actor,
-    ) -> Result<u64, StoreError> {
-        let reasons = updates
-            .iter()
-            .map(|u| reason(&u.reason))
-            .collect::<Result<Vec<_>, _>>()?;
-        let code = m.to_string();
-        self.write(m, actor, "persons.flags", |tx, tenant| {
-            let keys = tenant.personal(m)?;
-            let mut problems = Vec::new();
-            let mut changed = 0;
-            for (u, why) in updates.iter().zip(&reasons) {
-                let Some(person) = self.read_person(tx, m, keys, u.address.as_str())? else {
-                    problems.push(RowFinding {
-                        row: u.row,
-                        dose_number: None,
-                        severity: Severity::Error,
-                        code: "flags.unknown_person",
-                        message:
-                            "宛名番号が登録されていません / the address number is not registered"
-                                .into(),
-                    });
-                    continue;
-                };
-                let flags = u.change.apply(person.flags);
-                if flags != person.flags && problems.is_empty() {
-                    apply_flags(tx, &code, keys, person, flags, why, actor)?;
-                    changed += 1;
-                }
-            }
-            if !problems.is_empty() {
-                return Err(StoreError::Rejected(problems));
-            }
-            Ok((
-                changed,
-                format!("flags rows={} changed={changed}", updates.len()),
-                Outcome::Ok,
-            ))
-        })
-    }
-
-    pub(crate) fn records_correct_person(
-        &self,
-        m: MunicipalityCode,
-        corrected: &Person,
-        why: &str,
-        actor: &Actor,
-    ) -> Result<Vec<&'static str>, StoreError> {
-        let why = reason(why)?;
-        let code = m.to_string();
-        let a = corrected.address_number.as_str();
-        self.write(m, actor, "person.correct", |tx, tenant| {
-            let keys = tenant.personal(m)?;
-            let mut person = self
-                .read_person(tx, m, keys, a)?
-                .ok_or(StoreError::NotFound("person"))?;
-            let mut fields = Vec::new();
-            if person.name != corrected.name {
-                fields.push("name");
-            }
-            if person.name_kana != corrected.name_kana {
-                fields.push("name_kana");
-            }
-            if person.birth_date != corrected.birth_date {
-                fields.push("birth_date");
-            }
-            if person.sex != corrected.sex {
-                fields.push("sex");
-            }
-            if person.my_number != corrected.my_number {
-                fields.push("my_number");
-            }
-            person.name = corrected.name.clone();
-            person.name_kana = corrected.name_kana.clone();
-            person.birth_date = corrected.birth_date;
-            person.sex = corrected.sex;
-            person.my_number = corrected.my_number.clone();
-            person.vouchers.clear();
-            put_chunk(
-                tx,
-                &code,
-                keys,
-                &[person],
-                now_micros(),
-                &mut PutSummary::default(),
-            )?;
-            let change = record_change(tx, &code, a, actor, "correct", &fields, &why)?;
-            Ok((
-                fields.clone(),
-                format!("person:{a} change:{change} fields={}", fields.join(",")),
-                Outcome::Ok,
-            ))
-        })
-    }
-
-    pub(crate) fn records_disclosure(
-        &self,
-        m: MunicipalityCode,
-        address: &AddressNumber,
-        actor: &Actor,
-    ) -> Result<Option<Disclosure>, StoreError> {
-        let code = m.to_string();
-        let a = address.as_str();
-        self.write(m, actor, "person.disclose", |tx, tenant| {
-            let keys = tenant.personal(m)?;
-            let Some(person) = self.read_person(tx, m, keys, a)? else {
-                return Ok((None, format!("person:{a} (not found)"), Outcome::Failed));
-            };
-            let doses = current_doses(tx, &code, a)?;
-            let history = history(tx, &code, a)?;
-            let changes = tx
-                .query(
-                    "SELECT change_id, at, actor, kind, fields, reason FROM person_changes \
-                     WHERE municipality_code = $1 AND address_number = $2 ORDER BY change_id",
-                    &[code.as_str().into(), a.into()],
-                )?
-                .iter()
-                .map(|r| {
-                    Ok(PersonChange {
-                        id: r.int(0)?,
-                        at: r.int(1)?,
-                        actor: r.text(2)?.to_owned(),
-                        kind: r.text(3)?.to_owned(),
-                        fields: r
-                            .text(4)?
-                            .split(',')
-                            .filter(|f| !f.is_empty())
-                            .map(str::to_owned)
-                            .collect(),
-                        reason: r.text(5)?.to_owned(),
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let inquiries = self.inquiries_in(
-                tx,
-                m,
-                "address_number = $2 ORDER BY inquiry_id",
-                &[a.into()],
-            )?;
-            let provisions = crate::inquiries::provisions_in(tx, m, Some(&person.address_number))?;
-            let certificates =
-                crate::certificates::certificates_in(tx, m, Some(&person.address_number))?;
-            let tag = format!("person:{a}");
-            let audit: Vec<AuditEntry> = read_audit(tx, &code)?
-                .into_iter()
-                .map(|(e, _)| e)
-                .filter(|e| e.object == tag || e.object.starts_with(&format!("{tag} ")))
-                .collect();
-            Ok((
-                Some(Disclosure {
-                    person,
-                    doses,
-                    history,
-                    changes,
-                    inquiries,
-                    provisions,
-                    certificates,
-                    audit,
-                }),
-                tag,
-                Outcome::Ok,
-            ))
-        })
     }
 }
 
@@ -993,4 +478,560 @@ fn record_change(
         ],
     )?;
     Ok(id)
+}
+
+/// Dose records, the ledger, data quality and individual rights (disclosure, correction, use suspension).
+pub trait Records: Send + Sync {
+    /// Records a dose after the data-quality rules: an error is [`StoreError::Quality`].
+    fn add_dose(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        dose: &Dose,
+        actor: &Actor,
+    ) -> Result<DoseWritten, StoreError>;
+
+    /// Replaces a dose, keeping the previous version with the reason.
+    fn correct_dose(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        id: i64,
+        dose: &Dose,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<DoseWritten, StoreError>;
+
+    /// Removes a dose from the current record, keeping it in the history with the reason.
+    fn delete_dose(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        id: i64,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+
+    /// The current doses of a person, in dose order.
+    fn doses(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+    ) -> Result<Vec<StoredDose>, StoreError>;
+
+    /// The earlier versions of a person's doses, oldest first.
+    fn dose_history(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+    ) -> Result<Vec<DoseVersion>, StoreError>;
+
+    /// Imports ledger rows in one transaction, all or nothing: a row that fails a rule or names
+    /// an unknown person rejects the file with every such row ([`StoreError::Rejected`]). A dose
+    /// already recorded the same way is left alone.
+    fn import_ledger(
+        &self,
+        m: MunicipalityCode,
+        records: &mut dyn Iterator<Item = Result<LedgerRecord, StoreError>>,
+        actor: &Actor,
+    ) -> Result<LedgerSummary, StoreError>;
+
+    /// Walks every person with doses, in address-number order, a page at a time, handing each to
+    /// `sink`; records one audit entry for the export.
+    fn export_ledger(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+        sink: &mut LedgerSink<'_>,
+    ) -> Result<u64, StoreError>;
+
+    /// Every data-quality finding over the municipality's current doses.
+    fn quality_report(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+    ) -> Result<Vec<QualityLine>, StoreError>;
+
+    /// Sets a person's flags (moved out, deceased, use suspended), with the reason.
+    fn set_flags(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        flags: Flags,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+
+    /// Applies many flag changes in one transaction, all or nothing: an unknown address number
+    /// rejects the batch with every such row ([`StoreError::Rejected`]). Returns how many
+    /// persons changed.
+    fn update_flags(
+        &self,
+        m: MunicipalityCode,
+        updates: &[FlagUpdate],
+        actor: &Actor,
+    ) -> Result<u64, StoreError>;
+
+    /// Corrects a person's identity (name, kana, birth date, sex, My Number) with a reason;
+    /// returns the names of the fields that changed. Flags and vouchers are left as they are.
+    fn correct_person(
+        &self,
+        m: MunicipalityCode,
+        corrected: &Person,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<Vec<&'static str>, StoreError>;
+
+    /// Everything held about one person, as a disclosure (audited).
+    fn disclosure(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        actor: &Actor,
+    ) -> Result<Option<Disclosure>, StoreError>;
+}
+
+impl<B: Backend> Records for Engine<B> {
+    fn add_dose(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        dose: &Dose,
+        actor: &Actor,
+    ) -> Result<DoseWritten, StoreError> {
+        let code = m.to_string();
+        let a = address.as_str();
+        self.write(m, actor, "dose.add", |tx, tenant| {
+            let keys = tenant.personal(m)?;
+            let facts = facts(tx, &code, keys, a)?.ok_or(StoreError::NotFound("person"))?;
+            let current = current_doses(tx, &code, a)?;
+            let warnings = checked(&facts, &current, None, dose, &*self.catalogue(tx)?)?;
+            let id = next_dose_id(tx, &code)?;
+            let stored = StoredDose {
+                id,
+                version: 1,
+                dose: dose.clone(),
+                recorded_at: now_micros(),
+                recorded_by: actor.user.clone(),
+            };
+            insert_dose(tx, &code, a, &stored)?;
+            Ok((
+                DoseWritten { id, warnings },
+                format!("person:{a} dose:{id}"),
+                Outcome::Ok,
+            ))
+        })
+    }
+
+    fn correct_dose(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        id: i64,
+        dose: &Dose,
+        why: &str,
+        actor: &Actor,
+    ) -> Result<DoseWritten, StoreError> {
+        let why = reason(why)?;
+        let a = address.as_str();
+        self.write(m, actor, "dose.correct", |tx, tenant| {
+            let (written, version) = self.correct_in(tx, tenant, m, a, id, dose, &why, actor)?;
+            Ok((
+                written,
+                format!("person:{a} dose:{id} version:{version}"),
+                Outcome::Ok,
+            ))
+        })
+    }
+
+    fn delete_dose(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        id: i64,
+        why: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let why = reason(why)?;
+        let code = m.to_string();
+        let a = address.as_str();
+        self.write(m, actor, "dose.delete", |tx, _| {
+            let current = current_doses(tx, &code, a)?;
+            let was = current
+                .iter()
+                .find(|d| d.id == id)
+                .ok_or(StoreError::NotFound("dose"))?;
+            keep_history(tx, &code, a, was, DoseChange::Deleted, &why, actor)?;
+            tx.execute(
+                "DELETE FROM doses WHERE municipality_code = $1 AND dose_id = $2",
+                &[code.as_str().into(), id.into()],
+            )?;
+            Ok(((), format!("person:{a} dose:{id}"), Outcome::Ok))
+        })
+    }
+
+    fn doses(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+    ) -> Result<Vec<StoredDose>, StoreError> {
+        self.db
+            .transaction(|tx| current_doses(tx, &m.to_string(), address.as_str()))
+    }
+
+    fn dose_history(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+    ) -> Result<Vec<DoseVersion>, StoreError> {
+        self.db
+            .transaction(|tx| history(tx, &m.to_string(), address.as_str()))
+    }
+
+    fn import_ledger(
+        &self,
+        m: MunicipalityCode,
+        records: &mut dyn Iterator<Item = Result<LedgerRecord, StoreError>>,
+        actor: &Actor,
+    ) -> Result<LedgerSummary, StoreError> {
+        let code = m.to_string();
+        self.write(m, actor, "ledger.import", |tx, tenant| {
+            let keys = tenant.personal(m)?;
+            let catalogue = self.catalogue(tx)?;
+            let mut summary = LedgerSummary::default();
+            let mut problems = Vec::new();
+            let mut next_id = next_dose_id(tx, &code)?;
+            let mut seen: HashMap<AddressNumber, u64> = HashMap::new();
+            let now = now_micros();
+            for record in records {
+                let record = record?;
+                summary.rows += 1;
+                let row = record.row;
+                if let Some(first) = seen.insert(record.address.clone(), row) {
+                    problems.push(RowFinding {
+                        row,
+                        dose_number: None,
+                        severity: Severity::Error,
+                        code: "ledger.duplicate_person",
+                        message: format!(
+                            "宛名番号が{first}行目と重複しています / the address number repeats row {first}"
+                        ),
+                    });
+                    continue;
+                }
+                let a = record.address.as_str();
+                let Some(facts) = facts(tx, &code, keys, a)? else {
+                    problems.push(RowFinding {
+                        row,
+                        dose_number: None,
+                        severity: Severity::Error,
+                        code: "ledger.unknown_person",
+                        message: "宛名番号が登録されていません / the address number is not registered"
+                            .into(),
+                    });
+                    continue;
+                };
+                let mut current = current_doses(tx, &code, a)?;
+                for (dose, registered_at) in record.doses {
+                    let n = Some(dose.number.get());
+                    if current
+                        .iter()
+                        .any(|d| same_record(&d.dose, &dose))
+                    {
+                        summary.unchanged += 1;
+                        continue;
+                    }
+                    let others: Vec<&Dose> = current.iter().map(|d| &d.dose).collect();
+                    let findings =
+                        quality::check(&facts.subject(), &others, &dose, &catalogue, today());
+                    let blocked = quality::blocks(&findings);
+                    for f in findings {
+                        let line = finding_row(row, n, f);
+                        match f.severity {
+                            Severity::Error => problems.push(line),
+                            Severity::Warning => summary.warnings.push(line),
+                        }
+                    }
+                    if blocked || !problems.is_empty() {
+                        continue;
+                    }
+                    let stored = StoredDose {
+                        id: next_id,
+                        version: 1,
+                        dose,
+                        recorded_at: registered_at.unwrap_or(now),
+                        recorded_by: actor.user.clone(),
+                    };
+                    next_id += 1;
+                    insert_dose(tx, &code, a, &stored)?;
+                    summary.inserted += 1;
+                    current.push(stored);
+                }
+            }
+            if !problems.is_empty() {
+                return Err(StoreError::Rejected(problems));
+            }
+            let object = format!(
+                "ledger rows={} inserted={} unchanged={} warnings={}",
+                summary.rows,
+                summary.inserted,
+                summary.unchanged,
+                summary.warnings.len()
+            );
+            Ok((summary, object, Outcome::Ok))
+        })
+    }
+
+    fn export_ledger(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+        sink: &mut LedgerSink<'_>,
+    ) -> Result<u64, StoreError> {
+        let persons = self.each_person_with_doses(m, &mut |_, a, doses| {
+            sink(&AddressNumber::parse(a)?, &doses)
+        })?;
+        self.write(m, actor, "ledger.export", |_, _| {
+            Ok(((), format!("ledger persons={persons}"), Outcome::Ok))
+        })?;
+        Ok(persons)
+    }
+
+    fn quality_report(
+        &self,
+        m: MunicipalityCode,
+        actor: &Actor,
+    ) -> Result<Vec<QualityLine>, StoreError> {
+        let code = m.to_string();
+        let (keys, catalogue) = self.db.transaction(|tx| {
+            let tenant = self.tenant(tx, m)?;
+            Ok((tenant, self.catalogue(tx)?))
+        })?;
+        let keys = keys.personal(m)?;
+        let today = today();
+        let mut lines = Vec::new();
+        let persons = self.each_person_with_doses(m, &mut |tx, a, doses| {
+            let facts =
+                facts(tx, &code, keys, a)?.ok_or(StoreError::Corrupt("dose without person"))?;
+            let plain: Vec<Dose> = doses.iter().map(|d| d.dose.clone()).collect();
+            for (i, finding) in quality::check_person(&facts.subject(), &plain, &catalogue, today) {
+                lines.push(QualityLine {
+                    address: AddressNumber::parse(a)?,
+                    dose_id: doses[i].id,
+                    dose_number: doses[i].dose.number.get(),
+                    finding,
+                });
+            }
+            Ok(())
+        })?;
+        let errors = lines
+            .iter()
+            .filter(|l| l.finding.severity == Severity::Error)
+            .count();
+        self.write(m, actor, "quality.report", |_, _| {
+            Ok((
+                (),
+                format!(
+                    "quality persons={persons} errors={errors} warnings={}",
+                    lines.len() - errors
+                ),
+                Outcome::Ok,
+            ))
+        })?;
+        Ok(lines)
+    }
+
+    fn set_flags(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        flags: Flags,
+        why: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let why = reason(why)?;
+        let code = m.to_string();
+        let a = address.as_str();
+        self.write(m, actor, "person.flags", |tx, tenant| {
+            let keys = tenant.personal(m)?;
+            let person = self
+                .read_person(tx, m, keys, a)?
+                .ok_or(StoreError::NotFound("person"))?;
+            let (change, fields) = apply_flags(tx, &code, keys, person, flags, &why, actor)?;
+            Ok((
+                (),
+                format!("person:{a} change:{change} fields={}", fields.join(",")),
+                Outcome::Ok,
+            ))
+        })
+    }
+
+    fn update_flags(
+        &self,
+        m: MunicipalityCode,
+        updates: &[FlagUpdate],
+        actor: &Actor,
+    ) -> Result<u64, StoreError> {
+        let reasons = updates
+            .iter()
+            .map(|u| reason(&u.reason))
+            .collect::<Result<Vec<_>, _>>()?;
+        let code = m.to_string();
+        self.write(m, actor, "persons.flags", |tx, tenant| {
+            let keys = tenant.personal(m)?;
+            let mut problems = Vec::new();
+            let mut changed = 0;
+            for (u, why) in updates.iter().zip(&reasons) {
+                let Some(person) = self.read_person(tx, m, keys, u.address.as_str())? else {
+                    problems.push(RowFinding {
+                        row: u.row,
+                        dose_number: None,
+                        severity: Severity::Error,
+                        code: "flags.unknown_person",
+                        message:
+                            "宛名番号が登録されていません / the address number is not registered"
+                                .into(),
+                    });
+                    continue;
+                };
+                let flags = u.change.apply(person.flags);
+                if flags != person.flags && problems.is_empty() {
+                    apply_flags(tx, &code, keys, person, flags, why, actor)?;
+                    changed += 1;
+                }
+            }
+            if !problems.is_empty() {
+                return Err(StoreError::Rejected(problems));
+            }
+            Ok((
+                changed,
+                format!("flags rows={} changed={changed}", updates.len()),
+                Outcome::Ok,
+            ))
+        })
+    }
+
+    fn correct_person(
+        &self,
+        m: MunicipalityCode,
+        corrected: &Person,
+        why: &str,
+        actor: &Actor,
+    ) -> Result<Vec<&'static str>, StoreError> {
+        let why = reason(why)?;
+        let code = m.to_string();
+        let a = corrected.address_number.as_str();
+        self.write(m, actor, "person.correct", |tx, tenant| {
+            let keys = tenant.personal(m)?;
+            let mut person = self
+                .read_person(tx, m, keys, a)?
+                .ok_or(StoreError::NotFound("person"))?;
+            let mut fields = Vec::new();
+            if person.name != corrected.name {
+                fields.push("name");
+            }
+            if person.name_kana != corrected.name_kana {
+                fields.push("name_kana");
+            }
+            if person.birth_date != corrected.birth_date {
+                fields.push("birth_date");
+            }
+            if person.sex != corrected.sex {
+                fields.push("sex");
+            }
+            if person.my_number != corrected.my_number {
+                fields.push("my_number");
+            }
+            person.name = corrected.name.clone();
+            person.name_kana = corrected.name_kana.clone();
+            person.birth_date = corrected.birth_date;
+            person.sex = corrected.sex;
+            person.my_number = corrected.my_number.clone();
+            person.vouchers.clear();
+            put_chunk(
+                tx,
+                &code,
+                keys,
+                &[person],
+                now_micros(),
+                &mut PutSummary::default(),
+            )?;
+            let change = record_change(tx, &code, a, actor, "correct", &fields, &why)?;
+            Ok((
+                fields.clone(),
+                format!("person:{a} change:{change} fields={}", fields.join(",")),
+                Outcome::Ok,
+            ))
+        })
+    }
+
+    fn disclosure(
+        &self,
+        m: MunicipalityCode,
+        address: &AddressNumber,
+        actor: &Actor,
+    ) -> Result<Option<Disclosure>, StoreError> {
+        let code = m.to_string();
+        let a = address.as_str();
+        self.write(m, actor, "person.disclose", |tx, tenant| {
+            let keys = tenant.personal(m)?;
+            let Some(person) = self.read_person(tx, m, keys, a)? else {
+                return Ok((None, format!("person:{a} (not found)"), Outcome::Failed));
+            };
+            let doses = current_doses(tx, &code, a)?;
+            let history = history(tx, &code, a)?;
+            let changes = tx
+                .query(
+                    "SELECT change_id, at, actor, kind, fields, reason FROM person_changes \
+                     WHERE municipality_code = $1 AND address_number = $2 ORDER BY change_id",
+                    &[code.as_str().into(), a.into()],
+                )?
+                .iter()
+                .map(|r| {
+                    Ok(PersonChange {
+                        id: r.int(0)?,
+                        at: r.int(1)?,
+                        actor: r.text(2)?.to_owned(),
+                        kind: r.text(3)?.to_owned(),
+                        fields: r
+                            .text(4)?
+                            .split(',')
+                            .filter(|f| !f.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                        reason: r.text(5)?.to_owned(),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let inquiries = self.inquiries_in(
+                tx,
+                m,
+                "address_number = $2 ORDER BY inquiry_id",
+                &[a.into()],
+            )?;
+            let provisions = crate::inquiries::provisions_in(tx, m, Some(&person.address_number))?;
+            let certificates =
+                crate::certificates::certificates_in(tx, m, Some(&person.address_number))?;
+            let tag = format!("person:{a}");
+            let audit: Vec<AuditEntry> = read_audit(tx, &code)?
+                .into_iter()
+                .map(|(e, _)| e)
+                .filter(|e| e.object == tag || e.object.starts_with(&format!("{tag} ")))
+                .collect();
+            Ok((
+                Some(Disclosure {
+                    person,
+                    doses,
+                    history,
+                    changes,
+                    inquiries,
+                    provisions,
+                    certificates,
+                    audit,
+                }),
+                tag,
+                Outcome::Ok,
+            ))
+        })
+    }
 }

@@ -1,6 +1,8 @@
 //! The deployment's certificate signing keys: private parts sealed under the master key,
 //! public parts kept (and published) after rotation.
 
+use openvrs_domain::audit::Actor;
+
 use crate::{
     SigningKeyInfo, StoreError,
     engine::{Engine, now_micros},
@@ -11,8 +13,31 @@ pub(crate) fn slot(kind: &str, kid: &str) -> String {
     format!("signing/{kind}/{kid}")
 }
 
-impl<B: Backend> Engine<B> {
-    pub(crate) fn signing_add(
+impl<B: Backend> Engine<B> {}
+
+/// The deployment's certificate signing keys, sealed under the master key.
+pub trait SigningKeys: Send + Sync {
+    /// Adds the deployment's new signing key of `kind` (`shc`, ...): the private part sealed
+    /// under the master key; the key of that kind in use so far is retired (still published).
+    /// Audited `keys.signing.add` in every municipality's chain.
+    fn add_signing_key(
+        &self,
+        kind: &str,
+        kid: &str,
+        public_part: &str,
+        secret: &[u8],
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+
+    /// Every signing key of `kind`, newest first.
+    fn signing_keys(&self, kind: &str) -> Result<Vec<SigningKeyInfo>, StoreError>;
+
+    /// The signing key of `kind` in use: its kid and private part.
+    fn active_signing_key(&self, kind: &str) -> Result<Option<crate::ActiveKey>, StoreError>;
+}
+
+impl<B: Backend> SigningKeys for Engine<B> {
+    fn add_signing_key(
         &self,
         kind: &str,
         kid: &str,
@@ -42,7 +67,7 @@ impl<B: Backend> Engine<B> {
         })
     }
 
-    pub(crate) fn signing_list(&self, kind: &str) -> Result<Vec<SigningKeyInfo>, StoreError> {
+    fn signing_keys(&self, kind: &str) -> Result<Vec<SigningKeyInfo>, StoreError> {
         self.db.transaction(|tx| {
             tx.query(
                 "SELECT kind, kid, public_part, created_at, retired_at FROM signing_keys \
@@ -63,10 +88,7 @@ impl<B: Backend> Engine<B> {
         })
     }
 
-    pub(crate) fn signing_active(
-        &self,
-        kind: &str,
-    ) -> Result<Option<crate::ActiveKey>, StoreError> {
+    fn active_signing_key(&self, kind: &str) -> Result<Option<crate::ActiveKey>, StoreError> {
         let row = self.db.transaction(|tx| {
             tx.query_opt(
                 "SELECT kid, sealed FROM signing_keys WHERE kind = $1 AND retired_at IS NULL",

@@ -60,39 +60,6 @@ fn next_conflict_id(tx: &mut dyn Tx, code: &str) -> Result<i64, StoreError> {
 }
 
 impl<B: Backend> Engine<B> {
-    pub(crate) fn tablet_record(
-        &self,
-        m: MunicipalityCode,
-        record: &TabletRecord,
-        actor: &Actor,
-    ) -> Result<TabletAnswer, StoreError> {
-        let batch = [(m, record.clone(), actor.clone())];
-        self.tablet_records(&batch)?
-            .pop()
-            .ok_or(StoreError::Corrupt("empty batch"))?
-    }
-
-    /// Group commit: many tablets' records in one transaction, each with its own audit entry;
-    /// one commit makes them all durable before any is answered.
-    ///
-    /// A refusal (no such voucher, another date of birth, a reused key, a blocking quality
-    /// finding) is decided before anything of its record is written, so the batch runs without
-    /// savepoints. Only an unexpected error can stop a record half-way: then the whole batch is
-    /// rolled back and run again with each record in a savepoint of its own, so that one
-    /// record's failure leaves the others.
-    pub(crate) fn tablet_records(
-        &self,
-        batch: &[(MunicipalityCode, TabletRecord, Actor)],
-    ) -> Result<Vec<Result<TabletAnswer, StoreError>>, StoreError> {
-        match self
-            .db
-            .transaction(|tx| self.tablet_batch(tx, batch, false))
-        {
-            Ok(answers) => Ok(answers),
-            Err(_) => self.db.transaction(|tx| self.tablet_batch(tx, batch, true)),
-        }
-    }
-
     fn tablet_batch(
         &self,
         tx: &mut dyn Tx,
@@ -326,7 +293,126 @@ impl<B: Backend> Engine<B> {
         })
     }
 
-    pub(crate) fn tablet_resolve(
+    /// The open conflicts, or the one with `id` if it is open.
+    fn conflicts_in(
+        &self,
+        tx: &mut dyn Tx,
+        m: MunicipalityCode,
+        id: Option<i64>,
+    ) -> Result<Vec<DoseConflict>, StoreError> {
+        {
+            tx.query(
+                "SELECT conflict_id, address_number, existing_dose_id, dose_number, given_on, \
+                 product, lot, venue, doctor, voucher_number, device, at FROM dose_conflicts \
+                 WHERE municipality_code = $1 AND resolved_at IS NULL \
+                 AND ($2 = 0 OR conflict_id = $2) ORDER BY conflict_id",
+                &[m.to_string().into(), id.unwrap_or(0).into()],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(DoseConflict {
+                    id: r.int(0)?,
+                    address: AddressNumber::parse(r.text(1)?)?,
+                    existing_dose_id: r.int(2)?,
+                    proposed: Dose {
+                        number: DoseNumber::new(
+                            u32::try_from(r.int(3)?).map_err(|_| StoreError::Corrupt("dose"))?,
+                        )?,
+                        status: DoseStatus::Given,
+                        date: r.date(4)?,
+                        product: Short::parse(r.text(5)?)?,
+                        lot: Short::parse(r.text(6)?)?,
+                        venue: Short::parse(r.text(7)?)?,
+                        doctor: Short::parse(r.text(8)?)?,
+                        source: DoseSource::Tablet,
+                        voucher: r.opt_text(9)?.map(VoucherNumber::parse).transpose()?,
+                        given_in: Some(m),
+                    },
+                    device: r.text(10)?.to_owned(),
+                    at: r.int(11)?,
+                })
+            })
+            .collect()
+        }
+    }
+}
+
+/// Records from venue tablets (group commit) and the conflicts they leave for staff.
+pub trait Tablets: Send + Sync {
+    /// Records a dose from a venue tablet into the voucher's municipality `m`: the voucher must
+    /// be `m`'s, the date of birth must match ([`StoreError::BirthDateMismatch`]), a retry with
+    /// the same idempotency key answers the first answer again, and an existing dose is never
+    /// overwritten (a different record of it goes to the conflict queue). Failed attempts are
+    /// audited too.
+    fn record_from_tablet(
+        &self,
+        m: MunicipalityCode,
+        record: &TabletRecord,
+        actor: &Actor,
+    ) -> Result<TabletAnswer, StoreError>;
+
+    /// Group commit: many tablets' records (each with its own municipality and actor) in one
+    /// transaction and one durable commit; each gets its own answer, as
+    /// [`record_from_tablet`](Tablets::record_from_tablet) would give it.
+    fn record_from_tablets(
+        &self,
+        batch: &[(MunicipalityCode, TabletRecord, Actor)],
+    ) -> Result<Vec<Result<TabletAnswer, StoreError>>, StoreError>;
+
+    /// The tablet records waiting for staff, oldest first.
+    fn dose_conflicts(&self, m: MunicipalityCode) -> Result<Vec<DoseConflict>, StoreError>;
+
+    /// Staff decide a conflict: keep the recorded dose, or replace it with the tablet's record
+    /// (a correction: the previous version is kept with the reason).
+    fn resolve_dose_conflict(
+        &self,
+        m: MunicipalityCode,
+        id: i64,
+        replace: bool,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+}
+
+impl<B: Backend> Tablets for Engine<B> {
+    fn record_from_tablet(
+        &self,
+        m: MunicipalityCode,
+        record: &TabletRecord,
+        actor: &Actor,
+    ) -> Result<TabletAnswer, StoreError> {
+        let batch = [(m, record.clone(), actor.clone())];
+        self.record_from_tablets(&batch)?
+            .pop()
+            .ok_or(StoreError::Corrupt("empty batch"))?
+    }
+
+    /// Group commit: many tablets' records in one transaction, each with its own audit entry;
+    /// one commit makes them all durable before any is answered.
+    ///
+    /// A refusal (no such voucher, another date of birth, a reused key, a blocking quality
+    /// finding) is decided before anything of its record is written, so the batch runs without
+    /// savepoints. Only an unexpected error can stop a record half-way: then the whole batch is
+    /// rolled back and run again with each record in a savepoint of its own, so that one
+    /// record's failure leaves the others.
+    fn record_from_tablets(
+        &self,
+        batch: &[(MunicipalityCode, TabletRecord, Actor)],
+    ) -> Result<Vec<Result<TabletAnswer, StoreError>>, StoreError> {
+        match self
+            .db
+            .transaction(|tx| self.tablet_batch(tx, batch, false))
+        {
+            Ok(answers) => Ok(answers),
+            Err(_) => self.db.transaction(|tx| self.tablet_batch(tx, batch, true)),
+        }
+    }
+
+    fn dose_conflicts(&self, m: MunicipalityCode) -> Result<Vec<DoseConflict>, StoreError> {
+        self.db.transaction(|tx| self.conflicts_in(tx, m, None))
+    }
+
+    fn resolve_dose_conflict(
         &self,
         m: MunicipalityCode,
         id: i64,
@@ -372,55 +458,5 @@ impl<B: Backend> Engine<B> {
                 Outcome::Ok,
             ))
         })
-    }
-
-    pub(crate) fn tablet_conflicts(
-        &self,
-        m: MunicipalityCode,
-    ) -> Result<Vec<DoseConflict>, StoreError> {
-        self.db.transaction(|tx| self.conflicts_in(tx, m, None))
-    }
-
-    /// The open conflicts, or the one with `id` if it is open.
-    fn conflicts_in(
-        &self,
-        tx: &mut dyn Tx,
-        m: MunicipalityCode,
-        id: Option<i64>,
-    ) -> Result<Vec<DoseConflict>, StoreError> {
-        {
-            tx.query(
-                "SELECT conflict_id, address_number, existing_dose_id, dose_number, given_on, \
-                 product, lot, venue, doctor, voucher_number, device, at FROM dose_conflicts \
-                 WHERE municipality_code = $1 AND resolved_at IS NULL \
-                 AND ($2 = 0 OR conflict_id = $2) ORDER BY conflict_id",
-                &[m.to_string().into(), id.unwrap_or(0).into()],
-            )?
-            .iter()
-            .map(|r| {
-                Ok(DoseConflict {
-                    id: r.int(0)?,
-                    address: AddressNumber::parse(r.text(1)?)?,
-                    existing_dose_id: r.int(2)?,
-                    proposed: Dose {
-                        number: DoseNumber::new(
-                            u32::try_from(r.int(3)?).map_err(|_| StoreError::Corrupt("dose"))?,
-                        )?,
-                        status: DoseStatus::Given,
-                        date: r.date(4)?,
-                        product: Short::parse(r.text(5)?)?,
-                        lot: Short::parse(r.text(6)?)?,
-                        venue: Short::parse(r.text(7)?)?,
-                        doctor: Short::parse(r.text(8)?)?,
-                        source: DoseSource::Tablet,
-                        voucher: r.opt_text(9)?.map(VoucherNumber::parse).transpose()?,
-                        given_in: Some(m),
-                    },
-                    device: r.text(10)?.to_owned(),
-                    at: r.int(11)?,
-                })
-            })
-            .collect()
-        }
     }
 }
