@@ -61,6 +61,51 @@ impl<B> std::fmt::Debug for Engine<B> {
     }
 }
 
+/// The end of a municipality's audit chain: its last entry's number and link (the stored
+/// `audit_heads` row, or a transaction's view of it before it is stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChainEnd {
+    pub seq: i64,
+    pub link: [u8; 32],
+}
+
+impl ChainEnd {
+    /// The stored head of `m`, locked for the rest of the transaction where the backend locks
+    /// rows; `None` for a municipality that is not registered.
+    pub(crate) fn lock<B: Backend>(
+        tx: &mut dyn Tx,
+        m: MunicipalityCode,
+    ) -> Result<Option<Self>, StoreError> {
+        let Some(row) = tx.query_opt(
+            &format!(
+                "SELECT seq, link FROM audit_heads WHERE municipality_code = $1{}",
+                B::FOR_UPDATE
+            ),
+            &[m.to_string().into()],
+        )?
+        else {
+            return Ok(None);
+        };
+        let link = row
+            .bytes(1)?
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("audit link length"))?;
+        Ok(Some(Self {
+            seq: row.int(0)?,
+            link,
+        }))
+    }
+
+    /// Moves the stored head of `m` here.
+    pub(crate) fn store(self, tx: &mut dyn Tx, m: &str) -> Result<(), StoreError> {
+        tx.execute(
+            "UPDATE audit_heads SET seq = $2, link = $3 WHERE municipality_code = $1",
+            &[m.into(), self.seq.into(), self.link.to_vec().into()],
+        )?;
+        Ok(())
+    }
+}
+
 pub(crate) fn now_micros() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64
 }
@@ -253,11 +298,8 @@ impl<B: Backend> Engine<B> {
         action: &str,
         f: impl FnOnce(&mut dyn Tx, &Tenant) -> Result<(T, String, Outcome), StoreError>,
     ) -> Result<T, StoreError> {
-        let (out, (seq, link)) = self.write_chained(tx, None, m, actor, action, f)?;
-        tx.execute(
-            "UPDATE audit_heads SET seq = $2, link = $3 WHERE municipality_code = $1",
-            &[m.to_string().into(), seq.into(), link.to_vec().into()],
-        )?;
+        let (out, end) = self.write_chained(tx, None, m, actor, action, f)?;
+        end.store(tx, &m.to_string())?;
         Ok(out)
     }
 
@@ -267,12 +309,12 @@ impl<B: Backend> Engine<B> {
     pub(crate) fn write_chained<T>(
         &self,
         tx: &mut dyn Tx,
-        head: Option<(i64, [u8; 32])>,
+        head: Option<ChainEnd>,
         m: MunicipalityCode,
         actor: &Actor,
         action: &str,
         f: impl FnOnce(&mut dyn Tx, &Tenant) -> Result<(T, String, Outcome), StoreError>,
-    ) -> Result<(T, (i64, [u8; 32])), StoreError> {
+    ) -> Result<(T, ChainEnd), StoreError> {
         let code = m.to_string();
         let (head, tenant) = match head {
             Some(h) => match self.cached_tenant(m) {
@@ -280,22 +322,10 @@ impl<B: Backend> Engine<B> {
                 None => (h, self.tenant(tx, m)?),
             },
             None => {
-                let row = tx
-                    .query_opt(
-                        &format!(
-                            "SELECT seq, link FROM audit_heads WHERE municipality_code = $1{}",
-                            B::FOR_UPDATE
-                        ),
-                        &[code.as_str().into()],
-                    )?
-                    .ok_or(StoreError::UnknownMunicipality(m))?;
-                let link: [u8; 32] = row
-                    .bytes(1)?
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("audit link length"))?;
+                let head = ChainEnd::lock::<B>(tx, m)?.ok_or(StoreError::UnknownMunicipality(m))?;
                 // The keys are read after the head is locked, so that a key rotation's last
                 // step (which takes the same lock) is seen by every writer that follows it.
-                ((row.int(0)?, link), self.tenant(tx, m)?)
+                (head, self.tenant(tx, m)?)
             }
         };
         let (out, object, outcome) = f(tx, &tenant)?;
@@ -325,24 +355,13 @@ pub(crate) fn append_audit(
     object: &str,
     outcome: Outcome,
 ) -> Result<(), StoreError> {
-    let prev: [u8; 32] = prev_link
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("audit link length"))?;
-    let (seq, link) = insert_entry(
-        tx,
-        code,
-        key,
-        (prev_seq, prev),
-        actor,
-        action,
-        object,
-        outcome,
-    )?;
-    tx.execute(
-        "UPDATE audit_heads SET seq = $2, link = $3 WHERE municipality_code = $1",
-        &[code.into(), seq.into(), link.to_vec().into()],
-    )?;
-    Ok(())
+    let prev = ChainEnd {
+        seq: prev_seq,
+        link: prev_link
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("audit link length"))?,
+    };
+    insert_entry(tx, code, key, prev, actor, action, object, outcome)?.store(tx, code)
 }
 
 /// Inserts the entry that follows `prev`; returns the new chain end.
@@ -351,14 +370,14 @@ fn insert_entry(
     tx: &mut dyn Tx,
     code: &str,
     key: &Key,
-    (prev_seq, prev): (i64, [u8; 32]),
+    prev: ChainEnd,
     actor: &Actor,
     action: &str,
     object: &str,
     outcome: Outcome,
-) -> Result<(i64, [u8; 32]), StoreError> {
+) -> Result<ChainEnd, StoreError> {
     let entry = AuditEntry {
-        seq: prev_seq + 1,
+        seq: prev.seq + 1,
         at: now_micros(),
         actor: actor.user.clone(),
         role: actor.role,
@@ -367,7 +386,7 @@ fn insert_entry(
         object: object.to_owned(),
         outcome,
     };
-    let link = entry_link(key, code, &prev, &entry);
+    let link = entry_link(key, code, &prev.link, &entry);
     tx.execute(
         "INSERT INTO audit_log (municipality_code, seq, at, actor, role, zone, action, object, \
          outcome, link) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -384,7 +403,10 @@ fn insert_entry(
             link.to_vec().into(),
         ],
     )?;
-    Ok((entry.seq, link))
+    Ok(ChainEnd {
+        seq: entry.seq,
+        link,
+    })
 }
 
 pub(crate) fn entry_link(key: &Key, code: &str, prev: &[u8; 32], e: &AuditEntry) -> [u8; 32] {

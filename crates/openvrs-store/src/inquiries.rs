@@ -16,7 +16,7 @@ use openvrs_domain::{
 use crate::{
     Attached, BulkRow, Inquiry, InquiryCounts, InquiryJob, InquiryRequest, InquiryStatus,
     Malformed, Provision, StoreError, StoredDose,
-    engine::{Engine, MY_NUMBER_INDEX, now_micros},
+    engine::{ChainEnd, Engine, MY_NUMBER_INDEX, now_micros},
     records::{
         DOSE_COLUMNS, Facts, current_doses, dose_from_row, insert_dose, next_dose_id, same_record,
     },
@@ -24,7 +24,7 @@ use crate::{
 };
 
 /// Each municipality's audit chain end within one transaction, stored once at its end.
-type Heads = HashMap<MunicipalityCode, (i64, [u8; 32])>;
+type Heads = HashMap<MunicipalityCode, ChainEnd>;
 
 const SAME_MUNICIPALITY: Invalid = Invalid {
     kind: "inquiry.same_municipality",
@@ -94,29 +94,16 @@ impl<B: Backend> Engine<B> {
     ) -> Result<Heads, StoreError> {
         let mut heads = Heads::new();
         for m in codes.into_iter().collect::<BTreeSet<_>>() {
-            if let Some(row) = tx.query_opt(
-                &format!(
-                    "SELECT seq, link FROM audit_heads WHERE municipality_code = $1{}",
-                    B::FOR_UPDATE
-                ),
-                &[m.to_string().into()],
-            )? {
-                let link: [u8; 32] = row
-                    .bytes(1)?
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("audit link length"))?;
-                heads.insert(m, (row.int(0)?, link));
+            if let Some(head) = ChainEnd::lock::<B>(tx, m)? {
+                heads.insert(m, head);
             }
         }
         Ok(heads)
     }
 
     fn store_heads(&self, tx: &mut dyn Tx, heads: Heads) -> Result<(), StoreError> {
-        for (m, (seq, link)) in heads {
-            tx.execute(
-                "UPDATE audit_heads SET seq = $2, link = $3 WHERE municipality_code = $1",
-                &[m.to_string().into(), seq.into(), link.to_vec().into()],
-            )?;
+        for (m, head) in heads {
+            head.store(tx, &m.to_string())?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use openvrs_domain::{
 
 use crate::{
     DoseConflict, StoreError, StoredDose, TabletAnswer, TabletOutcome, TabletRecord,
-    engine::{Engine, now_micros},
+    engine::{ChainEnd, Engine, now_micros},
     records::{Facts, current_doses, insert_dose, next_dose_id, same_record},
     sql::{Backend, Tx},
 };
@@ -68,7 +68,7 @@ impl<B: Backend> Engine<B> {
     ) -> Result<Vec<Result<TabletAnswer, StoreError>>, StoreError> {
         let mut answers = Vec::with_capacity(batch.len());
         // Each municipality's chain end as this batch leaves it: stored once at the end.
-        let mut heads: std::collections::HashMap<MunicipalityCode, (i64, [u8; 32])> =
+        let mut heads: std::collections::HashMap<MunicipalityCode, ChainEnd> =
             std::collections::HashMap::new();
         // The last dose id handed out per municipality in this batch: looked up once (the audit
         // head's lock keeps other writers of the municipality out until the commit).
@@ -94,11 +94,8 @@ impl<B: Backend> Engine<B> {
                 Err(e) => return Err(e),
             }
         }
-        for (m, (seq, link)) in heads {
-            tx.execute(
-                "UPDATE audit_heads SET seq = $2, link = $3 WHERE municipality_code = $1",
-                &[m.to_string().into(), seq.into(), link.to_vec().into()],
-            )?;
+        for (m, head) in heads {
+            head.store(tx, &m.to_string())?;
         }
         Ok(answers)
     }
@@ -109,12 +106,12 @@ impl<B: Backend> Engine<B> {
     fn tablet_in(
         &self,
         tx: &mut dyn Tx,
-        head: Option<(i64, [u8; 32])>,
+        head: Option<ChainEnd>,
         dose_ids: &mut std::collections::HashMap<MunicipalityCode, i64>,
         m: MunicipalityCode,
         record: &TabletRecord,
         actor: &Actor,
-    ) -> Result<(Result<TabletAnswer, StoreError>, (i64, [u8; 32])), StoreError> {
+    ) -> Result<(Result<TabletAnswer, StoreError>, ChainEnd), StoreError> {
         let code = m.to_string();
         let dose = Dose {
             source: DoseSource::Tablet,
