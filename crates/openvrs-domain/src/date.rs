@@ -324,6 +324,55 @@ mod tests {
     }
 }
 
+/// A moment, in microseconds since the Unix epoch (UTC): the one unit the system keeps time in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixMicros(pub i64);
+
+impl UnixMicros {
+    pub fn as_secs(self) -> i64 {
+        self.0.div_euclid(1_000_000)
+    }
+
+    /// The calendar day in Japan at this moment.
+    pub fn today_jst(self) -> Date {
+        time::OffsetDateTime::from_unix_timestamp(self.as_secs())
+            .map_or(time::OffsetDateTime::UNIX_EPOCH, |t| t)
+            .to_offset(JST)
+            .date()
+    }
+}
+
+/// Where the time comes from. The domain reads no clock: a caller passes one in (the wall clock
+/// in a running system, [`ManualClock`] in tests), and the store, the service and the server
+/// all read the same one.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> UnixMicros;
+}
+
+/// A clock that says what it is told (tests): set it, advance it.
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn at(t: UnixMicros) -> Self {
+        Self(std::sync::atomic::AtomicI64::new(t.0))
+    }
+
+    pub fn set(&self, t: UnixMicros) {
+        self.0.store(t.0, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn advance_micros(&self, by: i64) {
+        self.0.fetch_add(by, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> UnixMicros {
+        UnixMicros(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
 /// Japan Standard Time, in which the ledger writes its timestamps.
 pub const JST: time::UtcOffset = match time::UtcOffset::from_hms(9, 0, 0) {
     Ok(o) => o,
@@ -377,6 +426,20 @@ mod jst_tests {
         ] {
             assert_eq!(parse_instant(text), unix, "{text:?}");
         }
+    }
+
+    #[test]
+    fn today_in_japan_turns_at_midnight_jst() {
+        // 2021-05-31 14:59:59 UTC is 23:59:59 in Japan; a second later it is 1 June there.
+        let before = UnixMicros(1_622_473_199_000_000);
+        assert_eq!(before.today_jst(), time::macros::date!(2021 - 05 - 31));
+        assert_eq!(
+            UnixMicros(before.0 + 1_000_000).today_jst(),
+            time::macros::date!(2021 - 06 - 01)
+        );
+        let clock = ManualClock::at(before);
+        clock.advance_micros(1_000_000);
+        assert_eq!(clock.now().today_jst(), time::macros::date!(2021 - 06 - 01));
     }
 
     #[test]

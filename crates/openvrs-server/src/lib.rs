@@ -36,8 +36,9 @@ pub mod web;
 pub use auth::SecurityConfig;
 use error::ApiError;
 
-/// The clock, in unix microseconds (tests move it).
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+/// The clock: the store's own, so that the server, the service and the store keep one time
+/// (tests open the store with a clock they move).
+pub type Clock = Arc<dyn openvrs_domain::date::Clock>;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -77,13 +78,9 @@ impl AppState {
         let metrics = Arc::new(metrics::Metrics::default());
         Self {
             tablets: group_commit::GroupCommit::start(store.clone(), metrics.clone()),
+            clock: store.clock(),
             store,
             security: SecurityConfig::default(),
-            clock: Arc::new(|| {
-                (std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_micros())) as i64
-            }),
             notifier: None,
             monitor: Arc::default(),
             tokens: Arc::default(),
@@ -101,7 +98,7 @@ impl AppState {
     }
 
     pub fn now(&self) -> i64 {
-        (self.clock)()
+        self.clock.now().0
     }
 }
 

@@ -54,7 +54,7 @@ pub async fn record(
     let line = OcrLine::parse(&input.ocr_line)?;
     let date = match input.date.as_deref().filter(|d| !d.trim().is_empty()) {
         Some(d) => parse_date(d)?,
-        None => openvrs_service::today(),
+        None => state.store.clock().now().today_jst(),
     };
     let record = TabletRecord {
         voucher: line.voucher,

@@ -211,7 +211,8 @@ pub fn issue(
     let given = rules::certifiable(&person.flags, &doses)?;
     let catalogue = store.products()?;
     let id = new_certificate_id();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = store.clock().now().as_secs();
+    let today = store.clock().now().today_jst();
     let sign_shc = |rid: &str| -> Result<String, CertificateError> {
         let card = shc_card(
             &person,
@@ -272,6 +273,7 @@ pub fn issue(
                 .map(|t| format!("{}長", t.name))
                 .unwrap_or_default();
             let doc = paper(
+                today,
                 &person,
                 request.passport.as_ref(),
                 &given,
@@ -317,6 +319,7 @@ pub fn issue(
 /// The paper certificate's content: the person as registered (overseas: as in the passport,
 /// with its number and nationality), every given dose, the QR codes.
 fn paper(
+    today: time::Date,
     person: &Person,
     passport: Option<&Passport>,
     given: &[&Dose],
@@ -361,7 +364,7 @@ fn paper(
         doses,
         codes,
         certificate_id: id.to_owned(),
-        issued_on: crate::today().to_string(),
+        issued_on: today.to_string(),
         issuer,
     })
 }
@@ -572,10 +575,6 @@ fn add_certified(
     Ok(NewKey { kind, kid })
 }
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 /// The document signers a CSCA certifies: kind, role, name.
 const SIGNERS: [(&str, pki::Role, &str); 2] = [
     (VDS, pki::Role::VdsSigner, "openvrs VDS-NC signer"),
@@ -592,12 +591,14 @@ fn add_signer(
         .into_iter()
         .find(|(k, _, _)| *k == kind)
         .ok_or(CertificateError::NoKey("vds|dcc"))?;
-    let signer = pki::make_signer(csca, role, "JP", name, now(), SIGNER_DAYS)?;
+    let now = store.clock().now().as_secs();
+    let signer = pki::make_signer(csca, role, "JP", name, now, SIGNER_DAYS)?;
     add_certified(store, kind, &signer, actor)
 }
 
 fn add_csca(store: &dyn Store, actor: &Actor) -> Result<(pki::Issued, NewKey), CertificateError> {
-    let csca = pki::make_csca("JP", "openvrs development CSCA", now(), CSCA_DAYS)?;
+    let now = store.clock().now().as_secs();
+    let csca = pki::make_csca("JP", "openvrs development CSCA", now, CSCA_DAYS)?;
     let key = add_certified(store, CSCA, &csca, actor)?;
     Ok((csca, key))
 }

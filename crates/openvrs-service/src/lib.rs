@@ -11,7 +11,7 @@ use openvrs_csv::{
 };
 use openvrs_domain::{
     audit::Actor,
-    date::{JST, jst_from_micros, micros_from_jst},
+    date::{jst_from_micros, micros_from_jst},
     ids::MunicipalityCode,
     product::Catalogue,
 };
@@ -83,11 +83,6 @@ pub(crate) fn ledger_doses(doses: &[openvrs_store::StoredDose]) -> Vec<LedgerDos
         .collect()
 }
 
-/// Today in Japan.
-pub fn today() -> time::Date {
-    time::OffsetDateTime::now_utc().to_offset(JST).date()
-}
-
 /// The targets-and-vouchers file, in one pass: a reader thread parses and checks every row while
 /// the store writes the good ones in one transaction; any bad row (or repeat) anywhere rolls the
 /// transaction back, and every problem is reported.
@@ -98,7 +93,13 @@ pub fn import_targets(
     encoding: Encoding,
     actor: &Actor,
 ) -> Result<PutSummary, Failure> {
-    let mut reader = read_targets(open().map_err(io)?, encoding, m, today()).map_err(file)?;
+    let mut reader = read_targets(
+        open().map_err(io)?,
+        encoding,
+        m,
+        store.clock().now().today_jst(),
+    )
+    .map_err(file)?;
     let (tx, rx) = std::sync::mpsc::sync_channel(4096);
     let checker = std::thread::spawn(move || {
         let mut check = TargetsCheck::default();
@@ -176,7 +177,12 @@ pub fn import_flags(
     default_reason: &str,
     actor: &Actor,
 ) -> Result<u64, Failure> {
-    let rows = read_flags(open().map_err(io)?, encoding, today()).map_err(Failure::Rows)?;
+    let rows = read_flags(
+        open().map_err(io)?,
+        encoding,
+        store.clock().now().today_jst(),
+    )
+    .map_err(Failure::Rows)?;
     let updates: Vec<FlagUpdate> = rows
         .into_iter()
         .map(|r| FlagUpdate {

@@ -10,7 +10,7 @@ use openvrs_domain::{
 
 use crate::{
     Credential, SecurityEvent, Session, StoreError,
-    engine::{Engine, now_micros},
+    engine::Engine,
     sql::{Backend, Row, Tx, Value},
 };
 
@@ -199,7 +199,7 @@ impl<B: Backend> Accounts for Engine<B> {
         credential: &Credential,
         actor: &Actor,
     ) -> Result<(), StoreError> {
-        let now = now_micros();
+        let now = self.now();
         match account.binding.municipality() {
             Some(m) => self.write(m, actor, "account.add", |tx, _| {
                 insert(tx, account, credential, now)?;

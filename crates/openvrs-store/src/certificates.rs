@@ -9,7 +9,7 @@ use openvrs_domain::{
 
 use crate::{
     CertificateRecord, StoreError,
-    engine::{Engine, now_micros},
+    engine::Engine,
     records::reason,
     sql::{Backend, Row, Tx},
 };
@@ -136,7 +136,7 @@ impl<B: Backend> Certificates for Engine<B> {
                 }
             }
             let stored = CertificateRecord {
-                issued_at: now_micros(),
+                issued_at: self.now(),
                 issued_by: actor.user.clone(),
                 revoked_at: None,
                 revoked_by: None,
@@ -195,7 +195,7 @@ impl<B: Backend> Certificates for Engine<B> {
             if c.revoked_at.is_some() {
                 return Err(StoreError::Conflict("the certificate is revoked already"));
             }
-            let now = now_micros();
+            let now = self.now();
             tx.execute(
                 "UPDATE certificates SET revoked_at = $3, revoked_by = $4, revocation_reason = $5 \
                  WHERE municipality_code = $1 AND certificate_id = $2",

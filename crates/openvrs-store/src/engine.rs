@@ -8,6 +8,7 @@ use std::{
 use openvrs_crypto::{FieldSlot, Key, KeyKind, KeySlot, MasterKey, TenantKeys, audit_link};
 use openvrs_domain::{
     audit::{Actor, Outcome, Role, Zone},
+    date::{Clock, UnixMicros},
     ids::MunicipalityCode,
 };
 
@@ -53,6 +54,8 @@ pub(crate) struct Engine<B> {
     /// The product catalogue with its lot patterns compiled, loaded once. (Products change only
     /// through migrations for now; a catalogue editor must clear this.)
     catalogue: RwLock<Option<Arc<openvrs_domain::product::Catalogue>>>,
+    /// The one clock every timestamp the store writes comes from.
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl<B> std::fmt::Debug for Engine<B> {
@@ -106,8 +109,14 @@ impl ChainEnd {
     }
 }
 
-pub(crate) fn now_micros() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64
+/// The wall clock, for a running system (tests pass a `ManualClock`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixMicros {
+        UnixMicros((time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64)
+    }
 }
 
 const PERSONS: &str = "persons";
@@ -127,12 +136,28 @@ impl<B: Backend> Engine<B> {
         &self.master
     }
 
+    /// Now, by the store's one clock, in microseconds.
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now().0
+    }
+
+    /// Today in Japan, by the same clock (the data-quality rules' "today").
+    pub(crate) fn today(&self) -> time::Date {
+        self.clock.now().today_jst()
+    }
+
     /// Opens the database and applies the migrations it lacks; with `migrate` false (a
     /// read-only snapshot), only checks that it has them all.
-    pub fn open(db: B, master: MasterKey, migrate: bool) -> Result<Self, StoreError> {
+    pub fn open(
+        db: B,
+        master: MasterKey,
+        migrate: bool,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
         let engine = Self {
             db,
             master,
+            clock,
             tenants: RwLock::new(HashMap::new()),
             catalogue: RwLock::new(None),
         };
@@ -180,7 +205,7 @@ impl<B: Backend> Engine<B> {
                 tx.batch(sql)?;
                 tx.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
-                    &[(*version).into(), now_micros().into()],
+                    &[(*version).into(), self.now().into()],
                 )?;
             }
             Ok(())
@@ -331,6 +356,7 @@ impl<B: Backend> Engine<B> {
         let (out, object, outcome) = f(tx, &tenant)?;
         let end = insert_entry(
             tx,
+            self.now(),
             &code,
             &tenant.audit,
             head,
@@ -347,6 +373,7 @@ impl<B: Backend> Engine<B> {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn append_audit(
     tx: &mut dyn Tx,
+    now: i64,
     code: &str,
     key: &Key,
     (prev_seq, prev_link): (i64, &[u8]),
@@ -361,13 +388,14 @@ pub(crate) fn append_audit(
             .try_into()
             .map_err(|_| StoreError::Corrupt("audit link length"))?,
     };
-    insert_entry(tx, code, key, prev, actor, action, object, outcome)?.store(tx, code)
+    insert_entry(tx, now, code, key, prev, actor, action, object, outcome)?.store(tx, code)
 }
 
 /// Inserts the entry that follows `prev`; returns the new chain end.
 #[allow(clippy::too_many_arguments)]
 fn insert_entry(
     tx: &mut dyn Tx,
+    now: i64,
     code: &str,
     key: &Key,
     prev: ChainEnd,
@@ -378,7 +406,7 @@ fn insert_entry(
 ) -> Result<ChainEnd, StoreError> {
     let entry = AuditEntry {
         seq: prev.seq + 1,
-        at: now_micros(),
+        at: now,
         actor: actor.user.clone(),
         role: actor.role,
         zone: actor.zone,

@@ -16,7 +16,7 @@ use openvrs_domain::{
 use crate::{
     Attached, BulkRow, Inquiry, InquiryCounts, InquiryJob, InquiryRequest, InquiryStatus,
     Malformed, Provision, StoreError, StoredDose,
-    engine::{ChainEnd, Engine, MY_NUMBER_INDEX, now_micros},
+    engine::{ChainEnd, Engine, MY_NUMBER_INDEX},
     records::{
         DOSE_COLUMNS, Facts, current_doses, dose_from_row, insert_dose, next_dose_id, same_record,
     },
@@ -165,7 +165,7 @@ impl<B: Backend> Engine<B> {
         actor: &Actor,
     ) -> Result<Inquiry, StoreError> {
         let id = ids.next(tx, "inquiries", "inquiry_id", asker)?;
-        let at = now_micros();
+        let at = self.now();
         let mut inquiry = Inquiry {
             id,
             job: job.map(|j| j.0),
@@ -573,7 +573,7 @@ impl<B: Backend> Inquiries for Engine<B> {
                     asker.to_string().into(),
                     id.into(),
                     actor.user.as_str().into(),
-                    now_micros().into(),
+                    self.now().into(),
                     i64::try_from(total_rows).unwrap_or(i64::MAX).into(),
                 ],
             )?;
@@ -649,7 +649,7 @@ impl<B: Backend> Inquiries for Engine<B> {
                     asker.to_string().into(),
                     job.into(),
                     if error.is_some() { "failed" } else { "done" }.into(),
-                    now_micros().into(),
+                    self.now().into(),
                     error.into(),
                 ],
             )?;
@@ -750,7 +750,7 @@ impl<B: Backend> Inquiries for Engine<B> {
             }
             let catalogue = self.catalogue(tx)?;
             let mut done = Attached::default();
-            let now = now_micros();
+            let now = self.now();
             for i in &chosen {
                 let (Some(address), Some(source)) = (&i.address, i.source) else {
                     continue;
@@ -779,7 +779,7 @@ impl<B: Backend> Inquiries for Engine<B> {
                         &others,
                         &dose,
                         &catalogue,
-                        crate::records::today(),
+                        self.today(),
                     );
                     if quality::blocks(&findings) {
                         return Err(StoreError::Quality(findings));
@@ -843,7 +843,7 @@ impl<B: Backend> Inquiries for Engine<B> {
         within: i64,
     ) -> Result<InquiryCounts, StoreError> {
         let code = asker.to_string();
-        let since = now_micros().saturating_sub(within);
+        let since = self.now().saturating_sub(within);
         self.db.transaction(|tx| {
             let one = |tx: &mut dyn Tx, sql: &str, params: &[Value]| -> Result<u64, StoreError> {
                 Ok(count(

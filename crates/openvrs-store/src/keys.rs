@@ -10,7 +10,7 @@ use openvrs_domain::{
 
 use crate::{
     StoreError,
-    engine::{Engine, key_slot, now_micros, reseal},
+    engine::{Engine, key_slot, reseal},
     sql::{Backend, Tx, Value},
 };
 
@@ -160,7 +160,7 @@ impl<B: Backend> Keys for Engine<B> {
                     code.as_str().into(),
                     i64::from(version).into(),
                     self.master().wrap(&slot, &key).into(),
-                    now_micros().into(),
+                    self.now().into(),
                 ],
             )?;
             let r = DataKeyRotation {

@@ -40,6 +40,7 @@ mod tablets;
 pub use accounts::Accounts;
 pub use audit::Audit;
 pub use certificates::Certificates;
+pub use engine::SystemClock;
 pub use error::{REPLAYED_APPLICATION, StoreError};
 pub use inquiries::Inquiries;
 pub use keys::Keys;
@@ -653,13 +654,24 @@ impl Location {
     }
 }
 
-/// Opens the store, applying any migrations it has not seen.
+/// Opens the store on the wall clock, applying any migrations it has not seen.
 pub fn open(location: &Location, master: MasterKey) -> Result<Arc<dyn Store>, StoreError> {
+    open_with_clock(location, master, Arc::new(SystemClock))
+}
+
+/// Opens the store with the clock its timestamps come from (the server passes the clock it
+/// reads itself; tests pass one they set).
+pub fn open_with_clock(
+    location: &Location,
+    master: MasterKey,
+    clock: Arc<dyn openvrs_domain::date::Clock>,
+) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match location {
         Location::Sqlite { path, create } => Arc::new(engine::Engine::open(
             sqlite::Sqlite::open(path, *create)?,
             master,
             true,
+            clock,
         )?),
         Location::Postgres {
             url,
@@ -668,6 +680,7 @@ pub fn open(location: &Location, master: MasterKey) -> Result<Arc<dyn Store>, St
             postgres::Postgres::open(url, *max_connections)?,
             master,
             true,
+            clock,
         )?),
     })
 }

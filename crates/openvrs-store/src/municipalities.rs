@@ -11,7 +11,7 @@ use openvrs_domain::{
 
 use crate::{
     DoseCount, Municipality, PoolStatus, Stats, StoreError,
-    engine::{Engine, append_audit, now_micros, open_text},
+    engine::{Engine, append_audit, open_text},
     records::{PAGE, catalogue},
     sql::{Backend, Row},
 };
@@ -20,6 +20,10 @@ use crate::{
 pub trait Municipalities: Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+
+    /// The clock every timestamp of this store comes from, for whoever acts with it (the
+    /// service's certificates, the server's sessions and limits): one clock for all.
+    fn clock(&self) -> std::sync::Arc<dyn openvrs_domain::date::Clock>;
 
     /// Registers a municipality and creates its keys and audit chain.
     fn add_municipality(
@@ -52,6 +56,10 @@ pub trait Municipalities: Send + Sync {
 }
 
 impl<B: Backend> Municipalities for Engine<B> {
+    fn clock(&self) -> std::sync::Arc<dyn openvrs_domain::date::Clock> {
+        self.clock.clone()
+    }
+
     fn backend(&self) -> &'static str {
         B::NAME
     }
@@ -72,7 +80,7 @@ impl<B: Backend> Municipalities for Engine<B> {
             if exists.is_some() {
                 return Err(StoreError::MunicipalityExists(m));
             }
-            let now = now_micros();
+            let now = self.now();
             tx.execute(
                 "INSERT INTO municipalities (municipality_code, name, created_at) VALUES ($1, $2, $3)",
                 &[code.as_str().into(), name.as_str().into(), now.into()],
@@ -105,7 +113,7 @@ impl<B: Backend> Municipalities for Engine<B> {
                 &[code.as_str().into(), genesis.to_vec().into()],
             )?;
             append_audit(
-                tx,
+                tx, self.now(),
                 &code,
                 &keys.audit,
                 (0, &genesis),

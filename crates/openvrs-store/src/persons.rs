@@ -15,7 +15,7 @@ use openvrs_domain::{
 
 use crate::{
     PutSummary, StoreError,
-    engine::{Engine, MY_NUMBER_INDEX, now_micros, open_text, slot},
+    engine::{Engine, MY_NUMBER_INDEX, open_text, slot},
     sql::{Backend, Row, Tx, Value},
 };
 
@@ -87,7 +87,8 @@ impl<B: Backend> Persons for Engine<B> {
     ) -> Result<PutSummary, StoreError> {
         if B::BULK_COPY {
             return self.write(m, actor, "persons.put", |tx, tenant| {
-                let summary = staged_import(tx, &m.to_string(), tenant.personal(m)?, persons)?;
+                let summary =
+                    staged_import(tx, self.now(), &m.to_string(), tenant.personal(m)?, persons)?;
                 let object = format!(
                     "persons inserted={} updated={} unchanged={} vouchers={}",
                     summary.inserted, summary.updated, summary.unchanged, summary.vouchers_written
@@ -98,7 +99,7 @@ impl<B: Backend> Persons for Engine<B> {
         self.write(m, actor, "persons.put", |tx, tenant| {
             let keys = tenant.personal(m)?;
             let code = m.to_string();
-            let now = now_micros();
+            let now = self.now();
             let mut summary = PutSummary::default();
             let mut batch: Vec<Person> = Vec::with_capacity(MAX_ROWS);
             let flush = |tx: &mut dyn Tx, batch: &mut Vec<Person>, summary: &mut PutSummary| {
@@ -475,6 +476,7 @@ const STAGE_ROWS: usize = 8192;
 /// accumulate, as in the statement-by-statement path.
 pub(crate) fn staged_import(
     tx: &mut dyn Tx,
+    now: i64,
     code: &str,
     keys: &TenantKeys,
     persons: &mut dyn Iterator<Item = Result<Person, StoreError>>,
@@ -488,7 +490,7 @@ pub(crate) fn staged_import(
          TRUNCATE stage_persons, stage_vouchers; \
          SET LOCAL work_mem = '256MB'",
     )?;
-    let now = now_micros();
+    let now = now;
     let t0 = std::time::Instant::now();
     let mut person_columns = PERSON_COLUMNS.to_vec();
     person_columns.push("seq");

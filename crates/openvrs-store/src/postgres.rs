@@ -377,7 +377,10 @@ impl PgSnapshot {
         let mut pg = Postgres::open(&self.url, 4)?;
         pg.snapshot = Some(self.id.clone());
         Ok(std::sync::Arc::new(crate::engine::Engine::open(
-            pg, master, false,
+            pg,
+            master,
+            false,
+            std::sync::Arc::new(crate::SystemClock),
         )?))
     }
 }

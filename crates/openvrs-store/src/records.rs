@@ -13,13 +13,13 @@ use openvrs_domain::{
     product::{Catalogue, Product},
     quality::{self, Finding, Severity, Subject},
 };
-use time::{Date, OffsetDateTime, UtcOffset};
+use time::Date;
 
 use crate::{
     AuditEntry, Disclosure, DoseChange, DoseVersion, DoseWritten, FlagUpdate, LedgerRecord,
     LedgerSink, LedgerSummary, PersonChange, PutSummary, QualityLine, RowFinding, StoreError,
     StoredDose,
-    engine::{Engine, now_micros, open_text, read_audit},
+    engine::{Engine, open_text, read_audit},
     persons::put_chunk,
     sql::{Backend, Row, Tx, Value},
 };
@@ -30,12 +30,6 @@ pub(crate) const DOSE_COLUMNS: &str = "dose_id, version, dose_number, status, gi
 pub(crate) const PAGE: i64 = 2000;
 
 /// Today in Japan: the day the date rules compare with.
-pub(crate) fn today() -> Date {
-    OffsetDateTime::now_utc()
-        .to_offset(UtcOffset::from_hms(9, 0, 0).expect("JST"))
-        .date()
-}
-
 pub(crate) fn reason(input: &str) -> Result<String, StoreError> {
     let r = Short::<200>::parse(input)?;
     if r.as_str().is_empty() {
@@ -125,6 +119,7 @@ pub(crate) fn insert_dose(
 /// Moves the current version of a dose into the history.
 fn keep_history(
     tx: &mut dyn Tx,
+    now: i64,
     code: &str,
     address: &str,
     was: &StoredDose,
@@ -136,7 +131,7 @@ fn keep_history(
     values.extend([
         change.code().into(),
         reason.into(),
-        now_micros().into(),
+        now.into(),
         actor.user.as_str().into(),
     ]);
     tx.execute(
@@ -266,13 +261,14 @@ fn checked(
     except: Option<i64>,
     dose: &Dose,
     catalogue: &Catalogue,
+    today: Date,
 ) -> Result<Vec<Finding>, StoreError> {
     let others: Vec<&Dose> = current
         .iter()
         .filter(|d| Some(d.id) != except)
         .map(|d| &d.dose)
         .collect();
-    let findings = quality::check(&facts.subject(), &others, dose, catalogue, today());
+    let findings = quality::check(&facts.subject(), &others, dose, catalogue, today);
     if quality::blocks(&findings) {
         return Err(StoreError::Quality(findings));
     }
@@ -322,13 +318,29 @@ impl<B: Backend> Engine<B> {
             .iter()
             .find(|d| d.id == id)
             .ok_or(StoreError::NotFound("dose"))?;
-        let warnings = checked(&facts, &current, Some(id), dose, &*self.catalogue(tx)?)?;
-        keep_history(tx, &code, a, was, DoseChange::Corrected, why, actor)?;
+        let warnings = checked(
+            &facts,
+            &current,
+            Some(id),
+            dose,
+            &*self.catalogue(tx)?,
+            self.today(),
+        )?;
+        keep_history(
+            tx,
+            self.now(),
+            &code,
+            a,
+            was,
+            DoseChange::Corrected,
+            why,
+            actor,
+        )?;
         let now = StoredDose {
             id,
             version: was.version + 1,
             dose: dose.clone(),
-            recorded_at: now_micros(),
+            recorded_at: self.now(),
             recorded_by: actor.user.clone(),
         };
         tx.execute(
@@ -389,6 +401,7 @@ impl<B: Backend> Engine<B> {
 /// the flags that changed.
 fn apply_flags(
     tx: &mut dyn Tx,
+    now: i64,
     code: &str,
     keys: &TenantKeys,
     mut person: Person,
@@ -410,15 +423,8 @@ fn apply_flags(
     let a = person.address_number.as_str().to_owned();
     person.flags = flags;
     person.vouchers.clear();
-    put_chunk(
-        tx,
-        code,
-        keys,
-        &[person],
-        now_micros(),
-        &mut PutSummary::default(),
-    )?;
-    let change = record_change(tx, code, &a, actor, "flags", &fields, why)?;
+    put_chunk(tx, code, keys, &[person], now, &mut PutSummary::default())?;
+    let change = record_change(tx, now, code, &a, actor, "flags", &fields, why)?;
     Ok((change, fields))
 }
 
@@ -449,6 +455,7 @@ fn history(tx: &mut dyn Tx, code: &str, address: &str) -> Result<Vec<DoseVersion
 
 fn record_change(
     tx: &mut dyn Tx,
+    now: i64,
     code: &str,
     address: &str,
     actor: &Actor,
@@ -470,7 +477,7 @@ fn record_change(
             code.into(),
             id.into(),
             address.into(),
-            now_micros().into(),
+            now.into(),
             actor.user.as_str().into(),
             kind.into(),
             fields.join(",").into(),
@@ -605,13 +612,20 @@ impl<B: Backend> Records for Engine<B> {
             let keys = tenant.personal(m)?;
             let facts = facts(tx, &code, keys, a)?.ok_or(StoreError::NotFound("person"))?;
             let current = current_doses(tx, &code, a)?;
-            let warnings = checked(&facts, &current, None, dose, &*self.catalogue(tx)?)?;
+            let warnings = checked(
+                &facts,
+                &current,
+                None,
+                dose,
+                &*self.catalogue(tx)?,
+                self.today(),
+            )?;
             let id = next_dose_id(tx, &code)?;
             let stored = StoredDose {
                 id,
                 version: 1,
                 dose: dose.clone(),
-                recorded_at: now_micros(),
+                recorded_at: self.now(),
                 recorded_by: actor.user.clone(),
             };
             insert_dose(tx, &code, a, &stored)?;
@@ -661,7 +675,16 @@ impl<B: Backend> Records for Engine<B> {
                 .iter()
                 .find(|d| d.id == id)
                 .ok_or(StoreError::NotFound("dose"))?;
-            keep_history(tx, &code, a, was, DoseChange::Deleted, &why, actor)?;
+            keep_history(
+                tx,
+                self.now(),
+                &code,
+                a,
+                was,
+                DoseChange::Deleted,
+                &why,
+                actor,
+            )?;
             tx.execute(
                 "DELETE FROM doses WHERE municipality_code = $1 AND dose_id = $2",
                 &[code.as_str().into(), id.into()],
@@ -702,7 +725,7 @@ impl<B: Backend> Records for Engine<B> {
             let mut problems = Vec::new();
             let mut next_id = next_dose_id(tx, &code)?;
             let mut seen: HashMap<AddressNumber, u64> = HashMap::new();
-            let now = now_micros();
+            let now = self.now();
             for record in records {
                 let record = record?;
                 summary.rows += 1;
@@ -743,7 +766,7 @@ impl<B: Backend> Records for Engine<B> {
                     }
                     let others: Vec<&Dose> = current.iter().map(|d| &d.dose).collect();
                     let findings =
-                        quality::check(&facts.subject(), &others, &dose, &catalogue, today());
+                        quality::check(&facts.subject(), &others, &dose, &catalogue, self.today());
                     let blocked = quality::blocks(&findings);
                     for f in findings {
                         let line = finding_row(row, n, f);
@@ -808,7 +831,7 @@ impl<B: Backend> Records for Engine<B> {
             Ok((tenant, self.catalogue(tx)?))
         })?;
         let keys = keys.personal(m)?;
-        let today = today();
+        let today = self.today();
         let mut lines = Vec::new();
         let persons = self.each_person_with_doses(m, &mut |tx, a, doses| {
             let facts =
@@ -857,7 +880,8 @@ impl<B: Backend> Records for Engine<B> {
             let person = self
                 .read_person(tx, m, keys, a)?
                 .ok_or(StoreError::NotFound("person"))?;
-            let (change, fields) = apply_flags(tx, &code, keys, person, flags, &why, actor)?;
+            let (change, fields) =
+                apply_flags(tx, self.now(), &code, keys, person, flags, &why, actor)?;
             Ok((
                 (),
                 format!("person:{a} change:{change} fields={}", fields.join(",")),
@@ -896,7 +920,7 @@ impl<B: Backend> Records for Engine<B> {
                 };
                 let flags = u.change.apply(person.flags);
                 if flags != person.flags && problems.is_empty() {
-                    apply_flags(tx, &code, keys, person, flags, why, actor)?;
+                    apply_flags(tx, self.now(), &code, keys, person, flags, why, actor)?;
                     changed += 1;
                 }
             }
@@ -953,10 +977,10 @@ impl<B: Backend> Records for Engine<B> {
                 &code,
                 keys,
                 &[person],
-                now_micros(),
+                self.now(),
                 &mut PutSummary::default(),
             )?;
-            let change = record_change(tx, &code, a, actor, "correct", &fields, &why)?;
+            let change = record_change(tx, self.now(), &code, a, actor, "correct", &fields, &why)?;
             Ok((
                 fields.clone(),
                 format!("person:{a} change:{change} fields={}", fields.join(",")),

@@ -3,11 +3,7 @@
 
 use openvrs_domain::audit::Actor;
 
-use crate::{
-    SigningKeyInfo, StoreError,
-    engine::{Engine, now_micros},
-    sql::Backend,
-};
+use crate::{SigningKeyInfo, StoreError, engine::Engine, sql::Backend};
 
 pub(crate) fn slot(kind: &str, kid: &str) -> String {
     format!("signing/{kind}/{kid}")
@@ -46,7 +42,7 @@ impl<B: Backend> SigningKeys for Engine<B> {
         actor: &openvrs_domain::audit::Actor,
     ) -> Result<(), StoreError> {
         let sealed = self.master().seal_secret(&slot(kind, kid), secret);
-        let now = now_micros();
+        let now = self.now();
         self.db.transaction(|tx| {
             tx.execute(
                 "UPDATE signing_keys SET retired_at = $2 WHERE kind = $1 AND retired_at IS NULL",

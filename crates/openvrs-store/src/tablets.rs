@@ -10,7 +10,7 @@ use openvrs_domain::{
 
 use crate::{
     DoseConflict, StoreError, StoredDose, TabletAnswer, TabletOutcome, TabletRecord,
-    engine::{ChainEnd, Engine, now_micros},
+    engine::{ChainEnd, Engine},
     records::{Facts, current_doses, insert_dose, next_dose_id, same_record},
     sql::{Backend, Tx},
 };
@@ -217,7 +217,7 @@ impl<B: Backend> Engine<B> {
                             dose.doctor.as_str().into(),
                             record.voucher.as_str().into(),
                             device.into(),
-                            now_micros().into(),
+                            self.now().into(),
                         ],
                     )?;
                     (TabletOutcome::Conflict, id, Vec::new())
@@ -234,7 +234,7 @@ impl<B: Backend> Engine<B> {
                         &others,
                         &dose,
                         &*self.catalogue(tx)?,
-                        crate::records::today(),
+                        self.today(),
                     );
                     if quality::blocks(&findings) {
                         return Err(StoreError::Quality(findings));
@@ -252,7 +252,7 @@ impl<B: Backend> Engine<B> {
                             id,
                             version: 1,
                             dose: dose.clone(),
-                            recorded_at: now_micros(),
+                            recorded_at: self.now(),
                             recorded_by: actor.user.clone(),
                         },
                     )?;
@@ -272,7 +272,7 @@ impl<B: Backend> Engine<B> {
                     id.into(),
                     address.as_str().into(),
                     i64::from(dose.number.get()).into(),
-                    now_micros().into(),
+                    self.now().into(),
                 ],
             )?;
             Ok((
@@ -444,7 +444,7 @@ impl<B: Backend> Tablets for Engine<B> {
                 &[
                     code.as_str().into(),
                     id.into(),
-                    now_micros().into(),
+                    self.now().into(),
                     actor.user.as_str().into(),
                     format!("{resolution}: {why}").into(),
                 ],

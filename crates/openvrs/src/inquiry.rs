@@ -118,9 +118,7 @@ fn bulk(
     {
         store.record_security_event(&openvrs_store::SecurityEvent {
             id: 0,
-            at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as i64),
+            at: store.clock().now().0,
             kind: alert.kind,
             municipality: Some(asker),
             user: Some(actor.user.clone()),

@@ -1,10 +1,7 @@
 //! A small world for server tests: three towns, residents, one account of every kind, and a
 //! clock the test moves.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicI64, Ordering},
-};
+use std::sync::Arc;
 
 use axum::{
     body::Body,
@@ -14,6 +11,7 @@ use openvrs_crypto::{
     MasterKey,
     credentials::{hash_password, new_secret, secret_digest},
 };
+use openvrs_domain::date::{ManualClock, UnixMicros};
 use openvrs_domain::{
     account::{Account, Binding, UserId},
     audit::Actor as AuditActor,
@@ -105,7 +103,7 @@ pub struct World {
     pub uruma: MunicipalityCode,
     pub uruma_people: Vec<Person>,
     pub naha_people: Vec<Person>,
-    clock: Arc<AtomicI64>,
+    clock: Arc<ManualClock>,
     venue_token: String,
     center_token: String,
     _dir: tempfile::TempDir,
@@ -119,12 +117,15 @@ impl World {
     pub async fn new() -> Self {
         capture_logs();
         let dir = tempfile::tempdir().unwrap();
-        let store = openvrs_store::open(
+        // One clock for the store, the service and the server, which the test moves.
+        let clock = Arc::new(ManualClock::at(UnixMicros(1_800_000_000_000_000)));
+        let store = openvrs_store::open_with_clock(
             &Location::Sqlite {
                 path: dir.path().join("db.sqlite"),
                 create: true,
             },
             MasterKey::generate(),
+            clock.clone(),
         )
         .unwrap();
         let console = AuditActor::console();
@@ -205,10 +206,7 @@ impl World {
         }
         openvrs_service::certificate::init_keys(&*store, &openvrs_domain::audit::Actor::console())
             .unwrap();
-        let clock = Arc::new(AtomicI64::new(1_800_000_000_000_000));
-        let mut state = AppState::new(store);
-        let c = clock.clone();
-        state.clock = Arc::new(move || c.load(Ordering::SeqCst));
+        let state = AppState::new(store);
         Self {
             state,
             uruma: code("472131"),
@@ -222,7 +220,7 @@ impl World {
     }
 
     pub fn advance_minutes(&self, minutes: i64) {
-        self.clock.fetch_add(minutes * 60_000_000, Ordering::SeqCst);
+        self.clock.advance_micros(minutes * 60_000_000);
     }
 
     /// A fresh signed-in session of `user`, made directly in the store.

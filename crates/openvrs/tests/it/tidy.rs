@@ -196,6 +196,35 @@ fn pure_domain(sources: &[Source]) -> Vec<String> {
     out
 }
 
+/// One clock: below the command line, only the store's `SystemClock` reads the wall clock;
+/// everything else asks the clock it was given (so tests can set the time).
+fn one_clock(sources: &[Source]) -> Vec<String> {
+    const WALL: [&str; 3] = ["SystemTime::now", "now_utc()", "now_local()"];
+    let mut out = Vec::new();
+    for s in sources.iter().filter(|s| {
+        s.path.contains("/src/")
+            && !s.path.starts_with("crates/openvrs/")
+            && !s.path.ends_with("bench.rs")
+    }) {
+        let code = s.text.split("#[cfg(test)]").next().unwrap_or_default();
+        let clock_impl = code.find("impl Clock for SystemClock");
+        for (n, line) in code.lines().enumerate() {
+            let at = code.lines().take(n).map(|l| l.len() + 1).sum::<usize>();
+            let in_system_clock = clock_impl.is_some_and(|c| at > c && at < c + 400);
+            for word in WALL.iter().filter(|w| line.contains(*w)) {
+                if !in_system_clock {
+                    out.push(format!(
+                        "{}:{}: reads the wall clock ({word})",
+                        s.path,
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Every crate names its dependencies by `workspace = true`; versions live in the root
 /// manifest, once.
 fn declared_once(manifests: &[(String, toml::Table)]) -> Vec<String> {
@@ -246,6 +275,7 @@ fn the_tree_keeps_its_rules() {
         layering(&packages),
         documented(&sources),
         pure_domain(&sources),
+        one_clock(&sources),
         declared_once(&manifests),
     ]
     .concat();
@@ -294,6 +324,11 @@ fn each_rule_fails_on_a_planted_violation() {
             "crates/openvrs-domain/src/date.rs:3: the domain uses now_utc",
             "crates/openvrs-domain/src/date.rs:5: the domain uses std::fs",
         ]
+    );
+    let service = "//! Issuing.\nfn issue() {\n    let now = time::OffsetDateTime::now_utc();\n}\n";
+    assert_eq!(
+        one_clock(&[plant("crates/openvrs-service/src/certificate.rs", service)]),
+        ["crates/openvrs-service/src/certificate.rs:3: reads the wall clock (now_utc())"]
     );
     let manifest: toml::Table = "[dependencies]\nserde.workspace = true\nrand = { workspace = true, features = [\"std\"] }\n[dev-dependencies]\ninsta = \"1\"\n"
         .parse()
