@@ -490,7 +490,6 @@ pub(crate) fn staged_import(
          TRUNCATE stage_persons, stage_vouchers; \
          SET LOCAL work_mem = '256MB'",
     )?;
-    let now = now;
     let t0 = std::time::Instant::now();
     let mut person_columns = PERSON_COLUMNS.to_vec();
     person_columns.push("seq");

@@ -117,6 +117,7 @@ pub(crate) fn insert_dose(
 }
 
 /// Moves the current version of a dose into the history.
+#[allow(clippy::too_many_arguments)]
 fn keep_history(
     tx: &mut dyn Tx,
     now: i64,
@@ -399,6 +400,7 @@ impl<B: Backend> Engine<B> {
 
 /// Writes `flags` onto `person` and records the change; returns the change id and the names of
 /// the flags that changed.
+#[allow(clippy::too_many_arguments)]
 fn apply_flags(
     tx: &mut dyn Tx,
     now: i64,
@@ -453,6 +455,7 @@ fn history(tx: &mut dyn Tx, code: &str, address: &str) -> Result<Vec<DoseVersion
     .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn record_change(
     tx: &mut dyn Tx,
     now: i64,
