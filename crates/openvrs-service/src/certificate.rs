@@ -318,6 +318,7 @@ pub fn issue(
 
 /// The paper certificate's content: the person as registered (overseas: as in the passport,
 /// with its number and nationality), every given dose, the QR codes.
+#[allow(clippy::too_many_arguments)]
 fn paper(
     today: time::Date,
     person: &Person,
