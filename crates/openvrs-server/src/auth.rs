@@ -509,6 +509,33 @@ async fn decide(
     Ok(next.run(req).await)
 }
 
+/// The municipality a staff route is about: `{municipality}` of its path, which the guard has
+/// already held to the signed-in staff member's own (another town's answered 404 before the
+/// handler ran). Handlers take it instead of parsing the path again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tenant(pub MunicipalityCode);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let params = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found())?;
+        let code = params
+            .iter()
+            .find(|(k, _)| *k == "municipality")
+            .map(|(_, v)| v)
+            .ok_or_else(ApiError::not_found)?;
+        Ok(Tenant(
+            MunicipalityCode::parse(code).map_err(|_| ApiError::not_found())?,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

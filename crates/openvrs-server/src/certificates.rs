@@ -16,7 +16,13 @@ use openvrs_store::{CertificateRecord, Store, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{AppState, api::actor, auth::Principal, error::ApiError, records::Reason};
+use crate::{
+    AppState,
+    api::actor,
+    auth::{Principal, Tenant},
+    error::ApiError,
+    records::Reason,
+};
 
 impl From<CertificateError> for ApiError {
     fn from(e: CertificateError) -> Self {
@@ -380,10 +386,9 @@ pub struct ListQuery {
 /// `?address_number=`), newest first.
 pub async fn list(
     State(state): State<AppState>,
-    Path(m): Path<String>,
+    Tenant(m): Tenant,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let m = crate::records::municipality(&m)?;
     let address = q
         .address_number
         .as_deref()
@@ -400,10 +405,10 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
-    Path((m, id)): Path<(String, String)>,
+    Tenant(m): Tenant,
+    Path((_, id)): Path<(String, String)>,
     Json(input): Json<Reason>,
 ) -> Result<Json<Value>, ApiError> {
-    let m = crate::records::municipality(&m)?;
     let store = state.store.clone();
     let actor = actor(&p);
     let r =

@@ -19,7 +19,12 @@ use openvrs_service::{
 };
 use serde::Deserialize;
 
-use crate::{AppState, api::actor, auth::Principal, error::ApiError};
+use crate::{
+    AppState,
+    api::actor,
+    auth::{Principal, Tenant},
+    error::ApiError,
+};
 
 fn now_seconds(state: &AppState) -> i64 {
     state.now() / 1_000_000
@@ -166,10 +171,9 @@ pub struct KioskSetting {
 pub async fn set_kiosk(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
-    Path(m): Path<String>,
+    Tenant(m): Tenant,
     Json(input): Json<KioskSetting>,
 ) -> Result<StatusCode, ApiError> {
-    let m = crate::records::municipality(&m)?;
     let store = state.store.clone();
     let actor = actor(&p);
     crate::blocking(move || store.set_kiosk(m, input.enabled, &actor)).await?;

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::{
     AppState,
     api::actor,
-    auth::{Principal, security_event},
+    auth::{Principal, Tenant, security_event},
     blocking,
     error::ApiError,
     records::{EncodingQuery, csv_download, municipality},
@@ -176,9 +176,8 @@ pub(crate) async fn single(
 /// `GET .../inquiries`: the single inquiries, newest first.
 pub async fn list(
     State(state): State<AppState>,
-    Path(m): Path<String>,
+    Tenant(asker): Tenant,
 ) -> Result<Json<Value>, ApiError> {
-    let asker = municipality(&m)?;
     let store = state.store.clone();
     blocking(move || {
         let catalogue =
@@ -197,10 +196,9 @@ pub async fn list(
 pub async fn attach(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
-    Path(m): Path<String>,
+    Tenant(asker): Tenant,
     Json(input): Json<AttachInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let asker = municipality(&m)?;
     let (store, actor) = (state.store.clone(), actor(&p));
     let done =
         blocking(move || store.attach_inquiries(asker, &input.inquiry_ids, None, &actor)).await?;
@@ -221,11 +219,10 @@ pub struct BulkQuery {
 pub async fn start_job(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
-    Path(m): Path<String>,
+    Tenant(asker): Tenant,
     Query(q): Query<BulkQuery>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let asker = municipality(&m)?;
     let encoding = EncodingQuery {
         encoding: q.encoding,
     }
@@ -274,9 +271,9 @@ pub async fn start_job(
 /// `GET .../inquiry-jobs/{job}`: progress and counts.
 pub async fn job(
     State(state): State<AppState>,
-    Path((m, job)): Path<(String, i64)>,
+    Tenant(asker): Tenant,
+    Path((_, job)): Path<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
-    let asker = municipality(&m)?;
     let store = state.store.clone();
     let j = blocking(move || store.inquiry_job(asker, job))
         .await?
@@ -287,10 +284,10 @@ pub async fn job(
 /// `GET .../inquiry-jobs/{job}/result.csv`: the result file (Shift_JIS unless `?encoding=utf8`).
 pub async fn result(
     State(state): State<AppState>,
-    Path((m, job)): Path<(String, i64)>,
+    Tenant(asker): Tenant,
+    Path((_, job)): Path<(String, i64)>,
     Query(q): Query<EncodingQuery>,
 ) -> Result<Response, ApiError> {
-    let asker = municipality(&m)?;
     let encoding = q.download()?;
     let store = state.store.clone();
     let j = {
@@ -324,9 +321,9 @@ pub async fn result(
 pub async fn attach_job(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
-    Path((m, job)): Path<(String, i64)>,
+    Tenant(asker): Tenant,
+    Path((_, job)): Path<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
-    let asker = municipality(&m)?;
     let (store, actor) = (state.store.clone(), actor(&p));
     let done = blocking(move || {
         store
@@ -344,9 +341,8 @@ pub async fn attach_job(
 /// `GET .../provisions`: 情報提供等の記録, newest first.
 pub async fn provisions(
     State(state): State<AppState>,
-    Path(m): Path<String>,
+    Tenant(provider): Tenant,
 ) -> Result<Json<Value>, ApiError> {
-    let provider = municipality(&m)?;
     let store = state.store.clone();
     let all = blocking(move || store.provisions(provider, None)).await?;
     Ok(Json(json!(

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use crate::{
     AppState,
     api::actor,
-    auth::Principal,
+    auth::{Principal, Tenant},
     error::{ApiError, findings_json},
 };
 
@@ -314,9 +314,8 @@ pub async fn disclose(
 pub async fn quality(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
-    Path(m): Path<String>,
+    Tenant(m): Tenant,
 ) -> Result<Json<Value>, ApiError> {
-    let m = municipality(&m)?;
     let store = state.store.clone();
     let actor = actor(&p);
     let lines = crate::blocking(move || store.quality_report(m, &actor)).await?;
@@ -489,10 +488,9 @@ pub async fn upload_flags(
 pub async fn ledger(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
-    Path(m): Path<String>,
+    Tenant(m): Tenant,
     Query(q): Query<EncodingQuery>,
 ) -> Result<Response, ApiError> {
-    let m = municipality(&m)?;
     let encoding = q.download()?;
     let store = state.store.clone();
     let actor = actor(&p);
@@ -508,9 +506,8 @@ pub async fn ledger(
 /// The tablet records waiting for this municipality's staff.
 pub async fn conflicts(
     State(state): State<AppState>,
-    Path(m): Path<String>,
+    Tenant(m): Tenant,
 ) -> Result<Json<Value>, ApiError> {
-    let m = municipality(&m)?;
     let store = state.store.clone();
     let (queue, catalogue) =
         crate::blocking(move || Ok((store.dose_conflicts(m)?, Catalogue::new(store.products()?)?)))
@@ -550,10 +547,10 @@ pub struct ConflictResolution {
 pub async fn resolve_conflict(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
-    Path((m, id)): Path<(String, i64)>,
+    Tenant(m): Tenant,
+    Path((_, id)): Path<(String, i64)>,
     Json(input): Json<ConflictResolution>,
 ) -> Result<StatusCode, ApiError> {
-    let m = municipality(&m)?;
     let replace = match input.action.as_str() {
         "keep" => false,
         "replace" => true,
