@@ -229,7 +229,9 @@ pub fn read_svg(bytes: &[u8]) -> Result<Vec<String>, CertError> {
         n.tag_name().namespace() == Some("http://www.w3.org/2000/svg")
             && SVG_ELEMENTS.contains(&n.tag_name().name())
             && n.attributes()
-                .all(|a| a.name() != "filter" && a.name() != "mask")
+                // No effects (filters, masks), no dashes (a dashed hairline is cheap to write and
+                // costly to draw), and no `style`, which could carry either.
+                .all(|a| !matches!(a.name(), "filter" | "mask" | "style" | "stroke-dasharray"))
     });
     if !only_shapes {
         return Err(SVG_LIMIT);

@@ -173,7 +173,7 @@ pub async fn verify_payload(
     }
     // Images are drawn and scanned a few at a time; a caller who finds every slot taken for a
     // few seconds is told to come back rather than queued without end.
-    let _permit = match verify::image_kind(&body) {
+    let permit = match verify::image_kind(&body) {
         Some(_) => Some(
             tokio::time::timeout(
                 std::time::Duration::from_secs(5),
@@ -196,6 +196,9 @@ pub async fn verify_payload(
     let store = state.store.clone();
     let at = state.now() as f64 / 1e6;
     let (report, catalogue) = crate::blocking(move || {
+        // Held by the work itself: a caller who hangs up does not free the place while the
+        // image is still being drawn.
+        let _permit = permit;
         let trust = own_trust(&*store, at)?;
         Ok((verify::verify(&body, &trust), store.products()?))
     })

@@ -39,12 +39,25 @@ impl Target {
     }
 }
 
-/// A URL without its password, for error messages.
+/// A URL without its password (in the user part or as a `password=` option), for error
+/// messages.
 pub(crate) fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
-        _ => url.to_owned(),
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let base = match (base.find("://"), base.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &base[..s], &base[at..]),
+        _ => base.to_owned(),
+    };
+    if query.is_empty() {
+        return base;
     }
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 fn bad(url: &str, why: &str) -> StoreError {
@@ -96,15 +109,18 @@ pub(crate) fn target(url: &str) -> Result<Target, StoreError> {
     };
     let verifier: Option<Arc<dyn ServerCertVerifier>> = match mode.as_deref() {
         None | Some("disable") => None,
-        Some("prefer" | "require") => Some(Arc::new(Unverified(provider.clone()))),
-        Some(m @ ("verify-ca" | "verify-full")) => {
+        // With a root certificate, libpq's `require` checks the chain (as `verify-ca`).
+        Some("prefer" | "require") if root.is_none() => {
+            Some(Arc::new(Unverified(provider.clone())))
+        }
+        Some(m @ ("prefer" | "require" | "verify-ca" | "verify-full")) => {
             let webpki = WebPkiServerVerifier::builder_with_provider(roots()?, provider.clone())
                 .build()
                 .map_err(|_| bad(url, "sslrootcert cannot be used"))?;
-            Some(if m == "verify-ca" {
-                Arc::new(ChainOnly(webpki))
-            } else {
+            Some(if m == "verify-full" {
                 webpki
+            } else {
+                Arc::new(ChainOnly(webpki))
             })
         }
         Some(_) => {
@@ -278,6 +294,13 @@ mod tests {
             assert!(!said.contains("secret"), "{said}");
         }
         assert_eq!(decode("%2Fetc%2Fca.pem"), "/etc/ca.pem");
+        for url in [
+            "postgres://h/db?user=u&password=secret&sslmode=bogus",
+            "postgres://u@h/db?password=secret&connect_timeout=x",
+        ] {
+            let Err(e) = target(url) else { panic!("{url}") };
+            assert!(!e.to_string().contains("secret"), "{e}");
+        }
         assert_eq!(decode("a%zz%"), "a%zz%");
     }
 }

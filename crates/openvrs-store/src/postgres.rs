@@ -295,8 +295,14 @@ impl Backend for Postgres {
         f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let _counted = crate::sql::Counted::enter(&self.in_use);
-        let mut conn = self.take()?;
-        let result = (|| {
+        let mut lease = Lease {
+            pg: self,
+            conn: Some(self.take()?),
+        };
+        let Some(conn) = lease.conn.as_mut() else {
+            return Err(StoreError::Busy);
+        };
+        (|| {
             let mut tx = match &self.snapshot {
                 None => conn.client.transaction()?,
                 Some(id) => {
@@ -316,9 +322,20 @@ impl Backend for Postgres {
             })?;
             tx.commit()?;
             Ok(out)
-        })();
-        self.put_back(conn);
-        result
+        })()
+    }
+}
+
+/// A connection taken from the pool, given back when dropped - also when the work panicked,
+/// so that a capped pool never loses its places.
+struct Lease<'a> {
+    pg: &'a Postgres,
+    conn: Option<Conn>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        self.pg.give_back(self.conn.take());
     }
 }
 
@@ -424,7 +441,13 @@ mod tests {
             waiter.join().unwrap().unwrap();
         });
         pg.put_back(b);
-        let pool = pg.lock();
-        assert_eq!((pool.out, pool.idle.len()), (0, 2));
+        assert_eq!((pg.lock().out, pg.lock().idle.len()), (0, 2));
+        // Work that panics still gives its connection back: the pool keeps its places.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pg.transaction(|_| -> Result<(), StoreError> { panic!("boom") })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(pg.lock().out, 0);
+        pg.transaction(|tx| tx.batch("SELECT 1")).unwrap();
     }
 }

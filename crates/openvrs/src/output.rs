@@ -56,8 +56,26 @@ impl<W: Write> Write for Watch<W> {
     }
 }
 
-/// Runs `write` into a temporary file beside `path`, then renames it to `path`.
+/// Runs `write` into a temporary file beside `path`, then renames it to `path`. A destination
+/// that exists and is not a regular file (a device, a pipe, a link) is written to directly:
+/// replacing it would be wrong.
 pub fn to_file<T>(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<T>) -> Result<T> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| {
+                format!(
+                    "{} に書けません / cannot write {}",
+                    path.display(),
+                    path.display()
+                )
+            })?;
+        let mut out = BufWriter::new(file);
+        let done = write(&mut out)?;
+        out.flush()?;
+        return Ok(done);
+    }
     let cannot = || {
         format!(
             "{} を作成できません / cannot create {}",
@@ -118,5 +136,13 @@ mod tests {
         bytes(&fresh, b"x").unwrap();
         assert_eq!(std::fs::read(&fresh).unwrap(), b"x");
         assert!(to_file(&dir.path().join("no/such/dir/f"), |_| Ok(())).is_err());
+        // A device is written to, not replaced.
+        to_file(Path::new("/dev/null"), |out| Ok(out.write_all(b"x")?)).unwrap();
+        assert!(
+            !std::fs::symlink_metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_file()
+        );
     }
 }

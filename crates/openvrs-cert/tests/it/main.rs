@@ -403,6 +403,17 @@ fn official_svg_qr_codes_read_back_to_the_examples_jws() {
         ),
         ("script", svg("<script>while(1){}</script>")),
         (
+            "dashes",
+            svg(
+                &"<line x2=\"100\" y2=\"100\" stroke=\"#000\" stroke-dasharray=\"0.0001\"/>"
+                    .repeat(10),
+            ),
+        ),
+        (
+            "style",
+            svg("<rect width=\"100\" height=\"100\" style=\"filter:blur(50px)\"/>"),
+        ),
+        (
             "paint",
             svg(&"<rect width=\"100\" height=\"100\" fill-opacity=\"0.01\"/>".repeat(20_000)),
         ),

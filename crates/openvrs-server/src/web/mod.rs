@@ -296,7 +296,13 @@ pub async fn set_lang(Path(code): Path<String>, Query(q): Query<Next>) -> Respon
     let lang = if code == "en" { "en" } else { "ja" };
     let next = q
         .next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .filter(|n| {
+            // A path of this site only: not `//host`, and no backslash or control character a
+            // browser would drop to make one (`/\t/evil.example`).
+            n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.chars().any(|c| c == '\\' || c.is_control())
+        })
         .unwrap_or_else(|| "/".to_owned());
     let cookie = cookie::Cookie::build((LANG_COOKIE, lang))
         .path("/")

@@ -258,6 +258,8 @@ async fn staff_sign_in_find_a_person_and_read_their_page_in_both_languages() {
         ("/m/472131/", "/m/472131/"),
         ("//evil.example/", "/"),
         ("https://evil.example/", "/"),
+        // A tab a browser drops would make `//evil.example` (sent percent-encoded).
+        ("/%09/evil.example/", "/"),
     ] {
         let (status, headers, _) =
             browse(&w, "GET", &format!("/lang/en?next={next}"), "", None, None).await;
