@@ -441,7 +441,9 @@ mod tests {
             waiter.join().unwrap().unwrap();
         });
         pg.put_back(b);
-        assert_eq!((pg.lock().out, pg.lock().idle.len()), (0, 2));
+        let pool = pg.lock();
+        assert_eq!((pool.out, pool.idle.len()), (0, 2));
+        drop(pool);
         // Work that panics still gives its connection back: the pool keeps its places.
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             pg.transaction(|_| -> Result<(), StoreError> { panic!("boom") })
