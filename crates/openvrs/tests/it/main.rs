@@ -1284,7 +1284,9 @@ fn town_with_keys(d: &Path) -> (Vec<String>, Vec<String>) {
 }
 
 /// The same, on the database at `database_url` (SQLite in the data directory when `None`).
-fn town_with_keys_on(d: &Path, database_url: Option<&str>) -> (Vec<String>, Vec<String>) {
+/// A data directory with うるま市, 40 synthetic residents imported (`t.csv`) and their doses
+/// written to `l.csv`, not yet imported.
+fn town_files(d: &Path, database_url: Option<&str>) {
     match database_url {
         Some(url) => ok(d, &["--database-url", url, "init"]),
         None => ok(d, &["init"]),
@@ -1321,6 +1323,10 @@ fn town_with_keys_on(d: &Path, database_url: Option<&str>) -> (Vec<String>, Vec<
         d,
         &["import", "targets", "t.csv", "--municipality", "472131"],
     );
+}
+
+fn town_with_keys_on(d: &Path, database_url: Option<&str>) -> (Vec<String>, Vec<String>) {
+    town_files(d, database_url);
     ok(
         d,
         &["import", "ledger", "l.csv", "--municipality", "472131"],
@@ -3184,39 +3190,7 @@ fn a_bulk_inquiry_writes_its_shift_jis_result_whole_whatever_its_rows() {
 fn an_export_that_fails_leaves_no_partial_file() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    ok(d, &["init"]);
-    ok(
-        d,
-        &[
-            "municipality",
-            "add",
-            "--code",
-            "472131",
-            "--name",
-            "うるま市",
-        ],
-    );
-    for (what, out) in [("residents", "t.csv"), ("ledger", "l.csv")] {
-        ok(
-            d,
-            &[
-                "gen",
-                what,
-                "--municipality",
-                "472131",
-                "--count",
-                "20",
-                "--seed",
-                "7",
-                "--out",
-                out,
-            ],
-        );
-    }
-    ok(
-        d,
-        &["import", "targets", "t.csv", "--municipality", "472131"],
-    );
+    town_files(d, None);
     let ledger = std::fs::read_to_string(d.join("l.csv")).unwrap();
     let mut lines: Vec<String> = ledger.lines().map(str::to_owned).collect();
     let first: Vec<String> = lines[1].split(',').map(str::to_owned).collect();
