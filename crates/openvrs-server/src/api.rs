@@ -11,14 +11,13 @@ use axum::{
 };
 use openvrs_crypto::credentials::{hash_password, new_secret, secret_digest, verify_password};
 use openvrs_domain::{
-    account::{Account, Binding, UserId, check_password},
-    audit::{Actor, Role},
-    dose::Short,
+    account::{Account, Binding, UserId},
+    audit::Actor,
     ids::{AddressNumber, MunicipalityCode},
-    prefecture::Prefecture,
 };
 use openvrs_store::{Credential, Session};
 use serde::Deserialize;
+use openvrs_service::accounts;
 use serde_json::{Value, json};
 
 use crate::{
@@ -292,9 +291,12 @@ pub async fn list_accounts(State(state): State<AppState>) -> Result<Json<Value>,
     )))
 }
 
-/// An account to issue: `role` is national, prefecture, staff, venue or center; people need a
-/// `password` (12+ characters), devices and the center get a token in the answer.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// An account to issue: `role` is national, prefecture, staff, venue or center. People use the
+/// `password` given (12+ characters) or get one generated; a generated password, or the token of
+/// a device or the center, is in the answer's `token`, shown once. Not `Debug`: it holds a
+/// password.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[allow(missing_debug_implementations)]
 pub struct NewAccount {
     pub user: String,
     pub role: String,
@@ -304,63 +306,16 @@ pub struct NewAccount {
     pub password: Option<String>,
 }
 
-fn missing(field: &str) -> ApiError {
-    ApiError::bad_request(
-        &format!("{field} が必要です"),
-        &format!("{field} is required for this role"),
-    )
-}
-
-/// Turns a request for an account into the account and its credential; returns the token to
-/// show once for device and service accounts.
-pub fn new_account(req: &NewAccount) -> Result<(Account, Credential, Option<String>), ApiError> {
-    let municipality = || -> Result<MunicipalityCode, ApiError> {
-        Ok(MunicipalityCode::parse(
-            req.municipality
-                .as_deref()
-                .ok_or_else(|| missing("municipality"))?,
-        )?)
-    };
-    let binding = match Role::from_code(&req.role) {
-        Some(Role::National) => Binding::National,
-        Some(Role::PrefectureViewer) => Binding::Prefecture(
-            req.prefecture
-                .and_then(Prefecture::from_number)
-                .ok_or_else(|| missing("prefecture (1-47)"))?,
-        ),
-        Some(Role::MunicipalStaff) => Binding::Municipality(municipality()?),
-        Some(Role::VenueDevice) => Binding::Venue {
-            municipality: municipality()?,
-            venue: Short::parse(req.venue.as_deref().ok_or_else(|| missing("venue"))?)?,
-        },
-        Some(Role::IssuanceCenter) => Binding::Center,
-        _ => {
-            return Err(ApiError::bad_request(
-                "role は national/prefecture/staff/venue/center のいずれかです",
-                "role must be national, prefecture, staff, venue or center",
-            ));
+impl From<NewAccount> for accounts::Request {
+    fn from(a: NewAccount) -> Self {
+        Self {
+            user: a.user,
+            role: a.role,
+            municipality: a.municipality,
+            prefecture: a.prefecture,
+            venue: a.venue,
+            password: a.password,
         }
-    };
-    let account = Account {
-        id: UserId::parse(&req.user)?,
-        binding,
-        disabled: false,
-    };
-    if account.binding.uses_password() {
-        let password = req.password.as_deref().ok_or_else(|| missing("password"))?;
-        check_password(password)?;
-        Ok((
-            account,
-            Credential::PasswordHash(hash_password(password)),
-            None,
-        ))
-    } else {
-        let token = new_secret();
-        Ok((
-            account,
-            Credential::TokenDigest(secret_digest(&token)),
-            Some(token),
-        ))
     }
 }
 
@@ -369,17 +324,12 @@ pub async fn add_account(
     Extension(p): Extension<Principal>,
     Json(req): Json<NewAccount>,
 ) -> Result<Response, ApiError> {
-    let (account, credential, token) = tokio::task::spawn_blocking(move || new_account(&req))
-        .await
-        .map_err(|_| ApiError::bad_request("処理できません", "cannot process"))??;
-    let store = state.store.clone();
-    let actor = actor(&p);
-    let stored = account.clone();
-    blocking(move || store.add_account(&stored, &credential, &actor)).await?;
-    let mut body = account_json(&account);
-    if let Some(token) = token {
-        // Shown once; only its digest is stored.
-        body["token"] = json!(token);
+    let (store, actor) = (state.store.clone(), actor(&p));
+    let issued = blocking(move || accounts::issue(&*store, req.into(), &actor)).await?;
+    let mut body = account_json(&issued.account);
+    if let Some(secret) = issued.shown_once {
+        // Shown once; only its hash or digest is stored.
+        body["token"] = json!(secret);
     }
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -15,7 +15,7 @@ use openvrs_domain::{
     account::{Account, Binding},
     ids::MunicipalityCode,
 };
-use openvrs_store::{SecurityEvent, Store};
+use openvrs_store::Store;
 
 use crate::{AppState, Zone, error::ApiError, monitor::Verdict, routes::RouteSpec};
 
@@ -114,20 +114,9 @@ pub async fn security_event(
 ) {
     tracing::warn!(kind = kind.code(), user = user.as_deref(), client = client.as_deref(), %detail, "security event");
     state.metrics.security_event(kind.code());
-    let event = SecurityEvent {
-        id: 0,
-        at: state.now(),
-        kind,
-        municipality,
-        user,
-        client,
-        detail,
-    };
     let store = state.store.clone();
     let stored = tokio::task::spawn_blocking(move || {
-        store
-            .record_security_event(&event)
-            .map(|id| SecurityEvent { id, ..event })
+        openvrs_service::security_event(&*store, kind, municipality, user, client, detail)
     })
     .await;
     match stored {

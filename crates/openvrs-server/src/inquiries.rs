@@ -13,7 +13,7 @@ use axum::{
 };
 use openvrs_domain::ids::{AddressNumber, MunicipalityCode, MyNumber};
 use openvrs_service::{disclosure::dose_json, inquiry};
-use openvrs_store::{Inquiry, InquiryJob, InquiryRequest, InquiryStatus, StoreError};
+use openvrs_store::{Inquiry, InquiryJob, InquiryRequest, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -113,64 +113,39 @@ pub(crate) async fn single(
     };
     let actor = actor(p);
     let (store, limits) = (state.store.clone(), state.security.inquiry);
-    let (guard, answer) = {
+    let (asked, catalogue) = {
         let actor = actor.clone();
         blocking(move || {
-            let guard = inquiry::guard(&*store, asker, &actor, &request.my_number, &limits)?;
-            if guard.refuse.is_some() {
-                return Ok((guard, None));
-            }
-            let answer = store.inquire(asker, &request, &actor)?;
+            let asked = inquiry::ask(&*store, asker, &request, &actor, &limits)?;
             let catalogue = openvrs_domain::product::Catalogue::new(store.products()?)
                 .map_err(StoreError::from)?;
-            Ok((guard, Some((answer, catalogue))))
+            Ok((asked, catalogue))
         })
         .await?
     };
-    let who = Some(actor.user.clone());
-    let not_resident = answer
-        .as_ref()
-        .filter(|(a, _)| a.status == InquiryStatus::Refused)
-        .and_then(|_| inquiry::refused_alert(asker, &actor, 1, 1));
-    for alert in guard
-        .refuse
-        .iter()
-        .chain(&guard.alerts)
-        .chain(&not_resident)
-    {
-        security_event(
-            state,
-            alert.kind,
-            Some(asker),
-            who.clone(),
-            client.clone(),
-            alert.detail.clone(),
-        )
-        .await;
+    for alert in asked.alerts {
+        let who = Some(actor.user.clone());
+        security_event(state, alert.kind, Some(asker), who, client.clone(), alert.detail).await;
     }
-    state
-        .metrics
-        .inquiry(if answer.is_some() && not_resident.is_none() {
-            "answered"
-        } else {
-            "refused"
-        });
-    if not_resident.is_some() {
-        return Err(ApiError::new(
+    state.metrics.inquiry(match asked.answer {
+        Ok(_) => "answered",
+        Err(_) => "refused",
+    });
+    match asked.answer {
+        Ok(answer) => Ok((answer, catalogue)),
+        Err(inquiry::Refusal::NotOwnResident) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "not_own_resident",
             "照会元の宛名番号が自団体の住民にありません(照会は自団体の住民についてのみ行えます。セキュリティ担当に通知しました)",
             "the address number is not one of your residents (an inquiry is for your own resident; the security officers were notified)",
-        ));
-    }
-    answer.ok_or_else(|| {
-        ApiError::new(
+        )),
+        Err(inquiry::Refusal::Volume) => Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "inquiry_volume",
             "照会の件数が上限に達しました(セキュリティ担当に通知しました)",
             "too many inquiries (the security officers were notified)",
-        )
-    })
+        )),
+    }
 }
 
 /// `GET .../inquiries`: the single inquiries, newest first.
@@ -244,19 +219,12 @@ pub async fn start_job(
     tokio::spawn(async move {
         // The job records its own failure; progress is read from the store. Rows naming
         // someone who is not the municipality's resident are refused, and reported.
-        let total = rows.len() as u64;
-        let asked_by = actor.clone();
-        let refused = blocking(move || {
-            inquiry::run_bulk(&*store, asker, job, &rows, &actor, &mut |_, _| {})?;
-            let counts = store.inquiry_job(asker, job)?.map(|j| j.counts);
-            Ok(inquiry::refused(&counts.unwrap_or_default()))
-        })
-        .await;
-        if let Some(alert) = refused
-            .ok()
-            .and_then(|n| inquiry::refused_alert(asker, &asked_by, n, total))
-        {
-            let who = Some(asked_by.user.clone());
+        let asked_by = actor.user.clone();
+        let alert =
+            blocking(move || inquiry::run_bulk(&*store, asker, job, &rows, &actor, &mut |_, _| {}))
+                .await;
+        if let Ok(Some(alert)) = alert {
+            let who = Some(asked_by);
             security_event(&job_state, alert.kind, Some(asker), who, None, alert.detail).await;
         }
     });

@@ -8,7 +8,9 @@ use openvrs_domain::{
     audit::{Actor, SecurityEventKind},
     ids::{MunicipalityCode, MyNumber},
 };
-use openvrs_store::{BulkRow, InquiryRequest, InquiryStatus, Malformed, Store, StoreError};
+use openvrs_store::{
+    BulkRow, Inquiry, InquiryRequest, InquiryStatus, Malformed, Store, StoreError,
+};
 
 use crate::Failure;
 
@@ -53,7 +55,7 @@ const DAY: i64 = 24 * HOUR;
 
 /// The guard rails for one single inquiry by `actor` of `asker` about `my_number`. Details
 /// name counts, users and municipalities, never the person.
-pub fn guard(
+fn guard(
     store: &dyn Store,
     asker: MunicipalityCode,
     actor: &Actor,
@@ -91,6 +93,55 @@ pub fn guard(
         });
     }
     Ok(g)
+}
+
+/// Why a single inquiry got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Over the hourly volume of the user or the municipality.
+    Volume,
+    /// The asker named a 宛名番号 it does not hold.
+    NotOwnResident,
+}
+
+/// A single inquiry's outcome, and what the security officers must be told (whatever it was).
+#[derive(Debug)]
+pub struct Asked {
+    pub answer: Result<Inquiry, Refusal>,
+    pub alerts: Vec<Alert>,
+}
+
+/// One single inquiry (照会) by `actor` of `asker`, inside its guard rails: refused over the
+/// volume limits, answered otherwise (the answer is recorded by the store, as is a refusal for
+/// a person who is not the asker's resident). The page, the API and the console come here.
+pub fn ask(
+    store: &dyn Store,
+    asker: MunicipalityCode,
+    request: &InquiryRequest,
+    actor: &Actor,
+    limits: &Limits,
+) -> Result<Asked, StoreError> {
+    let guard = guard(store, asker, actor, &request.my_number, limits)?;
+    let mut alerts: Vec<Alert> = guard.refuse.iter().cloned().collect();
+    alerts.extend(guard.alerts);
+    if guard.refuse.is_some() {
+        return Ok(Asked {
+            answer: Err(Refusal::Volume),
+            alerts,
+        });
+    }
+    let answer = store.inquire(asker, request, actor)?;
+    if answer.status == InquiryStatus::Refused {
+        alerts.extend(refused_alert(asker, actor, 1, 1));
+        return Ok(Asked {
+            answer: Err(Refusal::NotOwnResident),
+            alerts,
+        });
+    }
+    Ok(Asked {
+        answer: Ok(answer),
+        alerts,
+    })
 }
 
 /// The security officers' alert for inquiries refused because the asker named a 宛名番号 it
@@ -147,7 +198,8 @@ pub fn read_bulk(
 const CHUNK: usize = 500;
 
 /// Answers every row of a bulk job, a chunk per transaction, calling `progress(done, total)`
-/// after each; marks the job done, or failed with the reason.
+/// after each; marks the job done, or failed with the reason. Returns the alert for the security
+/// officers if rows named people who are not the asker's residents.
 pub fn run_bulk(
     store: &dyn Store,
     asker: MunicipalityCode,
@@ -155,7 +207,7 @@ pub fn run_bulk(
     rows: &[BulkRow],
     actor: &Actor,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<(), StoreError> {
+) -> Result<Option<Alert>, StoreError> {
     let total = rows.len() as u64;
     let mut done = 0;
     for chunk in rows.chunks(CHUNK) {
@@ -166,7 +218,12 @@ pub fn run_bulk(
         done += chunk.len() as u64;
         progress(done, total);
     }
-    store.finish_inquiry_job(asker, job, None)
+    store.finish_inquiry_job(asker, job, None)?;
+    let counts = store
+        .inquiry_job(asker, job)?
+        .map(|j| j.counts)
+        .unwrap_or_default();
+    Ok(refused_alert(asker, actor, refused(&counts), total))
 }
 
 /// The result of a bulk job: the ledger layout keyed by the asking municipality's 宛名番号,

@@ -10,18 +10,44 @@ use openvrs_csv::{
     read_targets,
 };
 use openvrs_domain::{
-    audit::Actor,
+    audit::{Actor, SecurityEventKind},
     date::{jst_from_micros, micros_from_jst},
     ids::MunicipalityCode,
     product::Catalogue,
 };
-use openvrs_store::{FlagUpdate, LedgerRecord, LedgerSummary, PutSummary, Store, StoreError};
+use openvrs_store::{
+    FlagUpdate, LedgerRecord, LedgerSummary, PutSummary, SecurityEvent, Store, StoreError,
+};
 
+pub mod accounts;
 pub mod application;
 pub mod certificate;
 pub mod disclosure;
 pub mod inquiry;
 pub mod opendata;
+
+/// Records a security event for the security officers, stamped with the store's clock; returns
+/// it with its id. Details name counts, users and municipalities, never a person.
+pub fn security_event(
+    store: &dyn Store,
+    kind: SecurityEventKind,
+    municipality: Option<MunicipalityCode>,
+    user: Option<String>,
+    client: Option<String>,
+    detail: String,
+) -> Result<SecurityEvent, StoreError> {
+    let event = SecurityEvent {
+        id: 0,
+        at: store.clock().now().0,
+        kind,
+        municipality,
+        user,
+        client,
+        detail,
+    };
+    let id = store.record_security_event(&event)?;
+    Ok(SecurityEvent { id, ..event })
+}
 
 /// Opens the input again from its start.
 pub type Open<'a> = dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + 'a;

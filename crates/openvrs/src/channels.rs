@@ -11,7 +11,6 @@ use openvrs_cert::pki;
 use openvrs_domain::certificate::Kind;
 use openvrs_server::{center, http_client};
 use openvrs_service::application::{self, Ask};
-use serde_json::Value;
 
 use crate::{
     card::{open_card, read},
@@ -152,15 +151,6 @@ fn application(a: &AskArgs) -> Result<String> {
     Ok(openvrs_cert::card::application(&signed, &request, &key)?)
 }
 
-/// The refusal in an error answer, or what went wrong.
-fn refusal(answer: &http_client::Answer) -> anyhow::Error {
-    let message = serde_json::from_slice::<Value>(&answer.body)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("HTTP {}", answer.status));
-    anyhow::anyhow!("{message}")
-}
-
 fn token(file: Option<&PathBuf>, var: &str) -> Result<String> {
     let token = match file {
         Some(f) => String::from_utf8(read(f)?).context("token")?,
@@ -180,45 +170,18 @@ pub fn app(cmd: &AppCmd) -> Result<()> {
         server_ca,
         out,
     } = cmd;
-    let server = server.trim_end_matches('/');
     let roots = roots(server_ca.as_ref())?;
-    let unreachable = || format!("{server} に接続できません / cannot reach {server}");
-    let key = http_client::get(
-        &format!("{server}/.well-known/openvrs-app-key.json"),
-        &roots,
-    )
-    .map_err(anyhow::Error::msg)
-    .with_context(unreachable)?;
-    if key.status != 200 {
-        return Err(refusal(&key));
-    }
-    let intake: Value = serde_json::from_slice(&key.body).context("app key")?;
     let application = application(ask)?;
-    let (body, reply) = application::seal_application(&intake, &application)?;
-    let answer = http_client::post(
-        &format!("{server}/api/app/certificates"),
-        "",
-        &body.to_string(),
-        &roots,
-    )
-    .map_err(anyhow::Error::msg)
-    .with_context(unreachable)?;
-    if answer.status != 201 {
-        return Err(refusal(&answer));
-    }
-    let body: Value = serde_json::from_slice(&answer.body).context("answer")?;
-    let answer = application::open_answer(&reply, &body)?;
-    for c in answer["certificates"].as_array().into_iter().flatten() {
-        let payload = c["payload"].as_str().unwrap_or_default();
-        let path = match c["format"].as_str() {
-            Some("shc") => out.clone(),
+    for c in http_client::app_certificates(server, &application, &roots)? {
+        let path = match c.format.as_str() {
+            "shc" => out.clone(),
             _ => out.with_extension("vds.json"),
         };
-        write_private(&path, payload.as_bytes())?;
+        write_private(&path, c.payload.as_bytes())?;
         println!(
             "証明書を受け取りました / received certificate {} ({}): {}",
-            c["id"].as_str().unwrap_or_default(),
-            c["format"].as_str().unwrap_or_default(),
+            c.id,
+            c.format,
             path.display()
         );
     }
@@ -226,26 +189,15 @@ pub fn app(cmd: &AppCmd) -> Result<()> {
 }
 
 pub fn kiosk(args: &KioskArgs) -> Result<()> {
-    let center = args.center.trim_end_matches('/');
     let token = token(args.token_file.as_ref(), "OPENVRS_KIOSK_TOKEN")?;
     let roots = roots(args.center_ca.as_ref())?;
     let application = application(&args.ask)?;
-    let body = serde_json::json!({ "application": application }).to_string();
-    let answer = http_client::post(
-        &format!("{center}/kiosk/certificates"),
-        &token,
-        &body,
-        &roots,
-    )
-    .map_err(anyhow::Error::msg)
-    .with_context(|| format!("{center} に接続できません / cannot reach {center}"))?;
+    let answer = http_client::kiosk_certificate(&args.center, &token, &application, &roots);
     println!(
         "カードをお取りください / please take your card (マイナンバーカードのお取り忘れにご注意ください)"
     );
-    if answer.status != 201 || answer.content_type != "application/pdf" {
-        return Err(refusal(&answer));
-    }
-    crate::output::bytes(&args.out, &answer.body)?;
+    let pdf = answer?;
+    crate::output::bytes(&args.out, &pdf)?;
     println!(
         "証明書を印刷しました。証明書のお取り忘れにご注意ください / the certificate is printed: please take it with you ({})",
         args.out.display()

@@ -273,7 +273,7 @@ fn demo_accounts(path: &Path, store: &dyn Store) -> Result<String> {
                    municipality: Option<&str>,
                    prefecture: Option<u8>,
                    venue: Option<&str>| {
-        openvrs_server::api::NewAccount {
+        openvrs_service::accounts::Request {
             user: id.into(),
             role: role.into(),
             municipality: municipality.map(Into::into),

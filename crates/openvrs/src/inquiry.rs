@@ -99,7 +99,7 @@ fn bulk(
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    inquiry::run_bulk(store, asker, job, &rows, &actor, &mut |done, _| {
+    let alert = inquiry::run_bulk(store, asker, job, &rows, &actor, &mut |done, _| {
         bar.set_position(done);
     })?;
     bar.finish_and_clear();
@@ -113,18 +113,9 @@ fn bulk(
             .context("--out-encoding utf8 で書き出せます / --out-encoding utf8 writes any text")
     })?;
     let j = store.inquiry_job(asker, job)?.context("job vanished")?;
-    if let Some(alert) =
-        inquiry::refused_alert(asker, &actor, inquiry::refused(&j.counts), j.done_rows)
-    {
-        store.record_security_event(&openvrs_store::SecurityEvent {
-            id: 0,
-            at: store.clock().now().0,
-            kind: alert.kind,
-            municipality: Some(asker),
-            user: Some(actor.user.clone()),
-            client: None,
-            detail: alert.detail,
-        })?;
+    if let Some(alert) = alert {
+        let who = Some(actor.user.clone());
+        openvrs_service::security_event(store, alert.kind, Some(asker), who, None, alert.detail)?;
         eprintln!(
             "注意: 自団体の住民でない宛名番号の行を照会不可としました(セキュリティ担当に記録しました) / note: rows naming non-residents were refused (recorded for the security officers)"
         );
@@ -353,8 +344,7 @@ pub fn bench(
         for (i, person) in asked.iter().take(singles).enumerate() {
             let q = request(person, i);
             let t = std::time::Instant::now();
-            inquiry::guard(&*store, asker, &staff, &q.my_number, &limits)?;
-            store.inquire(asker, &q, &staff)?;
+            inquiry::ask(&*store, asker, &q, &staff, &limits)?;
             latencies.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         latencies.sort_by(f64::total_cmp);

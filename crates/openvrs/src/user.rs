@@ -1,11 +1,11 @@
 //! `openvrs user`: accounts are issued by the national administrator, here at the console or
-//! through the LGWAN API (`POST /api/accounts`); both go through `openvrs_server::api::new_account`.
+//! on the national administrator's page or through the LGWAN API (`POST /api/accounts`); all go
+//! through `openvrs_service::accounts::issue`.
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use openvrs_crypto::credentials::new_secret;
 use openvrs_domain::{account::UserId, audit::Actor};
-use openvrs_server::api::{NewAccount, new_account};
+use openvrs_service::accounts::{self, Request};
 use openvrs_store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -41,17 +41,8 @@ pub enum UserCmd {
 }
 
 /// Issues an account; returns the secret to show once (generated password or token).
-pub fn add(store: &dyn Store, req: NewAccount) -> Result<Option<String>> {
-    let generated =
-        req.password.is_none() && matches!(req.role.as_str(), "national" | "prefecture" | "staff");
-    let req = NewAccount {
-        password: req.password.or_else(|| generated.then(new_secret)),
-        ..req
-    };
-    let password = req.password.clone();
-    let (account, credential, token) = new_account(&req).map_err(|e| anyhow::anyhow!(e.message))?;
-    store.add_account(&account, &credential, &Actor::console())?;
-    Ok(token.or(if generated { password } else { None }))
+pub fn add(store: &dyn Store, req: Request) -> Result<Option<String>> {
+    Ok(accounts::issue(store, req, &Actor::console())?.shown_once)
 }
 
 pub fn run(store: &dyn Store, cmd: &UserCmd) -> Result<()> {
@@ -73,7 +64,7 @@ pub fn run(store: &dyn Store, cmd: &UserCmd) -> Result<()> {
             };
             let secret = add(
                 store,
-                NewAccount {
+                Request {
                     user: id.clone(),
                     role: role.clone(),
                     municipality: municipality.clone(),

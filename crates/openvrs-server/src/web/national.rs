@@ -1,6 +1,7 @@
 //! The national administrator's pages and the counts (the state, prefecture viewers).
 
 use super::*;
+use openvrs_service::accounts;
 
 #[derive(Template)]
 #[template(path = "aggregates.html")]
@@ -246,36 +247,25 @@ pub async fn add_account(
 ) -> Response {
     let chrome = Chrome::new(&headers, Some(&p), "/national/accounts");
     let given = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-    let generated = given(&form.password).is_none();
-    let password = given(&form.password).unwrap_or_else(openvrs_crypto::credentials::new_secret);
-    let request = api::NewAccount {
+    let chosen = given(&form.password).is_some();
+    let request = accounts::Request {
         user: form.user.trim().to_owned(),
         role: form.role.clone(),
         municipality: given(&form.municipality),
         prefecture: given(&form.prefecture).and_then(|n| n.parse().ok()),
         venue: given(&form.venue),
-        password: Some(password.clone()),
+        password: given(&form.password),
     };
     let issued = async {
-        let (account, credential, token) =
-            tokio::task::spawn_blocking(move || api::new_account(&request))
-                .await
-                .map_err(|_| ApiError::internal())??;
         let (store, actor) = (state.store.clone(), api::actor(&p));
-        let stored = account.clone();
-        blocking(move || store.add_account(&stored, &credential, &actor)).await?;
-        Ok::<_, ApiError>(match token {
-            Some(t) => (account.id.to_string(), t, true),
-            None => (
-                account.id.to_string(),
-                if generated {
-                    password
-                } else {
-                    chrome.lang.t("(入力したもの)", "(as typed)").to_owned()
-                },
-                false,
-            ),
-        })
+        let issued = blocking(move || accounts::issue(&*store, request, &actor)).await?;
+        let device = !issued.account.binding.uses_password();
+        let shown = match issued.shown_once {
+            Some(secret) => secret,
+            None if chosen => chrome.lang.t("(入力したもの)", "(as typed)").to_owned(),
+            None => String::new(),
+        };
+        Ok::<_, ApiError>((issued.account.id.to_string(), shown, device))
     };
     let (error, shown, status) = match issued.await {
         Ok(shown) => (None, Some(shown), StatusCode::CREATED),

@@ -309,7 +309,9 @@ async fn new_device_accounts_get_a_token_once() {
             r#"{"user":"x2x","role":"staff","municipality":"472131","password":"short"}"#,
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        (r#"{"user":"x3x","role":"king"}"#, StatusCode::BAD_REQUEST),
+        (r#"{"user":"x3x","role":"king"}"#, StatusCode::UNPROCESSABLE_ENTITY),
+        // A person without a password gets one generated, shown once.
+        (r#"{"user":"x4x","role":"national"}"#, StatusCode::CREATED),
         (
             r#"{"user":"venue-new","role":"center"}"#,
             StatusCode::CONFLICT,

@@ -960,7 +960,7 @@ async fn the_state_issues_an_account_whose_password_is_shown_once_and_disables_i
         Some(ORIGIN),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("municipality"), "{page}");
 
     let (status, _, _) = browse(
