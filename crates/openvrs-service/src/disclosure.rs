@@ -1,6 +1,7 @@
 //! The disclosure document (開示): everything held about one person, as JSON and as a printable
 //! HTML page. It holds personal data by design; it goes to the person, never to a log.
 
+use askama::Template;
 use openvrs_domain::{
     date::{Wareki, jst_from_micros},
     ids::{MunicipalityCode, MyNumber},
@@ -134,40 +135,33 @@ pub fn json(d: &Disclosure, catalogue: &Catalogue) -> Value {
     })
 }
 
-/// HTML text with `&`, `<`, `>`, `"` and `'` escaped.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// A table of the document: its head and its rows of cells, as text (the template escapes
+/// them); no rows reads "none".
+struct Table {
+    head: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
 }
 
-fn row(cells: &[String]) -> String {
-    let tds: String = cells
-        .iter()
-        .map(|c| format!("<td>{}</td>", esc(c)))
-        .collect();
-    format!("<tr>{tds}</tr>\n")
+fn table(head: &[&'static str], rows: Vec<Vec<String>>) -> Table {
+    Table {
+        head: head.to_vec(),
+        rows,
+    }
 }
 
-fn table(head: &[&str], rows: &[Vec<String>]) -> String {
-    if rows.is_empty() {
-        return "<p>なし / none</p>\n".into();
-    }
-    let ths: String = head
-        .iter()
-        .map(|h| format!("<th>{}</th>", esc(h)))
-        .collect();
-    let body: String = rows.iter().map(|r| row(r)).collect();
-    format!("<table><thead><tr>{ths}</tr></thead><tbody>\n{body}</tbody></table>\n")
+/// The page: `templates/disclosure.html`.
+#[derive(Template)]
+#[template(path = "disclosure.html")]
+struct Page<'a> {
+    style_nonce: &'a str,
+    identity: Table,
+    vouchers: Table,
+    doses: Table,
+    history: Table,
+    changes: Table,
+    certificates: Table,
+    exchanges: Table,
+    audit: Table,
 }
 
 fn dose_cells(d: &StoredDose, catalogue: &Catalogue) -> Vec<String> {
@@ -199,8 +193,9 @@ const DOSE_HEAD: [&str; 9] = [
     "記録番号 / record",
 ];
 
-/// The document as a page to print; `style_nonce` marks its one `<style>` block for the
-/// page's Content-Security-Policy (empty when it is written to a file).
+/// The document as a page to print (`templates/disclosure.html`, which escapes every value);
+/// `style_nonce` marks its one `<style>` block for the page's Content-Security-Policy (empty
+/// when it is written to a file).
 pub fn html(
     d: &Disclosure,
     catalogue: &Catalogue,
@@ -218,7 +213,7 @@ pub fn html(
     );
     let identity = table(
         &["項目 / item", "内容 / value"],
-        &[
+        vec![
             vec!["自治体コード / municipality".into(), m.to_string()],
             vec![
                 "宛名番号 / address number".into(),
@@ -267,7 +262,7 @@ pub fn html(
     );
     let vouchers = table(
         &["券番号 / voucher", "接種回 / dose", "発行日 / issued"],
-        &p.vouchers
+        p.vouchers
             .iter()
             .map(|v| {
                 vec![
@@ -280,7 +275,7 @@ pub fn html(
     );
     let doses = table(
         &DOSE_HEAD,
-        &d.doses
+        d.doses
             .iter()
             .map(|x| dose_cells(x, catalogue))
             .collect::<Vec<_>>(),
@@ -294,7 +289,7 @@ pub fn html(
     ]);
     let history = table(
         &head,
-        &d.history
+        d.history
             .iter()
             .map(|h| {
                 let mut cells = dose_cells(&h.was, catalogue);
@@ -316,7 +311,7 @@ pub fn html(
             "理由 / reason",
             "担当 / by",
         ],
-        &d.changes
+        d.changes
             .iter()
             .map(|c| {
                 vec![
@@ -339,7 +334,7 @@ pub fn html(
             "根拠 / basis",
             "担当 / by",
         ],
-        &d.inquiries
+        d.inquiries
             .iter()
             .map(|i| {
                 vec![
@@ -375,7 +370,7 @@ pub fn html(
             "発行者 / by",
             "失効 / revoked",
         ],
-        &d.certificates
+        d.certificates
             .iter()
             .map(|c| {
                 vec![
@@ -407,7 +402,7 @@ pub fn html(
             "操作 / action",
             "結果 / outcome",
         ],
-        &d.audit
+        d.audit
             .iter()
             .map(|e| {
                 vec![
@@ -421,53 +416,239 @@ pub fn html(
             })
             .collect::<Vec<_>>(),
     );
-    let nonce = match style_nonce {
-        "" => String::new(),
-        n => format!(" nonce=\"{}\"", esc(n)),
-    };
-    format!(
-        r#"<!DOCTYPE html>
-<html lang="ja">
-<head>
-<meta charset="utf-8">
-<title>保有個人情報開示 / Disclosure of personal data</title>
-<style{nonce}>
-body {{ font-family: "Noto Sans CJK JP", "Noto Sans JP", sans-serif; margin: 2em; color: #000; }}
-h1 {{ font-size: 1.4em; }} h2 {{ font-size: 1.1em; margin-top: 1.5em; border-bottom: 1px solid #000; }}
-table {{ border-collapse: collapse; width: 100%; font-size: 0.85em; }}
-th, td {{ border: 1px solid #444; padding: 0.2em 0.4em; text-align: left; vertical-align: top; }}
-@page {{ size: A4; margin: 15mm; }}
-@media print {{ body {{ margin: 0; }} tr {{ break-inside: avoid; }} }}
-</style>
-</head>
-<body>
-<h1>保有個人情報開示書 / Disclosure of personal data held</h1>
-<p>新型コロナウイルス感染症予防接種記録 / COVID-19 vaccination records</p>
-<h2>本人情報 / Identity and flags</h2>
-{identity}<h2>接種券 / Vouchers</h2>
-{vouchers}<h2>接種記録 / Vaccinations</h2>
-{doses}<h2>接種記録の変更履歴 / Earlier versions of records</h2>
-{history}<h2>本人情報の訂正・利用停止 / Corrections and suspensions</h2>
-{changes}<h2>証明書 / Certificates issued</h2>
-{certificates}
-<h2>照会・提供の記録 / Inquiries and provisions</h2>
-{exchanges}
-<h2>操作記録 / Operation log entries about this person</h2>
-{audit}</body>
-</html>
-"#
-    )
+    Page {
+        style_nonce,
+        identity,
+        vouchers,
+        doses,
+        history,
+        changes,
+        certificates,
+        exchanges,
+        audit,
+    }
+    .render()
+    .expect("a page of strings renders into a String")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::esc;
+    use super::*;
+    use openvrs_domain::{
+        audit::{Outcome, Role, Zone},
+        certificate::{Channel, Format, Kind},
+        dose::{Dose, DoseNumber, DoseSource, DoseStatus, Short},
+        ids::{AddressNumber, VoucherNumber},
+        name::{KanaName, Name},
+        person::{BirthDate, Flags, MovedOut, Person, Voucher},
+        product::Product,
+    };
+    use openvrs_store::{
+        AuditEntry, CertificateRecord, DoseChange, DoseVersion, Inquiry, InquiryStatus,
+        PersonChange, Provision,
+    };
+    use time::macros::date;
+
+    const HOSTILE: &str = r#"<script>alert("x")</script> & 'y'"#;
+    const ESCAPED: &str = "&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62; &#38; &#39;y&#39;";
+
+    fn catalogue() -> Catalogue {
+        Catalogue::new(vec![Product {
+            code: "comirnaty".into(),
+            name: "コミナティ <筋注>".into(),
+            ledger_maker: "ファイザー".into(),
+            cvx: "208".into(),
+            icd11: "XM0GQ8".into(),
+            eu_mp: "EU/1/20/1528".into(),
+            eu_ma: "ORG-100030215".into(),
+            eu_vp: "1119349007".into(),
+            min_interval_days: 18,
+            lot_pattern: "[A-Z0-9]+".into(),
+        }])
+        .unwrap()
+    }
+
+    fn dose(id: i64, n: u32, lot: &str) -> StoredDose {
+        StoredDose {
+            id,
+            version: 2,
+            dose: Dose {
+                number: DoseNumber::new(n).unwrap(),
+                status: DoseStatus::Given,
+                date: date!(2021 - 06 - 01),
+                product: Short::parse("comirnaty").unwrap(),
+                lot: Short::parse(lot).unwrap(),
+                venue: Short::parse("会場 <A> & \"B\"").unwrap(),
+                doctor: Short::parse("医師 'C'").unwrap(),
+                source: DoseSource::Staff,
+                voucher: None,
+                given_in: None,
+            },
+            recorded_at: 1_622_505_600_000_000,
+            recorded_by: "staff-1".into(),
+        }
+    }
+
+    /// One person with something in every table, and hostile text wherever text is free.
+    fn disclosure() -> Disclosure {
+        Disclosure {
+            person: Person {
+                address_number: AddressNumber::parse("000123").unwrap(),
+                name: Name::parse(HOSTILE).unwrap(),
+                name_kana: KanaName::parse("ウルマ タロウ").unwrap(),
+                birth_date: BirthDate(date!(1960 - 04 - 01)),
+                sex: openvrs_domain::sex::Sex::Male,
+                my_number: Some(MyNumber::parse("123456789018").unwrap()),
+                flags: Flags {
+                    moved_out: Some(MovedOut {
+                        on: date!(2022 - 01 - 05),
+                        to: Some(MunicipalityCode::parse("131016").unwrap()),
+                    }),
+                    deceased_on: None,
+                    use_suspended: true,
+                },
+                vouchers: vec![Voucher {
+                    number: VoucherNumber::parse("0000000019").unwrap(),
+                    voucher_type: Some(1),
+                    dose_number: Some(DoseNumber::new(1).unwrap()),
+                    issued_on: Some(date!(2021 - 05 - 01)),
+                }],
+            },
+            doses: vec![dose(7, 1, "FA1234")],
+            history: vec![DoseVersion {
+                was: dose(7, 1, "FA0000"),
+                change: DoseChange::Corrected,
+                reason: HOSTILE.into(),
+                changed_at: 1_622_592_000_000_000,
+                changed_by: "staff-2".into(),
+            }],
+            changes: vec![PersonChange {
+                id: 3,
+                at: 1_622_592_000_000_000,
+                actor: "staff-2".into(),
+                kind: "correct".into(),
+                fields: vec!["name".into(), "sex".into()],
+                reason: HOSTILE.into(),
+            }],
+            inquiries: vec![Inquiry {
+                id: 4,
+                job: None,
+                row: None,
+                source: Some(MunicipalityCode::parse("131016").unwrap()),
+                address: None,
+                basis: "番号法第19条 <8>".into(),
+                status: InquiryStatus::Found,
+                message: None,
+                doses: vec![dose(8, 1, "FA1234")],
+                asked_by: "staff-3".into(),
+                at: 1_622_592_000_000_000,
+                attached_at: None,
+            }],
+            provisions: vec![Provision {
+                id: 5,
+                asked_by_municipality: MunicipalityCode::parse("472018").unwrap(),
+                asked_by: "staff-naha".into(),
+                inquiry_id: 9,
+                address: AddressNumber::parse("000123").unwrap(),
+                status: InquiryStatus::Suspended,
+                record_count: 0,
+                basis: "basis & more".into(),
+                at: 1_622_592_000_000_000,
+            }],
+            certificates: vec![CertificateRecord {
+                id: "ABC123".into(),
+                address_number: AddressNumber::parse("000123").unwrap(),
+                kind: Kind::Domestic,
+                format: Format::Pdf,
+                channel: Channel::Counter,
+                kid: "k1".into(),
+                rid: None,
+                issued_at: 1_622_592_000_000_000,
+                issued_by: "staff-1".into(),
+                revoked_at: Some(1_622_678_400_000_000),
+                revoked_by: Some("staff-2".into()),
+                revocation_reason: Some(HOSTILE.into()),
+                application: None,
+            }],
+            audit: vec![AuditEntry {
+                seq: 42,
+                at: 1_622_592_000_000_000,
+                actor: "staff-1".into(),
+                role: Role::MunicipalStaff,
+                zone: Zone::Lgwan,
+                action: "person.read".into(),
+                object: "472131/000123".into(),
+                outcome: Outcome::Ok,
+            }],
+        }
+    }
+
+    fn render(d: &Disclosure, style_nonce: &str) -> String {
+        html(
+            d,
+            &catalogue(),
+            MunicipalityCode::parse("472131").unwrap(),
+            style_nonce,
+        )
+    }
 
     #[test]
     fn html_is_escaped() {
-        assert_eq!(
-            esc(r#"<a href="x">&'"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        let page = render(&disclosure(), r#"n0"nce"#);
+        // Free text (a name, a reason, a venue, a product's name, the nonce) is text, never
+        // markup: `&`, `<`, `>`, `"` and `'` come out as references.
+        assert!(
+            !page.contains("<script>") && !page.contains(r#""x""#),
+            "{page}"
         );
+        assert!(
+            page.contains(&format!("<td>{ESCAPED}</td>")),
+            "the reasons: {page}"
+        );
+        assert!(
+            page.contains("<td>&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62;\u{3000}&#38;\u{3000}&#39;y&#39;</td>"),
+            "the name, normalised: {page}"
+        );
+        assert!(
+            page.contains(&format!("({ESCAPED})</td>")),
+            "the revocation"
+        );
+        assert!(
+            page.contains("<td>会場 &#60;A&#62; &#38; &#34;B&#34;</td><td>医師 &#39;C&#39;</td>")
+        );
+        assert!(page.contains("<td>コミナティ &#60;筋注&#62;</td>"));
+        assert!(page.contains(r#"<style nonce="n0&#34;nce">"#), "{page}");
+    }
+
+    #[test]
+    fn every_section_is_a_table_or_says_none() {
+        let page = render(&disclosure(), "");
+        assert!(page.starts_with("<!DOCTYPE html>\n") && page.ends_with("</body>\n</html>\n"));
+        assert!(
+            page.contains("<style>\n") && !page.contains("nonce"),
+            "{page}"
+        );
+        assert_eq!(page.matches("<table>").count(), 8, "{page}");
+        assert!(!page.contains("なし / none</p>"), "{page}");
+        assert!(page.contains(
+            "<tr><td>1回目</td><td>2021-06-01</td><td>コミナティ &#60;筋注&#62;</td><td>FA1234</td>"
+        ));
+        assert!(
+            page.contains("<td>提供 / provision</td><td>472018</td><td>利用停止</td><td>0</td>")
+        );
+        assert!(page.contains("<tr><td>42</td><td>2021-06-02 09:00:00</td><td>staff-1</td>"));
+
+        let mut d = disclosure();
+        d.person.vouchers.clear();
+        d.doses.clear();
+        d.history.clear();
+        d.changes.clear();
+        d.inquiries.clear();
+        d.provisions.clear();
+        d.certificates.clear();
+        d.audit.clear();
+        let page = render(&d, "");
+        assert_eq!(page.matches("<table>").count(), 1, "{page}");
+        assert_eq!(page.matches("<p>なし / none</p>\n").count(), 7, "{page}");
     }
 }

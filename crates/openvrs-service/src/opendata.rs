@@ -6,6 +6,7 @@
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
+use askama::Template;
 use openvrs_domain::{aggregate::AgeGroup, ids::MunicipalityCode, prefecture::Prefecture};
 use openvrs_store::{Store, StoreError};
 use time::Date;
@@ -260,6 +261,50 @@ fn axis(max: u64) -> (u64, u64) {
     (step, max.div_ceil(step) * step)
 }
 
+/// A grid line of the chart's counts axis, and its label.
+struct CountTick {
+    y: f64,
+    label: String,
+    stroke: &'static str,
+}
+
+/// A tick of the chart's dates axis, at the first day of a month.
+struct MonthTick {
+    x: f64,
+    /// `2021-06`.
+    label: String,
+}
+
+/// One dose number's line, and its entry in the legend (which starts at `at`).
+struct DoseLine {
+    dose: u32,
+    colour: &'static str,
+    points: String,
+    at: f64,
+}
+
+/// The chart's geometry; `templates/chart.svg` draws it (and escapes the labels).
+#[derive(Template)]
+#[template(path = "chart.svg")]
+struct Chart<'a> {
+    title: &'a str,
+    dose_label: &'a str,
+    per_day: &'a str,
+    w: f64,
+    h: f64,
+    left: f64,
+    /// The plot's right edge.
+    right: f64,
+    top: f64,
+    /// The plot's bottom edge: the dates axis.
+    bottom: f64,
+    counts: Vec<CountTick>,
+    months: Vec<MonthTick>,
+    /// The first and last days, labelled when no month begins in between.
+    ends: Option<(Date, Date)>,
+    lines: Vec<DoseLine>,
+}
+
 /// A line chart of doses per day, one line per dose number, as SVG with a title and a
 /// description for screen readers (`labels`: title, "dose", "per day"): the legend above the
 /// plot, the counts axis at round numbers, the dates axis at the start of each month (every
@@ -267,12 +312,7 @@ fn axis(max: u64) -> (u64, u64) {
 pub fn chart_svg(days: &[(Date, BTreeMap<u32, u64>)], labels: [&str; 3]) -> String {
     let (w, h) = (900.0_f64, 340.0_f64);
     let (left, right, top, bottom) = (70.0_f64, 16.0_f64, 40.0_f64, 30.0_f64);
-    let [title, dose_label, per_day] = labels.map(xml_escape);
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"chart-title chart-desc\" width=\"100%\" class=\"chart\">\
-         <title id=\"chart-title\">{title}</title><desc id=\"chart-desc\">{per_day}</desc>\
-         <rect width=\"{w}\" height=\"{h}\" fill=\"#fff\"/>"
-    );
+    let [title, dose_label, per_day] = labels;
     let highest = days
         .iter()
         .flat_map(|(_, c)| c.values().copied())
@@ -289,89 +329,70 @@ pub fn chart_svg(days: &[(Date, BTreeMap<u32, u64>)], labels: [&str; 3]) -> Stri
     let x = |i: usize| left + plot_w * (i as f64) / ((days.len().max(2) - 1) as f64);
     let y = |v: u64| top + plot_h * (1.0 - v as f64 / max as f64);
     // The counts axis: a grid line and a label at every step.
-    let mut tick = 0;
-    while tick <= max {
-        let _ = write!(
-            out,
-            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"{}\"/>\
-             <text x=\"{}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{}</text>",
-            w - right,
-            if tick == 0 { "#555" } else { "#e2e2e2" },
-            left - 6.0,
-            y(tick) + 4.0,
-            thousands(tick),
-            y = y(tick),
-        );
-        tick += step;
-    }
-    let _ = write!(
-        out,
-        "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"#555\"/>",
-        top + plot_h
-    );
+    let counts = (0..=max / step)
+        .map(|k| k * step)
+        .map(|tick| CountTick {
+            y: y(tick),
+            label: thousands(tick),
+            stroke: if tick == 0 { "#555" } else { "#e2e2e2" },
+        })
+        .collect();
     // The dates axis: a tick at the first day of each month (every 3, 6 or 12 months over
     // longer spans); the first and last days when no month begins in between.
-    let months = days.iter().filter(|(d, _)| d.day() == 1).count();
-    let every = match months {
+    let every = match days.iter().filter(|(d, _)| d.day() == 1).count() {
         0..=12 => 1,
         13..=36 => 3,
         37..=72 => 6,
         _ => 12,
     };
-    let mut ticked = 0;
-    for (i, (d, _)) in days.iter().enumerate() {
-        if d.day() == 1 && (u8::from(d.month()) - 1) % every == 0 {
-            let _ = write!(
-                out,
-                "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{}\" stroke=\"#555\"/>\
-                 <text x=\"{x:.1}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{}-{:02}</text>",
-                top + plot_h,
-                top + plot_h + 5.0,
-                h - 8.0,
-                d.year(),
-                u8::from(d.month()),
-                x = x(i),
-            );
-            ticked += 1;
-        }
+    let months: Vec<MonthTick> = days
+        .iter()
+        .enumerate()
+        .filter(|(_, (d, _))| d.day() == 1 && (u8::from(d.month()) - 1) % every == 0)
+        .map(|(i, (d, _))| MonthTick {
+            x: x(i),
+            label: format!("{}-{:02}", d.year(), u8::from(d.month())),
+        })
+        .collect();
+    let ends = match (months.is_empty(), days.first(), days.last()) {
+        (true, Some((first, _)), Some((last, _))) => Some((*first, *last)),
+        _ => None,
+    };
+    let lines = doses
+        .iter()
+        .enumerate()
+        .map(|(k, dose)| DoseLine {
+            dose: *dose,
+            colour: COLOURS[k % COLOURS.len()],
+            points: days
+                .iter()
+                .enumerate()
+                .map(|(i, (_, c))| {
+                    format!("{:.1},{:.1}", x(i), y(c.get(dose).copied().unwrap_or(0)))
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            // The legend, above the plot where no line can cross it.
+            at: left + 110.0 * k as f64,
+        })
+        .collect();
+    Chart {
+        title,
+        dose_label,
+        per_day,
+        w,
+        h,
+        left,
+        right: w - right,
+        top,
+        bottom: top + plot_h,
+        counts,
+        months,
+        ends,
+        lines,
     }
-    if let (0, Some((first, _)), Some((last, _))) = (ticked, days.first(), days.last()) {
-        let _ = write!(
-            out,
-            "<text x=\"{left}\" y=\"{}\" font-size=\"11\">{first}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{last}</text>",
-            h - 8.0,
-            w - right,
-            h - 8.0
-        );
-    }
-    for (k, dose) in doses.iter().enumerate() {
-        let colour = COLOURS[k % COLOURS.len()];
-        let points: Vec<String> = days
-            .iter()
-            .enumerate()
-            .map(|(i, (_, c))| format!("{:.1},{:.1}", x(i), y(c.get(dose).copied().unwrap_or(0))))
-            .collect();
-        // The legend, above the plot where no line can cross it.
-        let at = left + 110.0 * k as f64;
-        let _ = write!(
-            out,
-            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>\
-             <line x1=\"{at}\" y1=\"16\" x2=\"{}\" y2=\"16\" stroke=\"{colour}\" stroke-width=\"3\"/>\
-             <text x=\"{}\" y=\"20\" font-size=\"12\" fill=\"{colour}\">{dose_label} {dose}</text>",
-            points.join(" "),
-            at + 18.0,
-            at + 22.0,
-        );
-    }
-    out.push_str("</svg>");
-    out
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    .render()
+    .expect("a chart of numbers and strings renders into a String")
 }
 
 #[cfg(test)]
@@ -467,7 +488,7 @@ mod tests {
         assert!(!svg.contains("style="), "{svg}");
         // Round numbers on the counts axis, months on the dates axis (June 2021 begins).
         assert!(svg.contains(">2021-06</text>"), "{svg}");
-        assert!(svg.contains("<title id=\"chart-title\">接種回数 &lt;推移&gt;</title>"));
+        assert!(svg.contains("<title id=\"chart-title\">接種回数 &#60;推移&#62;</title>"));
         let okinawa = daily(
             &rows(),
             Area::Prefecture(Prefecture::from_number(47).unwrap()),
@@ -516,5 +537,60 @@ mod tests {
         let by_group = totals(&rs, Area::Country, |r| (r.gender, r.age));
         assert_eq!(by_group[&('F', AgeGroup::Under65)][&1], 120);
         assert_eq!(by_group.len(), 3);
+    }
+
+    #[test]
+    fn the_charts_labels_are_text() {
+        let svg = chart_svg(
+            &daily(&rows(), Area::Country),
+            [
+                r#"<script>alert("x")</script> & 'y'"#,
+                "<b>接種</b>",
+                "日ごと & \"月ごと\"",
+            ],
+        );
+        assert!(!svg.contains("<script>") && !svg.contains("<b>"), "{svg}");
+        assert!(
+            svg.contains("<title id=\"chart-title\">&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62; &#38; &#39;y&#39;</title>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<desc id=\"chart-desc\">日ごと &#38; &#34;月ごと&#34;</desc>"),
+            "{svg}"
+        );
+        assert_eq!(
+            svg.matches(">&#60;b&#62;接種&#60;/b&#62; 2</text>").count(),
+            1,
+            "{svg}"
+        );
+        // Nothing but the labels is escaped: the markup and the numbers are as drawn.
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 900 340\"")
+        );
+        assert!(
+            svg.contains("<rect width=\"900\" height=\"340\" fill=\"#fff\"/>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(
+                "<text x=\"64\" y=\"44.0\" font-size=\"11\" text-anchor=\"end\">150</text>"
+            ),
+            "{svg}"
+        );
+        assert!(svg.ends_with("</svg>"), "{svg}");
+    }
+
+    #[test]
+    fn a_short_span_is_labelled_by_its_first_and_last_days() {
+        let svg = chart_svg(&daily(&rows()[..2], Area::Country), ["t", "d", "p"]);
+        assert!(
+            svg.contains("<text x=\"70\" y=\"332\" font-size=\"11\">2021-05-31</text><text x=\"884\" y=\"332\" font-size=\"11\" text-anchor=\"end\">2021-05-31</text>"),
+            "{svg}"
+        );
+        let svg = chart_svg(&[], ["t", "d", "p"]);
+        assert!(
+            !svg.contains("<polyline") && svg.ends_with("</svg>"),
+            "{svg}"
+        );
     }
 }
