@@ -15,9 +15,9 @@ use openvrs_domain::{
     audit::Actor,
     ids::{AddressNumber, MunicipalityCode},
 };
+use openvrs_service::accounts;
 use openvrs_store::{Credential, Session};
 use serde::Deserialize;
-use openvrs_service::accounts;
 use serde_json::{Value, json};
 
 use crate::{

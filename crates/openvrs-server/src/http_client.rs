@@ -117,13 +117,14 @@ pub fn app_certificates(
 ) -> Result<Vec<Received>, CallError> {
     let server = server.trim_end_matches('/');
     let unreachable = |e: String| CallError::Unreachable(server.to_owned(), e);
-    let key = get(&format!("{server}/.well-known/openvrs-app-key.json"), roots)
-        .map_err(unreachable)?;
+    let key =
+        get(&format!("{server}/.well-known/openvrs-app-key.json"), roots).map_err(unreachable)?;
     if key.status != 200 {
         return Err(refusal(&key));
     }
     let refused = |e: application::Refusal| CallError::Refused(e.to_string());
-    let intake = serde_json::from_slice(&key.body).map_err(|e| CallError::Refused(e.to_string()))?;
+    let intake =
+        serde_json::from_slice(&key.body).map_err(|e| CallError::Refused(e.to_string()))?;
     let (body, reply) = application::seal_application(&intake, application).map_err(refused)?;
     let answer = post(
         &format!("{server}/api/app/certificates"),
@@ -135,7 +136,8 @@ pub fn app_certificates(
     if answer.status != 201 {
         return Err(refusal(&answer));
     }
-    let body = serde_json::from_slice(&answer.body).map_err(|e| CallError::Refused(e.to_string()))?;
+    let body =
+        serde_json::from_slice(&answer.body).map_err(|e| CallError::Refused(e.to_string()))?;
     #[derive(Deserialize)]
     struct Certificates {
         certificates: Vec<Received>,

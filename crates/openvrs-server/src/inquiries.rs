@@ -125,7 +125,15 @@ pub(crate) async fn single(
     };
     for alert in asked.alerts {
         let who = Some(actor.user.clone());
-        security_event(state, alert.kind, Some(asker), who, client.clone(), alert.detail).await;
+        security_event(
+            state,
+            alert.kind,
+            Some(asker),
+            who,
+            client.clone(),
+            alert.detail,
+        )
+        .await;
     }
     state.metrics.inquiry(match asked.answer {
         Ok(_) => "answered",

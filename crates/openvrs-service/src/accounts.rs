@@ -58,15 +58,15 @@ fn account(req: Request) -> Result<(Account, Credential, Option<String>), Invali
     };
     let binding = match Role::from_code(&req.role) {
         Some(Role::National) => Binding::National,
-        Some(Role::PrefectureViewer) => Binding::Prefecture(
-            req.prefecture
-                .and_then(Prefecture::from_number)
-                .ok_or(Invalid::new(
+        Some(Role::PrefectureViewer) => {
+            Binding::Prefecture(req.prefecture.and_then(Prefecture::from_number).ok_or(
+                Invalid::new(
                     "account.prefecture",
                     "prefecture(1-47)が必要です",
                     "prefecture (1-47) is required for this role",
-                ))?,
-        ),
+                ),
+            )?)
+        }
         Some(Role::MunicipalStaff) => Binding::Municipality(municipality()?),
         Some(Role::VenueDevice) => Binding::Venue {
             municipality: municipality()?,
