@@ -1,6 +1,8 @@
 //! The service crate's use cases, called directly on a real store (a temporary SQLite file on a
 //! clock the test sets), as the pages, the API and the console call them.
 
+#![allow(clippy::unwrap_used)] // tests panic on purpose: that is how they fail
+
 use std::sync::Arc;
 
 use openvrs_crypto::{MasterKey, credentials::secret_digest, credentials::verify_password};
