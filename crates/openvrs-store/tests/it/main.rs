@@ -8,64 +8,79 @@ mod scenarios;
 
 use harness::Harness;
 
+/// One test per scenario and backend (`sqlite::NAME`, `postgres::NAME`), from the scenarios of
+/// each area of the store.
 macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
+    ($($area:ident: [$($name:ident),* $(,)?]),* $(,)?) => {
         mod sqlite {
-            $(#[test] fn $name() { super::scenarios::$name(&super::Harness::sqlite()); })*
+            $($(#[test] fn $name() { super::scenarios::$area::$name(&super::Harness::sqlite()); })*)*
         }
         mod postgres {
-            $(#[test] fn $name() {
-                if let Some(h) = super::Harness::postgres() { super::scenarios::$name(&h); }
-            })*
+            $($(#[test] fn $name() {
+                if let Some(h) = super::Harness::postgres() { super::scenarios::$area::$name(&h); }
+            })*)*
         }
     };
 }
 
-conformance!(
-    municipalities_register_once,
-    persons_round_trip_by_every_key,
-    put_is_idempotent_and_reports_changes,
-    tenants_are_isolated,
-    my_number_conflict_writes_nothing,
-    voucher_conflict_writes_nothing,
-    duplicate_person_in_one_batch_writes_nothing,
-    flags_are_stored,
-    doses_are_stored_without_cap,
-    audit_records_every_change_without_personal_values,
-    audit_detects_modification,
-    audit_detects_deletion,
-    audit_detects_insertion,
-    audit_detects_reordering,
-    audit_detects_truncation,
-    crypto_shredding_makes_data_unreadable,
-    sealed_fields_cannot_be_swapped_between_rows,
-    wrong_master_key_reads_nothing,
-    newer_schema_is_refused,
-    no_plaintext_personal_data_at_rest,
-    accounts_sessions_and_security_events,
-    import_streams_in_one_transaction,
-    dose_rules_block_errors_and_report_warnings,
-    doses_are_corrected_and_deleted_with_history,
-    ledger_import_is_all_or_nothing_and_idempotent,
-    ledger_export_pages_through_everyone,
-    quality_report_lists_findings,
-    individual_rights_disclosure_correction_suspension,
-    flags_by_file_are_all_or_nothing,
-    tablets_record_once_and_never_overwrite,
-    misread_ocr_lines_never_reach_another_resident,
-    tablet_batches_answer_each_record,
-    staff_resolve_tablet_conflicts,
-    inquiries_return_only_that_persons_doses,
-    wrong_municipality_codes_never_match,
-    bulk_inquiries_answer_every_row,
-    inquiry_counts_see_volume_and_fishing,
-    signing_keys_rotate_and_stay_sealed,
-    upgrade_from_the_previous_schema_keeps_the_data,
-    audit_search_finds_a_persons_trail,
-    doses_are_counted_for_open_data,
-    data_and_master_keys_rotate_under_another_process,
-    certificates_are_recorded_listed_and_revoked_once,
-);
+conformance! {
+    municipalities: [municipalities_register_once, doses_are_counted_for_open_data],
+    persons: [
+        persons_round_trip_by_every_key,
+        put_is_idempotent_and_reports_changes,
+        tenants_are_isolated,
+        my_number_conflict_writes_nothing,
+        voucher_conflict_writes_nothing,
+        duplicate_person_in_one_batch_writes_nothing,
+        import_streams_in_one_transaction,
+    ],
+    records: [
+        flags_are_stored,
+        doses_are_stored_without_cap,
+        dose_rules_block_errors_and_report_warnings,
+        doses_are_corrected_and_deleted_with_history,
+        ledger_import_is_all_or_nothing_and_idempotent,
+        ledger_export_pages_through_everyone,
+        quality_report_lists_findings,
+        individual_rights_disclosure_correction_suspension,
+        flags_by_file_are_all_or_nothing,
+    ],
+    audit: [
+        audit_records_every_change_without_personal_values,
+        audit_detects_modification,
+        audit_detects_deletion,
+        audit_detects_insertion,
+        audit_detects_reordering,
+        audit_detects_truncation,
+        audit_search_finds_a_persons_trail,
+    ],
+    keys: [
+        crypto_shredding_makes_data_unreadable,
+        sealed_fields_cannot_be_swapped_between_rows,
+        wrong_master_key_reads_nothing,
+        no_plaintext_personal_data_at_rest,
+        signing_keys_rotate_and_stay_sealed,
+        data_and_master_keys_rotate_under_another_process,
+    ],
+    schema: [
+        newer_schema_is_refused,
+        upgrade_from_the_previous_schema_keeps_the_data,
+    ],
+    accounts: [accounts_sessions_and_security_events],
+    tablets: [
+        tablets_record_once_and_never_overwrite,
+        misread_ocr_lines_never_reach_another_resident,
+        tablet_batches_answer_each_record,
+        staff_resolve_tablet_conflicts,
+    ],
+    inquiries: [
+        inquiries_return_only_that_persons_doses,
+        wrong_municipality_codes_never_match,
+        bulk_inquiries_answer_every_row,
+        inquiry_counts_see_volume_and_fishing,
+    ],
+    certificates: [certificates_are_recorded_listed_and_revoked_once],
+}
 
 #[test]
 fn sqlite_missing_file_is_an_error_unless_created() {
