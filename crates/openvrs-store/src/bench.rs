@@ -67,9 +67,9 @@ impl PgScratch {
     pub fn create(base_url: &str) -> Result<Self, StoreError> {
         let schema = format!("openvrs_bench_{}", std::process::id());
         let mut c = postgres::Client::connect(base_url, postgres::NoTls)?;
-        c.batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))?;
+        // One statement at a time (Citus passes DDL on to its workers as given).
+        c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))?;
+        c.batch_execute(&format!("CREATE SCHEMA {schema}"))?;
         Ok(Self {
             base: base_url.to_owned(),
             schema,

@@ -183,6 +183,11 @@ impl<B: Backend> Engine<B> {
 
     fn migrate(&self) -> Result<(), StoreError> {
         self.db.transaction(|tx| {
+            if B::NAME == "postgres" {
+                // One migration at a time per database: processes starting together, and on
+                // Citus any schema change (its DDL locks shared metadata).
+                tx.batch(crate::citus::MIGRATION_LOCK)?;
+            }
             tx.batch(
                 "CREATE TABLE IF NOT EXISTS schema_migrations \
                  (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
@@ -200,13 +205,28 @@ impl<B: Backend> Engine<B> {
                     known,
                 });
             }
+            let citus = B::NAME == "postgres" && crate::citus::present(tx)?;
+            if citus {
+                crate::citus::prepare(tx)?;
+            }
             for (version, sql) in B::MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-                tracing::info!(backend = B::NAME, version, "applying migration");
-                tx.batch(sql)?;
+                tracing::info!(backend = B::NAME, version, citus, "applying migration");
+                if citus {
+                    for statement in crate::citus::statements(sql) {
+                        tx.batch(statement)?;
+                    }
+                    crate::citus::distribute(tx)?;
+                } else {
+                    tx.batch(sql)?;
+                }
                 tx.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
                     &[(*version).into(), self.now().into()],
                 )?;
+            }
+            if citus {
+                // A database that became a Citus coordinator after its schema was made.
+                crate::citus::distribute(tx)?;
             }
             Ok(())
         })

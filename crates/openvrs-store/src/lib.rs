@@ -23,6 +23,8 @@ mod accounts;
 mod audit;
 pub mod bench;
 mod certificates;
+mod citus;
+pub use citus::MIGRATION_LOCK;
 mod engine;
 mod error;
 mod inquiries;

@@ -566,19 +566,24 @@ pub(crate) fn staged_import(
     }
     summary.unchanged = distinct - written.len() as u64;
     let columns = VOUCHER_COLUMNS.join(", ");
-    summary.vouchers_written = tx.execute(
-        &format!(
-            "INSERT INTO vouchers ({columns}) SELECT DISTINCT ON (voucher_number) {columns} \
-             FROM stage_vouchers ORDER BY voucher_number, seq DESC \
-             ON CONFLICT (municipality_code, voucher_number) DO UPDATE SET \
-             voucher_type = excluded.voucher_type, dose_number = excluded.dose_number, \
-             issued_on = excluded.issued_on \
-             WHERE vouchers.voucher_type IS DISTINCT FROM excluded.voucher_type \
-             OR vouchers.dose_number IS DISTINCT FROM excluded.dose_number \
-             OR vouchers.issued_on IS DISTINCT FROM excluded.issued_on"
-        ),
-        &[],
-    )?;
+    // Counted from RETURNING: Citus reports the rows an INSERT ... SELECT sent through the
+    // coordinator, written or not.
+    summary.vouchers_written = tx
+        .query(
+            &format!(
+                "INSERT INTO vouchers ({columns}) SELECT DISTINCT ON (voucher_number) {columns} \
+                 FROM stage_vouchers ORDER BY voucher_number, seq DESC \
+                 ON CONFLICT (municipality_code, voucher_number) DO UPDATE SET \
+                 voucher_type = excluded.voucher_type, dose_number = excluded.dose_number, \
+                 issued_on = excluded.issued_on \
+                 WHERE vouchers.voucher_type IS DISTINCT FROM excluded.voucher_type \
+                 OR vouchers.dose_number IS DISTINCT FROM excluded.dose_number \
+                 OR vouchers.issued_on IS DISTINCT FROM excluded.issued_on \
+                 RETURNING 1"
+            ),
+            &[],
+        )?
+        .len() as u64;
     tracing::debug!(elapsed = ?t0.elapsed(), "import: vouchers");
     Ok(summary)
 }
@@ -637,10 +642,11 @@ fn put_vouchers(
          issued_on = excluded.issued_on \
          WHERE vouchers.voucher_type IS DISTINCT FROM excluded.voucher_type \
          OR vouchers.dose_number IS DISTINCT FROM excluded.dose_number \
-         OR vouchers.issued_on IS DISTINCT FROM excluded.issued_on",
+         OR vouchers.issued_on IS DISTINCT FROM excluded.issued_on RETURNING 1",
         multi_insert("vouchers", &VOUCHER_COLUMNS, chunk.len())
     );
-    summary.vouchers_written += tx.execute(&sql, &values)?;
+    // Counted from RETURNING, as Citus counts rows sent rather than written.
+    summary.vouchers_written += tx.query(&sql, &values)?.len() as u64;
     Ok(())
 }
 

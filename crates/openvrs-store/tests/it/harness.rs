@@ -105,8 +105,13 @@ impl Harness {
             }
             Raw::Postgres { base_url, schema } => {
                 let mut c = postgres::Client::connect(base_url, postgres::NoTls).unwrap();
-                c.batch_execute(&format!("SET search_path = {schema}; {sql}"))
+                c.batch_execute(&format!("SET search_path = {schema}"))
                     .unwrap();
+                // One statement at a time: Citus passes DDL on to the workers as given, and a
+                // worker takes one statement at a time (the tests' SQL quotes no semicolon).
+                for statement in sql.split(';').filter(|s| !s.trim().is_empty()) {
+                    c.batch_execute(statement).unwrap();
+                }
             }
         }
     }
@@ -279,7 +284,12 @@ impl Drop for Harness {
         if let Raw::Postgres { base_url, schema } = &self.raw
             && let Ok(mut c) = postgres::Client::connect(base_url, postgres::NoTls)
         {
-            let _ = c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+            // Under the migrations' lock: Citus's DDL of two schemas at once can deadlock.
+            let _ = c.transaction().and_then(|mut t| {
+                t.batch_execute(openvrs_store::MIGRATION_LOCK)?;
+                t.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))?;
+                t.commit()
+            });
         }
     }
 }

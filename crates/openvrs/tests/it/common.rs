@@ -177,9 +177,12 @@ pub fn on_postgres(test: fn(Option<&str>)) {
     test(Some(&format!(
         "{base}{sep}options=-c%20search_path%3D{schema}"
     )));
-    client
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+    // Under the migrations' lock: Citus's DDL of two schemas at once can deadlock.
+    let mut t = client.transaction().unwrap();
+    t.batch_execute(openvrs_store::MIGRATION_LOCK).unwrap();
+    t.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .unwrap();
+    t.commit().unwrap();
 }
 
 /// Says once per test binary, past the test harness's capture (straight to standard error), what

@@ -50,7 +50,8 @@ pub fn sealed_fields_cannot_be_swapped_between_rows(h: &Harness) {
     let ps = residents(h, 2, 11);
     let (a, b) = (ps[0].address_number.as_str(), ps[1].address_number.as_str());
     h.exec(&format!(
-        "UPDATE persons SET name_sealed = (SELECT name_sealed FROM persons WHERE address_number = '{b}') \
+        "UPDATE persons SET name_sealed = (SELECT name_sealed FROM persons \
+         WHERE municipality_code = '472131' AND address_number = '{b}') \
          WHERE municipality_code = '472131' AND address_number = '{a}'"
     ));
     let store = h.reopen(&h.master).unwrap();
