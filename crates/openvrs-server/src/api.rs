@@ -17,14 +17,15 @@ use openvrs_domain::{
 };
 use openvrs_service::accounts;
 use openvrs_store::{Credential, Session};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::{
     AppState, Zone,
     auth::{Principal, SESSION_COOKIE, client, security_event},
     blocking,
     error::ApiError,
+    notify::SecurityEventBody,
     routes,
 };
 
@@ -47,20 +48,33 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiEr
     }
 }
 
-fn version(state: &AppState, zone: Zone) -> Json<Value> {
-    Json(json!({
-        "name": "openvrs",
-        "version": env!("CARGO_PKG_VERSION"),
-        "zone": zone,
-        "backend": state.store.backend(),
-    }))
+/// What is running: the program, its version, the listener and the database.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Version {
+    /// Always `openvrs`.
+    pub name: &'static str,
+    pub version: &'static str,
+    /// The listener that answered: `lgwan` or `internet`.
+    #[schema(value_type = String)]
+    pub zone: Zone,
+    /// The database engine, e.g. `sqlite` or `postgres`.
+    pub backend: &'static str,
 }
 
-pub async fn version_lgwan(State(state): State<AppState>) -> Json<Value> {
+fn version(state: &AppState, zone: Zone) -> Json<Version> {
+    Json(Version {
+        name: "openvrs",
+        version: env!("CARGO_PKG_VERSION"),
+        zone,
+        backend: state.store.backend(),
+    })
+}
+
+pub async fn version_lgwan(State(state): State<AppState>) -> Json<Version> {
     version(&state, Zone::Lgwan)
 }
 
-pub async fn version_internet(State(state): State<AppState>) -> Json<Value> {
+pub async fn version_internet(State(state): State<AppState>) -> Json<Version> {
     version(&state, Zone::Internet)
 }
 
@@ -72,28 +86,60 @@ pub(crate) fn actor(p: &Principal) -> Actor {
     }
 }
 
-fn account_json(a: &Account) -> Value {
-    let (municipality, prefecture, venue) = match &a.binding {
-        Binding::Municipality(m) => (Some(m.to_string()), Some(m.prefecture().number()), None),
-        Binding::Venue {
+/// An account: who it is and what it is bound to.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Account)]
+pub struct AccountBody {
+    /// The user id.
+    pub user: String,
+    /// `national`, `prefecture`, `staff`, `venue` or `center`.
+    pub role: &'static str,
+    /// The municipality (自治体コード) of staff and venue devices.
+    #[schema(required = true)]
+    pub municipality: Option<String>,
+    /// The prefecture number (1-47) of staff, venue devices and prefecture viewers.
+    #[schema(required = true)]
+    pub prefecture: Option<u8>,
+    /// The venue of a venue device.
+    #[schema(required = true)]
+    pub venue: Option<String>,
+    pub disabled: bool,
+}
+
+impl From<&Account> for AccountBody {
+    fn from(a: &Account) -> Self {
+        let (municipality, prefecture, venue) = match &a.binding {
+            Binding::Municipality(m) => (Some(m.to_string()), Some(m.prefecture().number()), None),
+            Binding::Venue {
+                municipality,
+                venue,
+            } => (
+                Some(municipality.to_string()),
+                Some(municipality.prefecture().number()),
+                Some(venue.as_str().to_owned()),
+            ),
+            Binding::Prefecture(p) => (None, Some(p.number()), None),
+            Binding::National | Binding::Center => (None, None, None),
+        };
+        Self {
+            user: a.id.as_str().to_owned(),
+            role: a.binding.role().code(),
             municipality,
+            prefecture,
             venue,
-        } => (
-            Some(municipality.to_string()),
-            Some(municipality.prefecture().number()),
-            Some(venue.as_str()),
-        ),
-        Binding::Prefecture(p) => (None, Some(p.number()), None),
-        Binding::National | Binding::Center => (None, None, None),
-    };
-    json!({
-        "user": a.id.as_str(),
-        "role": a.binding.role().code(),
-        "municipality": municipality,
-        "prefecture": prefecture,
-        "venue": venue,
-        "disabled": a.disabled,
-    })
+            disabled: a.disabled,
+        }
+    }
+}
+
+/// The account just signed in, and the token its state changes must send.
+#[derive(Serialize, ToSchema)]
+#[allow(missing_debug_implementations)] // Not `Debug`: it holds the session's CSRF token.
+pub struct SignedIn {
+    #[serde(flatten)]
+    pub account: AccountBody,
+    /// Send it as the `X-CSRF-Token` header with every state change of this session.
+    pub csrf_token: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -119,8 +165,10 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
     let Login { user, password } = serde_json::from_slice(&body)
         .map_err(|_| ApiError::bad_request("JSONが不正です", "malformed JSON"))?;
     let (account, cookie, csrf) = sign_in(&state, client, &user, password).await?;
-    let mut body = account_json(&account);
-    body["csrf_token"] = json!(csrf);
+    let body = SignedIn {
+        account: AccountBody::from(&account),
+        csrf_token: csrf,
+    };
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
@@ -279,15 +327,20 @@ pub(crate) async fn sign_out(state: &AppState, p: &Principal) -> Result<String, 
         .to_string())
 }
 
-pub async fn me(Extension(p): Extension<Principal>) -> Json<Value> {
-    Json(account_json(&p.account))
+pub async fn me(Extension(p): Extension<Principal>) -> Json<AccountBody> {
+    Json(AccountBody::from(&p.account))
 }
 
-pub async fn list_accounts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Every account.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(transparent)]
+pub struct Accounts(pub Vec<AccountBody>);
+
+pub async fn list_accounts(State(state): State<AppState>) -> Result<Json<Accounts>, ApiError> {
     let store = state.store.clone();
     let accounts = blocking(move || store.accounts()).await?;
-    Ok(Json(json!(
-        accounts.iter().map(account_json).collect::<Vec<_>>()
+    Ok(Json(Accounts(
+        accounts.iter().map(AccountBody::from).collect(),
     )))
 }
 
@@ -319,19 +372,33 @@ impl From<NewAccount> for accounts::Request {
     }
 }
 
+/// The account issued, and its generated password or token if it has one.
+#[derive(Serialize, ToSchema)]
+#[allow(missing_debug_implementations)] // Not `Debug`: it holds a secret.
+pub struct IssuedAccount {
+    #[serde(flatten)]
+    pub account: AccountBody,
+    /// The generated password, or the token of a device or the center: shown this once (only
+    /// its hash or digest is stored). Absent when the request gave the password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    pub token: Option<String>,
+}
+
 pub async fn add_account(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Json(req): Json<NewAccount>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<IssuedAccount>), ApiError> {
     let (store, actor) = (state.store.clone(), actor(&p));
     let issued = blocking(move || accounts::issue(&*store, req.into(), &actor)).await?;
-    let mut body = account_json(&issued.account);
-    if let Some(secret) = issued.shown_once {
-        // Shown once; only its hash or digest is stored.
-        body["token"] = json!(secret);
-    }
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedAccount {
+            account: AccountBody::from(&issued.account),
+            token: issued.shown_once,
+        }),
+    ))
 }
 
 pub async fn disable_account(
@@ -348,33 +415,45 @@ pub async fn disable_account(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn events(state: &AppState, m: Option<MunicipalityCode>) -> Result<Json<Value>, ApiError> {
+/// Security events, newest first (the latest 500).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(transparent)]
+pub struct SecurityEvents(pub Vec<SecurityEventBody>);
+
+async fn events(
+    state: &AppState,
+    m: Option<MunicipalityCode>,
+) -> Result<Json<SecurityEvents>, ApiError> {
     let store = state.store.clone();
     let events = blocking(move || store.security_events(m, 500)).await?;
-    Ok(Json(json!(
-        events
-            .iter()
-            .map(crate::notify::event_json)
-            .collect::<Vec<_>>()
+    Ok(Json(SecurityEvents(
+        events.iter().map(SecurityEventBody::from).collect(),
     )))
 }
 
-pub async fn all_security_events(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn all_security_events(
+    State(state): State<AppState>,
+) -> Result<Json<SecurityEvents>, ApiError> {
     events(&state, None).await
 }
 
 pub async fn own_security_events(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SecurityEvents>, ApiError> {
     events(&state, p.account.binding.municipality()).await
 }
+
+/// The number of persons registered per municipality, by 自治体コード.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(transparent)]
+pub struct PersonCounts(pub BTreeMap<String, u64>);
 
 /// Persons per municipality: all for the state, its own prefecture for a prefecture viewer.
 pub async fn person_counts(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PersonCounts>, ApiError> {
     let only = match p.account.binding {
         Binding::Prefecture(pref) => Some(pref),
         _ => None,
@@ -390,7 +469,48 @@ pub async fn person_counts(
         Ok(out)
     })
     .await?;
-    Ok(Json(json!(counts)))
+    Ok(Json(PersonCounts(counts)))
+}
+
+/// A person as their municipality's staff see them (LGWAN only).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Person)]
+#[allow(missing_debug_implementations)] // Not `Debug`: the identity and the My Number.
+pub struct PersonBody {
+    /// 宛名番号.
+    pub address_number: String,
+    pub name: String,
+    pub name_kana: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// ISO/IEC 5218: 0 unknown, 1 male, 2 female, 9 not applicable.
+    pub sex: u8,
+    /// The My Number (12 digits), when known.
+    #[schema(required = true)]
+    pub my_number: Option<String>,
+    /// 転出日, `YYYY-MM-DD`.
+    #[schema(required = true)]
+    pub moved_out_on: Option<String>,
+    /// 死亡日, `YYYY-MM-DD`.
+    #[schema(required = true)]
+    pub deceased_on: Option<String>,
+    /// 利用停止.
+    pub use_suspended: bool,
+    pub vouchers: Vec<VoucherBody>,
+}
+
+/// A voucher (接種券) issued to a person.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Voucher)]
+pub struct VoucherBody {
+    /// 券番号.
+    pub number: String,
+    /// The dose it is for, if it names one.
+    #[schema(required = true)]
+    pub dose_number: Option<u32>,
+    /// `YYYY-MM-DD`.
+    #[schema(required = true)]
+    pub issued_on: Option<String>,
 }
 
 /// A person's record, for their own municipality's staff (LGWAN only).
@@ -398,30 +518,34 @@ pub async fn person(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Path((municipality, address)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PersonBody>, ApiError> {
     let m = MunicipalityCode::parse(&municipality).map_err(|_| ApiError::not_found())?;
     let address = AddressNumber::parse(&address).map_err(|_| ApiError::not_found())?;
     let person = read_person(&state, &p, m, address).await?;
-    Ok(Json(json!({
-        "address_number": person.address_number.as_str(),
-        "name": person.name.as_str(),
-        "name_kana": person.name_kana.as_str(),
-        "birth_date": person.birth_date.0.to_string(),
-        "sex": person.sex.iso5218(),
-        "my_number": person.my_number.as_ref().map(|n| n.expose()),
-        "moved_out_on": person.flags.moved_out.map(|m| m.on.to_string()),
-        "deceased_on": person.flags.deceased_on.map(|d| d.to_string()),
-        "use_suspended": person.flags.use_suspended,
-        "vouchers": person.vouchers.iter().map(|v| json!({
-            "number": v.number.as_str(),
-            "dose_number": v.dose_number.map(|d| d.get()),
-            "issued_on": v.issued_on.map(|d| d.to_string()),
-        })).collect::<Vec<_>>(),
-    })))
+    Ok(Json(PersonBody {
+        address_number: person.address_number.as_str().to_owned(),
+        name: person.name.as_str().to_owned(),
+        name_kana: person.name_kana.as_str().to_owned(),
+        birth_date: person.birth_date.0.to_string(),
+        sex: person.sex.iso5218(),
+        my_number: person.my_number.as_ref().map(|n| n.expose()),
+        moved_out_on: person.flags.moved_out.map(|m| m.on.to_string()),
+        deceased_on: person.flags.deceased_on.map(|d| d.to_string()),
+        use_suspended: person.flags.use_suspended,
+        vouchers: person
+            .vouchers
+            .iter()
+            .map(|v| VoucherBody {
+                number: v.number.as_str().to_owned(),
+                dose_number: v.dose_number.map(|d| d.get()),
+                issued_on: v.issued_on.map(|d| d.to_string()),
+            })
+            .collect(),
+    }))
 }
 
-pub async fn venue_me(Extension(p): Extension<Principal>) -> Json<Value> {
-    Json(account_json(&p.account))
+pub async fn venue_me(Extension(p): Extension<Principal>) -> Json<AccountBody> {
+    Json(AccountBody::from(&p.account))
 }
 
 /// No such route in this zone. If the other zone has it, that is a security event.

@@ -13,8 +13,9 @@ use openvrs_cert::{pki, shc, verify};
 use openvrs_domain::ids::AddressNumber;
 use openvrs_service::certificate::{self as certs, CertificateError};
 use openvrs_store::{CertificateRecord, Store, StoreError};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::{
     AppState,
@@ -44,6 +45,31 @@ impl From<CertificateError> for ApiError {
             }
         }
     }
+}
+
+/// The issuer's public keys: a JWK Set (RFC 7517) of the SMART Health Card signing keys.
+// `openvrs_service::certificate::jwks` writes it and the answer carries it as it is: this type
+// only describes it (a test checks real answers against the description).
+#[derive(Debug, ToSchema)]
+pub struct Jwks {
+    /// One JWK per key (`kty` `EC`, `crv` `P-256`, `kid`, `use` `sig`, `alg` `ES256`, `x`, `y`;
+    /// `crlVersion` once the key has revocations), retired keys too.
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<Value>,
+}
+
+/// A key's revocation list, as SMART Health Cards define it.
+// `openvrs_cert::shc::Crl::to_json` writes it: this type only describes it.
+#[derive(Debug, ToSchema)]
+pub struct RevocationList {
+    /// The key it is for.
+    pub kid: String,
+    /// Always `rid`.
+    pub method: String,
+    /// The list's version: one more at each revocation.
+    pub ctr: u64,
+    /// The revoked ids, each `rid` or `rid.timestamp`.
+    pub rids: Vec<String>,
 }
 
 /// Public JSON any verifier may fetch from any origin.
@@ -139,23 +165,95 @@ fn product_name(catalogue: &[openvrs_domain::product::Product], named: &str) -> 
     }
 }
 
+/// What a certificate says, without the holder's full name or date of birth.
+#[derive(Serialize, ToSchema)]
+#[allow(missing_debug_implementations)] // Not `Debug`: the holder's initials and birth year.
+pub struct CertificateSummary {
+    /// `shc`, `dcc` or `vds`.
+    pub kind: String,
+    /// Who signed it, as the certificate names them.
+    pub issuer: String,
+    pub holder: Holder,
+    pub doses: Vec<CertifiedDose>,
+}
+
+/// The holder, only as far as a verifier needs to match them with a document.
+#[derive(Serialize, ToSchema)]
+#[allow(missing_debug_implementations)] // Not `Debug`: initials and birth year.
+pub struct Holder {
+    /// Initials only, e.g. `T** H**`.
+    pub name: String,
+    /// `YYYY`, or empty if the certificate has no date of birth.
+    pub birth_year: String,
+}
+
+/// A dose as the certificate states it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertifiedDose {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// The vaccine: the catalogue's name with the certificate's code after it, or as the
+    /// certificate names it.
+    pub product: String,
+    /// The dose number, where the format has one (`2`, or `2/2` in a DCC).
+    #[schema(required = true)]
+    pub dose: Option<String>,
+    pub lot: String,
+    /// The performer or administering authority.
+    pub by: String,
+}
+
+/// One check of the verifier and its verdict.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifierCheck {
+    /// `decode`, `signature`, `trust`, `schema`, `key_usage`, `expiry` or `revocation`.
+    pub check: &'static str,
+    pub ok: bool,
+    /// Why, Japanese / English.
+    pub detail: String,
+}
+
+/// The verifier's report: how the input came, each check's verdict and what each certificate
+/// says (never the holder's full name or date of birth).
+#[derive(Serialize, ToSchema)]
+#[allow(missing_debug_implementations)] // Not `Debug`: see `CertificateSummary`.
+pub struct Verification {
+    /// How the input came: `qr-png`, `qr-svg`, `shc-qr-text`, `smart-health-card-file`, `jws`,
+    /// `eu-dcc` or `vds-nc`.
+    pub format: &'static str,
+    /// Every check passed, and something was decoded.
+    pub passed: bool,
+    pub checks: Vec<VerifierCheck>,
+    /// One per certificate decoded (a `.smart-health-card` file may hold several); null for
+    /// one whose content is not understood.
+    pub certificates: Vec<Option<CertificateSummary>>,
+}
+
 /// What a certificate says, without the holder's full name or date of birth: the internet
 /// listener never returns those, not even the caller's own.
-fn summary(content: &Value, catalogue: &[openvrs_domain::product::Product]) -> Value {
-    let Some(s) = verify::summary(content) else {
-        return Value::Null;
-    };
-    json!({
-        "kind": s.kind,
-        "issuer": s.issuer,
-        "holder": {
-            "name": openvrs_domain::name::initials(&s.name),
-            "birth_year": s.birth_date.get(..4).unwrap_or_default(),
+fn summary(
+    content: &Value,
+    catalogue: &[openvrs_domain::product::Product],
+) -> Option<CertificateSummary> {
+    let s = verify::summary(content)?;
+    Some(CertificateSummary {
+        holder: Holder {
+            name: openvrs_domain::name::initials(&s.name),
+            birth_year: s.birth_date.get(..4).unwrap_or_default().to_owned(),
         },
-        "doses": s.doses.iter().map(|d| json!({
-            "date": d.date, "product": product_name(catalogue, &d.product), "dose": d.dose,
-            "lot": d.lot, "by": d.by,
-        })).collect::<Vec<_>>(),
+        doses: s
+            .doses
+            .iter()
+            .map(|d| CertifiedDose {
+                date: d.date.clone(),
+                product: product_name(catalogue, &d.product),
+                dose: d.dose.clone(),
+                lot: d.lot.clone(),
+                by: d.by.clone(),
+            })
+            .collect(),
+        kind: s.kind,
+        issuer: s.issuer,
     })
 }
 
@@ -164,7 +262,7 @@ fn summary(content: &Value, catalogue: &[openvrs_domain::product::Product]) -> V
 pub async fn verify_payload(
     State(state): State<AppState>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Verification>, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "証明書の内容かQRコード画像を送ってください",
@@ -203,12 +301,24 @@ pub async fn verify_payload(
         Ok((verify::verify(&body, &trust), store.products()?))
     })
     .await?;
-    Ok(Json(json!({
-        "format": report.format,
-        "passed": report.passed(),
-        "checks": report.checks.iter().map(|c| json!({ "check": c.name, "ok": c.ok, "detail": c.detail })).collect::<Vec<_>>(),
-        "certificates": report.content.iter().map(|c| summary(c, &catalogue)).collect::<Vec<_>>(),
-    })))
+    Ok(Json(Verification {
+        format: report.format,
+        passed: report.passed(),
+        checks: report
+            .checks
+            .iter()
+            .map(|c| VerifierCheck {
+                check: c.name,
+                ok: c.ok,
+                detail: c.detail.clone(),
+            })
+            .collect(),
+        certificates: report
+            .content
+            .iter()
+            .map(|c| summary(c, &catalogue))
+            .collect(),
+    }))
 }
 
 const PAGE: &[(&str, &str, &[u8])] = &[
@@ -305,10 +415,26 @@ pub async fn issue_at_counter(
         return Ok((StatusCode::CREATED, r).into_response());
     }
     use base64::Engine as _;
-    let mut body = record_json(&c.record);
-    body["payload"] = json!(String::from_utf8_lossy(&c.payload));
-    body["qr_png"] = json!(png.map(|p| base64::engine::general_purpose::STANDARD.encode(p)));
+    let body = CounterCertificate {
+        record: CertificateEntry::from(&c.record),
+        payload: String::from_utf8_lossy(&c.payload).into_owned(),
+        qr_png: png.map(|p| base64::engine::general_purpose::STANDARD.encode(p)),
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// A certificate issued at the counter in a digital format: its record, its content and its
+/// QR code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CounterCertificate {
+    #[serde(flatten)]
+    pub record: CertificateEntry,
+    /// The certificate itself: the SMART Health Card (JWS), the VDS-NC JSON or the EU DCC
+    /// (`HC1:...`).
+    pub payload: String,
+    /// Its QR code, PNG in base64.
+    #[schema(required = true)]
+    pub qr_png: Option<String>,
 }
 
 /// A certificate issued at the counter for person `a` of `m`, with its QR image unless it is
@@ -371,14 +497,56 @@ pub(crate) async fn counter(
     Ok((c, png))
 }
 
-fn record_json(c: &CertificateRecord) -> Value {
-    json!({
-        "id": c.id, "address_number": c.address_number.as_str(), "kind": c.kind.code(),
-        "format": c.format.code(), "channel": c.channel.code(), "kid": c.kid,
-        "issued_at": c.issued_at, "issued_by": c.issued_by, "revoked_at": c.revoked_at,
-        "revoked_by": c.revoked_by, "revocation_reason": c.revocation_reason,
-    })
+/// A certificate as the issuing municipality recorded it (never its content).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertificateEntry {
+    /// The certificate id printed on it.
+    pub id: String,
+    /// 宛名番号 of the person it was issued to.
+    pub address_number: String,
+    /// `domestic` or `overseas`.
+    pub kind: &'static str,
+    /// `pdf`, `shc`, `vds` or `dcc`.
+    pub format: &'static str,
+    /// How it was asked for: `counter`, `app`, `kiosk` or `console`.
+    pub channel: &'static str,
+    /// The signing key used.
+    pub kid: String,
+    /// Unix time in microseconds.
+    pub issued_at: i64,
+    /// The account that issued it.
+    pub issued_by: String,
+    /// Unix time in microseconds.
+    #[schema(required = true)]
+    pub revoked_at: Option<i64>,
+    #[schema(required = true)]
+    pub revoked_by: Option<String>,
+    #[schema(required = true)]
+    pub revocation_reason: Option<String>,
 }
+
+impl From<&CertificateRecord> for CertificateEntry {
+    fn from(c: &CertificateRecord) -> Self {
+        Self {
+            id: c.id.clone(),
+            address_number: c.address_number.as_str().to_owned(),
+            kind: c.kind.code(),
+            format: c.format.code(),
+            channel: c.channel.code(),
+            kid: c.kid.clone(),
+            issued_at: c.issued_at,
+            issued_by: c.issued_by.clone(),
+            revoked_at: c.revoked_at,
+            revoked_by: c.revoked_by.clone(),
+            revocation_reason: c.revocation_reason.clone(),
+        }
+    }
+}
+
+/// Certificates issued by the municipality, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(transparent)]
+pub struct Certificates(pub Vec<CertificateEntry>);
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -391,7 +559,7 @@ pub async fn list(
     State(state): State<AppState>,
     Tenant(m): Tenant,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Certificates>, ApiError> {
     let address = q
         .address_number
         .as_deref()
@@ -399,8 +567,8 @@ pub async fn list(
         .transpose()?;
     let store = state.store.clone();
     let list = crate::blocking(move || store.certificates(m, address.as_ref())).await?;
-    Ok(Json(json!(
-        list.iter().map(record_json).collect::<Vec<_>>()
+    Ok(Json(Certificates(
+        list.iter().map(CertificateEntry::from).collect(),
     )))
 }
 
@@ -411,10 +579,10 @@ pub async fn revoke(
     Tenant(m): Tenant,
     Path((_, id)): Path<(String, String)>,
     Json(input): Json<Reason>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CertificateEntry>, ApiError> {
     let store = state.store.clone();
     let actor = actor(&p);
     let r =
         crate::blocking(move || store.revoke_certificate(m, &id, &input.reason, &actor)).await?;
-    Ok(Json(record_json(&r)))
+    Ok(Json(CertificateEntry::from(&r)))
 }

@@ -59,6 +59,27 @@ fn client(from: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<String> {
     from.map(|Extension(ConnectInfo(a))| a.ip().to_string())
 }
 
+/// The intake key the resident app seals its application to.
+// `openvrs_service::application::intake_public` writes it: this type only describes it.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct IntakeKey {
+    /// The key's id, to send back with the sealed application.
+    pub kid: String,
+    /// The public key, base64url.
+    pub key: String,
+    /// The HPKE suite (RFC 9180) to seal with.
+    pub suite: String,
+}
+
+/// The answer to the resident app: the certificates (id, format, payload and QR code of each)
+/// sealed to the app's reply key, so that only the app reads them.
+// `openvrs_service::application::seal_answer` writes it: this type only describes it.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct SealedAnswer {
+    /// base64url of the HPKE envelope.
+    pub sealed: String,
+}
+
 /// `GET /.well-known/openvrs-app-key.json`: the key the app seals its application to.
 pub async fn intake_key(State(state): State<AppState>) -> Result<Response, ApiError> {
     let store = state.store.clone();

@@ -6,6 +6,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use openvrs_store::StoreError;
+use serde::Serialize;
 use serde_json::json;
 
 #[derive(Debug)]
@@ -70,18 +71,43 @@ impl ApiError {
     }
 }
 
-/// Data-quality findings as the API shows them (errors and warnings alike).
-pub fn findings_json(findings: &[openvrs_domain::quality::Finding]) -> serde_json::Value {
-    json!(
-        findings
-            .iter()
-            .map(|f| json!({
-                "rule": f.rule.code(),
-                "severity": f.severity.code(),
-                "message": f.to_string(),
-            }))
-            .collect::<Vec<_>>()
-    )
+/// What every refusal and failure answers (4xx, 5xx), whatever the route. (A request the
+/// framework cannot read at all, such as a body that is not JSON where JSON is expected, may
+/// instead be answered in plain text.)
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code to branch on, e.g. `not_found`, `unauthorized`, `quality`, `rows`, `busy`.
+    pub error: &'static str,
+    /// What happened, Japanese then English: `日本語 / English`.
+    pub message: String,
+    /// Every finding (`quality`: `QualityFinding` objects) or every bad row (`rows`: strings),
+    /// when there are several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Vec<Value>)]
+    pub details: Option<serde_json::Value>,
+}
+
+/// A data-quality finding as the API shows it (errors and warnings alike).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QualityFinding {
+    /// The rule's code, e.g. `future_date`, `lot_format`.
+    pub rule: &'static str,
+    /// `error` (refused) or `warning` (recorded; staff should look).
+    pub severity: &'static str,
+    /// Japanese / English.
+    pub message: String,
+}
+
+/// Data-quality findings as the API shows them.
+pub fn findings(findings: &[openvrs_domain::quality::Finding]) -> Vec<QualityFinding> {
+    findings
+        .iter()
+        .map(|f| QualityFinding {
+            rule: f.rule.code(),
+            severity: f.severity.code(),
+            message: f.to_string(),
+        })
+        .collect()
 }
 
 impl From<StoreError> for ApiError {
@@ -110,7 +136,7 @@ impl From<StoreError> for ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 code: "quality",
                 message: e.to_string(),
-                details: Some(findings_json(findings)),
+                details: Some(json!(self::findings(findings))),
             },
             StoreError::Busy => Self {
                 status: StatusCode::SERVICE_UNAVAILABLE,
@@ -168,9 +194,10 @@ impl IntoResponse for ApiError {
         let shown = Shown(self.message.clone());
         let mut response = (
             self.status,
-            Json(match self.details {
-                None => json!({ "error": self.code, "message": self.message }),
-                Some(d) => json!({ "error": self.code, "message": self.message, "details": d }),
+            Json(ErrorBody {
+                error: self.code,
+                message: self.message,
+                details: self.details,
             }),
         )
             .into_response();

@@ -14,8 +14,9 @@ use axum::{
 use openvrs_domain::ids::{AddressNumber, MunicipalityCode, MyNumber};
 use openvrs_service::{disclosure::dose_json, inquiry};
 use openvrs_store::{Inquiry, InquiryJob, InquiryRequest, StoreError};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::{
     AppState,
@@ -46,34 +47,123 @@ pub struct AttachInput {
     pub inquiry_ids: Vec<i64>,
 }
 
-fn inquiry_json(i: &Inquiry, catalogue: &openvrs_domain::product::Catalogue) -> Value {
-    json!({
-        "id": i.id,
-        "job": i.job,
-        "row": i.row,
-        "source_municipality": i.source.map(|s| s.to_string()),
-        "address_number": i.address.as_ref().map(AddressNumber::as_str),
-        "basis": i.basis,
-        "status": i.status.code(),
-        "status_label": i.status.label(),
-        "message": i.message,
-        "doses": i.doses.iter().map(|d| dose_json(d, catalogue)).collect::<Vec<_>>(),
-        "asked_by": i.asked_by,
-        "at": openvrs_domain::date::jst_from_micros(i.at).map(|t| t.to_string()),
-        "attached_at": i.attached_at.and_then(openvrs_domain::date::jst_from_micros).map(|t| t.to_string()),
-    })
+/// An inquiry made, and what it brought back: doses only, never the identity or the My
+/// Number.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InquiryResult {
+    pub id: i64,
+    /// The bulk job, for a row of a bulk inquiry.
+    #[schema(required = true)]
+    pub job: Option<i64>,
+    /// The line of the bulk file.
+    #[schema(required = true)]
+    pub row: Option<u64>,
+    /// 照会先 (自治体コード); none when a bulk row could not be read.
+    #[schema(required = true)]
+    pub source_municipality: Option<String>,
+    /// Our own person (宛名番号) the records are for.
+    #[schema(required = true)]
+    pub address_number: Option<String>,
+    /// The legal basis, or the person's consent.
+    pub basis: String,
+    /// `found`, `not_found`, `suspended`, `format_error` or `refused`.
+    pub status: &'static str,
+    /// The status in Japanese (該当あり, 該当なし, ...).
+    pub status_label: &'static str,
+    /// Why a bulk row could not be read.
+    #[schema(required = true)]
+    pub message: Option<String>,
+    /// The doses as the source provided them.
+    #[schema(value_type = Vec<crate::records::DoseBody>)]
+    pub doses: Vec<Value>,
+    /// The account that asked.
+    pub asked_by: String,
+    /// When, Japan time.
+    #[schema(required = true)]
+    pub at: Option<String>,
+    /// When the doses were attached to our records, Japan time.
+    #[schema(required = true)]
+    pub attached_at: Option<String>,
 }
 
-fn job_json(j: &InquiryJob) -> Value {
-    json!({
-        "id": j.id,
-        "state": j.state,
-        "total_rows": j.total_rows,
-        "done_rows": j.done_rows,
-        "counts": j.counts.iter().map(|(s, n)| (s.code(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
-        "summary": inquiry::summary(&j.counts),
-        "error": j.error,
-    })
+impl InquiryResult {
+    fn new(i: &Inquiry, catalogue: &openvrs_domain::product::Catalogue) -> Self {
+        let jst = |micros| openvrs_domain::date::jst_from_micros(micros).map(|t| t.to_string());
+        Self {
+            id: i.id,
+            job: i.job,
+            row: i.row,
+            source_municipality: i.source.map(|s| s.to_string()),
+            address_number: i.address.as_ref().map(|a| a.as_str().to_owned()),
+            basis: i.basis.clone(),
+            status: i.status.code(),
+            status_label: i.status.label(),
+            message: i.message.clone(),
+            doses: i.doses.iter().map(|d| dose_json(d, catalogue)).collect(),
+            asked_by: i.asked_by.clone(),
+            at: jst(i.at),
+            attached_at: i.attached_at.and_then(jst),
+        }
+    }
+}
+
+/// The single inquiries made, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(transparent)]
+pub struct Inquiries(pub Vec<InquiryResult>);
+
+/// A bulk inquiry's progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InquiryJobProgress {
+    pub id: i64,
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    /// Rows of the file.
+    pub total_rows: u64,
+    /// Rows answered so far.
+    pub done_rows: u64,
+    /// Rows per status so far, by status code (`found`, `not_found`, ...).
+    pub counts: std::collections::BTreeMap<&'static str, u64>,
+    /// The counts in one line, Japanese.
+    pub summary: String,
+    /// Why the job failed.
+    #[schema(required = true)]
+    pub error: Option<String>,
+}
+
+impl From<&InquiryJob> for InquiryJobProgress {
+    fn from(j: &InquiryJob) -> Self {
+        Self {
+            id: j.id,
+            state: j.state.clone(),
+            total_rows: j.total_rows,
+            done_rows: j.done_rows,
+            counts: j.counts.iter().map(|(s, n)| (s.code(), *n)).collect(),
+            summary: inquiry::summary(&j.counts),
+            error: j.error.clone(),
+        }
+    }
+}
+
+/// What attaching inquiries did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttachResult {
+    /// Inquiries attached.
+    pub inquiries: u64,
+    /// Doses added to our records.
+    pub doses: u64,
+    /// Doses already recorded the same way.
+    pub unchanged: u64,
+}
+
+impl From<openvrs_store::Attached> for AttachResult {
+    fn from(a: openvrs_store::Attached) -> Self {
+        Self {
+            inquiries: a.inquiries,
+            doses: a.doses,
+            unchanged: a.unchanged,
+        }
+    }
 }
 
 impl std::fmt::Debug for InquiryInput {
@@ -89,10 +179,10 @@ pub async fn ask(
     from: Option<Extension<ConnectInfo<SocketAddr>>>,
     Path(m): Path<String>,
     Json(input): Json<InquiryInput>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InquiryResult>, ApiError> {
     let client = from.as_ref().map(|c| c.0.0.ip().to_string());
     let (answer, catalogue) = single(&state, &p, client, &m, input).await?;
-    Ok(Json(inquiry_json(&answer, &catalogue)))
+    Ok(Json(InquiryResult::new(&answer, &catalogue)))
 }
 
 /// One inquiry with its guard rails (volume limits, fishing alerts and their security
@@ -160,16 +250,16 @@ pub(crate) async fn single(
 pub async fn list(
     State(state): State<AppState>,
     Tenant(asker): Tenant,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Inquiries>, ApiError> {
     let store = state.store.clone();
     blocking(move || {
         let catalogue =
             openvrs_domain::product::Catalogue::new(store.products()?).map_err(StoreError::from)?;
         let all = store.inquiries(asker, None)?;
-        Ok(Json(json!(
+        Ok(Json(Inquiries(
             all.iter()
-                .map(|i| inquiry_json(i, &catalogue))
-                .collect::<Vec<_>>()
+                .map(|i| InquiryResult::new(i, &catalogue))
+                .collect(),
         )))
     })
     .await
@@ -181,13 +271,11 @@ pub async fn attach(
     Extension(p): Extension<Principal>,
     Tenant(asker): Tenant,
     Json(input): Json<AttachInput>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AttachResult>, ApiError> {
     let (store, actor) = (state.store.clone(), actor(&p));
     let done =
         blocking(move || store.attach_inquiries(asker, &input.inquiry_ids, None, &actor)).await?;
-    Ok(Json(
-        json!({ "inquiries": done.inquiries, "doses": done.doses, "unchanged": done.unchanged }),
-    ))
+    Ok(Json(done.into()))
 }
 
 /// Query of a bulk upload.
@@ -195,6 +283,15 @@ pub async fn attach(
 pub struct BulkQuery {
     pub basis: String,
     pub encoding: Option<String>,
+}
+
+/// A bulk inquiry accepted; it runs in the background.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobStarted {
+    /// The job's id.
+    pub job: i64,
+    /// Where to follow its progress (`GET`).
+    pub progress: String,
 }
 
 /// `POST .../inquiry-jobs?basis=...`: a bulk inquiry file; answered at once with the job,
@@ -205,7 +302,7 @@ pub async fn start_job(
     Tenant(asker): Tenant,
     Query(q): Query<BulkQuery>,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<JobStarted>), ApiError> {
     let encoding = EncodingQuery {
         encoding: q.encoding,
     }
@@ -238,9 +335,10 @@ pub async fn start_job(
     });
     Ok((
         StatusCode::ACCEPTED,
-        Json(
-            json!({ "job": job, "progress": format!("/api/municipalities/{asker}/inquiry-jobs/{job}") }),
-        ),
+        Json(JobStarted {
+            job,
+            progress: format!("/api/municipalities/{asker}/inquiry-jobs/{job}"),
+        }),
     ))
 }
 
@@ -249,12 +347,12 @@ pub async fn job(
     State(state): State<AppState>,
     Tenant(asker): Tenant,
     Path((_, job)): Path<(String, i64)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InquiryJobProgress>, ApiError> {
     let store = state.store.clone();
     let j = blocking(move || store.inquiry_job(asker, job))
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Json(job_json(&j)))
+    Ok(Json(InquiryJobProgress::from(&j)))
 }
 
 /// `GET .../inquiry-jobs/{job}/result.csv`: the result file (Shift_JIS unless `?encoding=utf8`).
@@ -299,7 +397,7 @@ pub async fn attach_job(
     Extension(p): Extension<Principal>,
     Tenant(asker): Tenant,
     Path((_, job)): Path<(String, i64)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AttachResult>, ApiError> {
     let (store, actor) = (state.store.clone(), actor(&p));
     let done = blocking(move || {
         store
@@ -309,31 +407,57 @@ pub async fn attach_job(
     })
     .await?
     .ok_or_else(ApiError::not_found)?;
-    Ok(Json(
-        json!({ "inquiries": done.inquiries, "doses": done.doses, "unchanged": done.unchanged }),
-    ))
+    Ok(Json(done.into()))
 }
+
+/// One 情報提供等の記録: an answer this municipality gave another about one of its persons.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProvisionRecord {
+    pub id: i64,
+    /// When, Japan time.
+    #[schema(required = true)]
+    pub at: Option<String>,
+    /// The asking municipality (自治体コード).
+    pub to_municipality: String,
+    /// The account that asked, there.
+    pub asked_by: String,
+    /// The asking municipality's inquiry id.
+    pub inquiry_id: i64,
+    /// Our own person (宛名番号).
+    pub address_number: String,
+    /// What the answer was: `found`, `not_found`, `suspended`, ...
+    pub status: &'static str,
+    /// Doses provided.
+    pub records: u64,
+    /// The basis the asker gave.
+    pub basis: String,
+}
+
+/// The provision records, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(transparent)]
+pub struct Provisions(pub Vec<ProvisionRecord>);
 
 /// `GET .../provisions`: 情報提供等の記録, newest first.
 pub async fn provisions(
     State(state): State<AppState>,
     Tenant(provider): Tenant,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Provisions>, ApiError> {
     let store = state.store.clone();
     let all = blocking(move || store.provisions(provider, None)).await?;
-    Ok(Json(json!(
+    Ok(Json(Provisions(
         all.iter()
-            .map(|p| json!({
-                "id": p.id,
-                "at": openvrs_domain::date::jst_from_micros(p.at).map(|t| t.to_string()),
-                "to_municipality": p.asked_by_municipality.to_string(),
-                "asked_by": p.asked_by,
-                "inquiry_id": p.inquiry_id,
-                "address_number": p.address.as_str(),
-                "status": p.status.code(),
-                "records": p.record_count,
-                "basis": p.basis,
-            }))
-            .collect::<Vec<_>>()
+            .map(|p| ProvisionRecord {
+                id: p.id,
+                at: openvrs_domain::date::jst_from_micros(p.at).map(|t| t.to_string()),
+                to_municipality: p.asked_by_municipality.to_string(),
+                asked_by: p.asked_by.clone(),
+                inquiry_id: p.inquiry_id,
+                address_number: p.address.as_str().to_owned(),
+                status: p.status.code(),
+                records: p.record_count,
+                basis: p.basis.clone(),
+            })
+            .collect(),
     )))
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use openvrs_store::SecurityEvent;
-use serde_json::json;
+use serde::Serialize;
 use tokio::sync::mpsc;
 
 /// Sends events to the configured webhook.
@@ -35,20 +35,44 @@ impl Notifier {
     }
 }
 
-pub fn event_json(e: &SecurityEvent) -> serde_json::Value {
-    json!({
-        "id": e.id,
-        "at": e.at,
-        "kind": e.kind.code(),
-        "municipality": e.municipality.map(|m| m.to_string()),
-        "user": e.user,
-        "client": e.client,
-        "detail": e.detail,
-    })
+/// A security event as the API lists it and the webhook receives it. Holds ids, never a
+/// personal value.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SecurityEvent)]
+pub struct SecurityEventBody {
+    pub id: i64,
+    /// Unix time in microseconds.
+    pub at: i64,
+    /// What happened, e.g. `login_failed`, `cross_municipality`, `wrong_zone`.
+    pub kind: &'static str,
+    /// The municipality concerned (自治体コード), if any.
+    #[schema(required = true)]
+    pub municipality: Option<String>,
+    /// The account concerned, if known.
+    #[schema(required = true)]
+    pub user: Option<String>,
+    /// The client's address, if known.
+    #[schema(required = true)]
+    pub client: Option<String>,
+    pub detail: String,
+}
+
+impl From<&SecurityEvent> for SecurityEventBody {
+    fn from(e: &SecurityEvent) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            kind: e.kind.code(),
+            municipality: e.municipality.map(|m| m.to_string()),
+            user: e.user.clone(),
+            client: e.client.clone(),
+            detail: e.detail.clone(),
+        }
+    }
 }
 
 async fn deliver(url: &str, event: &SecurityEvent) {
-    let body = event_json(event).to_string();
+    let body = serde_json::to_string(&SecurityEventBody::from(event)).unwrap_or_default();
     let mut delay = Duration::from_millis(200);
     for attempt in 1..=ATTEMPTS {
         let (url, body) = (url.to_owned(), body.clone());

@@ -21,14 +21,15 @@ use openvrs_domain::{
 };
 use openvrs_service::disclosure;
 use openvrs_store::{DoseWritten, StoredDose};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::{
     AppState,
     api::actor,
     auth::{Principal, Tenant},
-    error::{ApiError, findings_json},
+    error::{ApiError, QualityFinding, findings},
 };
 
 /// The largest file an upload accepts.
@@ -139,14 +140,85 @@ pub struct PersonCorrection {
     pub reason: String,
 }
 
-fn written(w: DoseWritten) -> Json<Value> {
-    Json(json!({ "dose_id": w.id, "warnings": findings_json(&w.warnings) }))
+/// A dose as every answer shows it.
+// `openvrs_service::disclosure::dose_json` writes it and the answers carry it as it is: this
+// type only describes it (a test checks real answers against the description).
+#[derive(Debug, ToSchema)]
+#[schema(as = Dose)]
+pub struct DoseBody {
+    /// The dose's id (0 for a tablet's record not yet accepted).
+    pub dose_id: i64,
+    /// 1 when recorded, one more at each correction.
+    pub version: i64,
+    /// 接種回数.
+    pub dose_number: u32,
+    /// `given` or `not_given`.
+    pub status: String,
+    /// The vaccination date, `YYYY-MM-DD`.
+    pub date: String,
+    /// The product code of the catalogue.
+    pub product: String,
+    /// The product's name in the catalogue, if the code is known.
+    #[schema(required = true)]
+    pub product_name: Option<String>,
+    pub lot: String,
+    pub venue: String,
+    pub doctor: String,
+    /// Where it came from: `staff`, `tablet`, `csv` or `inquiry`.
+    pub source: String,
+    /// 券番号.
+    #[schema(required = true)]
+    pub voucher_number: Option<String>,
+    /// 接種自治体コード.
+    #[schema(required = true)]
+    pub given_in: Option<String>,
+    /// When it was recorded, Japan time (`YYYY-MM-DD hh:mm:ss`).
+    pub recorded_at: String,
+    /// The account that recorded it.
+    pub recorded_by: String,
+}
+
+/// A dose written: its id, and the warnings staff should look at (errors refuse the write).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WrittenDose {
+    pub dose_id: i64,
+    pub warnings: Vec<QualityFinding>,
+}
+
+fn written(w: DoseWritten) -> Json<WrittenDose> {
+    Json(WrittenDose {
+        dose_id: w.id,
+        warnings: findings(&w.warnings),
+    })
+}
+
+/// A person's doses as they stand, and every earlier version of them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonDoses {
+    #[schema(value_type = Vec<DoseBody>)]
+    pub doses: Vec<Value>,
+    /// Earlier versions, oldest first.
+    pub history: Vec<ReplacedDose>,
+}
+
+/// An earlier version of a dose: what it was, and who replaced it, when and why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplacedDose {
+    #[schema(value_type = DoseBody)]
+    pub was: Value,
+    /// `corrected` or `deleted`.
+    pub change: &'static str,
+    pub reason: String,
+    /// Unix time in microseconds.
+    pub changed_at: i64,
+    /// The account that replaced it.
+    pub changed_by: String,
 }
 
 pub async fn doses(
     State(state): State<AppState>,
     Path((m, a)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PersonDoses>, ApiError> {
     let (m, a) = target(&m, &a)?;
     let store = state.store.clone();
     let (current, history, catalogue) = crate::blocking(move || {
@@ -158,16 +230,19 @@ pub async fn doses(
     })
     .await?;
     let dose_json = |d: &StoredDose| disclosure::dose_json(d, &catalogue);
-    Ok(Json(json!({
-        "doses": current.iter().map(dose_json).collect::<Vec<_>>(),
-        "history": history.iter().map(|h| json!({
-            "was": dose_json(&h.was),
-            "change": h.change.code(),
-            "reason": h.reason,
-            "changed_at": h.changed_at,
-            "changed_by": h.changed_by,
-        })).collect::<Vec<_>>(),
-    })))
+    Ok(Json(PersonDoses {
+        doses: current.iter().map(dose_json).collect(),
+        history: history
+            .iter()
+            .map(|h| ReplacedDose {
+                was: dose_json(&h.was),
+                change: h.change.code(),
+                reason: h.reason.clone(),
+                changed_at: h.changed_at,
+                changed_by: h.changed_by.clone(),
+            })
+            .collect(),
+    }))
 }
 
 pub async fn add_dose(
@@ -175,7 +250,7 @@ pub async fn add_dose(
     Extension(p): Extension<Principal>,
     Path((m, a)): Path<(String, String)>,
     Json(input): Json<DoseInput>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<WrittenDose>), ApiError> {
     let (m, a) = target(&m, &a)?;
     let dose = input.dose()?;
     let store = state.store.clone();
@@ -189,7 +264,7 @@ pub async fn correct_dose(
     Extension(p): Extension<Principal>,
     Path((m, a, id)): Path<(String, String, i64)>,
     Json(input): Json<DoseCorrection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WrittenDose>, ApiError> {
     let (m, a) = target(&m, &a)?;
     let dose = input.dose.dose()?;
     let store = state.store.clone();
@@ -255,19 +330,26 @@ impl FlagsInput {
     }
 }
 
+/// Which identity fields a correction changed (their names, never their values).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangedFields {
+    /// E.g. `name`, `birth_date`; empty when nothing differed.
+    pub changed: Vec<&'static str>,
+}
+
 pub async fn correct_person(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Path((m, a)): Path<(String, String)>,
     Json(input): Json<PersonCorrection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChangedFields>, ApiError> {
     let (m, a) = target(&m, &a)?;
     let corrected = input.person(a)?;
     let store = state.store.clone();
     let actor = actor(&p);
     let fields =
         crate::blocking(move || store.correct_person(m, &corrected, &input.reason, &actor)).await?;
-    Ok(Json(json!({ "changed": fields })))
+    Ok(Json(ChangedFields { changed: fields }))
 }
 
 impl PersonCorrection {
@@ -294,11 +376,22 @@ impl PersonCorrection {
     }
 }
 
+/// Everything held about one person (開示): `person` (identity, My Number, flags, vouchers),
+/// `doses`, `dose_history`, `changes`, `inquiries`, `provisions`, `certificates` (issued to
+/// them) and `audit` (the operation-log entries that name them).
+// `openvrs_service::disclosure::json` writes it and the answer carries it as it is; only its
+// outline is described here.
+#[derive(Serialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+#[allow(missing_debug_implementations)] // Not `Debug`: the identity and the My Number.
+pub struct Disclosure(pub Value);
+
 pub async fn disclose(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Path((m, a)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Disclosure>, ApiError> {
     let (m, a) = target(&m, &a)?;
     let store = state.store.clone();
     let actor = actor(&p);
@@ -308,29 +401,49 @@ pub async fn disclose(
     })
     .await?;
     let d = d.ok_or_else(ApiError::not_found)?;
-    Ok(Json(disclosure::json(&d, &catalogue)))
+    Ok(Json(Disclosure(disclosure::json(&d, &catalogue))))
 }
+
+/// One finding of the data-quality report: which dose of whom, and what is wrong with it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportLine {
+    /// 宛名番号 of the person.
+    pub address_number: String,
+    pub dose_id: i64,
+    pub dose_number: u32,
+    /// The rule's code, e.g. `interval_too_short`.
+    pub rule: &'static str,
+    /// `error` or `warning`.
+    pub severity: &'static str,
+    /// Japanese / English.
+    pub message: String,
+}
+
+/// The data-quality report: every finding on the municipality's doses.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(transparent)]
+pub struct QualityReport(pub Vec<ReportLine>);
 
 pub async fn quality(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Tenant(m): Tenant,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<QualityReport>, ApiError> {
     let store = state.store.clone();
     let actor = actor(&p);
     let lines = crate::blocking(move || store.quality_report(m, &actor)).await?;
-    Ok(Json(json!(
+    Ok(Json(QualityReport(
         lines
             .iter()
-            .map(|l| json!({
-                "address_number": l.address.as_str(),
-                "dose_id": l.dose_id,
-                "dose_number": l.dose_number,
-                "rule": l.finding.rule.code(),
-                "severity": l.finding.severity.code(),
-                "message": l.finding.to_string(),
-            }))
-            .collect::<Vec<_>>()
+            .map(|l| ReportLine {
+                address_number: l.address.as_str().to_owned(),
+                dose_id: l.dose_id,
+                dose_number: l.dose_number,
+                rule: l.finding.rule.code(),
+                severity: l.finding.severity.code(),
+                message: l.finding.to_string(),
+            })
+            .collect(),
     )))
 }
 
@@ -382,75 +495,68 @@ pub(crate) fn csv_download(encoding: Encoding, filename: &str, bytes: Vec<u8>) -
         .into_response()
 }
 
-/// What kind of file an upload is.
-#[derive(Debug, Clone, Copy)]
-enum Upload {
-    Targets,
-    Ledger,
-    Flags,
+/// What a targets file (接種対象者・接種券) did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetsImported {
+    /// Persons new to the municipality.
+    pub inserted: u64,
+    /// Persons whose identity or flags changed.
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Vouchers added or changed.
+    pub vouchers_written: u64,
 }
 
-async fn upload(
+/// What a ledger file did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerImported {
+    /// Rows read.
+    pub rows: u64,
+    /// Doses recorded.
+    pub inserted: u64,
+    /// Doses already recorded the same way.
+    pub unchanged: u64,
+    /// Rows recorded with a data-quality warning, each as `N行目 ... / row N ...`.
+    pub warnings: Vec<String>,
+}
+
+/// What a flags file (転出・死亡・利用停止) did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlagsImported {
+    /// Persons whose flags changed.
+    pub changed: u64,
+}
+
+/// Runs an import of an uploaded file (all or nothing) off the async workers, counts its rows
+/// for the metrics (`rows` of the answer) and answers what it did.
+async fn upload<T: Send + 'static>(
     state: AppState,
     p: Principal,
     m: String,
-    encoding: Encoding,
     body: Bytes,
-    kind: Upload,
-) -> Result<Json<Value>, ApiError> {
+    file: &'static str,
+    rows: fn(&T) -> u64,
+    import: impl FnOnce(
+        &dyn openvrs_store::Store,
+        &openvrs_service::Open<'_>,
+        MunicipalityCode,
+        &openvrs_domain::audit::Actor,
+    ) -> Result<T, openvrs_service::Failure>
+    + Send
+    + 'static,
+) -> Result<Json<T>, ApiError> {
     let m = municipality(&m)?;
     let store = state.store.clone();
     let actor = actor(&p);
     let result = tokio::task::spawn_blocking(move || {
         let open =
             || Ok(Box::new(std::io::Cursor::new(body.clone())) as Box<dyn std::io::Read + Send>);
-        let store = &*store;
-        Ok::<Value, openvrs_service::Failure>(match kind {
-            Upload::Targets => {
-                let s = openvrs_service::import_targets(store, &open, m, encoding, &actor)?;
-                json!({
-                    "inserted": s.inserted,
-                    "updated": s.updated,
-                    "unchanged": s.unchanged,
-                    "vouchers_written": s.vouchers_written,
-                })
-            }
-            Upload::Ledger => {
-                let s = openvrs_service::import_ledger(store, &open, m, encoding, &actor)?;
-                json!({
-                    "rows": s.rows,
-                    "inserted": s.inserted,
-                    "unchanged": s.unchanged,
-                    "warnings": s.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                })
-            }
-            Upload::Flags => {
-                let changed = openvrs_service::import_flags(
-                    store,
-                    &open,
-                    m,
-                    encoding,
-                    "CSVアップロード / uploaded flags file",
-                    &actor,
-                )?;
-                json!({ "changed": changed })
-            }
-        })
+        import(&*store, &open, m, &actor)
     })
     .await
     .map_err(|_| ApiError::from(openvrs_store::StoreError::Corrupt("worker failed")))?;
     let result = result?;
-    let (file, rows) = match kind {
-        Upload::Targets => (
-            "targets",
-            result["inserted"].as_u64().unwrap_or(0)
-                + result["updated"].as_u64().unwrap_or(0)
-                + result["unchanged"].as_u64().unwrap_or(0),
-        ),
-        Upload::Ledger => ("ledger", result["rows"].as_u64().unwrap_or(0)),
-        Upload::Flags => ("flags", result["changed"].as_u64().unwrap_or(0)),
-    };
-    state.metrics.import_rows(file, rows);
+    state.metrics.import_rows(file, rows(&result));
     Ok(Json(result))
 }
 
@@ -460,8 +566,27 @@ pub async fn upload_targets(
     Path(m): Path<String>,
     Query(q): Query<EncodingQuery>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    upload(state, p, m, q.get()?, body, Upload::Targets).await
+) -> Result<Json<TargetsImported>, ApiError> {
+    let encoding = q.get()?;
+    let rows = |t: &TargetsImported| t.inserted + t.updated + t.unchanged;
+    upload(
+        state,
+        p,
+        m,
+        body,
+        "targets",
+        rows,
+        move |store, open, m, actor| {
+            let s = openvrs_service::import_targets(store, open, m, encoding, actor)?;
+            Ok(TargetsImported {
+                inserted: s.inserted,
+                updated: s.updated,
+                unchanged: s.unchanged,
+                vouchers_written: s.vouchers_written,
+            })
+        },
+    )
+    .await
 }
 
 pub async fn upload_ledger(
@@ -470,8 +595,27 @@ pub async fn upload_ledger(
     Path(m): Path<String>,
     Query(q): Query<EncodingQuery>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    upload(state, p, m, q.get()?, body, Upload::Ledger).await
+) -> Result<Json<LedgerImported>, ApiError> {
+    let encoding = q.get()?;
+    let rows = |l: &LedgerImported| l.rows;
+    upload(
+        state,
+        p,
+        m,
+        body,
+        "ledger",
+        rows,
+        move |store, open, m, actor| {
+            let s = openvrs_service::import_ledger(store, open, m, encoding, actor)?;
+            Ok(LedgerImported {
+                rows: s.rows,
+                inserted: s.inserted,
+                unchanged: s.unchanged,
+                warnings: s.warnings.iter().map(ToString::to_string).collect(),
+            })
+        },
+    )
+    .await
 }
 
 pub async fn upload_flags(
@@ -480,8 +624,29 @@ pub async fn upload_flags(
     Path(m): Path<String>,
     Query(q): Query<EncodingQuery>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    upload(state, p, m, q.get()?, body, Upload::Flags).await
+) -> Result<Json<FlagsImported>, ApiError> {
+    let encoding = q.get()?;
+    let rows = |f: &FlagsImported| f.changed;
+    upload(
+        state,
+        p,
+        m,
+        body,
+        "flags",
+        rows,
+        move |store, open, m, actor| {
+            let changed = openvrs_service::import_flags(
+                store,
+                open,
+                m,
+                encoding,
+                "CSVアップロード / uploaded flags file",
+                actor,
+            )?;
+            Ok(FlagsImported { changed })
+        },
+    )
+    .await
 }
 
 /// The ledger as a download (Shift_JIS unless `?encoding=utf8`).
@@ -503,23 +668,46 @@ pub async fn ledger(
     Ok(csv_download(encoding, &format!("ledger-{m}.csv"), bytes))
 }
 
+/// A tablet's record that disagrees with a recorded dose, waiting for staff.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DoseConflict)]
+pub struct ConflictBody {
+    pub conflict_id: i64,
+    /// 宛名番号 of the person.
+    pub address_number: String,
+    /// The recorded dose it disagrees with.
+    pub existing_dose_id: i64,
+    /// The tablet's record (`dose_id` 0, `version` 0).
+    #[schema(value_type = DoseBody)]
+    pub proposed: Value,
+    /// The venue device's account.
+    pub device: String,
+    /// Unix time in microseconds.
+    pub at: i64,
+}
+
+/// The tablet records waiting for the municipality's staff.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(transparent)]
+pub struct DoseConflicts(pub Vec<ConflictBody>);
+
 /// The tablet records waiting for this municipality's staff.
 pub async fn conflicts(
     State(state): State<AppState>,
     Tenant(m): Tenant,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DoseConflicts>, ApiError> {
     let store = state.store.clone();
     let (queue, catalogue) =
         crate::blocking(move || Ok((store.dose_conflicts(m)?, Catalogue::new(store.products()?)?)))
             .await?;
-    Ok(Json(json!(
+    Ok(Json(DoseConflicts(
         queue
             .iter()
-            .map(|c| json!({
-                "conflict_id": c.id,
-                "address_number": c.address.as_str(),
-                "existing_dose_id": c.existing_dose_id,
-                "proposed": disclosure::dose_json(
+            .map(|c| ConflictBody {
+                conflict_id: c.id,
+                address_number: c.address.as_str().to_owned(),
+                existing_dose_id: c.existing_dose_id,
+                proposed: disclosure::dose_json(
                     &StoredDose {
                         id: 0,
                         version: 0,
@@ -529,10 +717,10 @@ pub async fn conflicts(
                     },
                     &catalogue,
                 ),
-                "device": c.device,
-                "at": c.at,
-            }))
-            .collect::<Vec<_>>()
+                device: c.device.clone(),
+                at: c.at,
+            })
+            .collect(),
     )))
 }
 

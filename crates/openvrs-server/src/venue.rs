@@ -16,13 +16,13 @@ use openvrs_domain::{
     ids::OcrLine,
 };
 use openvrs_store::{StoreError, TabletRecord};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::{
     AppState,
     auth::Principal,
-    error::{ApiError, findings_json},
+    error::{ApiError, QualityFinding, findings},
 };
 
 /// A dose as the tablet sends it.
@@ -43,11 +43,30 @@ pub struct VenueDose {
     pub idempotency_key: String,
 }
 
+/// What the operator must confirm of a record: the dose number and a masked name.
+#[derive(Serialize, ToSchema)]
+#[allow(missing_debug_implementations)] // Not `Debug`: the masked name.
+pub struct VenueRecorded {
+    /// `recorded`, `already_recorded` (the same dose was there) or `conflict` (a different one
+    /// was: staff decide).
+    pub outcome: &'static str,
+    /// The dose id, or the conflict id.
+    pub id: i64,
+    /// 接種回数, from the voucher.
+    pub dose_number: u32,
+    /// Initials only, e.g. `ウ** タ**`: never the full name.
+    pub masked_name: String,
+    /// The same idempotency key was seen before: this is the first answer again.
+    pub replayed: bool,
+    /// Data-quality warnings for staff to look at.
+    pub warnings: Vec<QualityFinding>,
+}
+
 pub async fn record(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Json(input): Json<VenueDose>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<VenueRecorded>), ApiError> {
     let Binding::Venue { venue, .. } = &p.account.binding else {
         return Err(ApiError::forbidden());
     };
@@ -106,26 +125,46 @@ pub async fn record(
     };
     Ok((
         status,
-        Json(json!({
-            "outcome": answer.outcome.code(),
-            "id": answer.id,
-            "dose_number": answer.dose_number,
-            "masked_name": answer.masked_name,
-            "replayed": answer.replayed,
-            "warnings": findings_json(&answer.warnings),
-        })),
+        Json(VenueRecorded {
+            outcome: answer.outcome.code(),
+            id: answer.id,
+            dose_number: answer.dose_number,
+            masked_name: answer.masked_name,
+            replayed: answer.replayed,
+            warnings: findings(&answer.warnings),
+        }),
     ))
 }
 
+/// A vaccine product of the catalogue, as the tablet sets up its lots.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VenueProduct {
+    /// The product code to send, e.g. `comirnaty`.
+    pub code: String,
+    /// The product's name (Japanese).
+    pub name: String,
+    /// A regular expression the whole lot number must match.
+    pub lot_pattern: String,
+}
+
+/// The catalogue's products.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(transparent)]
+pub struct VenueProducts(pub Vec<VenueProduct>);
+
 /// The catalogue's products, for the tablet's lot set-up: code, name and lot format.
-pub async fn products(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn products(State(state): State<AppState>) -> Result<Json<VenueProducts>, ApiError> {
     let store = state.store.clone();
     let products = crate::blocking(move || store.products()).await?;
-    Ok(Json(json!(
+    Ok(Json(VenueProducts(
         products
-            .iter()
-            .map(|p| json!({ "code": p.code, "name": p.name, "lot_pattern": p.lot_pattern }))
-            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|p| VenueProduct {
+                code: p.code,
+                name: p.name,
+                lot_pattern: p.lot_pattern,
+            })
+            .collect(),
     )))
 }
 

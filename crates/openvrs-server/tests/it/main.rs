@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests panic on purpose: that is how they fail
 
+mod answers;
 mod matrix;
 mod web;
 mod world;
@@ -309,7 +310,10 @@ async fn new_device_accounts_get_a_token_once() {
             r#"{"user":"x2x","role":"staff","municipality":"472131","password":"short"}"#,
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        (r#"{"user":"x3x","role":"king"}"#, StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            r#"{"user":"x3x","role":"king"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         // A person without a password gets one generated, shown once.
         (r#"{"user":"x4x","role":"national"}"#, StatusCode::CREATED),
         (

@@ -20,7 +20,7 @@ use crate::world::{Actor, PASSWORD, World};
 /// Expected status per caller, in the order of [`Actor::ALL`]:
 /// anonymous, national, prefecture 47, prefecture 13, staff of 472131, staff of 472018, venue of
 /// 472131, issuance center. Paths are asked about municipality 472131.
-fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
+pub(crate) fn expected() -> BTreeMap<(Zone, &'static str, &'static str), [u16; 8]> {
     use Zone::{Internet, Lgwan};
     BTreeMap::from([
         ((Lgwan, "GET", "/healthz"), [200; 8]),
@@ -506,7 +506,7 @@ fn pct(s: &str) -> String {
 }
 
 /// A concrete request for a route template: path parameters filled in, a body where needed.
-fn concrete(w: &World, path: &str) -> (String, Option<String>) {
+pub(crate) fn concrete(w: &World, path: &str) -> (String, Option<String>) {
     let n = SERIAL.fetch_add(1, Ordering::SeqCst);
     let mut concrete = path
         .replace("{municipality}", "472131")
