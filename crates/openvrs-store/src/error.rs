@@ -59,6 +59,10 @@ pub enum StoreError {
         "データベースの接続がすべて使用中です。しばらくしてから再度お試しください / every database connection is in use: try again shortly"
     )]
     Busy,
+    #[error(
+        "Citus クラスタは openvrs backup では複製できません。各ノードの物理バックアップ(pg_basebackup と WAL アーカイブ)を同じ時点で取ってください / a Citus cluster cannot be copied by openvrs backup (the coordinator holds no rows): back up every node physically (pg_basebackup and WAL archiving) to one point in time"
+    )]
+    CitusBackup,
 }
 
 fn quality_message(findings: &[openvrs_domain::quality::Finding]) -> String {

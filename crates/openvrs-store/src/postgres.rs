@@ -353,6 +353,14 @@ pub struct PgSnapshot {
 /// Exports a snapshot of the database at `url` (`postgres_snapshot`).
 pub fn export_snapshot(url: &str) -> Result<PgSnapshot, StoreError> {
     let mut client = pg_tls::target(url)?.connect()?;
+    // A Citus coordinator holds no rows of the distributed tables: a dump of it would be a
+    // backup without data, and one snapshot does not span the workers.
+    if client
+        .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'citus'", &[])?
+        .is_some()
+    {
+        return Err(StoreError::CitusBackup);
+    }
     client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
     let row = client.query_one("SELECT pg_export_snapshot(), current_schema()", &[])?;
     let id: String = row.get(0);

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests panic on purpose: that is how they fail
 
+mod citus;
 mod harness;
 mod scenarios;
 

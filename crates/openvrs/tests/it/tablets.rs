@@ -215,6 +215,13 @@ fn backup_under_write_load_restores_every_record(database_url: Option<&str>) {
     let load = TabletLoad::start(internet, token, papers);
     // Under load: the copy is one consistent snapshot while records keep being written.
     load.wait_for(20);
+    if std::env::var_os("OPENVRS_TEST_CITUS").is_some() {
+        // A Citus coordinator holds no rows: the command refuses and says what to do instead.
+        let refused = fails(d, &["backup", "--out", "under-load.bak"]);
+        assert!(refused.contains("pg_basebackup"), "{refused}");
+        assert!(!d.join("under-load.bak").exists());
+        return;
+    }
     let before = load.written();
     ok(d, &["backup", "--out", "under-load.bak"]);
     assert!(

@@ -12,4 +12,4 @@ pub mod records;
 pub mod schema;
 pub mod tablets;
 
-mod fixtures;
+pub mod fixtures;
