@@ -263,6 +263,23 @@ fn path_municipality(template: &str, path: &str) -> Option<String> {
         .map(|(_, p)| p.to_owned())
 }
 
+/// Counts a request of `key` (a client address or an account) against `limit` per minute, across
+/// every server process of the database: the first request of a key in a minute here reads the
+/// count the others shared.
+async fn count_request(state: &AppState, key: &str, limit: u64) -> Verdict {
+    let now = state.now();
+    if let Some((counter, start)) = state.monitor.unread_request(key, now) {
+        let store = state.store.clone();
+        let name = counter.clone();
+        if let Ok(Ok(total)) =
+            tokio::task::spawn_blocking(move || store.shared_count(&name, start)).await
+        {
+            state.monitor.learn(counter, start, total);
+        }
+    }
+    state.monitor.request(key, limit, now)
+}
+
 /// Turns a rate-limit verdict into a refusal (and, the first time, an event).
 async fn limit(
     state: &AppState,
@@ -360,9 +377,7 @@ async fn decide(
 ) -> Result<Response, ApiError> {
     let client = client(req.extensions());
     if let Some(c) = &client {
-        let verdict = state
-            .monitor
-            .request(c, state.security.requests_per_client, state.now());
+        let verdict = count_request(&state, c, state.security.requests_per_client).await;
         limit(&state, verdict, None, None, client.clone()).await?;
     }
     // A page's form must come from a page of this site, signed in or not: a form posted from
@@ -402,11 +417,12 @@ async fn decide(
         other => other,
     };
     if let Some(p) = &principal {
-        let verdict = state.monitor.request(
+        let verdict = count_request(
+            &state,
             &format!("account:{}", p.account.id),
             state.security.requests_per_account,
-            state.now(),
-        );
+        )
+        .await;
         let who = Some(p.account.id.to_string());
         limit(
             &state,

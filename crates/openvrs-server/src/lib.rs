@@ -190,6 +190,20 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     state.security.secure_cookies = tls.is_some();
+    // The rate counts, shared with the other server processes of the database.
+    let flusher = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(monitor::FLUSH_EVERY);
+        loop {
+            tick.tick().await;
+            let s = flusher.clone();
+            let flushed =
+                tokio::task::spawn_blocking(move || s.monitor.flush(&*s.store, s.now())).await;
+            if let Ok(Err(e)) = flushed {
+                tracing::warn!(error = %e, "could not share the rate counts");
+            }
+        }
+    });
     let Some(metrics) = listeners.metrics else {
         let routers = vec![
             (listeners.lgwan, lgwan_router(state.clone())),

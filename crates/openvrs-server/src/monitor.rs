@@ -1,21 +1,33 @@
 //! Counting for intrusion detection: requests per client address and per account (rate limits),
-//! malformed requests per client, distinct persons read per user per hour. In memory, per
-//! process; what crosses a threshold becomes a security event.
+//! malformed requests per client, distinct persons read per user per hour. Counted in memory at
+//! once, and shared through the database by [`Monitor::flush`] (every [`FLUSH_EVERY`]): each
+//! count is what this process counted since its last flush plus the total every process had
+//! flushed, so that a limit holds across the server processes behind a load balancer without a
+//! database write on any request's path. What crosses a threshold becomes a security event
+//! (once per process and window).
 
 use std::{
     collections::{HashMap, HashSet},
     sync::Mutex,
+    time::Duration,
 };
+
+use openvrs_store::{CountDelta, Store, StoreError};
 
 const MINUTE: i64 = 60_000_000;
 const HOUR: i64 = 60 * MINUTE;
 /// Keys kept before stale windows are swept.
 const SWEEP_AT: usize = 10_000;
+/// How often a server process adds its counts to the shared ones and reads theirs back: the
+/// most that another process's requests can go uncounted here.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Default)]
 struct Window {
-    start: i64,
-    count: u64,
+    /// Every process's count as the database had it at this process's last flush.
+    shared: u64,
+    /// Counted here since the last flush.
+    pending: u64,
     reported: bool,
 }
 
@@ -29,32 +41,37 @@ pub enum Verdict {
     StillOver,
 }
 
-/// One account's reads this hour: when the hour began, whom it read, whether it was reported.
-type Reads = (i64, HashSet<String>, bool);
+#[derive(Debug, Default)]
+struct Counts {
+    /// By counter and the start of its window (windows aligned to their length, the same in
+    /// every process).
+    windows: HashMap<(String, i64), Window>,
+    /// The persons each user read this hour, here: a person read twice here counts once (one
+    /// read in two processes counts twice, which errs on the side of reporting).
+    reads: HashMap<(String, i64), HashSet<String>>,
+}
 
 #[derive(Debug, Default)]
 pub struct Monitor {
-    windows: Mutex<HashMap<String, Window>>,
-    reads: Mutex<HashMap<String, Reads>>,
+    counts: Mutex<Counts>,
 }
 
 impl Monitor {
-    /// Counts a hit for `key` in the current window of `length`.
-    fn hit(&self, key: String, limit: u64, length: i64, now: i64) -> Verdict {
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() > SWEEP_AT {
-            windows.retain(|_, w| now - w.start < HOUR);
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a hit for `counter` in the current window of `length`.
+    fn hit(counts: &mut Counts, counter: String, limit: u64, length: i64, now: i64) -> Verdict {
+        if counts.windows.len() > SWEEP_AT {
+            counts
+                .windows
+                .retain(|(_, start), w| now - start < HOUR || w.pending > 0);
         }
-        let w = windows.entry(key).or_default();
-        if now - w.start >= length {
-            *w = Window {
-                start: now,
-                count: 0,
-                reported: false,
-            };
-        }
-        w.count += 1;
-        if w.count <= limit {
+        let start = now - now.rem_euclid(length);
+        let w = counts.windows.entry((counter, start)).or_default();
+        w.pending += 1;
+        if w.shared + w.pending <= limit {
             Verdict::Within
         } else if w.reported {
             Verdict::StillOver
@@ -66,35 +83,97 @@ impl Monitor {
 
     /// A request, counted per minute against `limit`, under `key` (client or account).
     pub fn request(&self, key: &str, limit: u64, now: i64) -> Verdict {
-        self.hit(format!("req:{key}"), limit, MINUTE, now)
+        Self::hit(&mut self.counts(), format!("req:{key}"), limit, MINUTE, now)
+    }
+
+    /// The counter and window a request of `key` is counted in now, if this process has not
+    /// counted one there yet: the caller reads every process's count first ([`Monitor::learn`];
+    /// one read per key and minute, never a write on a request's path).
+    pub fn unread_request(&self, key: &str, now: i64) -> Option<(String, i64)> {
+        let counter = format!("req:{key}");
+        let start = now - now.rem_euclid(MINUTE);
+        let known = self
+            .counts()
+            .windows
+            .contains_key(&(counter.clone(), start));
+        (!known).then_some((counter, start))
+    }
+
+    /// Every process's count of `counter` in the window from `start`, as the database has it.
+    pub fn learn(&self, counter: String, start: i64, total: u64) {
+        let mut counts = self.counts();
+        let w = counts.windows.entry((counter, start)).or_default();
+        w.shared = w.shared.max(total);
     }
 
     /// A malformed or oversized request from `client`, counted per minute.
     pub fn malformed(&self, client: &str, limit: u64, now: i64) -> Verdict {
-        self.hit(format!("bad:{client}"), limit, MINUTE, now)
+        Self::hit(
+            &mut self.counts(),
+            format!("bad:{client}"),
+            limit,
+            MINUTE,
+            now,
+        )
     }
 
     /// `user` read the person `person`; true the first time in the hour that the number of
     /// distinct persons exceeds `limit`.
     pub fn person_read(&self, user: &str, person: String, limit: usize, now: i64) -> bool {
-        let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
-        if reads.len() > SWEEP_AT {
-            reads.retain(|_, (start, _, _)| now - *start < HOUR);
+        let mut counts = self.counts();
+        let hour = now - now.rem_euclid(HOUR);
+        if counts.reads.len() > SWEEP_AT {
+            counts.reads.retain(|(_, start), _| now - start < HOUR);
         }
-        let (start, seen, reported) = reads
-            .entry(user.to_owned())
-            .or_insert_with(|| (now, HashSet::new(), false));
-        if now - *start >= HOUR {
-            *start = now;
-            seen.clear();
-            *reported = false;
+        let new = counts
+            .reads
+            .entry((user.to_owned(), hour))
+            .or_default()
+            .insert(person);
+        new && Self::hit(
+            &mut counts,
+            format!("reads:{user}"),
+            limit as u64,
+            HOUR,
+            now,
+        ) == Verdict::JustOver
+    }
+
+    /// Adds what this process counted since the last flush to the shared counts and reads the
+    /// totals back (blocking: call it off the async threads).
+    pub fn flush(&self, store: &dyn Store, now: i64) -> Result<(), StoreError> {
+        let deltas: Vec<CountDelta> = {
+            let mut counts = self.counts();
+            counts
+                .windows
+                .retain(|(_, start), _| now - start < 2 * HOUR);
+            counts
+                .windows
+                .iter_mut()
+                .filter(|(_, w)| w.pending > 0)
+                .map(|((counter, start), w)| {
+                    let delta = std::mem::take(&mut w.pending);
+                    // Until the database answers, count it as shared.
+                    w.shared += delta;
+                    CountDelta {
+                        counter: counter.clone(),
+                        window_start: *start,
+                        delta,
+                    }
+                })
+                .collect()
+        };
+        // Only the counters counted here since the last flush: the others' totals for a counter
+        // arrive with the first flush after this process counts it.
+        let keys = deltas;
+        let totals = store.add_counts(&keys, now - 2 * HOUR)?;
+        let mut counts = self.counts();
+        for (d, total) in keys.iter().zip(totals) {
+            if let Some(w) = counts.windows.get_mut(&(d.counter.clone(), d.window_start)) {
+                w.shared = w.shared.max(total);
+            }
         }
-        seen.insert(person);
-        if seen.len() > limit && !*reported {
-            *reported = true;
-            return true;
-        }
-        false
+        Ok(())
     }
 }
 
@@ -125,6 +204,49 @@ mod tests {
             "reported once an hour"
         );
         assert!(!m.person_read("u", "5".into(), 2, HOUR + 5));
+    }
+
+    /// Two processes: what one flushed counts in the other.
+    #[test]
+    fn counts_are_shared_through_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = openvrs_store::open(
+            &openvrs_store::Location::Sqlite {
+                path: dir.path().join("s.sqlite"),
+                create: true,
+            },
+            openvrs_crypto::MasterKey::generate(),
+        )
+        .unwrap();
+        let (a, b) = (Monitor::default(), Monitor::default());
+        for t in 0..3 {
+            assert_eq!(a.request("acct", 4, t), Verdict::Within);
+        }
+        a.flush(&*store, 3).unwrap();
+        assert_eq!(b.unread_request("acct", 4), Some(("req:acct".into(), 0)));
+        assert_eq!(
+            b.request("acct", 4, 4),
+            Verdict::Within,
+            "b has not read a's"
+        );
+        b.flush(&*store, 5).unwrap();
+        assert_eq!(b.request("acct", 4, 6), Verdict::JustOver, "3 + 1 + 1");
+        assert_eq!(
+            a.request("acct", 4, 7),
+            Verdict::Within,
+            "a has not heard of b's"
+        );
+        a.flush(&*store, 8).unwrap();
+        assert_eq!(a.request("acct", 4, 9), Verdict::JustOver, "5 shared + 1");
+        // The next minute starts afresh everywhere.
+        assert_eq!(a.request("acct", 4, MINUTE), Verdict::Within);
+        // A process that reads the shared count before its first request counts from it.
+        let c = Monitor::default();
+        let (counter, start) = c.unread_request("acct", 10).unwrap();
+        assert_eq!(store.shared_count(&counter, start).unwrap(), 5);
+        c.learn(counter, start, 5);
+        assert_eq!(c.unread_request("acct", 11), None);
+        assert_eq!(c.request("acct", 4, 11), Verdict::JustOver, "5 shared + 1");
     }
 }
 

@@ -190,6 +190,24 @@ pub trait Accounts: Send + Sync {
         user: &str,
         since: i64,
     ) -> Result<u64, StoreError>;
+
+    /// Counters shared by the server processes of one database: adds each delta to its
+    /// counter's window and returns the totals after, in order; drops the windows that began
+    /// before `drop_before`. Counter names hold account ids and client addresses, never a
+    /// person.
+    fn add_counts(&self, deltas: &[CountDelta], drop_before: i64) -> Result<Vec<u64>, StoreError>;
+
+    /// The shared total of `counter` in the window from `window_start` (0 if none).
+    fn shared_count(&self, counter: &str, window_start: i64) -> Result<u64, StoreError>;
+}
+
+/// What one process counted in one window since it last said so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountDelta {
+    pub counter: String,
+    /// Unix microseconds.
+    pub window_start: i64,
+    pub delta: u64,
 }
 
 impl<B: Backend> Accounts for Engine<B> {
@@ -363,6 +381,48 @@ impl<B: Backend> Accounts for Engine<B> {
                 )?,
             };
             rows.iter().map(event_from_row).collect()
+        })
+    }
+
+    fn add_counts(&self, deltas: &[CountDelta], drop_before: i64) -> Result<Vec<u64>, StoreError> {
+        self.db.transaction(|tx| {
+            tx.execute(
+                "DELETE FROM shared_counts WHERE window_start < $1",
+                &[drop_before.into()],
+            )?;
+            let mut totals = Vec::with_capacity(deltas.len());
+            for d in deltas {
+                let total = tx
+                    .query_opt(
+                        "INSERT INTO shared_counts (counter, window_start, total) \
+                         VALUES ($1, $2, $3) ON CONFLICT (counter, window_start) \
+                         DO UPDATE SET total = shared_counts.total + excluded.total \
+                         RETURNING total",
+                        &[
+                            d.counter.as_str().into(),
+                            d.window_start.into(),
+                            i64::try_from(d.delta).unwrap_or(i64::MAX).into(),
+                        ],
+                    )?
+                    .ok_or(StoreError::Corrupt("count"))?
+                    .int(0)?;
+                totals.push(u64::try_from(total).unwrap_or(0));
+            }
+            Ok(totals)
+        })
+    }
+
+    fn shared_count(&self, counter: &str, window_start: i64) -> Result<u64, StoreError> {
+        self.db.transaction(|tx| {
+            let total = tx
+                .query_opt(
+                    "SELECT total FROM shared_counts WHERE counter = $1 AND window_start = $2",
+                    &[counter.into(), window_start.into()],
+                )?
+                .map(|r| r.int(0))
+                .transpose()?
+                .unwrap_or(0);
+            Ok(u64::try_from(total).unwrap_or(0))
         })
     }
 

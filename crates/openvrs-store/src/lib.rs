@@ -39,7 +39,7 @@ mod sql;
 mod sqlite;
 mod tablets;
 
-pub use accounts::Accounts;
+pub use accounts::{Accounts, CountDelta};
 pub use audit::Audit;
 pub use certificates::Certificates;
 pub use engine::SystemClock;

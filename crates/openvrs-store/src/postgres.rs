@@ -279,6 +279,10 @@ impl Backend for Postgres {
             10,
             include_str!("../migrations/postgres/0010_audit_by_object.sql"),
         ),
+        (
+            11,
+            include_str!("../migrations/postgres/0011_shared_counts.sql"),
+        ),
     ];
 
     fn pool(&self) -> crate::PoolStatus {
@@ -360,6 +364,16 @@ pub fn export_snapshot(url: &str) -> Result<PgSnapshot, StoreError> {
         .is_some()
     {
         return Err(StoreError::CitusBackup);
+    }
+    // One backup of a database at a time, whichever host's timer starts it: held by this
+    // connection until the snapshot is let go.
+    let alone: bool = client
+        .query_one("SELECT pg_try_advisory_lock(7955925058806395764)", &[])?
+        .get(0);
+    if !alone {
+        return Err(StoreError::Conflict(
+            "このデータベースのバックアップが実行中です / a backup of this database is running",
+        ));
     }
     client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
     let row = client.query_one("SELECT pg_export_snapshot(), current_schema()", &[])?;

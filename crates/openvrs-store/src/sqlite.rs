@@ -236,6 +236,10 @@ impl Backend for Sqlite {
             10,
             include_str!("../migrations/sqlite/0010_audit_by_object.sql"),
         ),
+        (
+            11,
+            include_str!("../migrations/sqlite/0011_shared_counts.sql"),
+        ),
     ];
 
     fn pool(&self) -> crate::PoolStatus {

@@ -10,6 +10,7 @@ mod common;
 mod fixtures;
 mod imports;
 mod operations;
+mod processes;
 mod serve;
 mod setup;
 mod tablets;

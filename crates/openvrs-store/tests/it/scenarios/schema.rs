@@ -19,10 +19,10 @@ pub fn newer_schema_is_refused(h: &Harness) {
 
 /// A database as the previous release left it (its migrations stop at 8: persons without
 /// `key_version`, no index of the audit log by object), with data in it, opened by this
-/// program: migrations 9 and 10 are applied, everything written before reads back, and what
+/// program: migrations 9 to 11 are applied, everything written before reads back, and what
 /// they are for (data key rotation, a person's audit trail) works on it. The previous release's
-/// state is made by writing with this program and then undoing migrations 9 and 10 exactly
-/// (they only add that column and that index).
+/// state is made by writing with this program and then undoing migrations 9 to 11 exactly
+/// (they only add that column, that index and the shared counters' table).
 pub fn upgrade_from_the_previous_schema_keeps_the_data(h: &Harness) {
     let ps = residents(h, 30, 41);
     h.store
@@ -34,7 +34,8 @@ pub fn upgrade_from_the_previous_schema_keeps_the_data(h: &Harness) {
         )
         .unwrap();
     h.exec(
-        "DROP INDEX audit_log_object; ALTER TABLE persons DROP COLUMN key_version; \
+        "DROP TABLE shared_counts; DROP INDEX audit_log_object; \
+         ALTER TABLE persons DROP COLUMN key_version; \
          DELETE FROM schema_migrations WHERE version >= 9;",
     );
     let head = h.store.verify_audit(uruma()).unwrap();
