@@ -14,7 +14,7 @@ use openvrs_domain::{
 
 use crate::{
     AuditEntry, StoreError,
-    sql::{Backend, Row, Tx},
+    sql::{Backend, Row, Tx, Value},
 };
 
 /// A municipality's keys as loaded: the audit key always, the others until shredded.
@@ -424,22 +424,64 @@ fn insert_entry(
     object: &str,
     outcome: Outcome,
 ) -> Result<ChainEnd, StoreError> {
-    let entry = AuditEntry {
-        seq: prev.seq + 1,
-        at: now,
-        actor: actor.user.clone(),
-        role: actor.role,
-        zone: actor.zone,
-        action: action.to_owned(),
-        object: object.to_owned(),
-        outcome,
-    };
-    let link = entry_link(key, code, &prev.link, &entry);
-    tx.execute(
-        "INSERT INTO audit_log (municipality_code, seq, at, actor, role, zone, action, object, \
-         outcome, link) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        &[
-            code.into(),
+    let mut entries = Entries::after(code, prev);
+    entries.push(key, now, actor, action, object, outcome);
+    entries.insert(tx)
+}
+
+const AUDIT_COLUMNS: [&str; 10] = [
+    "municipality_code",
+    "seq",
+    "at",
+    "actor",
+    "role",
+    "zone",
+    "action",
+    "object",
+    "outcome",
+    "link",
+];
+
+/// Audit entries of one municipality chained in memory after a chain end, then written in
+/// as few statements as the database takes (a batch of tablet records).
+pub(crate) struct Entries<'a> {
+    code: &'a str,
+    end: ChainEnd,
+    rows: Vec<Value>,
+}
+
+impl<'a> Entries<'a> {
+    pub(crate) fn after(code: &'a str, end: ChainEnd) -> Self {
+        Self {
+            code,
+            end,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Chains the next entry.
+    pub(crate) fn push(
+        &mut self,
+        key: &Key,
+        now: i64,
+        actor: &Actor,
+        action: &str,
+        object: &str,
+        outcome: Outcome,
+    ) {
+        let entry = AuditEntry {
+            seq: self.end.seq + 1,
+            at: now,
+            actor: actor.user.clone(),
+            role: actor.role,
+            zone: actor.zone,
+            action: action.to_owned(),
+            object: object.to_owned(),
+            outcome,
+        };
+        let link = entry_link(key, self.code, &self.end.link, &entry);
+        self.rows.extend([
+            self.code.into(),
             entry.seq.into(),
             entry.at.into(),
             entry.actor.into(),
@@ -449,12 +491,18 @@ fn insert_entry(
             entry.object.into(),
             entry.outcome.code().into(),
             link.to_vec().into(),
-        ],
-    )?;
-    Ok(ChainEnd {
-        seq: entry.seq,
-        link,
-    })
+        ]);
+        self.end = ChainEnd {
+            seq: entry.seq,
+            link,
+        };
+    }
+
+    /// Writes the entries; returns the chain's new end (not yet stored as the head).
+    pub(crate) fn insert(self, tx: &mut dyn Tx) -> Result<ChainEnd, StoreError> {
+        crate::sql::insert_rows(tx, "audit_log", &AUDIT_COLUMNS, self.rows)?;
+        Ok(self.end)
+    }
 }
 
 pub(crate) fn entry_link(key: &Key, code: &str, prev: &[u8; 32], e: &AuditEntry) -> [u8; 32] {

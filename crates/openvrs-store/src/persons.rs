@@ -16,7 +16,7 @@ use openvrs_domain::{
 use crate::{
     PutSummary, StoreError,
     engine::{Engine, MY_NUMBER_INDEX, open_text, slot},
-    sql::{Backend, Row, Tx, Value},
+    sql::{Backend, Row, Tx, Value, multi_insert},
 };
 
 /// Residents and their vouchers: imports (all or nothing) and finding one person.
@@ -194,27 +194,55 @@ impl<B: Backend> Engine<B> {
         keys: &TenantKeys,
         address: &str,
     ) -> Result<Option<Person>, StoreError> {
+        Ok(self.read_persons(tx, m, keys, &[address])?.remove(address))
+    }
+
+    /// The persons of `m` with these address numbers (those that exist), in two statements.
+    pub(crate) fn read_persons(
+        &self,
+        tx: &mut dyn Tx,
+        m: MunicipalityCode,
+        keys: &TenantKeys,
+        addresses: &[&str],
+    ) -> Result<HashMap<String, Person>, StoreError> {
         let code = m.to_string();
-        let Some(row) = tx.query_opt(
-            "SELECT address_number, name_sealed, name_kana_sealed, birth_date_sealed, \
-             my_number_sealed, sex, moved_out_on, moved_out_to, deceased_on, use_suspended \
-             FROM persons WHERE municipality_code = $1 AND address_number = $2",
-            &[code.as_str().into(), address.into()],
-        )?
-        else {
-            return Ok(None);
-        };
-        let vouchers = tx
-            .query(
-                "SELECT voucher_number, voucher_type, dose_number, issued_on FROM vouchers \
-                 WHERE municipality_code = $1 AND address_number = $2 \
-                 ORDER BY COALESCE(dose_number, 0), voucher_number",
-                &[code.as_str().into(), address.into()],
-            )?
-            .iter()
-            .map(voucher_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        person_from_row(&code, keys, &row, vouchers).map(Some)
+        let mut found = HashMap::new();
+        if addresses.is_empty() {
+            return Ok(found);
+        }
+        let list = (2..addresses.len() + 2)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut params: Vec<Value> = vec![code.as_str().into()];
+        params.extend(addresses.iter().map(|a| Value::from(*a)));
+        let mut vouchers: HashMap<String, Vec<Voucher>> = HashMap::new();
+        for row in tx.query(
+            &format!(
+                "SELECT address_number, voucher_number, voucher_type, dose_number, issued_on \
+                 FROM vouchers WHERE municipality_code = $1 AND address_number IN ({list}) \
+                 ORDER BY address_number, COALESCE(dose_number, 0), voucher_number"
+            ),
+            &params,
+        )? {
+            vouchers
+                .entry(row.text(0)?.to_owned())
+                .or_default()
+                .push(voucher_from_row(&row, 1)?);
+        }
+        for row in tx.query(
+            &format!(
+                "SELECT address_number, name_sealed, name_kana_sealed, birth_date_sealed, \
+                 my_number_sealed, sex, moved_out_on, moved_out_to, deceased_on, use_suspended \
+                 FROM persons WHERE municipality_code = $1 AND address_number IN ({list})"
+            ),
+            &params,
+        )? {
+            let address = row.text(0)?.to_owned();
+            let held = vouchers.remove(&address).unwrap_or_default();
+            found.insert(address, person_from_row(&code, keys, &row, held)?);
+        }
+        Ok(found)
     }
 
     pub(crate) fn find_person(
@@ -278,22 +306,23 @@ fn person_from_row(
     })
 }
 
-fn voucher_from_row(row: &Row) -> Result<Voucher, StoreError> {
+/// A voucher from the row's columns from `at` on (number, type, dose number, issued on).
+fn voucher_from_row(row: &Row, at: usize) -> Result<Voucher, StoreError> {
     Ok(Voucher {
-        number: VoucherNumber::parse(row.text(0)?)?,
+        number: VoucherNumber::parse(row.text(at)?)?,
         voucher_type: row
-            .opt_int(1)?
+            .opt_int(at + 1)?
             .map(|t| u8::try_from(t).map_err(|_| StoreError::Corrupt("voucher type")))
             .transpose()?,
         dose_number: row
-            .opt_int(2)?
+            .opt_int(at + 2)?
             .map(|n| {
                 u32::try_from(n)
                     .map_err(|_| StoreError::Corrupt("dose number"))
                     .and_then(|n| Ok(DoseNumber::new(n)?))
             })
             .transpose()?,
-        issued_on: row.opt_date(3)?,
+        issued_on: row.opt_date(at + 3)?,
     })
 }
 
@@ -377,21 +406,6 @@ pub(crate) fn chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
 }
 
 /// `INSERT INTO table (cols) VALUES ($1, ...), (...)` for `rows` rows.
-fn multi_insert(table: &str, columns: &[&str], rows: usize) -> String {
-    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..columns.len() {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", r * columns.len() + c + 1));
-        }
-        sql.push(')');
-    }
-    sql
-}
-
 fn person_values(code: &str, keys: &TenantKeys, p: &Person, now: i64) -> [Value; 16] {
     let address = p.address_number.as_str();
     let seal = |column: &str, plain: &[u8]| keys.seal(&slot(code, column, address), plain);

@@ -73,7 +73,7 @@ pub(crate) fn dose_from_row(row: &Row, at: usize) -> Result<StoredDose, StoreErr
     })
 }
 
-fn dose_values(code: &str, address: &str, d: &StoredDose) -> Vec<Value> {
+pub(crate) fn dose_values(code: &str, address: &str, d: &StoredDose) -> Vec<Value> {
     let mut values = vec![code.into(), address.into()];
     values.extend(dose_values_only(d));
     values
@@ -151,16 +151,41 @@ pub(crate) fn current_doses(
     code: &str,
     address: &str,
 ) -> Result<Vec<StoredDose>, StoreError> {
-    tx.query(
+    Ok(current_doses_of(tx, code, &[address])?
+        .remove(address)
+        .unwrap_or_default())
+}
+
+/// The current doses of each of these persons (those with any), in one statement, in dose
+/// number order.
+pub(crate) fn current_doses_of(
+    tx: &mut dyn Tx,
+    code: &str,
+    addresses: &[&str],
+) -> Result<std::collections::HashMap<String, Vec<StoredDose>>, StoreError> {
+    let mut doses: std::collections::HashMap<String, Vec<StoredDose>> = Default::default();
+    if addresses.is_empty() {
+        return Ok(doses);
+    }
+    let list = (2..addresses.len() + 2)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut params: Vec<Value> = vec![code.into()];
+    params.extend(addresses.iter().map(|a| Value::from(*a)));
+    for row in tx.query(
         &format!(
-            "SELECT {DOSE_COLUMNS} FROM doses WHERE municipality_code = $1 AND address_number = $2 \
-             ORDER BY dose_number, dose_id"
+            "SELECT address_number, {DOSE_COLUMNS} FROM doses WHERE municipality_code = $1 \
+             AND address_number IN ({list}) ORDER BY address_number, dose_number, dose_id"
         ),
-        &[code.into(), address.into()],
-    )?
-    .iter()
-    .map(|r| dose_from_row(r, 0))
-    .collect()
+        &params,
+    )? {
+        doses
+            .entry(row.text(0)?.to_owned())
+            .or_default()
+            .push(dose_from_row(&row, 1)?);
+    }
+    Ok(doses)
 }
 
 /// The next dose id: ids of deleted doses (kept in the history) are never reused. Called with

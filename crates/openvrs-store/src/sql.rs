@@ -156,3 +156,40 @@ pub(crate) trait Backend: Send + Sync + 'static {
         f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError>;
 }
+
+/// Parameters per statement at most: below both PostgreSQL's 65,535 and SQLite's 32,766.
+const MAX_PARAMETERS: usize = 30_000;
+
+/// `INSERT INTO table (columns) VALUES (...), (...)`: placeholders numbered row by row.
+pub(crate) fn multi_insert(table: &str, columns: &[&str], rows: usize) -> String {
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..columns.len() {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", r * columns.len() + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Inserts `values` (whole rows of `columns`, one after another) in as few multi-row statements
+/// as the databases' parameter limits allow.
+pub(crate) fn insert_rows(
+    tx: &mut dyn Tx,
+    table: &str,
+    columns: &[&str],
+    values: Vec<Value>,
+) -> Result<(), StoreError> {
+    let per = (MAX_PARAMETERS / columns.len()).max(1) * columns.len();
+    for chunk in values.chunks(per) {
+        tx.execute(
+            &multi_insert(table, columns, chunk.len() / columns.len()),
+            chunk,
+        )?;
+    }
+    Ok(())
+}

@@ -10,9 +10,9 @@ use openvrs_domain::{
 
 use crate::{
     DoseConflict, StoreError, StoredDose, TabletAnswer, TabletOutcome, TabletRecord,
-    engine::{ChainEnd, Engine},
-    records::{Facts, current_doses, insert_dose, next_dose_id, same_record},
-    sql::{Backend, Tx},
+    engine::{ChainEnd, Engine, Entries},
+    records::{DOSE_COLUMNS, Facts, current_doses_of, dose_values, next_dose_id, same_record},
+    sql::{Backend, Tx, Value, insert_rows},
 };
 
 const KEY_REUSED: &str =
@@ -35,21 +35,6 @@ fn request_digest(keys: &openvrs_crypto::TenantKeys, r: &TabletRecord) -> Vec<u8
     keys.index("tablet_request", canon.as_bytes()).to_vec()
 }
 
-/// The refusals [`Engine::tablet_in`] decides before it writes anything of the record (a
-/// database's constraint violation is a `Conflict` too, but not this one).
-fn refused_before_writing(e: &StoreError) -> bool {
-    matches!(e, StoreError::Conflict(m) if *m == KEY_REUSED)
-        || matches!(
-            e,
-            StoreError::Invalid(_)
-                | StoreError::Quality(_)
-                | StoreError::NotFound(_)
-                | StoreError::BirthDateMismatch
-                | StoreError::UnknownMunicipality(_)
-                | StoreError::Shredded(_)
-        )
-}
-
 fn next_conflict_id(tx: &mut dyn Tx, code: &str) -> Result<i64, StoreError> {
     tx.query_opt(
         "SELECT COALESCE(MAX(conflict_id), 0) + 1 FROM dose_conflicts WHERE municipality_code = $1",
@@ -59,6 +44,51 @@ fn next_conflict_id(tx: &mut dyn Tx, code: &str) -> Result<i64, StoreError> {
     .int(0)
 }
 
+/// What an earlier request with the same device and key was answered.
+struct Replay {
+    digest: Vec<u8>,
+    outcome: TabletOutcome,
+    id: i64,
+    address: String,
+    dose_number: u32,
+}
+
+const CONFLICT_COLUMNS: [&str; 13] = [
+    "municipality_code",
+    "conflict_id",
+    "address_number",
+    "existing_dose_id",
+    "dose_number",
+    "given_on",
+    "product",
+    "lot",
+    "venue",
+    "doctor",
+    "voucher_number",
+    "device",
+    "at",
+];
+
+const REQUEST_COLUMNS: [&str; 9] = [
+    "municipality_code",
+    "device",
+    "idempotency_key",
+    "request_digest",
+    "outcome",
+    "record_id",
+    "address_number",
+    "dose_number",
+    "at",
+];
+
+/// `$from, $from+1, ...` for `n` parameters.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl<B: Backend> Engine<B> {
     fn tablet_batch(
         &self,
@@ -66,130 +96,216 @@ impl<B: Backend> Engine<B> {
         batch: &[(MunicipalityCode, TabletRecord, Actor)],
         savepoints: bool,
     ) -> Result<Vec<Result<TabletAnswer, StoreError>>, StoreError> {
-        let mut answers = Vec::with_capacity(batch.len());
-        // Each municipality's chain end as this batch leaves it: stored once at the end.
-        let mut heads: std::collections::HashMap<MunicipalityCode, ChainEnd> =
-            std::collections::HashMap::new();
-        // The last dose id handed out per municipality in this batch: looked up once (the audit
-        // head's lock keeps other writers of the municipality out until the commit).
-        let mut dose_ids: std::collections::HashMap<MunicipalityCode, i64> =
-            std::collections::HashMap::new();
-        for (m, record, actor) in batch {
-            if savepoints {
+        if savepoints {
+            // After an unexpected error: each record alone, so that one's failure leaves the
+            // others.
+            let mut answers = Vec::with_capacity(batch.len());
+            for item in batch {
                 tx.batch("SAVEPOINT tablet")?;
-            }
-            match self.tablet_in(tx, heads.get(m).copied(), &mut dose_ids, *m, record, actor) {
-                Ok((answer, head)) => {
-                    if savepoints {
+                match self.tablet_group(tx, item.0, &[item]) {
+                    Ok(mut one) => {
                         tx.batch("RELEASE SAVEPOINT tablet")?;
+                        answers.push(one.pop().ok_or(StoreError::Corrupt("empty answer"))?);
                     }
-                    heads.insert(*m, head);
-                    answers.push(answer);
+                    Err(e) => {
+                        tx.batch("ROLLBACK TO SAVEPOINT tablet; RELEASE SAVEPOINT tablet")?;
+                        answers.push(Err(e));
+                    }
                 }
-                Err(e) if savepoints => {
-                    tx.batch("ROLLBACK TO SAVEPOINT tablet; RELEASE SAVEPOINT tablet")?;
-                    answers.push(Err(e));
-                }
-                Err(e) if refused_before_writing(&e) => answers.push(Err(e)),
-                Err(e) => return Err(e),
+            }
+            return Ok(answers);
+        }
+        // A handful of statements per municipality, whatever the batch's size: each routes to
+        // the municipality's shard on Citus.
+        let mut groups: std::collections::BTreeMap<MunicipalityCode, Vec<usize>> =
+            Default::default();
+        for (i, (m, _, _)) in batch.iter().enumerate() {
+            groups.entry(*m).or_default().push(i);
+        }
+        let mut answers: Vec<Option<Result<TabletAnswer, StoreError>>> =
+            (0..batch.len()).map(|_| None).collect();
+        for (m, indexes) in groups {
+            let items: Vec<_> = indexes.iter().map(|&i| &batch[i]).collect();
+            for (i, answer) in indexes.into_iter().zip(self.tablet_group(tx, m, &items)?) {
+                answers[i] = Some(answer);
             }
         }
-        for (m, head) in heads {
-            head.store(tx, &m.to_string())?;
-        }
-        Ok(answers)
+        answers
+            .into_iter()
+            .map(|a| a.ok_or(StoreError::Corrupt("unanswered tablet record")))
+            .collect()
     }
 
-    /// One record, inside the caller's transaction. The outer `Err` undoes the record (its
-    /// savepoint); an inner `Err` is an answer whose failed attempt stays audited.
-    #[allow(clippy::type_complexity)]
-    fn tablet_in(
+    /// One municipality's records, in the caller's transaction: everything they need is read
+    /// in five statements, each record is decided in turn (seeing the ones before it), and what
+    /// they write - doses, conflicts, requests, audit entries - goes in one statement per
+    /// table. A refusal decided before writing (a reused key, a blocking quality finding, a
+    /// malformed key) is an answer without an audit entry; an unknown voucher or another date
+    /// of birth is an audited failure.
+    fn tablet_group(
         &self,
         tx: &mut dyn Tx,
-        head: Option<ChainEnd>,
-        dose_ids: &mut std::collections::HashMap<MunicipalityCode, i64>,
         m: MunicipalityCode,
-        record: &TabletRecord,
-        actor: &Actor,
-    ) -> Result<(Result<TabletAnswer, StoreError>, ChainEnd), StoreError> {
+        items: &[&(MunicipalityCode, TabletRecord, Actor)],
+    ) -> Result<Vec<Result<TabletAnswer, StoreError>>, StoreError> {
         let code = m.to_string();
-        let dose = Dose {
-            source: DoseSource::Tablet,
-            voucher: Some(record.voucher),
-            given_in: Some(m),
-            status: DoseStatus::Given,
-            ..record.dose.clone()
+        let now = self.now();
+        let Some(head) = ChainEnd::lock::<B>(tx, m)? else {
+            return Ok(items
+                .iter()
+                .map(|_| Err(StoreError::UnknownMunicipality(m)))
+                .collect());
         };
-        let key = Short::<64>::parse(&record.idempotency_key)?;
-        if key.as_str().is_empty() {
-            return Err(StoreError::Invalid(openvrs_domain::Invalid {
-                kind: "idempotency_key.required",
-                ja: "冪等キーが必要です",
-                en: "an idempotency key is required",
-            }));
+        // The keys are read after the head is locked, so that a key rotation's last step
+        // (which takes the same lock) is seen by every writer that follows it.
+        let tenant = self.tenant(tx, m)?;
+        let Ok(keys) = tenant.personal(m) else {
+            return Ok(items.iter().map(|_| Err(StoreError::Shredded(m))).collect());
+        };
+
+        // What the records need, read at once.
+        let request_keys: Vec<&str> = items
+            .iter()
+            .map(|(_, r, _)| r.idempotency_key.as_str())
+            .collect();
+        let mut replays: std::collections::HashMap<(String, String), Replay> = Default::default();
+        if !request_keys.is_empty() {
+            let mut params: Vec<Value> = vec![code.as_str().into()];
+            params.extend(request_keys.iter().map(|k| Value::from(*k)));
+            for row in tx.query(
+                &format!(
+                    "SELECT device, idempotency_key, request_digest, outcome, record_id, \
+                     address_number, dose_number FROM tablet_requests \
+                     WHERE municipality_code = $1 AND idempotency_key IN ({})",
+                    placeholders(2, request_keys.len())
+                ),
+                &params,
+            )? {
+                replays.insert(
+                    (row.text(0)?.to_owned(), row.text(1)?.to_owned()),
+                    Replay {
+                        digest: row.bytes(2)?.to_vec(),
+                        outcome: TabletOutcome::from_code(row.text(3)?)
+                            .ok_or(StoreError::Corrupt("tablet outcome"))?,
+                        id: row.int(4)?,
+                        address: row.text(5)?.to_owned(),
+                        dose_number: u32::try_from(row.int(6)?)
+                            .map_err(|_| StoreError::Corrupt("dose number"))?,
+                    },
+                );
+            }
         }
-        // The closure's own result is the answer or why there is none; the failures are
-        // committed with their audit entry.
-        self.write_chained(tx, head, m, actor, "tablet.record", |tx, tenant| {
-            let keys = tenant.personal(m)?;
-            let digest = request_digest(keys, record);
+        let vouchers: Vec<&str> = items.iter().map(|(_, r, _)| r.voucher.as_str()).collect();
+        let mut owners: std::collections::HashMap<String, String> = Default::default();
+        {
+            let mut params: Vec<Value> = vec![code.as_str().into()];
+            params.extend(vouchers.iter().map(|v| Value::from(*v)));
+            for row in tx.query(
+                &format!(
+                    "SELECT voucher_number, address_number FROM vouchers \
+                     WHERE municipality_code = $1 AND voucher_number IN ({})",
+                    placeholders(2, vouchers.len())
+                ),
+                &params,
+            )? {
+                owners.insert(row.text(0)?.to_owned(), row.text(1)?.to_owned());
+            }
+        }
+        let addresses: Vec<String> = owners
+            .values()
+            .chain(replays.values().map(|r| &r.address))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let address_refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+        let persons = self.read_persons(tx, m, keys, &address_refs)?;
+        let mut doses = current_doses_of(tx, &code, &address_refs)?;
+        let catalogue = self.catalogue(tx)?;
+        let today = self.today();
+
+        // Each record decided in turn.
+        let mut entries = Entries::after(&code, head);
+        let (mut dose_rows, mut conflict_rows, mut request_rows) =
+            (Vec::new(), Vec::new(), Vec::new());
+        let mut next_dose: Option<i64> = None;
+        let mut next_conflict: Option<i64> = None;
+        let mut answers = Vec::with_capacity(items.len());
+        for (_, record, actor) in items {
             let device = actor.user.as_str();
             let voucher = format!("voucher:{}", record.voucher);
-            // A retry: the first answer again.
-            if let Some(row) = tx.query_opt(
-                "SELECT request_digest, outcome, record_id, address_number, dose_number \
-                 FROM tablet_requests WHERE municipality_code = $1 AND device = $2 \
-                 AND idempotency_key = $3",
-                &[code.as_str().into(), device.into(), key.as_str().into()],
-            )? {
-                if row.bytes(0)? != digest.as_slice() {
-                    return Err(StoreError::Conflict(KEY_REUSED));
+            let audit = |entries: &mut Entries<'_>, object: String, outcome: Outcome| {
+                entries.push(&tenant.audit, now, actor, "tablet.record", &object, outcome);
+            };
+            let key = match Short::<64>::parse(&record.idempotency_key) {
+                Ok(k) if !k.as_str().is_empty() => k,
+                Ok(_) => {
+                    answers.push(Err(StoreError::Invalid(openvrs_domain::Invalid {
+                        kind: "idempotency_key.required",
+                        ja: "冪等キーが必要です",
+                        en: "an idempotency key is required",
+                    })));
+                    continue;
                 }
-                let address = row.text(3)?.to_owned();
-                let person = self
-                    .read_person(tx, m, keys, &address)?
+                Err(e) => {
+                    answers.push(Err(e.into()));
+                    continue;
+                }
+            };
+            let digest = request_digest(keys, record);
+            // A retry: the first answer again.
+            if let Some(r) = replays.get(&(device.to_owned(), key.as_str().to_owned())) {
+                if r.digest != digest {
+                    answers.push(Err(StoreError::Conflict(KEY_REUSED)));
+                    continue;
+                }
+                let person = persons
+                    .get(&r.address)
                     .ok_or(StoreError::Corrupt("tablet request without person"))?;
-                let answer = TabletAnswer {
-                    outcome: TabletOutcome::from_code(row.text(1)?)
-                        .ok_or(StoreError::Corrupt("tablet outcome"))?,
-                    id: row.int(2)?,
-                    dose_number: u32::try_from(row.int(4)?)
-                        .map_err(|_| StoreError::Corrupt("dose number"))?,
+                audit(
+                    &mut entries,
+                    format!("person:{} {voucher} replayed", r.address),
+                    Outcome::Ok,
+                );
+                answers.push(Ok(TabletAnswer {
+                    outcome: r.outcome,
+                    id: r.id,
+                    dose_number: r.dose_number,
                     masked_name: person.name_kana.masked(),
                     warnings: Vec::new(),
                     replayed: true,
-                };
-                return Ok((
-                    Ok(answer),
-                    format!("person:{address} {voucher} replayed"),
-                    Outcome::Ok,
-                ));
+                }));
+                continue;
             }
-            let Some(address) = tx
-                .query_opt(
-                    "SELECT address_number FROM vouchers WHERE municipality_code = $1 AND voucher_number = $2",
-                    &[code.as_str().into(), record.voucher.as_str().into()],
-                )?
-                .map(|r| r.text(0).map(str::to_owned))
-                .transpose()?
-            else {
-                return Ok((
-                    Err(StoreError::NotFound("voucher")),
+            let Some(address) = owners.get(record.voucher.as_str()).cloned() else {
+                audit(
+                    &mut entries,
                     format!("{voucher} (not found)"),
                     Outcome::Failed,
-                ));
+                );
+                answers.push(Err(StoreError::NotFound("voucher")));
+                continue;
             };
-            let person = self
-                .read_person(tx, m, keys, &address)?
+            let person = persons
+                .get(&address)
                 .ok_or(StoreError::Corrupt("voucher without person"))?;
             if person.birth_date.0 != record.birth_date {
-                return Ok((
-                    Err(StoreError::BirthDateMismatch),
+                audit(
+                    &mut entries,
                     format!("person:{address} {voucher} (birth date does not match)"),
                     Outcome::Failed,
-                ));
+                );
+                answers.push(Err(StoreError::BirthDateMismatch));
+                continue;
             }
-            let current = current_doses(tx, &code, &address)?;
+            let dose = Dose {
+                source: DoseSource::Tablet,
+                voucher: Some(record.voucher),
+                given_in: Some(m),
+                status: DoseStatus::Given,
+                ..record.dose.clone()
+            };
+            let current = doses.entry(address.clone()).or_default();
             let existing = current
                 .iter()
                 .find(|d| d.dose.number == dose.number && d.dose.status == DoseStatus::Given);
@@ -198,28 +314,26 @@ impl<B: Backend> Engine<B> {
                     (TabletOutcome::AlreadyRecorded, e.id, Vec::new())
                 }
                 Some(e) => {
-                    let id = next_conflict_id(tx, &code)?;
-                    tx.execute(
-                        "INSERT INTO dose_conflicts (municipality_code, conflict_id, address_number, \
-                         existing_dose_id, dose_number, given_on, product, lot, venue, doctor, \
-                         voucher_number, device, at) VALUES \
-                         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                        &[
-                            code.as_str().into(),
-                            id.into(),
-                            address.as_str().into(),
-                            e.id.into(),
-                            i64::from(dose.number.get()).into(),
-                            dose.date.into(),
-                            dose.product.as_str().into(),
-                            dose.lot.as_str().into(),
-                            dose.venue.as_str().into(),
-                            dose.doctor.as_str().into(),
-                            record.voucher.as_str().into(),
-                            device.into(),
-                            self.now().into(),
-                        ],
-                    )?;
+                    let id = match next_conflict {
+                        Some(id) => id,
+                        None => next_conflict_id(tx, &code)?,
+                    };
+                    next_conflict = Some(id + 1);
+                    conflict_rows.extend::<[Value; 13]>([
+                        code.as_str().into(),
+                        id.into(),
+                        address.as_str().into(),
+                        e.id.into(),
+                        i64::from(dose.number.get()).into(),
+                        dose.date.into(),
+                        dose.product.as_str().into(),
+                        dose.lot.as_str().into(),
+                        dose.venue.as_str().into(),
+                        dose.doctor.as_str().into(),
+                        record.voucher.as_str().into(),
+                        device.into(),
+                        now.into(),
+                    ]);
                     (TabletOutcome::Conflict, id, Vec::new())
                 }
                 None => {
@@ -229,65 +343,74 @@ impl<B: Backend> Engine<B> {
                         vouchers: person.vouchers.iter().map(|v| v.number).collect(),
                     };
                     let others: Vec<&Dose> = current.iter().map(|d| &d.dose).collect();
-                    let findings = quality::check(
-                        &facts.subject(),
-                        &others,
-                        &dose,
-                        &*self.catalogue(tx)?,
-                        self.today(),
-                    );
+                    let findings =
+                        quality::check(&facts.subject(), &others, &dose, &catalogue, today);
                     if quality::blocks(&findings) {
-                        return Err(StoreError::Quality(findings));
+                        answers.push(Err(StoreError::Quality(findings)));
+                        continue;
                     }
-                    let id = match dose_ids.get(&m) {
-                        Some(last) => last + 1,
+                    let id = match next_dose {
+                        Some(id) => id,
                         None => next_dose_id(tx, &code)?,
                     };
-                    dose_ids.insert(m, id);
-                    insert_dose(
-                        tx,
-                        &code,
-                        &address,
-                        &StoredDose {
-                            id,
-                            version: 1,
-                            dose: dose.clone(),
-                            recorded_at: self.now(),
-                            recorded_by: actor.user.clone(),
-                        },
-                    )?;
+                    next_dose = Some(id + 1);
+                    let stored = StoredDose {
+                        id,
+                        version: 1,
+                        dose: dose.clone(),
+                        recorded_at: now,
+                        recorded_by: actor.user.clone(),
+                    };
+                    dose_rows.extend(dose_values(&code, &address, &stored));
+                    current.push(stored);
                     (TabletOutcome::Recorded, id, findings)
                 }
             };
-            tx.execute(
-                "INSERT INTO tablet_requests (municipality_code, device, idempotency_key, \
-                 request_digest, outcome, record_id, address_number, dose_number, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                &[
-                    code.as_str().into(),
-                    device.into(),
-                    key.as_str().into(),
-                    digest.into(),
-                    outcome.code().into(),
-                    id.into(),
-                    address.as_str().into(),
-                    i64::from(dose.number.get()).into(),
-                    self.now().into(),
-                ],
-            )?;
-            Ok((
-                Ok(TabletAnswer {
+            request_rows.extend::<[Value; 9]>([
+                code.as_str().into(),
+                device.into(),
+                key.as_str().into(),
+                digest.clone().into(),
+                outcome.code().into(),
+                id.into(),
+                address.as_str().into(),
+                i64::from(dose.number.get()).into(),
+                now.into(),
+            ]);
+            // A later record of the batch with the same device and key is a retry of this one.
+            replays.insert(
+                (device.to_owned(), key.as_str().to_owned()),
+                Replay {
+                    digest,
                     outcome,
                     id,
+                    address: address.clone(),
                     dose_number: dose.number.get(),
-                    masked_name: person.name_kana.masked(),
-                    warnings,
-                    replayed: false,
-                }),
+                },
+            );
+            audit(
+                &mut entries,
                 format!("person:{address} {voucher} {} {id}", outcome.code()),
                 Outcome::Ok,
-            ))
-        })
+            );
+            answers.push(Ok(TabletAnswer {
+                outcome,
+                id,
+                dose_number: dose.number.get(),
+                masked_name: person.name_kana.masked(),
+                warnings,
+                replayed: false,
+            }));
+        }
+        let dose_columns: Vec<&str> = ["municipality_code", "address_number"]
+            .into_iter()
+            .chain(DOSE_COLUMNS.split(',').map(str::trim))
+            .collect();
+        insert_rows(tx, "doses", &dose_columns, dose_rows)?;
+        insert_rows(tx, "dose_conflicts", &CONFLICT_COLUMNS, conflict_rows)?;
+        insert_rows(tx, "tablet_requests", &REQUEST_COLUMNS, request_rows)?;
+        entries.insert(tx)?.store(tx, &code)?;
+        Ok(answers)
     }
 
     /// The open conflicts, or the one with `id` if it is open.
