@@ -144,6 +144,12 @@ impl From<StoreError> for ApiError {
                 message: e.to_string(),
                 details: None,
             },
+            StoreError::Unavailable => Self {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "database_unavailable",
+                message: e.to_string(),
+                details: None,
+            },
             StoreError::Rejected(rows) => {
                 openvrs_service::Failure::Rows(rows.iter().map(ToString::to_string).collect())
                     .into()

@@ -55,7 +55,13 @@ impl GroupCommit {
                         Err(e) => {
                             tracing::error!(error = %e, "group commit failed");
                             for reply in replies {
-                                let _ = reply.send(Err(StoreError::Database(e.to_string())));
+                                // Nothing of the batch was written: each caller is told why
+                                // (a database away is a 503 to retry, not a 500).
+                                let _ = reply.send(Err(match &e {
+                                    StoreError::Unavailable => StoreError::Unavailable,
+                                    StoreError::Busy => StoreError::Busy,
+                                    e => StoreError::Database(e.to_string()),
+                                }));
                             }
                         }
                     }

@@ -63,6 +63,10 @@ pub enum StoreError {
         "Citus クラスタは openvrs backup では複製できません。各ノードの物理バックアップ(pg_basebackup と WAL アーカイブ)を同じ時点で取ってください / a Citus cluster cannot be copied by openvrs backup (the coordinator holds no rows): back up every node physically (pg_basebackup and WAL archiving) to one point in time"
     )]
     CitusBackup,
+    #[error(
+        "データベースに接続できません(再起動中か停止しています)。しばらくしてから再度お試しください / the database cannot be reached (restarting or down): try again shortly"
+    )]
+    Unavailable,
 }
 
 fn quality_message(findings: &[openvrs_domain::quality::Finding]) -> String {
@@ -128,8 +132,19 @@ impl From<postgres::Error> for StoreError {
             Some(db) if *db.code() == SqlState::CARDINALITY_VIOLATION => {
                 StoreError::Conflict(DUPLICATE_ROW)
             }
+            // Connection exceptions (08) and operator intervention (57: shutdown, restart,
+            // cannot connect now): the database is going away or coming back.
+            Some(db) if matches!(db.code().code().get(..2), Some("08" | "57")) => {
+                StoreError::Unavailable
+            }
             // The detail of a PostgreSQL error can quote key values; keep code and message only.
             Some(db) => StoreError::Database(format!("{} {}", db.code().code(), db.message())),
+            // A closed connection, or one that could not be made.
+            None if e.is_closed()
+                || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) =>
+            {
+                StoreError::Unavailable
+            }
             None => StoreError::Database(e.to_string()),
         }
     }

@@ -210,18 +210,16 @@ impl<B: Backend> Engine<B> {
         if addresses.is_empty() {
             return Ok(found);
         }
-        let list = (2..addresses.len() + 2)
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let table = crate::sql::keys_table(&["a"], 2, addresses.len());
         let mut params: Vec<Value> = vec![code.as_str().into()];
         params.extend(addresses.iter().map(|a| Value::from(*a)));
         let mut vouchers: HashMap<String, Vec<Voucher>> = HashMap::new();
         for row in tx.query(
             &format!(
-                "SELECT address_number, voucher_number, voucher_type, dose_number, issued_on \
-                 FROM vouchers WHERE municipality_code = $1 AND address_number IN ({list}) \
-                 ORDER BY address_number, COALESCE(dose_number, 0), voucher_number"
+                "{table}SELECT v.address_number, v.voucher_number, v.voucher_type, v.dose_number, \
+                 v.issued_on FROM vouchers v JOIN k ON v.address_number = k.a \
+                 WHERE v.municipality_code = $1 \
+                 ORDER BY v.address_number, COALESCE(v.dose_number, 0), v.voucher_number"
             ),
             &params,
         )? {
@@ -232,9 +230,10 @@ impl<B: Backend> Engine<B> {
         }
         for row in tx.query(
             &format!(
-                "SELECT address_number, name_sealed, name_kana_sealed, birth_date_sealed, \
-                 my_number_sealed, sex, moved_out_on, moved_out_to, deceased_on, use_suspended \
-                 FROM persons WHERE municipality_code = $1 AND address_number IN ({list})"
+                "{table}SELECT p.address_number, p.name_sealed, p.name_kana_sealed, \
+                 p.birth_date_sealed, p.my_number_sealed, p.sex, p.moved_out_on, p.moved_out_to, \
+                 p.deceased_on, p.use_suspended FROM persons p JOIN k ON p.address_number = k.a \
+                 WHERE p.municipality_code = $1"
             ),
             &params,
         )? {

@@ -167,16 +167,14 @@ pub(crate) fn current_doses_of(
     if addresses.is_empty() {
         return Ok(doses);
     }
-    let list = (2..addresses.len() + 2)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     let mut params: Vec<Value> = vec![code.into()];
     params.extend(addresses.iter().map(|a| Value::from(*a)));
     for row in tx.query(
         &format!(
-            "SELECT address_number, {DOSE_COLUMNS} FROM doses WHERE municipality_code = $1 \
-             AND address_number IN ({list}) ORDER BY address_number, dose_number, dose_id"
+            "{}SELECT doses.address_number, {DOSE_COLUMNS} FROM doses \
+             JOIN k ON doses.address_number = k.a WHERE doses.municipality_code = $1 \
+             ORDER BY doses.address_number, dose_number, dose_id",
+            crate::sql::keys_table(&["a"], 2, addresses.len())
         ),
         &params,
     )? {

@@ -193,3 +193,24 @@ pub(crate) fn insert_rows(
     }
     Ok(())
 }
+
+/// `WITH k(columns) AS (VALUES ($from, ...), ...) `: a batch's keys as a table to join by equality
+/// on a whole index, which the planners of both databases look up row by row whatever their
+/// statistics say (an `IN` list on a table that grew since it was last analysed can be read as
+/// a filter over every row of the municipality).
+pub(crate) fn keys_table(columns: &[&str], from: usize, rows: usize) -> String {
+    let width = columns.len();
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (0..width)
+                .map(|c| format!("${}", from + r * width + c))
+                .collect();
+            format!("({})", row.join(", "))
+        })
+        .collect();
+    format!(
+        "WITH k({}) AS (VALUES {}) ",
+        columns.join(", "),
+        values.join(", ")
+    )
+}

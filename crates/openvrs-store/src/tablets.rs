@@ -12,7 +12,7 @@ use crate::{
     DoseConflict, StoreError, StoredDose, TabletAnswer, TabletOutcome, TabletRecord,
     engine::{ChainEnd, Engine, Entries},
     records::{DOSE_COLUMNS, Facts, current_doses_of, dose_values, next_dose_id, same_record},
-    sql::{Backend, Tx, Value, insert_rows},
+    sql::{Backend, Tx, Value, insert_rows, keys_table},
 };
 
 const KEY_REUSED: &str =
@@ -164,20 +164,25 @@ impl<B: Backend> Engine<B> {
         };
 
         // What the records need, read at once.
-        let request_keys: Vec<&str> = items
-            .iter()
-            .map(|(_, r, _)| r.idempotency_key.as_str())
-            .collect();
+        let has_keys = !items.is_empty();
         let mut replays: std::collections::HashMap<(String, String), Replay> = Default::default();
-        if !request_keys.is_empty() {
+        if has_keys {
+            // By the primary key (municipality, device, key): a tablet's requests pile up.
+            let pairs: std::collections::BTreeSet<(&str, &str)> = items
+                .iter()
+                .map(|(_, r, a)| (a.user.as_str(), r.idempotency_key.as_str()))
+                .collect();
             let mut params: Vec<Value> = vec![code.as_str().into()];
-            params.extend(request_keys.iter().map(|k| Value::from(*k)));
+            for (device, key) in &pairs {
+                params.extend([Value::from(*device), Value::from(*key)]);
+            }
             for row in tx.query(
                 &format!(
-                    "SELECT device, idempotency_key, request_digest, outcome, record_id, \
-                     address_number, dose_number FROM tablet_requests \
-                     WHERE municipality_code = $1 AND idempotency_key IN ({})",
-                    placeholders(2, request_keys.len())
+                    "{}SELECT t.device, t.idempotency_key, t.request_digest, t.outcome, \
+                     t.record_id, t.address_number, t.dose_number FROM tablet_requests t \
+                     JOIN k ON t.device = k.d AND t.idempotency_key = k.i \
+                     WHERE t.municipality_code = $1",
+                    keys_table(&["d", "i"], 2, pairs.len())
                 ),
                 &params,
             )? {

@@ -7,6 +7,7 @@
 mod certificates;
 mod channels;
 mod common;
+mod faults;
 mod fixtures;
 mod imports;
 mod operations;
