@@ -154,48 +154,88 @@ fn a_database_restart_under_tablet_load_loses_nothing_acknowledged_postgres() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    town(d, Some(&pg.url()), Residents::Imported { count: 120, seed: 9 });
+    town(
+        d,
+        Some(&pg.url()),
+        Residents::Imported {
+            count: 120,
+            seed: 9,
+        },
+    );
     let token = venue_token(d);
     let papers = papers(d);
     let (_server, _, internet, _) = start(d, &SERVE_PLAIN);
 
-    let (mut acknowledged, mut unavailable) = (0usize, 0usize);
-    let mut restarted = false;
-    for (i, (ocr, birth)) in papers.iter().enumerate().take(100) {
-        if i == 30 {
-            pg.restart();
-            restarted = true;
-        }
-        let body = serde_json::json!({
-            "ocr_line": ocr, "birth_date": birth, "product": "comirnaty",
-            "lot": "FA1234", "date": "2021-06-01", "idempotency_key": format!("fault-{i}"),
+    // Four tablets at once, each sending its papers one after another and each again until it
+    // is acknowledged; the database restarts while they do.
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering::SeqCst},
+    };
+    let (acknowledged, unavailable) =
+        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let papers: Vec<_> = papers.into_iter().take(100).enumerate().collect();
+    let tablets: Vec<_> = papers
+        .chunks(25)
+        .map(|mine| {
+            let (mine, token) = (mine.to_vec(), token.clone());
+            let (acknowledged, unavailable) = (acknowledged.clone(), unavailable.clone());
+            std::thread::spawn(move || {
+                for (i, (ocr, birth)) in mine {
+                    let body = serde_json::json!({
+                        "ocr_line": ocr, "birth_date": birth, "product": "comirnaty",
+                        "lot": "FA1234", "date": "2021-06-01",
+                        "idempotency_key": format!("fault-{i}"),
+                    })
+                    .to_string();
+                    loop {
+                        match post(internet, &token, &body) {
+                            Some((201 | 200, _)) => {
+                                acknowledged.fetch_add(1, SeqCst);
+                                break;
+                            }
+                            Some((503, answer)) => {
+                                assert!(
+                                    answer.contains("データベース") && answer.contains("database"),
+                                    "a clear answer in Japanese and English: {answer}"
+                                );
+                                assert!(
+                                    unavailable.fetch_add(1, SeqCst) < 100_000,
+                                    "the server never reconnected"
+                                );
+                            }
+                            Some((status, answer)) => {
+                                panic!("{status} while the database restarts: {answer}")
+                            }
+                            None => panic!("the server stopped answering"),
+                        }
+                    }
+                }
+            })
         })
-        .to_string();
-        // As a tablet does: the same request again until it is acknowledged.
-        loop {
-            match post(internet, &token, &body) {
-                Some((201 | 200, _)) => {
-                    acknowledged += 1;
-                    break;
-                }
-                Some((503, answer)) => {
-                    assert!(
-                        answer.contains("データベース") && answer.contains("database"),
-                        "a clear answer in Japanese and English: {answer}"
-                    );
-                    unavailable += 1;
-                }
-                Some((status, answer)) => panic!("{status} while the database restarts: {answer}"),
-                None => panic!("the server stopped answering"),
-            }
-            assert!(unavailable < 10_000, "the server never reconnected");
-        }
+        .collect();
+    while acknowledged.load(SeqCst) < 30 {
+        assert!(
+            !tablets.iter().any(|t| t.is_finished()),
+            "a tablet stopped early"
+        );
+        std::thread::yield_now();
     }
-    assert!(restarted);
-    assert_eq!(acknowledged, 100);
+    pg.restart();
+    for t in tablets {
+        t.join().expect("a tablet's requests");
+    }
+    assert_eq!(acknowledged.load(SeqCst), 100);
     // Whether a request was in flight at the very moment is chance; what must hold is below.
-    eprintln!("requests answered 503 during the restart: {unavailable}");
+    eprintln!(
+        "requests answered 503 during the restart: {}",
+        unavailable.load(SeqCst)
+    );
     let s = stats(d);
-    assert_eq!(s.doses_by_number.get(&1), Some(&100), "every acknowledged record, once");
+    assert_eq!(
+        s.doses_by_number.get(&1),
+        Some(&100),
+        "every acknowledged record, once"
+    );
     ok(d, &["audit", "verify", "--municipality", "472131"]);
 }
