@@ -210,15 +210,27 @@ impl<B: Backend> Engine<B> {
         if addresses.is_empty() {
             return Ok(found);
         }
-        let table = crate::sql::keys_table(&["a"], 2, addresses.len());
+        let (with, join_v, in_v) = crate::sql::match_keys(
+            B::KEYS_AS_TABLE,
+            "v",
+            &["address_number"],
+            2,
+            addresses.len(),
+        );
+        let (_, join_p, in_p) = crate::sql::match_keys(
+            B::KEYS_AS_TABLE,
+            "p",
+            &["address_number"],
+            2,
+            addresses.len(),
+        );
         let mut params: Vec<Value> = vec![code.as_str().into()];
         params.extend(addresses.iter().map(|a| Value::from(*a)));
         let mut vouchers: HashMap<String, Vec<Voucher>> = HashMap::new();
         for row in tx.query(
             &format!(
-                "{table}SELECT v.address_number, v.voucher_number, v.voucher_type, v.dose_number, \
-                 v.issued_on FROM vouchers v JOIN k ON v.address_number = k.a \
-                 WHERE v.municipality_code = $1 \
+                "{with}SELECT v.address_number, v.voucher_number, v.voucher_type, v.dose_number, \
+                 v.issued_on FROM vouchers v{join_v} WHERE v.municipality_code = $1{in_v} \
                  ORDER BY v.address_number, COALESCE(v.dose_number, 0), v.voucher_number"
             ),
             &params,
@@ -230,10 +242,10 @@ impl<B: Backend> Engine<B> {
         }
         for row in tx.query(
             &format!(
-                "{table}SELECT p.address_number, p.name_sealed, p.name_kana_sealed, \
+                "{with}SELECT p.address_number, p.name_sealed, p.name_kana_sealed, \
                  p.birth_date_sealed, p.my_number_sealed, p.sex, p.moved_out_on, p.moved_out_to, \
-                 p.deceased_on, p.use_suspended FROM persons p JOIN k ON p.address_number = k.a \
-                 WHERE p.municipality_code = $1"
+                 p.deceased_on, p.use_suspended FROM persons p{join_p} \
+                 WHERE p.municipality_code = $1{in_p}"
             ),
             &params,
         )? {

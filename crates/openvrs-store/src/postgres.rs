@@ -256,6 +256,7 @@ impl Backend for Postgres {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const BYTE_ORDER: &'static str = " COLLATE \"C\"";
     const BULK_COPY: bool = true;
+    const KEYS_AS_TABLE: bool = true;
     const MIGRATIONS: &'static [(i64, &'static str)] = &[
         (1, include_str!("../migrations/postgres/0001_init.sql")),
         (2, include_str!("../migrations/postgres/0002_accounts.sql")),

@@ -151,7 +151,7 @@ pub(crate) fn current_doses(
     code: &str,
     address: &str,
 ) -> Result<Vec<StoredDose>, StoreError> {
-    Ok(current_doses_of(tx, code, &[address])?
+    Ok(current_doses_of(tx, code, &[address], false)?
         .remove(address)
         .unwrap_or_default())
 }
@@ -162,6 +162,7 @@ pub(crate) fn current_doses_of(
     tx: &mut dyn Tx,
     code: &str,
     addresses: &[&str],
+    as_table: bool,
 ) -> Result<std::collections::HashMap<String, Vec<StoredDose>>, StoreError> {
     let mut doses: std::collections::HashMap<String, Vec<StoredDose>> = Default::default();
     if addresses.is_empty() {
@@ -169,12 +170,13 @@ pub(crate) fn current_doses_of(
     }
     let mut params: Vec<Value> = vec![code.into()];
     params.extend(addresses.iter().map(|a| Value::from(*a)));
+    let (with, join, condition) =
+        crate::sql::match_keys(as_table, "d", &["address_number"], 2, addresses.len());
     for row in tx.query(
         &format!(
-            "{}SELECT doses.address_number, {DOSE_COLUMNS} FROM doses \
-             JOIN k ON doses.address_number = k.a WHERE doses.municipality_code = $1 \
-             ORDER BY doses.address_number, dose_number, dose_id",
-            crate::sql::keys_table(&["a"], 2, addresses.len())
+            "{with}SELECT d.address_number, {DOSE_COLUMNS} FROM doses d{join} \
+             WHERE d.municipality_code = $1{condition} \
+             ORDER BY d.address_number, d.dose_number, d.dose_id"
         ),
         &params,
     )? {

@@ -146,6 +146,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Whether bulk loads go through a staging table filled by [`Tx::copy_in`] (PostgreSQL),
     /// rather than multi-row upserts (SQLite, where statements are cheap).
     const BULK_COPY: bool;
+    /// Whether a batch's keys are matched as a joined table ([`match_keys`]; PostgreSQL, whose
+    /// planner can read an `IN` list as a filter when its statistics are stale) or as an `IN`
+    /// list (SQLite, whose planner scans the table for a join with a `VALUES` table).
+    const KEYS_AS_TABLE: bool;
     /// The embedded migrations, in order; `(version, sql)`.
     const MIGRATIONS: &'static [(i64, &'static str)];
     /// Its connections now.
@@ -194,23 +198,84 @@ pub(crate) fn insert_rows(
     Ok(())
 }
 
-/// `WITH k(columns) AS (VALUES ($from, ...), ...) `: a batch's keys as a table to join by equality
-/// on a whole index, which the planners of both databases look up row by row whatever their
-/// statistics say (an `IN` list on a table that grew since it was last analysed can be read as
-/// a filter over every row of the municipality).
-pub(crate) fn keys_table(columns: &[&str], from: usize, rows: usize) -> String {
+/// How a statement finds the rows of a batch of keys, each key the values of `columns` (of the
+/// table aliased `alias`) in the parameters from `$from` on, one key after another: `(with,
+/// join, condition)` to splice as `{with}SELECT ... FROM table alias{join} WHERE ...{condition}`.
+/// As a joined table (`WITH k AS (VALUES ...)`: looked up key by key on the index whatever the
+/// statistics say) or as an `IN` list.
+pub(crate) fn match_keys(
+    as_table: bool,
+    alias: &str,
+    columns: &[&str],
+    from: usize,
+    rows: usize,
+) -> (String, String, String) {
     let width = columns.len();
     let values: Vec<String> = (0..rows)
         .map(|r| {
             let row: Vec<String> = (0..width)
                 .map(|c| format!("${}", from + r * width + c))
                 .collect();
-            format!("({})", row.join(", "))
+            row.join(", ")
         })
         .collect();
-    format!(
-        "WITH k({}) AS (VALUES {}) ",
-        columns.join(", "),
-        values.join(", ")
-    )
+    if as_table && rows > 1 {
+        let on: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{alias}.{c} = k.{c}"))
+            .collect();
+        (
+            format!(
+                "WITH k({}) AS (VALUES ({})) ",
+                columns.join(", "),
+                values.join("), (")
+            ),
+            format!(" JOIN k ON {}", on.join(" AND ")),
+            String::new(),
+        )
+    } else if width == 1 {
+        (
+            String::new(),
+            String::new(),
+            format!(" AND {alias}.{} IN ({})", columns[0], values.join(", ")),
+        )
+    } else {
+        let lhs: Vec<String> = columns.iter().map(|c| format!("{alias}.{c}")).collect();
+        (
+            String::new(),
+            String::new(),
+            format!(
+                " AND ({}) IN (VALUES ({}))",
+                lhs.join(", "),
+                values.join("), (")
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::match_keys;
+
+    #[test]
+    fn keys_are_matched_as_a_table_or_a_list() {
+        assert_eq!(
+            match_keys(true, "t", &["a", "b"], 2, 2),
+            (
+                "WITH k(a, b) AS (VALUES ($2, $3), ($4, $5)) ".to_owned(),
+                " JOIN k ON t.a = k.a AND t.b = k.b".to_owned(),
+                String::new()
+            )
+        );
+        assert_eq!(
+            match_keys(false, "t", &["a", "b"], 2, 2).2,
+            " AND (t.a, t.b) IN (VALUES ($2, $3), ($4, $5))"
+        );
+        assert_eq!(
+            match_keys(false, "d", &["a"], 2, 3).2,
+            " AND d.a IN ($2, $3, $4)"
+        );
+        // One key is an equality either way.
+        assert_eq!(match_keys(true, "d", &["a"], 2, 1).2, " AND d.a IN ($2)");
+    }
 }

@@ -213,6 +213,7 @@ impl Backend for Sqlite {
     const FOR_UPDATE: &'static str = "";
     const BYTE_ORDER: &'static str = "";
     const BULK_COPY: bool = false;
+    const KEYS_AS_TABLE: bool = false;
     const MIGRATIONS: &'static [(i64, &'static str)] = &[
         (1, include_str!("../migrations/sqlite/0001_init.sql")),
         (2, include_str!("../migrations/sqlite/0002_accounts.sql")),

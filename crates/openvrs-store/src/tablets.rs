@@ -12,7 +12,7 @@ use crate::{
     DoseConflict, StoreError, StoredDose, TabletAnswer, TabletOutcome, TabletRecord,
     engine::{ChainEnd, Engine, Entries},
     records::{DOSE_COLUMNS, Facts, current_doses_of, dose_values, next_dose_id, same_record},
-    sql::{Backend, Tx, Value, insert_rows, keys_table},
+    sql::{Backend, Tx, Value, insert_rows, match_keys},
 };
 
 const KEY_REUSED: &str =
@@ -176,13 +176,18 @@ impl<B: Backend> Engine<B> {
             for (device, key) in &pairs {
                 params.extend([Value::from(*device), Value::from(*key)]);
             }
+            let (with, join, condition) = match_keys(
+                B::KEYS_AS_TABLE,
+                "t",
+                &["device", "idempotency_key"],
+                2,
+                pairs.len(),
+            );
             for row in tx.query(
                 &format!(
-                    "{}SELECT t.device, t.idempotency_key, t.request_digest, t.outcome, \
-                     t.record_id, t.address_number, t.dose_number FROM tablet_requests t \
-                     JOIN k ON t.device = k.d AND t.idempotency_key = k.i \
-                     WHERE t.municipality_code = $1",
-                    keys_table(&["d", "i"], 2, pairs.len())
+                    "{with}SELECT t.device, t.idempotency_key, t.request_digest, t.outcome, \
+                     t.record_id, t.address_number, t.dose_number FROM tablet_requests t{join} \
+                     WHERE t.municipality_code = $1{condition}"
                 ),
                 &params,
             )? {
@@ -225,7 +230,7 @@ impl<B: Backend> Engine<B> {
             .collect();
         let address_refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
         let persons = self.read_persons(tx, m, keys, &address_refs)?;
-        let mut doses = current_doses_of(tx, &code, &address_refs)?;
+        let mut doses = current_doses_of(tx, &code, &address_refs, B::KEYS_AS_TABLE)?;
         let catalogue = self.catalogue(tx)?;
         let today = self.today();
 
