@@ -113,13 +113,18 @@ pub fn town_with_keys_on(d: &Path, database_url: Option<&str>) -> (Vec<String>, 
 
 /// A venue device of 472131 (`tablet-1`, 会場A): its token.
 pub fn venue_token(d: &Path) -> String {
+    venue_device(d, "tablet-1")
+}
+
+/// A venue device `id` of 472131 at 会場A: its token.
+pub fn venue_device(d: &Path, id: &str) -> String {
     let issued = ok(
         d,
         &[
             "user",
             "add",
             "--id",
-            "tablet-1",
+            id,
             "--role",
             "venue",
             "--municipality",

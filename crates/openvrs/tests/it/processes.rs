@@ -11,7 +11,7 @@ use std::{
 
 use crate::{
     common::{SERVE_PLAIN, ok, on_postgres, start},
-    fixtures::{Residents, papers, town},
+    fixtures::{Residents, papers, town, venue_device},
 };
 
 /// One HTTP/1.1 request: its status and body.
@@ -76,21 +76,7 @@ fn two_processes(database_url: Option<&str>) {
         .replace("token_cache_seconds = 5", "token_cache_seconds = 2");
     assert!(text.contains("= 40") && text.contains("token_cache_seconds = 2"));
     std::fs::write(&config, text).unwrap();
-    let venue = |id: &str| {
-        account(
-            d,
-            &[
-                "--id",
-                id,
-                "--role",
-                "venue",
-                "--municipality",
-                "472131",
-                "--venue",
-                "会場A",
-            ],
-        )
-    };
+    let venue = |id: &str| venue_device(d, id);
     let (records, limited, revoked) = (venue("tablet-1"), venue("tablet-2"), venue("tablet-3"));
     let clerk = account(
         d,
