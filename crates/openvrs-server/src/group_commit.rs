@@ -53,7 +53,11 @@ impl GroupCommit {
                             }
                         }
                         Err(e) => {
-                            tracing::error!(error = %e, "group commit failed");
+                            if matches!(e, StoreError::Unavailable | StoreError::Busy) {
+                                tracing::warn!(error = %e, "group commit: the tablets will retry");
+                            } else {
+                                tracing::error!(error = %e, "group commit failed");
+                            }
                             for reply in replies {
                                 // Nothing of the batch was written: each caller is told why
                                 // (a database away is a 503 to retry, not a 500).
