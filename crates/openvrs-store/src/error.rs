@@ -118,6 +118,13 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// What Citus says when a worker is down or restarting.
+const CITUS_WORKER_AWAY: [&str; 3] = [
+    "failure on connection marked as essential",
+    "connection to the remote node",
+    "could not establish any connections to the node",
+];
+
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
         use postgres::error::SqlState;
@@ -135,6 +142,13 @@ impl From<postgres::Error> for StoreError {
             // Connection exceptions (08) and operator intervention (57: shutdown, restart,
             // cannot connect now): the database is going away or coming back.
             Some(db) if matches!(db.code().code().get(..2), Some("08" | "57")) => {
+                StoreError::Unavailable
+            }
+            // Citus reports a worker it cannot reach as an internal error, in fixed words.
+            Some(db)
+                if *db.code() == SqlState::INTERNAL_ERROR
+                    && CITUS_WORKER_AWAY.iter().any(|m| db.message().contains(m)) =>
+            {
                 StoreError::Unavailable
             }
             // The detail of a PostgreSQL error can quote key values; keep code and message only.
