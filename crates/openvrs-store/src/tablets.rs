@@ -148,6 +148,9 @@ impl<B: Backend> Engine<B> {
         m: MunicipalityCode,
         items: &[&(MunicipalityCode, TabletRecord, Actor)],
     ) -> Result<Vec<Result<TabletAnswer, StoreError>>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
         let code = m.to_string();
         let now = self.now();
         let Some(head) = ChainEnd::lock::<B>(tx, m)? else {
@@ -164,9 +167,8 @@ impl<B: Backend> Engine<B> {
         };
 
         // What the records need, read at once.
-        let has_keys = !items.is_empty();
         let mut replays: std::collections::HashMap<(String, String), Replay> = Default::default();
-        if has_keys {
+        {
             // By the primary key (municipality, device, key): a tablet's requests pile up.
             let pairs: std::collections::BTreeSet<(&str, &str)> = items
                 .iter()
