@@ -16,11 +16,11 @@ use openvrs_domain::{
 use crate::{
     Attached, BulkRow, Inquiry, InquiryCounts, InquiryJob, InquiryRequest, InquiryStatus,
     Malformed, Provision, StoreError, StoredDose,
-    engine::{ChainEnd, Engine, MY_NUMBER_INDEX},
+    engine::{ChainEnd, Engine, Entries, MY_NUMBER_INDEX},
     records::{
         DOSE_COLUMNS, Facts, current_doses, dose_from_row, insert_dose, next_dose_id, same_record,
     },
-    sql::{Backend, Tx, Value},
+    sql::{Backend, Tx, Value, insert_rows},
 };
 
 /// Each municipality's audit chain end within one transaction, stored once at its end.
@@ -83,6 +83,55 @@ impl Ids {
 
 const INQUIRY_COLUMNS: &str = "inquiry_id, job_id, row_number, source_municipality, \
      address_number, basis, status, message, record_count, asked_by, at, attached_at";
+
+/// The asking municipality's side of a run of inquiries in one transaction (one inquiry, or a
+/// chunk of a bulk job): its inquiries, what came back and its audit entries, written at the end
+/// in one statement per table.
+struct Run<'a> {
+    asker: MunicipalityCode,
+    tenant: std::sync::Arc<crate::engine::Tenant>,
+    /// The asker's address numbers among the run's, read at once (`None`: asked one by one).
+    held: Option<std::collections::HashSet<String>>,
+    entries: Entries<'a>,
+    inquiries: Vec<Value>,
+    doses: Vec<Value>,
+}
+
+const INQUIRY_INSERT: [&str; 13] = [
+    "municipality_code",
+    "inquiry_id",
+    "job_id",
+    "row_number",
+    "source_municipality",
+    "address_number",
+    "my_number_index",
+    "basis",
+    "status",
+    "message",
+    "record_count",
+    "asked_by",
+    "at",
+];
+
+impl Run<'_> {
+    fn holds(&self, tx: &mut dyn Tx, address: &AddressNumber) -> Result<bool, StoreError> {
+        match &self.held {
+            Some(held) => Ok(held.contains(address.as_str())),
+            None => holds(tx, self.asker, address),
+        }
+    }
+
+    /// Writes what the run collected; returns the asker's chain end.
+    fn finish(self, tx: &mut dyn Tx) -> Result<ChainEnd, StoreError> {
+        insert_rows(tx, "inquiries", &INQUIRY_INSERT, self.inquiries)?;
+        let columns: Vec<&str> = ["municipality_code", "inquiry_id", "address_number"]
+            .into_iter()
+            .chain(DOSE_COLUMNS.split(',').map(str::trim))
+            .collect();
+        insert_rows(tx, "inquiry_doses", &columns, self.doses)?;
+        self.entries.insert(tx)
+    }
+}
 
 impl<B: Backend> Engine<B> {
     /// Locks the audit heads of `codes` in code order (so that two transactions never wait on
@@ -159,11 +208,12 @@ impl<B: Backend> Engine<B> {
         tx: &mut dyn Tx,
         heads: &mut Heads,
         ids: &mut Ids,
-        asker: MunicipalityCode,
+        run: &mut Run<'_>,
         job: Option<(i64, u64)>,
         input: &Result<InquiryRequest, Malformed>,
         actor: &Actor,
     ) -> Result<Inquiry, StoreError> {
+        let asker = run.asker;
         let id = ids.next(tx, "inquiries", "inquiry_id", asker)?;
         let at = self.now();
         let mut inquiry = Inquiry {
@@ -186,7 +236,7 @@ impl<B: Backend> Engine<B> {
                 inquiry.address = bad.address.clone();
                 inquiry.message = Some(bad.message.clone());
             }
-            Ok(request) if !holds(tx, asker, &request.address)? => {
+            Ok(request) if !run.holds(tx, &request.address)? => {
                 // Refused before the source is read: no provision, nothing comes back.
                 inquiry.source = Some(request.source);
                 inquiry.address = Some(request.address.clone());
@@ -250,80 +300,60 @@ impl<B: Backend> Engine<B> {
             }
         }
         let code = asker.to_string();
-        let (_, head) = self.write_chained(
-            tx,
-            heads.get(&asker).copied(),
-            asker,
+        if let Ok(request) = input {
+            let keys = run.tenant.personal(asker)?;
+            my_number_index = Some(
+                keys.index(MY_NUMBER_INDEX, request.my_number.expose().as_bytes())
+                    .to_vec(),
+            );
+        }
+        run.inquiries.extend::<[Value; 13]>([
+            code.as_str().into(),
+            id.into(),
+            inquiry.job.into(),
+            inquiry
+                .row
+                .map(|r| i64::try_from(r).unwrap_or(i64::MAX))
+                .into(),
+            inquiry.source.map(|s| s.to_string()).into(),
+            inquiry.address.as_ref().map(AddressNumber::as_str).into(),
+            my_number_index.take().into(),
+            inquiry.basis.as_str().into(),
+            inquiry.status.code().into(),
+            inquiry.message.clone().into(),
+            i64::try_from(inquiry.doses.len())
+                .unwrap_or(i64::MAX)
+                .into(),
+            actor.user.as_str().into(),
+            at.into(),
+        ]);
+        if let Some(address) = &inquiry.address {
+            for d in &inquiry.doses {
+                run.doses
+                    .extend([code.as_str().into(), id.into(), address.as_str().into()]);
+                run.doses.extend(crate::records::dose_values_only(d));
+            }
+        }
+        let person = inquiry
+            .address
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |a| a.to_string());
+        let source = inquiry
+            .source
+            .map_or_else(|| "-".to_owned(), |s| s.to_string());
+        let object = format!(
+            "inquiry:{id} person:{person} from:{source} {} records:{}",
+            inquiry.status.code(),
+            inquiry.doses.len()
+        );
+        run.entries.push(
+            &run.tenant.audit,
+            at,
             actor,
             "inquiry.ask",
-            |tx, tenant| {
-                if let Ok(request) = input {
-                    let keys = tenant.personal(asker)?;
-                    my_number_index = Some(
-                        keys.index(MY_NUMBER_INDEX, request.my_number.expose().as_bytes())
-                            .to_vec(),
-                    );
-                }
-                tx.execute(
-                    "INSERT INTO inquiries (municipality_code, inquiry_id, job_id, row_number, \
-                     source_municipality, address_number, my_number_index, basis, status, \
-                     message, record_count, asked_by, at) VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    &[
-                        code.as_str().into(),
-                        id.into(),
-                        inquiry.job.into(),
-                        inquiry
-                            .row
-                            .map(|r| i64::try_from(r).unwrap_or(i64::MAX))
-                            .into(),
-                        inquiry.source.map(|s| s.to_string()).into(),
-                        inquiry.address.as_ref().map(AddressNumber::as_str).into(),
-                        my_number_index.take().into(),
-                        inquiry.basis.as_str().into(),
-                        inquiry.status.code().into(),
-                        inquiry.message.clone().into(),
-                        i64::try_from(inquiry.doses.len())
-                            .unwrap_or(i64::MAX)
-                            .into(),
-                        actor.user.as_str().into(),
-                        at.into(),
-                    ],
-                )?;
-                if let Some(address) = &inquiry.address {
-                    for d in &inquiry.doses {
-                        let mut values: Vec<Value> =
-                            vec![code.as_str().into(), id.into(), address.as_str().into()];
-                        values.extend(crate::records::dose_values_only(d));
-                        tx.execute(
-                            &format!(
-                                "INSERT INTO inquiry_doses (municipality_code, inquiry_id, \
-                                 address_number, {DOSE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, \
-                                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-                            ),
-                            &values,
-                        )?;
-                    }
-                }
-                let person = inquiry
-                    .address
-                    .as_ref()
-                    .map_or_else(|| "-".to_owned(), |a| a.to_string());
-                let source = inquiry
-                    .source
-                    .map_or_else(|| "-".to_owned(), |s| s.to_string());
-                Ok((
-                    (),
-                    format!(
-                        "inquiry:{id} person:{person} from:{source} {} records:{}",
-                        inquiry.status.code(),
-                        inquiry.doses.len()
-                    ),
-                    Outcome::Ok,
-                ))
-            },
-        )?;
-        heads.insert(asker, head);
+            &object,
+            Outcome::Ok,
+        );
         Ok(inquiry)
     }
 
@@ -440,6 +470,33 @@ fn holds(
         .is_some())
 }
 
+/// Which of these address numbers are residents of `municipality`, in one statement.
+fn held_of(
+    tx: &mut dyn Tx,
+    municipality: MunicipalityCode,
+    addresses: &[&str],
+    as_table: bool,
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut held = std::collections::HashSet::new();
+    if addresses.is_empty() {
+        return Ok(held);
+    }
+    let (with, join, condition) =
+        crate::sql::match_keys(as_table, "p", &["address_number"], 2, addresses.len());
+    let mut params: Vec<Value> = vec![municipality.to_string().into()];
+    params.extend(addresses.iter().map(|a| Value::from(*a)));
+    for row in tx.query(
+        &format!(
+            "{with}SELECT p.address_number FROM persons p{join} \
+             WHERE p.municipality_code = $1{condition}"
+        ),
+        &params,
+    )? {
+        held.insert(row.text(0)?.to_owned());
+    }
+    Ok(held)
+}
+
 /// Inquiries between municipalities, bulk jobs and the provision records.
 pub trait Inquiries: Send + Sync {
     /// A single inquiry (他市区町村への照会): looks `request.my_number` up in the source
@@ -541,18 +598,34 @@ impl<B: Backend> Inquiries for Engine<B> {
         }
         self.db.transaction(|tx| {
             // The asking municipality must exist; the source need not.
+            let code = asker.to_string();
             self.tenant(tx, asker)?;
             let mut heads = self.lock_heads(tx, [asker, request.source])?;
+            // The keys are read again after the head is locked (a key rotation's last step
+            // takes the same lock).
+            let tenant = self.tenant(tx, asker)?;
+            let head = heads
+                .remove(&asker)
+                .ok_or(StoreError::UnknownMunicipality(asker))?;
+            let mut run = Run {
+                asker,
+                tenant,
+                held: None,
+                entries: Entries::after(&code, head),
+                inquiries: Vec::new(),
+                doses: Vec::new(),
+            };
             let input = Ok(request.clone());
             let inquiry = self.ask_in(
                 tx,
                 &mut heads,
                 &mut Ids::default(),
-                asker,
+                &mut run,
                 None,
                 &input,
                 actor,
             )?;
+            heads.insert(asker, run.finish(tx)?);
             self.store_heads(tx, heads)?;
             Ok(inquiry)
         })
@@ -606,18 +679,41 @@ impl<B: Backend> Inquiries for Engine<B> {
                 .iter()
                 .filter_map(|(_, i)| i.as_ref().ok().map(|q| q.source));
             let mut heads = self.lock_heads(tx, sources.chain([asker]))?;
+            // The keys are read again after the head is locked (a key rotation's last step
+            // takes the same lock).
+            let tenant = self.tenant(tx, asker)?;
+            let head = heads
+                .remove(&asker)
+                .ok_or(StoreError::UnknownMunicipality(asker))?;
+            // The asker's residents among the rows' address numbers, read at once.
+            let addresses: Vec<&str> = rows_checked
+                .iter()
+                .filter_map(|(_, i)| i.as_ref().ok().map(|q| q.address.as_str()))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let held = held_of(tx, asker, &addresses, B::KEYS_AS_TABLE)?;
+            let mut run = Run {
+                asker,
+                tenant,
+                held: Some(held),
+                entries: Entries::after(&code, head),
+                inquiries: Vec::new(),
+                doses: Vec::new(),
+            };
             let mut ids = Ids::default();
             for (row, input) in &rows_checked {
                 self.ask_in(
                     tx,
                     &mut heads,
                     &mut ids,
-                    asker,
+                    &mut run,
                     Some((job, *row)),
                     input,
                     actor,
                 )?;
             }
+            heads.insert(asker, run.finish(tx)?);
             self.store_heads(tx, heads)?;
             let done = tx.execute(
                 "UPDATE inquiry_jobs SET done_rows = done_rows + $3 \
