@@ -90,8 +90,8 @@ const INQUIRY_COLUMNS: &str = "inquiry_id, job_id, row_number, source_municipali
 struct Run<'a> {
     asker: MunicipalityCode,
     tenant: std::sync::Arc<crate::engine::Tenant>,
-    /// The asker's address numbers among the run's, read at once (`None`: asked one by one).
-    held: Option<std::collections::HashSet<String>>,
+    /// The asker's residents among the run's address numbers, read at once.
+    held: std::collections::HashSet<String>,
     entries: Entries<'a>,
     inquiries: Vec<Value>,
     doses: Vec<Value>,
@@ -114,13 +114,6 @@ const INQUIRY_INSERT: [&str; 13] = [
 ];
 
 impl Run<'_> {
-    fn holds(&self, tx: &mut dyn Tx, address: &AddressNumber) -> Result<bool, StoreError> {
-        match &self.held {
-            Some(held) => Ok(held.contains(address.as_str())),
-            None => holds(tx, self.asker, address),
-        }
-    }
-
     /// Writes what the run collected; returns the asker's chain end.
     fn finish(self, tx: &mut dyn Tx) -> Result<ChainEnd, StoreError> {
         insert_rows(tx, "inquiries", &INQUIRY_INSERT, self.inquiries)?;
@@ -236,7 +229,7 @@ impl<B: Backend> Engine<B> {
                 inquiry.address = bad.address.clone();
                 inquiry.message = Some(bad.message.clone());
             }
-            Ok(request) if !run.holds(tx, &request.address)? => {
+            Ok(request) if !run.held.contains(request.address.as_str()) => {
                 // Refused before the source is read: no provision, nothing comes back.
                 inquiry.source = Some(request.source);
                 inquiry.address = Some(request.address.clone());
@@ -456,20 +449,6 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Whether `municipality` holds a resident with this 宛名番号.
-fn holds(
-    tx: &mut dyn Tx,
-    municipality: MunicipalityCode,
-    address: &AddressNumber,
-) -> Result<bool, StoreError> {
-    Ok(tx
-        .query_opt(
-            "SELECT 1 FROM persons WHERE municipality_code = $1 AND address_number = $2",
-            &[municipality.to_string().into(), address.as_str().into()],
-        )?
-        .is_some())
-}
-
 /// Which of these address numbers are residents of `municipality`, in one statement.
 fn held_of(
     tx: &mut dyn Tx,
@@ -610,7 +589,7 @@ impl<B: Backend> Inquiries for Engine<B> {
             let mut run = Run {
                 asker,
                 tenant,
-                held: None,
+                held: held_of(tx, asker, &[request.address.as_str()], false)?,
                 entries: Entries::after(&code, head),
                 inquiries: Vec::new(),
                 doses: Vec::new(),
@@ -696,7 +675,7 @@ impl<B: Backend> Inquiries for Engine<B> {
             let mut run = Run {
                 asker,
                 tenant,
-                held: Some(held),
+                held,
                 entries: Entries::after(&code, head),
                 inquiries: Vec::new(),
                 doses: Vec::new(),

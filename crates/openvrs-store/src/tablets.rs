@@ -81,14 +81,6 @@ const REQUEST_COLUMNS: [&str; 9] = [
     "at",
 ];
 
-/// `$from, $from+1, ...` for `n` parameters.
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl<B: Backend> Engine<B> {
     fn tablet_batch(
         &self,
@@ -212,11 +204,11 @@ impl<B: Backend> Engine<B> {
         {
             let mut params: Vec<Value> = vec![code.as_str().into()];
             params.extend(vouchers.iter().map(|v| Value::from(*v)));
+            let (_, _, condition) = match_keys(false, "v", &["voucher_number"], 2, vouchers.len());
             for row in tx.query(
                 &format!(
-                    "SELECT voucher_number, address_number FROM vouchers \
-                     WHERE municipality_code = $1 AND voucher_number IN ({})",
-                    placeholders(2, vouchers.len())
+                    "SELECT v.voucher_number, v.address_number FROM vouchers v \
+                     WHERE v.municipality_code = $1{condition}"
                 ),
                 &params,
             )? {
