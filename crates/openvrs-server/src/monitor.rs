@@ -163,12 +163,14 @@ impl Monitor {
                 })
                 .collect()
         };
-        // Only the counters counted here since the last flush: the others' totals for a counter
-        // arrive with the first flush after this process counts it.
-        let keys = deltas;
-        let totals = store.add_counts(&keys, now - 2 * HOUR)?;
+        // Only the counters counted here since the last flush (the others' count of a new key
+        // was read on its first request, `unread_request`); nothing counted, nothing written.
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let totals = store.add_counts(&deltas, now - 2 * HOUR)?;
         let mut counts = self.counts();
-        for (d, total) in keys.iter().zip(totals) {
+        for (d, total) in deltas.iter().zip(totals) {
             if let Some(w) = counts.windows.get_mut(&(d.counter.clone(), d.window_start)) {
                 w.shared = w.shared.max(total);
             }
